@@ -1,0 +1,349 @@
+//! Byte layout of every stored key and value. The one place that decides
+//! byte order: integers in keys are big-endian, so byte order is numeric
+//! order; post ids in keys that list newest first are stored inverted
+//! (`!id`) so that a forward scan yields the newest post first.
+//!
+//! Decoders never panic: a short or unknown record is [`Error::Corrupt`].
+
+use crate::{Edge, Error, FanoutJob, InboxEntry, JobKind, Post, PostId, Result, User, UserId, Username};
+
+const VALUE_VERSION: u8 = 1;
+
+/// Which counter of a user a counter key names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterKind {
+    /// Accounts following the user.
+    Followers = 0,
+    /// Accounts the user follows.
+    Following = 1,
+}
+
+/// Reads a big-endian u64 at `at`, or `Corrupt`.
+fn be_u64(bytes: &[u8], at: usize, what: &'static str) -> Result<u64> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or(Error::Corrupt(what))
+}
+
+/// Key of a user record: the id.
+pub fn user_key(id: UserId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Decodes [`user_key`].
+pub fn decode_user_key(key: &[u8]) -> Result<UserId> {
+    exact(key, 8, "user key")?;
+    be_u64(key, 0, "user key").map(UserId)
+}
+
+/// Key of a username index entry: the case-folded name.
+pub fn name_key(name: &Username) -> Vec<u8> {
+    name.folded().into_bytes()
+}
+
+/// Key of a follow edge seen from `from`: `from ++ to`. The following
+/// column family stores (follower, followee), the followers column family
+/// (followee, follower).
+pub fn edge_key(from: UserId, to: UserId) -> [u8; 16] {
+    pair(from.0, to.0)
+}
+
+/// Decodes [`edge_key`].
+pub fn decode_edge_key(key: &[u8]) -> Result<(UserId, UserId)> {
+    exact(key, 16, "edge key")?;
+    Ok((UserId(be_u64(key, 0, "edge key")?), UserId(be_u64(key, 8, "edge key")?)))
+}
+
+/// Key of one of a user's counters.
+pub fn counter_key(user: UserId, kind: CounterKind) -> [u8; 9] {
+    let mut k = [0; 9];
+    k[..8].copy_from_slice(&user.0.to_be_bytes());
+    k[8] = kind as u8;
+    k
+}
+
+/// Key of a post record: the id.
+pub fn post_key(id: PostId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Decodes [`post_key`].
+pub fn decode_post_key(key: &[u8]) -> Result<PostId> {
+    exact(key, 8, "post key")?;
+    be_u64(key, 0, "post key").map(PostId)
+}
+
+/// Key of an author-index entry: `author ++ !post`, newest first.
+pub fn author_post_key(author: UserId, post: PostId) -> [u8; 16] {
+    pair(author.0, !post.0)
+}
+
+/// Decodes [`author_post_key`].
+pub fn decode_author_post_key(key: &[u8]) -> Result<(UserId, PostId)> {
+    exact(key, 16, "author index key")?;
+    Ok((
+        UserId(be_u64(key, 0, "author index key")?),
+        PostId(!be_u64(key, 8, "author index key")?),
+    ))
+}
+
+/// Key of an inbox entry: `owner ++ !post`, newest first. Keyed by owner
+/// and post, so delivering twice writes the same key.
+pub fn inbox_key(owner: UserId, post: PostId) -> [u8; 16] {
+    pair(owner.0, !post.0)
+}
+
+/// Decodes [`inbox_key`].
+pub fn decode_inbox_key(key: &[u8]) -> Result<(UserId, PostId)> {
+    exact(key, 16, "inbox key")?;
+    Ok((
+        UserId(be_u64(key, 0, "inbox key")?),
+        PostId(!be_u64(key, 8, "inbox key")?),
+    ))
+}
+
+/// The 8-byte prefix shared by every key of one user in the per-user
+/// column families (edges, author index, inbox).
+pub fn user_prefix(user: UserId) -> [u8; 8] {
+    user.0.to_be_bytes()
+}
+
+/// The first key after every key with `user`'s prefix.
+pub fn user_prefix_end(user: UserId) -> Vec<u8> {
+    match user.0.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        // Nothing sorts after the largest id's range but longer keys.
+        None => vec![0xff; 17],
+    }
+}
+
+/// Key of a fan-out job: the post id.
+pub fn job_key(post: PostId) -> [u8; 8] {
+    post.0.to_be_bytes()
+}
+
+fn pair(a: u64, b: u64) -> [u8; 16] {
+    let mut k = [0; 16];
+    k[..8].copy_from_slice(&a.to_be_bytes());
+    k[8..].copy_from_slice(&b.to_be_bytes());
+    k
+}
+
+fn exact(bytes: &[u8], len: usize, what: &'static str) -> Result<()> {
+    if bytes.len() == len {
+        Ok(())
+    } else {
+        Err(Error::Corrupt(what))
+    }
+}
+
+/// Value of a user record: version, creation time, name.
+pub fn encode_user(user: &User) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9 + user.name.as_str().len());
+    v.push(VALUE_VERSION);
+    v.extend_from_slice(&user.created_at_ms.to_be_bytes());
+    v.extend_from_slice(user.name.as_str().as_bytes());
+    v
+}
+
+/// Decodes [`encode_user`] for the user with key `id`.
+pub fn decode_user(id: UserId, bytes: &[u8]) -> Result<User> {
+    if bytes.first() != Some(&VALUE_VERSION) {
+        return Err(Error::Corrupt("user record version"));
+    }
+    let created_at_ms = be_u64(bytes, 1, "user record")?;
+    let name = std::str::from_utf8(&bytes[9..]).map_err(|_| Error::Corrupt("user name"))?;
+    let name = Username::parse(name).map_err(|_| Error::Corrupt("user name"))?;
+    Ok(User {
+        id,
+        name,
+        created_at_ms,
+    })
+}
+
+/// Value of a user id (name index entries).
+pub fn encode_user_id(id: UserId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Decodes [`encode_user_id`].
+pub fn decode_user_id(bytes: &[u8]) -> Result<UserId> {
+    exact(bytes, 8, "user id value")?;
+    be_u64(bytes, 0, "user id value").map(UserId)
+}
+
+/// Value of an edge: its `since` watermark.
+pub fn encode_edge_value(since: PostId) -> [u8; 8] {
+    since.0.to_be_bytes()
+}
+
+/// Decodes an edge from its key's far end and its value.
+pub fn decode_edge(to: UserId, value: &[u8]) -> Result<Edge> {
+    exact(value, 8, "edge value")?;
+    Ok(Edge {
+        user: to,
+        since: PostId(be_u64(value, 0, "edge value")?),
+    })
+}
+
+/// Value of a counter, and the operand of a counter merge: a big-endian i64.
+pub fn encode_count(delta: i64) -> [u8; 8] {
+    delta.to_be_bytes()
+}
+
+/// Decodes [`encode_count`].
+pub fn decode_count(bytes: &[u8]) -> Result<i64> {
+    exact(bytes, 8, "counter value")?;
+    be_u64(bytes, 0, "counter value").map(|v| v as i64)
+}
+
+const POST_DELETED: u8 = 1;
+
+/// Value of a post record: version, author, flags, text.
+pub fn encode_post(post: &Post) -> Vec<u8> {
+    let mut v = Vec::with_capacity(10 + post.text.len());
+    v.push(VALUE_VERSION);
+    v.extend_from_slice(&post.author.0.to_be_bytes());
+    v.push(if post.deleted { POST_DELETED } else { 0 });
+    v.extend_from_slice(post.text.as_bytes());
+    v
+}
+
+/// Decodes [`encode_post`] for the post with key `id`.
+pub fn decode_post(id: PostId, bytes: &[u8]) -> Result<Post> {
+    if bytes.first() != Some(&VALUE_VERSION) {
+        return Err(Error::Corrupt("post record version"));
+    }
+    let author = UserId(be_u64(bytes, 1, "post record")?);
+    let flags = *bytes.get(9).ok_or(Error::Corrupt("post record"))?;
+    if flags & !POST_DELETED != 0 {
+        return Err(Error::Corrupt("post flags"));
+    }
+    let text = std::str::from_utf8(&bytes[10..]).map_err(|_| Error::Corrupt("post text"))?;
+    Ok(Post {
+        id,
+        author,
+        text: text.to_owned(),
+        deleted: flags & POST_DELETED != 0,
+    })
+}
+
+/// Value of an inbox entry: the author.
+pub fn encode_inbox_value(author: UserId) -> [u8; 8] {
+    author.0.to_be_bytes()
+}
+
+/// Decodes an inbox entry from its post id and value.
+pub fn decode_inbox_entry(post: PostId, value: &[u8]) -> Result<InboxEntry> {
+    exact(value, 8, "inbox value")?;
+    Ok(InboxEntry {
+        post,
+        author: UserId(be_u64(value, 0, "inbox value")?),
+    })
+}
+
+/// Value of a fan-out job: version, kind, author, cursor flag, cursor.
+pub fn encode_job(job: &FanoutJob) -> [u8; 19] {
+    let mut v = [0; 19];
+    v[0] = VALUE_VERSION;
+    v[1] = match job.kind {
+        JobKind::Deliver => 0,
+        JobKind::Retract => 1,
+    };
+    v[2..10].copy_from_slice(&job.author.0.to_be_bytes());
+    if let Some(c) = job.cursor {
+        v[10] = 1;
+        v[11..19].copy_from_slice(&c.0.to_be_bytes());
+    }
+    v
+}
+
+/// Decodes [`encode_job`] for the job with key `post`.
+pub fn decode_job(post: PostId, bytes: &[u8]) -> Result<FanoutJob> {
+    exact(bytes, 19, "job record")?;
+    if bytes[0] != VALUE_VERSION {
+        return Err(Error::Corrupt("job record version"));
+    }
+    let kind = match bytes[1] {
+        0 => JobKind::Deliver,
+        1 => JobKind::Retract,
+        _ => return Err(Error::Corrupt("job kind")),
+    };
+    let cursor = match bytes[10] {
+        0 => None,
+        1 => Some(UserId(be_u64(bytes, 11, "job record")?)),
+        _ => return Err(Error::Corrupt("job cursor flag")),
+    };
+    Ok(FanoutJob {
+        post,
+        author: UserId(be_u64(bytes, 2, "job record")?),
+        kind,
+        cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn inbox_keys_sort_by_owner_then_newest_first(o1: u64, p1: u64, o2: u64, p2: u64) {
+            let (k1, k2) = (inbox_key(UserId(o1), PostId(p1)), inbox_key(UserId(o2), PostId(p2)));
+            prop_assert_eq!(k1.cmp(&k2), o1.cmp(&o2).then(p2.cmp(&p1)));
+            prop_assert_eq!(decode_inbox_key(&k1).ok(), Some((UserId(o1), PostId(p1))));
+        }
+
+        #[test]
+        fn edge_and_author_keys_round_trip(a: u64, b: u64) {
+            prop_assert_eq!(decode_edge_key(&edge_key(UserId(a), UserId(b))).ok(), Some((UserId(a), UserId(b))));
+            prop_assert_eq!(
+                decode_author_post_key(&author_post_key(UserId(a), PostId(b))).ok(),
+                Some((UserId(a), PostId(b)))
+            );
+        }
+
+        #[test]
+        fn posts_round_trip(id: u64, author: u64, text in "\\PC{0,50}", deleted: bool) {
+            let post = Post { id: PostId(id), author: UserId(author), text, deleted };
+            prop_assert_eq!(decode_post(post.id, &encode_post(&post)).ok(), Some(post));
+        }
+
+        #[test]
+        fn jobs_round_trip(post: u64, author: u64, retract: bool, cursor: Option<u64>) {
+            let job = FanoutJob {
+                post: PostId(post),
+                author: UserId(author),
+                kind: if retract { JobKind::Retract } else { JobKind::Deliver },
+                cursor: cursor.map(UserId),
+            };
+            prop_assert_eq!(decode_job(job.post, &encode_job(&job)).ok(), Some(job));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode_post(PostId(1), &bytes);
+            let _ = decode_user(UserId(1), &bytes);
+            let _ = decode_job(PostId(1), &bytes);
+            let _ = decode_inbox_key(&bytes);
+            let _ = decode_edge_key(&bytes);
+            let _ = decode_count(&bytes);
+            let _ = decode_edge(UserId(1), &bytes);
+            let _ = decode_inbox_entry(PostId(1), &bytes);
+        }
+    }
+
+    #[test]
+    fn users_round_trip_and_bad_records_are_corrupt() {
+        let user = User { id: UserId(7), name: Username::parse("Ada").expect("valid"), created_at_ms: 99 };
+        assert_eq!(decode_user(user.id, &encode_user(&user)).ok(), Some(user));
+        assert!(matches!(decode_user(UserId(7), &[1, 0, 0]), Err(Error::Corrupt(_))));
+        assert!(matches!(decode_user(UserId(7), &[2; 12]), Err(Error::Corrupt(_))));
+        let mut bad_name = encode_user(&User { id: UserId(1), name: Username::parse("a").expect("valid"), created_at_ms: 0 });
+        bad_name.push(b' ');
+        assert!(matches!(decode_user(UserId(1), &bad_name), Err(Error::Corrupt(_))));
+    }
+}

@@ -1,0 +1,76 @@
+//! Engine configuration.
+
+use crate::{Error, PostId, Result};
+
+/// The largest page any listing returns (timelines, follower lists, get-many).
+pub const MAX_PAGE_SIZE: usize = 200;
+
+/// When a write is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledge after the write-ahead log is fsync'd. Concurrent writers
+    /// share one fsync (group commit).
+    Synced,
+    /// Acknowledge once the write is in the write-ahead log's OS buffer: a
+    /// process crash loses nothing, a power cut may lose the last writes.
+    Buffered,
+}
+
+/// Engine configuration. `Config::default()` is a sensible production start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// When writes are acknowledged.
+    pub durability: Durability,
+    /// Longest post, in Unicode scalar values (default 280).
+    pub max_post_chars: usize,
+    /// Entries kept in each home-timeline inbox (default 800).
+    pub inbox_cap: usize,
+    /// Recent posts of an author copied into a new follower's inbox (default 20).
+    pub backfill_posts: usize,
+    /// Fan-out worker threads (default 2).
+    pub fanout_workers: usize,
+    /// Followers delivered per fan-out write batch (default 10,000).
+    pub fanout_batch: usize,
+    /// This node's id, stamped into post ids (0 to 1023).
+    pub node_id: u16,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            durability: Durability::Synced,
+            max_post_chars: 280,
+            inbox_cap: 800,
+            backfill_posts: 20,
+            fanout_workers: 2,
+            fanout_batch: 10_000,
+            node_id: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that every setting is in range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &'static str| Err(Error::InvalidConfig(what));
+        if self.max_post_chars == 0 || self.max_post_chars > 100_000 {
+            return bad("max_post_chars must be between 1 and 100000");
+        }
+        if self.inbox_cap == 0 || self.inbox_cap > 1_000_000 {
+            return bad("inbox_cap must be between 1 and 1000000");
+        }
+        if self.backfill_posts > 10_000 {
+            return bad("backfill_posts must be at most 10000");
+        }
+        if self.fanout_workers == 0 || self.fanout_workers > 64 {
+            return bad("fanout_workers must be between 1 and 64");
+        }
+        if self.fanout_batch == 0 || self.fanout_batch > 1_000_000 {
+            return bad("fanout_batch must be between 1 and 1000000");
+        }
+        if self.node_id > PostId::MAX_NODE {
+            return bad("node_id must be at most 1023");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! The one error type of every public operation.
+
+use std::fmt;
+
+use crate::{PostId, UserId};
+
+/// A `Result` whose error is Starling's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a Starling operation can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No user has this id.
+    #[error("unknown user {0}")]
+    UnknownUser(UserId),
+    /// No user has this username.
+    #[error("unknown username {0:?}")]
+    UnknownUsername(String),
+    /// No post has this id.
+    #[error("unknown post {0}")]
+    UnknownPost(PostId),
+    /// The post existed but was deleted.
+    #[error("post {0} was deleted")]
+    PostDeleted(PostId),
+    /// A username breaks the rules (letters, digits, underscore, 1 to 15).
+    #[error("invalid username: {0}")]
+    InvalidUsername(&'static str),
+    /// Another account already has this username (compared without case).
+    #[error("username {0:?} is taken")]
+    UsernameTaken(String),
+    /// Post text is empty or holds a forbidden character.
+    #[error("invalid post text: {0}")]
+    InvalidText(&'static str),
+    /// Post text is longer than the configured limit.
+    #[error("post text has {len} characters, the limit is {max}")]
+    TextTooLong {
+        /// Characters in the rejected text.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A user tried to follow themselves.
+    #[error("a user cannot follow themselves")]
+    SelfFollow,
+    /// The caller may not do this (for example, delete another's post).
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
+    /// A cursor was not produced by this kind of listing, or was damaged.
+    #[error("malformed cursor")]
+    MalformedCursor,
+    /// A page larger than [`crate::MAX_PAGE_SIZE`] (or of zero entries) was asked for.
+    #[error("page size {requested} is out of range 1..={max}")]
+    PageSize {
+        /// The size asked for.
+        requested: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(&'static str),
+    /// Stored bytes could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(&'static str),
+    /// The storage layer failed.
+    #[error("storage failure: {0}")]
+    Storage(#[source] StorageError),
+    /// An earlier write failed; the engine refuses writes until reopened.
+    #[error("engine is poisoned by an earlier storage failure; reopen it")]
+    Poisoned,
+    /// The engine was closed.
+    #[error("engine is closed")]
+    Closed,
+}
+
+/// A failure reported by the storage backend.
+#[derive(Debug)]
+pub struct StorageError {
+    message: String,
+}
+
+impl StorageError {
+    /// Wraps a backend's error message.
+    pub fn new(message: impl Into<String>) -> StorageError {
+        StorageError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StorageError {}

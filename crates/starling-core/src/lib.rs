@@ -1,0 +1,33 @@
+//! Starling's vocabulary: the ids, values, validation rules and byte codecs
+//! that every other crate shares.
+//!
+//! This crate does no I/O and knows nothing of RocksDB. It decides, in one
+//! place ([`codec`]), how every key and value is laid out in bytes: keys are
+//! big-endian so that byte order is numeric order.
+//!
+//! ```
+//! use starling_core::{Username, PostText, Config};
+//!
+//! let name = Username::parse("Ada_Lovelace")?;
+//! assert_eq!(name.folded(), "ada_lovelace");
+//! let text = PostText::parse("hello, world", Config::default().max_post_chars)?;
+//! assert_eq!(text.as_str(), "hello, world");
+//! # Ok::<(), starling_core::Error>(())
+//! ```
+
+pub mod codec;
+mod config;
+mod cursor;
+mod error;
+mod ids;
+mod text;
+mod types;
+
+pub use config::{Config, Durability, MAX_PAGE_SIZE};
+pub use cursor::Cursor;
+pub use error::{Error, Result, StorageError};
+pub use ids::{PostId, UserId, POST_ID_EPOCH_MS};
+pub use text::{PostText, Username, USERNAME_MAX_LEN};
+pub use types::{
+    Counts, Edge, FanoutJob, InboxEntry, JobKind, Mutation, Post, User,
+};

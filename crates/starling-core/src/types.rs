@@ -1,0 +1,143 @@
+//! The records Starling stores, and the domain-level mutations a backend applies.
+
+use crate::{PostId, UserId, Username};
+
+/// An account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Its id.
+    pub id: UserId,
+    /// Its username, as chosen (look-ups ignore case).
+    pub name: Username,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+}
+
+/// A post, or the tombstone a deleted post leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    /// Its id (which also dates it).
+    pub id: PostId,
+    /// Who wrote it.
+    pub author: UserId,
+    /// Its text; empty once deleted.
+    pub text: String,
+    /// Set when the post was deleted; the text is gone.
+    pub deleted: bool,
+}
+
+impl Post {
+    /// The tombstone this post leaves when deleted.
+    pub fn tombstone(&self) -> Post {
+        Post {
+            id: self.id,
+            author: self.author,
+            text: String::new(),
+            deleted: true,
+        }
+    }
+}
+
+/// One end of a follow edge, as listed from the other end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// The user at this end.
+    pub user: UserId,
+    /// The followee's newest post id when the edge was made: posts after it
+    /// arrive by fan-out, posts up to it only by backfill.
+    pub since: PostId,
+}
+
+/// One home-timeline inbox entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// The post delivered.
+    pub post: PostId,
+    /// Its author (kept so that unfollow can retract without reading posts).
+    pub author: UserId,
+}
+
+/// What a fan-out job does to each follower's inbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// Insert the post.
+    Deliver,
+    /// Remove the post (it was deleted).
+    Retract,
+}
+
+/// A durable fan-out job: one post, walked over the author's followers in
+/// id order. `cursor` is the last follower already done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FanoutJob {
+    /// The post being delivered or retracted; also the job's key.
+    pub post: PostId,
+    /// The post's author, whose followers are walked.
+    pub author: UserId,
+    /// Deliver or retract.
+    pub kind: JobKind,
+    /// The last follower done, or `None` before the first batch.
+    pub cursor: Option<UserId>,
+}
+
+/// Follower and following counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Accounts following this one.
+    pub followers: u64,
+    /// Accounts this one follows.
+    pub following: u64,
+}
+
+/// One change to stored state, in domain terms. A backend applies a slice
+/// of them atomically: all or none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Store a new user and its name index entry.
+    PutUser(User),
+    /// Store the edge in both directions and add one to both counts.
+    /// Only issued when the edge is absent.
+    AddEdge {
+        /// Who follows.
+        follower: UserId,
+        /// Who is followed.
+        followee: UserId,
+        /// See [`Edge::since`].
+        since: PostId,
+    },
+    /// Remove the edge in both directions and subtract one from both
+    /// counts. Only issued when the edge is present.
+    RemoveEdge {
+        /// Who followed.
+        follower: UserId,
+        /// Who was followed.
+        followee: UserId,
+    },
+    /// Store a post (or its tombstone) and its author-index entry.
+    PutPost(Post),
+    /// Insert an inbox entry (idempotent: keyed by owner and post).
+    InboxPut {
+        /// Whose inbox.
+        owner: UserId,
+        /// The entry.
+        entry: InboxEntry,
+    },
+    /// Remove an inbox entry if present.
+    InboxDelete {
+        /// Whose inbox.
+        owner: UserId,
+        /// The post to remove.
+        post: PostId,
+    },
+    /// Remove every entry of `owner`'s inbox with a post id at or below `through`.
+    InboxTrim {
+        /// Whose inbox.
+        owner: UserId,
+        /// The newest post id removed.
+        through: PostId,
+    },
+    /// Store or advance a fan-out job.
+    PutJob(FanoutJob),
+    /// Remove a finished fan-out job.
+    DeleteJob(PostId),
+}

@@ -1,0 +1,27 @@
+//! Starling's engine, generic over the storage seam ([`Backend`]): users,
+//! the follow graph, the post log, fan-out-on-write with a bounded pool of
+//! workers, and timelines. The facade crate `starling` instantiates it over
+//! RocksDB; tests and fuzzers instantiate it over [`MemBackend`].
+//!
+//! ```
+//! use starling_engine::{Engine, MemBackend};
+//! use starling_core::Config;
+//!
+//! let engine = Engine::with_backend(MemBackend::new(), Config::default())?;
+//! let ada = engine.create_user("ada")?;
+//! let bob = engine.create_user("bob")?;
+//! engine.follow(bob.id, ada.id)?;
+//! engine.post(ada.id, "hello")?;
+//! engine.wait_for_fanout()?;
+//! let page = engine.home_timeline(bob.id, None, 20)?;
+//! assert_eq!(page.posts[0].text, "hello");
+//! # Ok::<(), starling_core::Error>(())
+//! ```
+
+mod engine;
+mod locks;
+mod mem;
+
+pub use engine::{Engine, FanoutStats, UserPage};
+pub use mem::MemBackend;
+pub use starling_inbox::{Backend, OpenBackend, TimelinePage};

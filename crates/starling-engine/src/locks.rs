@@ -1,0 +1,31 @@
+//! Striped per-author locks.
+//!
+//! Everything that changes what an author's followers should see (a post,
+//! a delete, a follow or unfollow of the author, each fan-out batch of the
+//! author's posts) runs under the author's stripe. That orders follows
+//! against fan-out: a follow either happens before a post's job reads the
+//! follower page (and the job delivers), or after the post (and backfill
+//! sees it).
+
+use parking_lot::{Mutex, MutexGuard};
+use starling_core::UserId;
+
+const STRIPES: usize = 1024;
+
+pub(crate) struct AuthorLocks {
+    stripes: Box<[Mutex<()>]>,
+}
+
+impl AuthorLocks {
+    pub(crate) fn new() -> AuthorLocks {
+        AuthorLocks {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    pub(crate) fn lock(&self, author: UserId) -> MutexGuard<'_, ()> {
+        // Fibonacci hashing spreads dense ids over the stripes.
+        let slot = (author.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % STRIPES;
+        self.stripes[slot].lock()
+    }
+}

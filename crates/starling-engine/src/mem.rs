@@ -1,0 +1,238 @@
+//! The in-memory backend: the reference implementation of the storage seam.
+//!
+//! Ordered maps under one lock; a batch is applied while holding it, so it
+//! is atomic. Cloning shares the state, which lets a test "reopen" an
+//! engine over what a previous engine left behind.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use starling_core::{
+    Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId, Result, User, UserId,
+    Username,
+};
+use starling_graph::{Direction, GraphStore};
+use starling_inbox::{Backend, FanoutQueue, InboxStore};
+use starling_log::PostStore;
+
+/// The in-memory backend. Clones share one store.
+#[derive(Clone, Debug, Default)]
+pub struct MemBackend {
+    state: Arc<RwLock<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: BTreeMap<UserId, User>,
+    names: HashMap<String, UserId>,
+    following: BTreeMap<(UserId, UserId), PostId>,
+    followers: BTreeMap<(UserId, UserId), PostId>,
+    counts: HashMap<UserId, Counts>,
+    posts: BTreeMap<PostId, Post>,
+    author_index: BTreeSet<(UserId, PostId)>,
+    inbox: BTreeMap<(UserId, PostId), UserId>,
+    jobs: BTreeMap<PostId, FanoutJob>,
+}
+
+impl MemBackend {
+    /// An empty store.
+    pub fn new() -> MemBackend {
+        MemBackend::default()
+    }
+}
+
+impl State {
+    fn apply(&mut self, m: &Mutation) {
+        match m {
+            Mutation::PutUser(user) => {
+                self.names.insert(user.name.folded(), user.id);
+                self.users.insert(user.id, user.clone());
+            }
+            Mutation::AddEdge {
+                follower,
+                followee,
+                since,
+            } => {
+                self.following.insert((*follower, *followee), *since);
+                self.followers.insert((*followee, *follower), *since);
+                self.counts.entry(*follower).or_default().following += 1;
+                self.counts.entry(*followee).or_default().followers += 1;
+            }
+            Mutation::RemoveEdge { follower, followee } => {
+                self.following.remove(&(*follower, *followee));
+                self.followers.remove(&(*followee, *follower));
+                let f = self.counts.entry(*follower).or_default();
+                f.following = f.following.wrapping_sub(1);
+                let g = self.counts.entry(*followee).or_default();
+                g.followers = g.followers.wrapping_sub(1);
+            }
+            Mutation::PutPost(post) => {
+                self.author_index.insert((post.author, post.id));
+                self.posts.insert(post.id, post.clone());
+            }
+            Mutation::InboxPut { owner, entry } => {
+                self.inbox.insert((*owner, entry.post), entry.author);
+            }
+            Mutation::InboxDelete { owner, post } => {
+                self.inbox.remove(&(*owner, *post));
+            }
+            Mutation::InboxTrim { owner, through } => {
+                let doomed: Vec<_> = self
+                    .inbox
+                    .range((*owner, PostId(0))..=(*owner, *through))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in doomed {
+                    self.inbox.remove(&k);
+                }
+            }
+            Mutation::PutJob(job) => {
+                self.jobs.insert(job.post, *job);
+            }
+            Mutation::DeleteJob(post) => {
+                self.jobs.remove(post);
+            }
+        }
+    }
+}
+
+impl GraphStore for MemBackend {
+    fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.state.read().users.get(&id).cloned())
+    }
+
+    fn user_id_by_name(&self, name: &Username) -> Result<Option<UserId>> {
+        Ok(self.state.read().names.get(&name.folded()).copied())
+    }
+
+    fn last_user_id(&self) -> Result<Option<UserId>> {
+        Ok(self.state.read().users.keys().next_back().copied())
+    }
+
+    fn edge(&self, follower: UserId, followee: UserId) -> Result<Option<PostId>> {
+        Ok(self.state.read().following.get(&(follower, followee)).copied())
+    }
+
+    fn edges(
+        &self,
+        user: UserId,
+        dir: Direction,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<()> {
+        let state = self.state.read();
+        let map = match dir {
+            Direction::Followers => &state.followers,
+            Direction::Following => &state.following,
+        };
+        let start = match after {
+            Some(a) => Bound::Excluded((user, a)),
+            None => Bound::Included((user, UserId(0))),
+        };
+        out.extend(
+            map.range((start, Bound::Included((user, UserId(u64::MAX)))))
+                .take(limit)
+                .map(|(&(_, other), &since)| Edge { user: other, since }),
+        );
+        Ok(())
+    }
+
+    fn counts(&self, user: UserId) -> Result<Counts> {
+        Ok(self.state.read().counts.get(&user).copied().unwrap_or_default())
+    }
+}
+
+impl PostStore for MemBackend {
+    fn posts(&self, ids: &[PostId], out: &mut Vec<Option<Post>>) -> Result<()> {
+        let state = self.state.read();
+        out.extend(ids.iter().map(|id| state.posts.get(id).cloned()));
+        Ok(())
+    }
+
+    fn author_posts(
+        &self,
+        author: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<PostId>,
+    ) -> Result<()> {
+        let state = self.state.read();
+        let end = match before {
+            Some(b) => Bound::Excluded((author, b)),
+            None => Bound::Included((author, PostId(u64::MAX))),
+        };
+        out.extend(
+            state
+                .author_index
+                .range((Bound::Included((author, PostId(0))), end))
+                .rev()
+                .take(limit)
+                .map(|&(_, id)| id),
+        );
+        Ok(())
+    }
+
+    fn last_post_id(&self) -> Result<Option<PostId>> {
+        Ok(self.state.read().posts.keys().next_back().copied())
+    }
+}
+
+impl InboxStore for MemBackend {
+    fn inbox(
+        &self,
+        owner: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<InboxEntry>,
+    ) -> Result<()> {
+        let state = self.state.read();
+        let end = match before {
+            Some(b) => Bound::Excluded((owner, b)),
+            None => Bound::Included((owner, PostId(u64::MAX))),
+        };
+        out.extend(
+            state
+                .inbox
+                .range((Bound::Included((owner, PostId(0))), end))
+                .rev()
+                .take(limit)
+                .map(|(&(_, post), &author)| InboxEntry { post, author }),
+        );
+        Ok(())
+    }
+}
+
+impl FanoutQueue for MemBackend {
+    fn job(&self, post: PostId) -> Result<Option<FanoutJob>> {
+        Ok(self.state.read().jobs.get(&post).copied())
+    }
+
+    fn jobs(&self, after: Option<PostId>, limit: usize, out: &mut Vec<FanoutJob>) -> Result<()> {
+        let state = self.state.read();
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        out.extend(
+            state
+                .jobs
+                .range((start, Bound::Unbounded))
+                .take(limit)
+                .map(|(_, j)| *j),
+        );
+        Ok(())
+    }
+}
+
+impl Backend for MemBackend {
+    fn apply(&self, batch: &[Mutation], _durability: Durability) -> Result<()> {
+        let mut state = self.state.write();
+        for m in batch {
+            state.apply(m);
+        }
+        Ok(())
+    }
+}

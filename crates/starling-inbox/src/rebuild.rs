@@ -1,0 +1,83 @@
+//! An inbox recomputed from the ground truth (users, edges, posts).
+
+use starling_core::{InboxEntry, PostId, Result, UserId};
+use starling_graph::{Direction, GraphStore};
+use starling_log::PostStore;
+
+const PAGE: usize = 1024;
+
+/// What `owner`'s inbox must hold, newest first, at most `limit` entries:
+/// the owner's own live posts; for each followee, its live posts newer than
+/// the edge's `since` watermark, and of the posts up to the watermark the
+/// newest `backfill` ids, if still live (the backfill made at follow time).
+///
+/// Fan-out, replayed or not, converges to exactly this (within the cap);
+/// `check` compares the two.
+pub fn expected_inbox<S: GraphStore + PostStore + ?Sized>(
+    store: &S,
+    owner: UserId,
+    backfill: usize,
+    limit: usize,
+) -> Result<Vec<InboxEntry>> {
+    let mut out = Vec::new();
+    collect_author(store, owner, PostId(0), 0, limit, &mut out)?;
+    let mut edges = Vec::new();
+    let mut after = None;
+    loop {
+        edges.clear();
+        store.edges(owner, Direction::Following, after, PAGE, &mut edges)?;
+        for edge in &edges {
+            collect_author(store, edge.user, edge.since, backfill, limit, &mut out)?;
+        }
+        match edges.last() {
+            Some(last) if edges.len() == PAGE => after = Some(last.user),
+            _ => break,
+        }
+    }
+    out.sort_by(|a, b| b.post.cmp(&a.post));
+    out.truncate(limit);
+    Ok(out)
+}
+
+fn collect_author<S: GraphStore + PostStore + ?Sized>(
+    store: &S,
+    author: UserId,
+    since: PostId,
+    backfill: usize,
+    limit: usize,
+    out: &mut Vec<InboxEntry>,
+) -> Result<()> {
+    let mut ids = Vec::new();
+    let mut posts = Vec::new();
+    let mut before = None;
+    let (mut newer_live, mut older_seen) = (0, 0);
+    loop {
+        ids.clear();
+        store.author_posts(author, before, PAGE, &mut ids)?;
+        posts.clear();
+        store.posts(&ids, &mut posts)?;
+        for (id, post) in ids.iter().zip(&posts) {
+            let live = post.as_ref().is_some_and(|p| !p.deleted);
+            let wanted = if *id > since {
+                newer_live += usize::from(live);
+                true
+            } else {
+                older_seen += 1;
+                older_seen <= backfill
+            };
+            if wanted && live {
+                out.push(InboxEntry {
+                    post: *id,
+                    author,
+                });
+            }
+            if newer_live >= limit || (*id <= since && older_seen >= backfill) {
+                return Ok(());
+            }
+        }
+        match ids.last() {
+            Some(last) if ids.len() == PAGE => before = Some(*last),
+            _ => return Ok(()),
+        }
+    }
+}

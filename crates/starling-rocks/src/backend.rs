@@ -1,0 +1,394 @@
+//! Column families, options, and the seam's reads and writes over RocksDB.
+
+use std::path::Path;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction as Scan,
+    IteratorMode, MergeOperands, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+};
+use starling_core::codec::{self, CounterKind};
+use starling_core::{
+    Config, Counts, Durability, Edge, Error, FanoutJob, InboxEntry, Mutation, Post, PostId, Result,
+    StorageError, User, UserId, Username,
+};
+use starling_graph::{Direction, GraphStore};
+use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
+use starling_log::PostStore;
+
+const USERS: &str = "users";
+const NAMES: &str = "names";
+const FOLLOWING: &str = "following";
+const FOLLOWERS: &str = "followers";
+const COUNTERS: &str = "counters";
+const POSTS: &str = "posts";
+const AUTHOR_POSTS: &str = "author_posts";
+const INBOX: &str = "inbox";
+const JOBS: &str = "jobs";
+
+/// Every column family, in the order they are opened.
+const FAMILIES: [&str; 9] = [
+    USERS,
+    NAMES,
+    FOLLOWING,
+    FOLLOWERS,
+    COUNTERS,
+    POSTS,
+    AUTHOR_POSTS,
+    INBOX,
+    JOBS,
+];
+
+/// Families whose keys start with an 8-byte user id and are scanned per user.
+const PER_USER: [&str; 4] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX];
+
+/// Starling's storage over one RocksDB database.
+pub struct RocksBackend {
+    db: DB,
+}
+
+fn storage(e: rocksdb::Error) -> Error {
+    Error::Storage(StorageError::new(e.into_string()))
+}
+
+/// Merge operator of the counters family: adds big-endian i64 operands.
+/// A malformed operand fails the merge, which RocksDB reports as corruption.
+fn add_counts(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut sum = match existing {
+        Some(v) => codec::decode_count(v).ok()?,
+        None => 0,
+    };
+    for op in operands {
+        sum = sum.wrapping_add(codec::decode_count(op).ok()?);
+    }
+    Some(codec::encode_count(sum).to_vec())
+}
+
+fn family_options(name: &str, cache: &Cache) -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    if PER_USER.contains(&name) {
+        opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(8));
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+        table.set_whole_key_filtering(true);
+    }
+    opts.set_block_based_table_factory(&table);
+    match name {
+        INBOX => opts.set_write_buffer_size(128 << 20),
+        COUNTERS => opts.set_merge_operator_associative("starling.add", add_counts),
+        _ => opts.set_write_buffer_size(32 << 20),
+    }
+    opts
+}
+
+impl OpenBackend for RocksBackend {
+    fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_bytes_per_sync(1 << 20);
+        db_opts.set_db_write_buffer_size(512 << 20);
+        db_opts.set_keep_log_file_num(4);
+        let cache = Cache::new_lru_cache(256 << 20);
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
+        let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
+        Ok(RocksBackend { db })
+    }
+}
+
+impl RocksBackend {
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every family in FAMILIES is created at open and never dropped.
+        #[allow(clippy::expect_used)]
+        self.db.cf_handle(name).expect("column family opened at start")
+    }
+
+    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(family), key).map_err(storage)
+    }
+
+    /// Scans `family` forward from `start` within `user`'s prefix, calling
+    /// `each` with (key, value) until it returns false or `limit` is reached.
+    fn scan_user(
+        &self,
+        family: &str,
+        user: UserId,
+        start: &[u8],
+        limit: usize,
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut read = ReadOptions::default();
+        read.set_iterate_upper_bound(codec::user_prefix_end(user));
+        read.set_prefix_same_as_start(true);
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(family), read);
+        iter.seek(start);
+        let mut n = 0;
+        while iter.valid() && n < limit {
+            if let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+                each(k, v)?;
+                n += 1;
+            }
+            iter.next();
+        }
+        iter.status().map_err(storage)
+    }
+
+    fn last_key(&self, family: &str) -> Result<Option<Vec<u8>>> {
+        let mut iter = self.db.iterator_cf(self.cf(family), IteratorMode::End);
+        match iter.next() {
+            Some(Ok((k, _))) => Ok(Some(k.to_vec())),
+            Some(Err(e)) => Err(storage(e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Where a newest-first scan of a per-user family starts, strictly
+    /// below `before`; `None` when nothing can be older.
+    fn newest_first_start(user: UserId, before: Option<PostId>) -> Option<[u8; 16]> {
+        match before {
+            None => Some(codec::inbox_key(user, PostId(u64::MAX))),
+            Some(PostId(0)) => None,
+            Some(PostId(b)) => Some(codec::inbox_key(user, PostId(b - 1))),
+        }
+    }
+}
+
+impl GraphStore for RocksBackend {
+    fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.get(USERS, &codec::user_key(id))?
+            .map(|v| codec::decode_user(id, &v))
+            .transpose()
+    }
+
+    fn user_id_by_name(&self, name: &Username) -> Result<Option<UserId>> {
+        self.get(NAMES, &codec::name_key(name))?
+            .map(|v| codec::decode_user_id(&v))
+            .transpose()
+    }
+
+    fn last_user_id(&self) -> Result<Option<UserId>> {
+        self.last_key(USERS)?
+            .map(|k| codec::decode_user_key(&k))
+            .transpose()
+    }
+
+    fn edge(&self, follower: UserId, followee: UserId) -> Result<Option<PostId>> {
+        self.get(FOLLOWING, &codec::edge_key(follower, followee))?
+            .map(|v| codec::decode_edge(followee, &v).map(|e| e.since))
+            .transpose()
+    }
+
+    fn edges(
+        &self,
+        user: UserId,
+        dir: Direction,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<()> {
+        let family = match dir {
+            Direction::Followers => FOLLOWERS,
+            Direction::Following => FOLLOWING,
+        };
+        let start = match after {
+            None => UserId(0),
+            Some(UserId(u64::MAX)) => return Ok(()),
+            Some(UserId(a)) => UserId(a + 1),
+        };
+        self.scan_user(family, user, &codec::edge_key(user, start), limit, |k, v| {
+            let (_, other) = codec::decode_edge_key(k)?;
+            out.push(codec::decode_edge(other, v)?);
+            Ok(())
+        })
+    }
+
+    fn counts(&self, user: UserId) -> Result<Counts> {
+        let cf = self.cf(COUNTERS);
+        let keys = [
+            codec::counter_key(user, CounterKind::Followers),
+            codec::counter_key(user, CounterKind::Following),
+        ];
+        let mut values = self
+            .db
+            .batched_multi_get_cf(cf, keys.iter(), true)
+            .into_iter()
+            .map(|r| match r.map_err(storage)? {
+                Some(v) => codec::decode_count(&v).map(|c| c.max(0) as u64),
+                None => Ok(0),
+            });
+        let followers = values.next().unwrap_or(Ok(0))?;
+        let following = values.next().unwrap_or(Ok(0))?;
+        Ok(Counts {
+            followers,
+            following,
+        })
+    }
+}
+
+impl PostStore for RocksBackend {
+    fn posts(&self, ids: &[PostId], out: &mut Vec<Option<Post>>) -> Result<()> {
+        let keys: Vec<[u8; 8]> = ids.iter().map(|id| codec::post_key(*id)).collect();
+        let found = self.db.batched_multi_get_cf(self.cf(POSTS), keys.iter(), false);
+        for (id, value) in ids.iter().zip(found) {
+            out.push(
+                value
+                    .map_err(storage)?
+                    .map(|v| codec::decode_post(*id, &v))
+                    .transpose()?,
+            );
+        }
+        Ok(())
+    }
+
+    fn author_posts(
+        &self,
+        author: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<PostId>,
+    ) -> Result<()> {
+        let Some(start) = Self::newest_first_start(author, before) else {
+            return Ok(());
+        };
+        self.scan_user(AUTHOR_POSTS, author, &start, limit, |k, _| {
+            out.push(codec::decode_author_post_key(k)?.1);
+            Ok(())
+        })
+    }
+
+    fn last_post_id(&self) -> Result<Option<PostId>> {
+        self.last_key(POSTS)?
+            .map(|k| codec::decode_post_key(&k))
+            .transpose()
+    }
+}
+
+impl InboxStore for RocksBackend {
+    fn inbox(
+        &self,
+        owner: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<InboxEntry>,
+    ) -> Result<()> {
+        let Some(start) = Self::newest_first_start(owner, before) else {
+            return Ok(());
+        };
+        self.scan_user(INBOX, owner, &start, limit, |k, v| {
+            let (_, post) = codec::decode_inbox_key(k)?;
+            out.push(codec::decode_inbox_entry(post, v)?);
+            Ok(())
+        })
+    }
+}
+
+impl FanoutQueue for RocksBackend {
+    fn job(&self, post: PostId) -> Result<Option<FanoutJob>> {
+        self.get(JOBS, &codec::job_key(post))?
+            .map(|v| codec::decode_job(post, &v))
+            .transpose()
+    }
+
+    fn jobs(&self, after: Option<PostId>, limit: usize, out: &mut Vec<FanoutJob>) -> Result<()> {
+        let start = match after {
+            None => PostId(0),
+            Some(PostId(u64::MAX)) => return Ok(()),
+            Some(PostId(a)) => PostId(a + 1),
+        };
+        let key = codec::job_key(start);
+        let iter = self
+            .db
+            .iterator_cf(self.cf(JOBS), IteratorMode::From(&key, Scan::Forward));
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(storage)?;
+            let post = codec::decode_post_key(&k)?;
+            out.push(codec::decode_job(post, &v)?);
+        }
+        Ok(())
+    }
+}
+
+impl Backend for RocksBackend {
+    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        for m in batch {
+            self.encode(m, &mut wb);
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(durability == Durability::Synced);
+        self.db.write_opt(wb, &opts).map_err(storage)
+    }
+}
+
+impl RocksBackend {
+    fn encode(&self, m: &Mutation, wb: &mut WriteBatch) {
+        match m {
+            Mutation::PutUser(user) => {
+                wb.put_cf(self.cf(USERS), codec::user_key(user.id), codec::encode_user(user));
+                wb.put_cf(
+                    self.cf(NAMES),
+                    codec::name_key(&user.name),
+                    codec::encode_user_id(user.id),
+                );
+            }
+            Mutation::AddEdge {
+                follower,
+                followee,
+                since,
+            } => {
+                let since = codec::encode_edge_value(*since);
+                wb.put_cf(self.cf(FOLLOWING), codec::edge_key(*follower, *followee), since);
+                wb.put_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower), since);
+                self.count(wb, *follower, *followee, 1);
+            }
+            Mutation::RemoveEdge { follower, followee } => {
+                wb.delete_cf(self.cf(FOLLOWING), codec::edge_key(*follower, *followee));
+                wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
+                self.count(wb, *follower, *followee, -1);
+            }
+            Mutation::PutPost(post) => {
+                wb.put_cf(self.cf(POSTS), codec::post_key(post.id), codec::encode_post(post));
+                wb.put_cf(
+                    self.cf(AUTHOR_POSTS),
+                    codec::author_post_key(post.author, post.id),
+                    [],
+                );
+            }
+            Mutation::InboxPut { owner, entry } => wb.put_cf(
+                self.cf(INBOX),
+                codec::inbox_key(*owner, entry.post),
+                codec::encode_inbox_value(entry.author),
+            ),
+            Mutation::InboxDelete { owner, post } => {
+                wb.delete_cf(self.cf(INBOX), codec::inbox_key(*owner, *post));
+            }
+            Mutation::InboxTrim { owner, through } => wb.delete_range_cf(
+                self.cf(INBOX),
+                codec::inbox_key(*owner, *through),
+                codec::user_prefix_end(*owner),
+            ),
+            Mutation::PutJob(job) => {
+                wb.put_cf(self.cf(JOBS), codec::job_key(job.post), codec::encode_job(job));
+            }
+            Mutation::DeleteJob(post) => wb.delete_cf(self.cf(JOBS), codec::job_key(*post)),
+        }
+    }
+
+    fn count(&self, wb: &mut WriteBatch, follower: UserId, followee: UserId, delta: i64) {
+        let cf = self.cf(COUNTERS);
+        let delta = codec::encode_count(delta);
+        wb.merge_cf(cf, codec::counter_key(follower, CounterKind::Following), delta);
+        wb.merge_cf(cf, codec::counter_key(followee, CounterKind::Followers), delta);
+    }
+}
