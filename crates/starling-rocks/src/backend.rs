@@ -22,7 +22,7 @@ const FOLLOWERS: &str = "followers";
 const COUNTERS: &str = "counters";
 const POSTS: &str = "posts";
 const AUTHOR_POSTS: &str = "author_posts";
-const INBOX: &str = "inbox";
+pub(crate) const INBOX: &str = "inbox";
 const JOBS: &str = "jobs";
 
 /// Every column family, in the order they are opened.
@@ -63,7 +63,7 @@ fn add_counts(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) ->
     Some(codec::encode_count(sum).to_vec())
 }
 
-fn family_options(name: &str, cache: &Cache) -> Options {
+pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
     let mut opts = Options::default();
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(DBCompressionType::Zstd);
@@ -86,16 +86,27 @@ fn family_options(name: &str, cache: &Cache) -> Options {
     opts
 }
 
+/// Database-wide options.
+pub(crate) fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_max_background_jobs(2);
+    opts.set_bytes_per_sync(1 << 20);
+    opts.set_db_write_buffer_size(512 << 20);
+    opts.set_keep_log_file_num(4);
+    opts
+}
+
+/// The block cache all families of one database share.
+pub(crate) fn shared_cache() -> Cache {
+    Cache::new_lru_cache(256 << 20)
+}
+
 impl OpenBackend for RocksBackend {
     fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
-        let mut db_opts = Options::default();
-        db_opts.create_if_missing(true);
-        db_opts.create_missing_column_families(true);
-        db_opts.set_max_background_jobs(2);
-        db_opts.set_bytes_per_sync(1 << 20);
-        db_opts.set_db_write_buffer_size(512 << 20);
-        db_opts.set_keep_log_file_num(4);
-        let cache = Cache::new_lru_cache(256 << 20);
+        let db_opts = db_options();
+        let cache = shared_cache();
         let families = FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));

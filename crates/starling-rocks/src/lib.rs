@@ -24,3 +24,5 @@
 mod backend;
 
 pub use backend::RocksBackend;
+
+pub mod baseline;

@@ -34,3 +34,8 @@ pub type Engine = starling_engine::Engine<RocksBackend>;
 /// The engine over any backend of the storage seam (the in-memory
 /// [`MemBackend`] in tests).
 pub use starling_engine::Engine as GenericEngine;
+
+/// The README's examples, compiled and run as doc-tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

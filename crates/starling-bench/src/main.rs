@@ -1,0 +1,161 @@
+//! Starling's workload driver.
+//!
+//! `cargo run --release -p starling-bench -- fanout --followers 100000`
+//! loads an author with N followers, publishes one post, and reports how
+//! long delivery to every inbox took, beside a raw RocksDB baseline that
+//! writes the same number of inbox keys in sorted batches in the same run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use starling::{Config, Durability, GenericEngine, PostId, RocksBackend, UserId};
+use starling_core::{Mutation, User, Username};
+use starling_inbox::{Backend, OpenBackend};
+
+#[derive(Parser)]
+#[command(about = "Starling's workload driver")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// One post to N followers: fan-out entries per second against the raw baseline.
+    Fanout {
+        /// Followers of the author.
+        #[arg(long, default_value_t = 100_000)]
+        followers: u64,
+        /// Followers per fan-out write batch.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct FanoutReport {
+    followers: u64,
+    load_seconds: f64,
+    post_ack_ms: f64,
+    delivery_seconds: f64,
+    entries_per_sec: f64,
+    baseline_seconds: f64,
+    baseline_entries_per_sec: f64,
+    ratio_to_baseline: f64,
+    peak_rss_mib: f64,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.scenario {
+        Scenario::Fanout { followers, batch } => {
+            let report = fanout(followers, batch)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "fan-out to {} followers: delivered in {:.3} s ({:.0} entries/s); \
+                     baseline {:.3} s ({:.0} entries/s); ratio {:.2}; post ack {:.2} ms; \
+                     load {:.1} s; peak RSS {:.0} MiB",
+                    report.followers,
+                    report.delivery_seconds,
+                    report.entries_per_sec,
+                    report.baseline_seconds,
+                    report.baseline_entries_per_sec,
+                    report.ratio_to_baseline,
+                    report.post_ack_ms,
+                    report.load_seconds,
+                    report.peak_rss_mib,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads users 1..=n+1 (user 1 the author) and n follow edges straight
+/// through the storage seam, in large batches.
+fn load_followers(backend: &RocksBackend, followers: u64) -> Result<()> {
+    let author = UserId(1);
+    let mut batch = Vec::with_capacity(20_000);
+    for id in 1..=followers + 1 {
+        batch.push(Mutation::PutUser(User {
+            id: UserId(id),
+            name: Username::parse(&format!("u{id}"))?,
+            created_at_ms: 0,
+        }));
+        if id != author.0 {
+            batch.push(Mutation::AddEdge {
+                follower: UserId(id),
+                followee: author,
+                since: PostId(0),
+            });
+        }
+        if batch.len() >= 20_000 {
+            backend.apply(&batch, Durability::Buffered)?;
+            batch.clear();
+        }
+    }
+    backend.apply(&batch, Durability::Buffered)?;
+    Ok(())
+}
+
+fn fanout(followers: u64, batch: usize) -> Result<FanoutReport> {
+    let dir = tempfile::tempdir()?;
+    let config = Config {
+        fanout_batch: batch,
+        durability: Durability::Synced,
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let backend = RocksBackend::open(&dir.path().join("engine"), &config)?;
+    load_followers(&backend, followers)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let engine = GenericEngine::with_backend(backend, config)?;
+
+    let posted = Instant::now();
+    engine.post(UserId(1), "hello, everyone")?;
+    let post_ack_ms = posted.elapsed().as_secs_f64() * 1e3;
+    engine.wait_for_fanout()?;
+    let delivery_seconds = posted.elapsed().as_secs_f64();
+    engine.close()?;
+
+    let baseline = starling_rocks::baseline::sorted_inbox_writes(
+        &dir.path().join("baseline"),
+        followers,
+        batch,
+    )?
+    .as_secs_f64();
+    let entries_per_sec = followers as f64 / delivery_seconds;
+    let baseline_entries_per_sec = followers as f64 / baseline;
+    Ok(FanoutReport {
+        followers,
+        load_seconds,
+        post_ack_ms,
+        delivery_seconds,
+        entries_per_sec,
+        baseline_seconds: baseline,
+        baseline_entries_per_sec,
+        ratio_to_baseline: entries_per_sec / baseline_entries_per_sec,
+        peak_rss_mib: peak_rss_mib(Path::new("/proc/self/status")),
+    })
+}
+
+/// The process's peak resident set (VmHWM), in MiB, where the OS reports it.
+fn peak_rss_mib(status: &Path) -> f64 {
+    std::fs::read_to_string(status)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

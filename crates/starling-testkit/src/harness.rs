@@ -1,0 +1,208 @@
+//! Drives an engine and the model through the same ops and compares them.
+
+use std::collections::HashMap;
+
+use starling_core::{Cursor, Error, PostId, UserId};
+use starling_engine::{Backend, Engine};
+
+use crate::model::{Model, Outcome, error_kind};
+use crate::ops::Op;
+
+/// Opens the engine again over what the previous one stored.
+pub type Reopen<B> = Box<dyn FnMut() -> starling_core::Result<Engine<B>>>;
+
+/// An engine, the model, and the map between the model's indices and the
+/// engine's ids.
+pub struct Harness<B: Backend> {
+    engine: Option<Engine<B>>,
+    reopen: Reopen<B>,
+    model: Model,
+    users: Vec<UserId>,
+    posts: Vec<PostId>,
+}
+
+type Check = Result<(), String>;
+
+impl<B: Backend> Harness<B> {
+    /// A harness over a fresh engine; `reopen` opens it again over the same
+    /// storage after the harness closed it.
+    pub fn new(mut reopen: Reopen<B>) -> starling_core::Result<Harness<B>> {
+        let engine = reopen()?;
+        let model = Model::new(engine.config().clone());
+        Ok(Harness {
+            engine: Some(engine),
+            reopen,
+            model,
+            users: Vec::new(),
+            posts: Vec::new(),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine<B> {
+        // Present except inside `reopen`.
+        #[allow(clippy::expect_used)]
+        self.engine.as_ref().expect("engine is open")
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn user_id(&self, i: usize) -> UserId {
+        self.users.get(i).copied().unwrap_or(UserId(u64::MAX - i as u64))
+    }
+
+    fn post_id(&self, i: usize) -> PostId {
+        self.posts.get(i).copied().unwrap_or(PostId(u64::MAX - i as u64))
+    }
+
+    /// Applies `op` to both and compares the outcomes ([`Op::Check`]
+    /// compares the whole visible state). Returns the first difference.
+    pub fn step(&mut self, op: &Op) -> Check {
+        let (got, want) = match op {
+            Op::CreateUser(name) => {
+                let got = self.engine().create_user(name).map(|u| u.id);
+                let want = self.model.create_user(name);
+                if let Ok(id) = &got {
+                    self.users.push(*id);
+                }
+                (got.map(|_| Outcome::User(self.users.len() - 1)), want)
+            }
+            Op::Follow(a, b) => (
+                self.engine().follow(self.user_id(*a), self.user_id(*b)).map(Outcome::Changed),
+                self.model.follow(*a, *b),
+            ),
+            Op::Unfollow(a, b) => (
+                self.engine().unfollow(self.user_id(*a), self.user_id(*b)).map(Outcome::Changed),
+                self.model.unfollow(*a, *b),
+            ),
+            Op::Post(a, text) => {
+                let got = self.engine().post(self.user_id(*a), text).map(|p| p.id);
+                let want = self.model.post(*a, text);
+                if let Ok(id) = &got {
+                    self.posts.push(*id);
+                }
+                (got.map(|_| Outcome::Post(self.posts.len() - 1)), want)
+            }
+            Op::Delete(a, p) => (
+                self.engine().delete_post(self.user_id(*a), self.post_id(*p)).map(Outcome::Changed),
+                self.model.delete(*a, *p),
+            ),
+            Op::Reopen => {
+                if let Some(engine) = self.engine.take() {
+                    engine.close().map_err(|e| format!("close: {e}"))?;
+                }
+                self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
+                return Ok(());
+            }
+            Op::Check => return self.check(),
+        };
+        let got = got.unwrap_or_else(|e| Outcome::Failed(error_kind(&e)));
+        if got != want {
+            return Err(format!("{op:?}: engine {got:?}, model {want:?}"));
+        }
+        Ok(())
+    }
+
+    /// Waits for fan-out, then compares every user's lists, counts and
+    /// timelines, and every post, with the model.
+    pub fn check(&self) -> Check {
+        let engine = self.engine();
+        engine.wait_for_fanout().map_err(|e| format!("fan-out: {e}"))?;
+        let index: HashMap<UserId, usize> =
+            self.users.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let post_index: HashMap<PostId, usize> =
+            self.posts.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let err = |what: &str, e: Error| format!("{what}: {e}");
+        for (i, &id) in self.users.iter().enumerate() {
+            let name = self.model.name(i);
+            let user = engine.user(id).map_err(|e| err("user", e))?;
+            same("name", user.name.as_str(), name)?;
+            let by_name = engine
+                .user_by_name(&name.to_ascii_uppercase())
+                .map_err(|e| err("user_by_name", e))?;
+            same("user_by_name", &by_name.id, &id)?;
+
+            let followers = self.users_of(|c| engine.followers(id, c, 2), &index)?;
+            same(&format!("followers of {i}"), &followers, &self.model.followers(i))?;
+            let following = self.users_of(|c| engine.following(id, c, 2), &index)?;
+            same(&format!("following of {i}"), &following, &self.model.following(i))?;
+            let counts = engine.counts(id).map_err(|e| err("counts", e))?;
+            same("follower count", &(counts.followers as usize), &followers.len())?;
+            same("following count", &(counts.following as usize), &following.len())?;
+
+            let home = self.posts_of(|c| engine.home_timeline(id, c, 3), &post_index)?;
+            same(&format!("home timeline of {i}"), &home, &self.model.home_timeline(i))?;
+            let own = self.posts_of(|c| engine.author_timeline(id, c, 2), &post_index)?;
+            same(&format!("posts of {i}"), &own, &self.model.author_timeline(i))?;
+        }
+        for (i, &id) in self.posts.iter().enumerate() {
+            match (engine.get_post(id), self.model.post_of(i)) {
+                (Ok(p), Some((author, text))) => {
+                    same("post author", &p.author, &self.users[author])?;
+                    same("post text", p.text.as_str(), text)?;
+                }
+                (Err(Error::PostDeleted(_)), None) => {}
+                (got, want) => return Err(format!("post {i}: engine {got:?}, model {want:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn users_of(
+        &self,
+        page: impl Fn(Option<&Cursor>) -> starling_core::Result<starling_engine::UserPage>,
+        index: &HashMap<UserId, usize>,
+    ) -> Result<Vec<usize>, String> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = page(cursor.as_ref()).map_err(|e| format!("user page: {e}"))?;
+            for u in &p.users {
+                out.push(*index.get(u).ok_or_else(|| format!("unknown user id {u}"))?);
+            }
+            match p.next {
+                Some(c) => cursor = Some(roundtrip(c)?),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn posts_of(
+        &self,
+        page: impl Fn(Option<&Cursor>) -> starling_core::Result<starling_engine::TimelinePage>,
+        index: &HashMap<PostId, usize>,
+    ) -> Result<Vec<usize>, String> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = page(cursor.as_ref()).map_err(|e| format!("timeline page: {e}"))?;
+            for post in &p.posts {
+                let i = *index.get(&post.id).ok_or_else(|| format!("unknown post id {}", post.id))?;
+                let (author, text) = self.model.post_of(i).ok_or_else(|| format!("post {i} should not show"))?;
+                same("timeline post author", &post.author, &self.users[author])?;
+                same("timeline post text", post.text.as_str(), text)?;
+                out.push(i);
+            }
+            match p.next {
+                Some(c) => cursor = Some(roundtrip(c)?),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Cursors travel as strings: check that they survive it.
+fn roundtrip(c: Cursor) -> Result<Cursor, String> {
+    c.to_string().parse().map_err(|e| format!("cursor {c}: {e}"))
+}
+
+fn same<T: PartialEq + std::fmt::Debug + ?Sized>(what: &str, got: &T, want: &T) -> Check {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: engine {got:?}, model {want:?}"))
+    }
+}
