@@ -140,4 +140,34 @@ pub enum Mutation {
     PutJob(FanoutJob),
     /// Remove a finished fan-out job.
     DeleteJob(PostId),
+    /// Overwrite a user's counts (repair only).
+    SetCounts {
+        /// Whose counts.
+        user: UserId,
+        /// The true counts.
+        counts: Counts,
+    },
+    /// Store only the followers-side copy of an edge (repair only).
+    PutFollowerEntry {
+        /// Who is followed.
+        followee: UserId,
+        /// Who follows.
+        follower: UserId,
+        /// See [`Edge::since`].
+        since: PostId,
+    },
+    /// Remove only the followers-side copy of an edge (repair only).
+    DeleteFollowerEntry {
+        /// Who was followed.
+        followee: UserId,
+        /// Who followed.
+        follower: UserId,
+    },
+    /// Remove an author-index entry that names no post (repair only).
+    DeleteAuthorIndex {
+        /// The author.
+        author: UserId,
+        /// The post id the entry names.
+        post: PostId,
+    },
 }

@@ -14,8 +14,8 @@ use starling_core::{
 };
 use starling_graph::{Direction, check_edge};
 use starling_inbox::{
-    Backend, OpenBackend, TimelinePage, author_page, check_page_size, home_page, next_followers,
-    plan_step,
+    Backend, CheckReport, OpenBackend, TimelinePage, author_page, check_page_size, home_page,
+    next_followers, plan_step, repairs,
 };
 use starling_log::{PostIdGenerator, unix_millis};
 
@@ -488,6 +488,37 @@ impl<B: Backend> Engine<B> {
             }
         }
         Ok(page)
+    }
+
+    /// Waits for pending fan-out, then compares all derived state (inboxes,
+    /// counts, reverse edges, indexes) with the ground truth and reports
+    /// every difference.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.wait_for_fanout()?;
+        let c = &self.shared.config;
+        starling_inbox::check(&self.shared.backend, c.backfill_posts, c.inbox_cap)
+    }
+
+    /// Runs [`Engine::check`] and repairs every difference it found, in
+    /// synced batches. Returns the report of what was repaired. Run it while
+    /// nothing else writes (the admin tool holds the database alone).
+    ///
+    /// Inboxes are computed through the indexes, so a repaired index can
+    /// change what an inbox must hold: repairs run in rounds until a check
+    /// comes back clean (two rounds at most for any damage `check` reports).
+    pub fn rebuild(&self) -> Result<CheckReport> {
+        let first = self.check()?;
+        let mut report = first.clone();
+        for _round in 0..3 {
+            if report.is_clean() {
+                break;
+            }
+            for chunk in repairs(&report).chunks(10_000) {
+                self.shared.write(chunk, Durability::Synced)?;
+            }
+            report = self.check()?;
+        }
+        Ok(first)
     }
 
     /// A page of `author`'s posts, newest first.

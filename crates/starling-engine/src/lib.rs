@@ -19,9 +19,11 @@
 //! ```
 
 mod engine;
+mod faults;
 mod locks;
 mod mem;
 
 pub use engine::{Engine, FanoutStats, UserPage};
+pub use faults::{FaultKind, FaultPlan, FaultyBackend};
 pub use mem::MemBackend;
-pub use starling_inbox::{Backend, OpenBackend, TimelinePage};
+pub use starling_inbox::{Backend, CheckReport, OpenBackend, Problem, TimelinePage};

@@ -94,6 +94,22 @@ impl State {
             Mutation::DeleteJob(post) => {
                 self.jobs.remove(post);
             }
+            Mutation::SetCounts { user, counts } => {
+                self.counts.insert(*user, *counts);
+            }
+            Mutation::PutFollowerEntry {
+                followee,
+                follower,
+                since,
+            } => {
+                self.followers.insert((*followee, *follower), *since);
+            }
+            Mutation::DeleteFollowerEntry { followee, follower } => {
+                self.followers.remove(&(*followee, *follower));
+            }
+            Mutation::DeleteAuthorIndex { author, post } => {
+                self.author_index.remove(&(*author, *post));
+            }
         }
     }
 }
@@ -177,6 +193,22 @@ impl PostStore for MemBackend {
 
     fn last_post_id(&self) -> Result<Option<PostId>> {
         Ok(self.state.read().posts.keys().next_back().copied())
+    }
+
+    fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()> {
+        let state = self.state.read();
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        out.extend(
+            state
+                .posts
+                .range((start, Bound::Unbounded))
+                .take(limit)
+                .map(|(_, p)| p.clone()),
+        );
+        Ok(())
     }
 }
 

@@ -17,9 +17,11 @@ use starling_core::{
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
+mod check;
 mod rebuild;
 mod timeline;
 
+pub use check::{CheckReport, Problem, check, repairs};
 pub use rebuild::expected_inbox;
 pub use timeline::{TimelinePage, author_page, home_page};
 

@@ -32,6 +32,9 @@ pub trait PostStore {
     ) -> Result<()>;
     /// The largest post id stored.
     fn last_post_id(&self) -> Result<Option<PostId>>;
+    /// Appends to `out` up to `limit` stored posts (tombstones too) in id
+    /// order, after `after`. For checks and tools, not for serving.
+    fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()>;
 }
 
 /// Hands out strictly increasing, time-ordered post ids for one node, even

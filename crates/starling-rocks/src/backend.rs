@@ -283,6 +283,24 @@ impl PostStore for RocksBackend {
             .map(|k| codec::decode_post_key(&k))
             .transpose()
     }
+
+    fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()> {
+        let start = match after {
+            None => PostId(0),
+            Some(PostId(u64::MAX)) => return Ok(()),
+            Some(PostId(a)) => PostId(a + 1),
+        };
+        let key = codec::post_key(start);
+        let iter = self
+            .db
+            .iterator_cf(self.cf(POSTS), IteratorMode::From(&key, Scan::Forward));
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(storage)?;
+            let id = codec::decode_post_key(&k)?;
+            out.push(codec::decode_post(id, &v)?);
+        }
+        Ok(())
+    }
 }
 
 impl InboxStore for RocksBackend {
@@ -393,6 +411,27 @@ impl RocksBackend {
                 wb.put_cf(self.cf(JOBS), codec::job_key(job.post), codec::encode_job(job));
             }
             Mutation::DeleteJob(post) => wb.delete_cf(self.cf(JOBS), codec::job_key(*post)),
+            Mutation::SetCounts { user, counts } => {
+                let cf = self.cf(COUNTERS);
+                let as_i64 = |n: u64| codec::encode_count(i64::try_from(n).unwrap_or(i64::MAX));
+                wb.put_cf(cf, codec::counter_key(*user, CounterKind::Followers), as_i64(counts.followers));
+                wb.put_cf(cf, codec::counter_key(*user, CounterKind::Following), as_i64(counts.following));
+            }
+            Mutation::PutFollowerEntry {
+                followee,
+                follower,
+                since,
+            } => wb.put_cf(
+                self.cf(FOLLOWERS),
+                codec::edge_key(*followee, *follower),
+                codec::encode_edge_value(*since),
+            ),
+            Mutation::DeleteFollowerEntry { followee, follower } => {
+                wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
+            }
+            Mutation::DeleteAuthorIndex { author, post } => {
+                wb.delete_cf(self.cf(AUTHOR_POSTS), codec::author_post_key(*author, *post));
+            }
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Harness<B: Backend> {
     model: Model,
     users: Vec<UserId>,
     posts: Vec<PostId>,
+    /// After a storage failure: the failed op and the model as it would be
+    /// had the op been stored. Resolved at the next reopen.
+    failed: Option<(Op, Model)>,
 }
 
 type Check = Result<(), String>;
@@ -35,6 +38,7 @@ impl<B: Backend> Harness<B> {
             model,
             users: Vec::new(),
             posts: Vec::new(),
+            failed: None,
         })
     }
 
@@ -60,7 +64,16 @@ impl<B: Backend> Harness<B> {
 
     /// Applies `op` to both and compares the outcomes ([`Op::Check`]
     /// compares the whole visible state). Returns the first difference.
+    ///
+    /// A storage failure (as injected by `FaultyBackend`) is not a
+    /// difference: the engine must then refuse every later write as
+    /// poisoned, and after the next reopen hold either all of the failed
+    /// operation or none of it.
     pub fn step(&mut self, op: &Op) -> Check {
+        if self.failed.is_some() {
+            return self.step_poisoned(op);
+        }
+        let before = self.model.clone();
         let (got, want) = match op {
             Op::CreateUser(name) => {
                 let got = self.engine().create_user(name).map(|u| u.id);
@@ -90,20 +103,104 @@ impl<B: Backend> Harness<B> {
                 self.engine().delete_post(self.user_id(*a), self.post_id(*p)).map(Outcome::Changed),
                 self.model.delete(*a, *p),
             ),
-            Op::Reopen => {
-                if let Some(engine) = self.engine.take() {
-                    engine.close().map_err(|e| format!("close: {e}"))?;
+            Op::Reopen => return self.reopen(),
+            Op::Check => {
+                if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
+                    self.failed = Some((Op::Check, before));
+                    return Ok(());
                 }
-                self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
-                return Ok(());
+                return self.check();
             }
-            Op::Check => return self.check(),
         };
+        if let Err(Error::Poisoned) = &got {
+            // A fan-out batch failed in the background: nothing of `op` was written.
+            self.model = before.clone();
+            self.failed = Some((Op::Check, before));
+            return Ok(());
+        }
+        if let Err(Error::Storage(_)) = &got {
+            // Not stored, or stored but not known to be: decided at reopen.
+            let with = std::mem::replace(&mut self.model, before);
+            self.failed = Some((op.clone(), with));
+            return Ok(());
+        }
         let got = got.unwrap_or_else(|e| Outcome::Failed(error_kind(&e)));
         if got != want {
             return Err(format!("{op:?}: engine {got:?}, model {want:?}"));
         }
         Ok(())
+    }
+
+    /// Whether a storage failure poisoned the engine since the last reopen.
+    pub fn poisoned(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    fn step_poisoned(&mut self, op: &Op) -> Check {
+        let engine = self.engine();
+        let got = match op {
+            Op::Reopen => return self.reopen(),
+            Op::Check => return Ok(()),
+            Op::CreateUser(name) => engine.create_user(name).map(drop),
+            Op::Follow(a, b) => engine.follow(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Unfollow(a, b) => engine.unfollow(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Post(a, text) => engine.post(self.user_id(*a), text).map(drop),
+            Op::Delete(a, p) => engine.delete_post(self.user_id(*a), self.post_id(*p)).map(drop),
+        };
+        match got {
+            // Bad input may still be refused for what it is; nothing is written.
+            Err(Error::Poisoned) => Ok(()),
+            Err(e) if !matches!(e, Error::Storage(_)) && error_kind(&e) != "other" => Ok(()),
+            other => Err(format!("{op:?} after a storage failure: {other:?}, want Poisoned")),
+        }
+    }
+
+    fn reopen(&mut self) -> Check {
+        if let Some(engine) = self.engine.take() {
+            // A poisoned engine reports it on close; that is expected here.
+            match engine.close() {
+                Ok(()) | Err(Error::Poisoned) => {}
+                Err(e) => return Err(format!("close: {e}")),
+            }
+        }
+        self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
+        if let Some((op, with)) = self.failed.take() {
+            if self.was_stored(&op)? {
+                self.model = with;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the failed `op` was stored, judged from the ground truth;
+    /// the full check that follows proves it was stored whole.
+    fn was_stored(&mut self, op: &Op) -> Result<bool, String> {
+        let engine = self.engine();
+        let e = |e: Error| format!("resolving {op:?}: {e}");
+        Ok(match op {
+            Op::CreateUser(name) => match engine.user_by_name(name) {
+                Ok(user) => {
+                    self.users.push(user.id);
+                    true
+                }
+                Err(Error::UnknownUsername(_)) => false,
+                Err(other) => return Err(e(other)),
+            },
+            Op::Follow(a, b) => engine.is_following(self.user_id(*a), self.user_id(*b)).map_err(e)?,
+            Op::Unfollow(a, b) => !engine.is_following(self.user_id(*a), self.user_id(*b)).map_err(e)?,
+            Op::Post(a, _) => {
+                let newest = engine.author_timeline(self.user_id(*a), None, 1).map_err(e)?;
+                match newest.posts.first() {
+                    Some(p) if !self.posts.contains(&p.id) => {
+                        self.posts.push(p.id);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Op::Delete(_, p) => matches!(engine.get_post(self.post_id(*p)), Err(Error::PostDeleted(_))),
+            Op::Reopen | Op::Check => false,
+        })
     }
 
     /// Waits for fan-out, then compares every user's lists, counts and
@@ -137,6 +234,10 @@ impl<B: Backend> Harness<B> {
             same(&format!("home timeline of {i}"), &home, &self.model.home_timeline(i))?;
             let own = self.posts_of(|c| engine.author_timeline(id, c, 2), &post_index)?;
             same(&format!("posts of {i}"), &own, &self.model.author_timeline(i))?;
+        }
+        let report = engine.check().map_err(|e| err("check", e))?;
+        if !report.is_clean() {
+            return Err(format!("check found {:?}", report.problems));
         }
         for (i, &id) in self.posts.iter().enumerate() {
             match (engine.get_post(id), self.model.post_of(i)) {

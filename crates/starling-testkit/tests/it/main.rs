@@ -1,5 +1,8 @@
 //! The engine over the in-memory backend against the reference model.
 
+mod check;
+mod faults;
+
 use proptest::prelude::*;
 use starling_core::Config;
 use starling_engine::{Engine, MemBackend};

@@ -1,0 +1,191 @@
+//! Storage fault injection at the seam: a backend wrapper whose writes and
+//! syncs fail on demand, to prove that a failure poisons the engine and that
+//! every operation is stored all or none.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use starling_core::{
+    Config, Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId, Result,
+    StorageError, User, UserId, Username,
+};
+use starling_graph::{Direction, GraphStore};
+use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
+use starling_log::PostStore;
+
+/// When writes fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultPlan {
+    /// Never.
+    Never,
+    /// The write after `n` successful ones fails, and every later one.
+    AfterWrites(u64),
+    /// Each write fails with probability 1 / `one_in`, drawn from `seed`.
+    Random {
+        /// Seed of the draw, for replay.
+        seed: u64,
+        /// One failure in this many writes, on average.
+        one_in: u64,
+    },
+}
+
+/// How a failing write fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The write fails before anything is stored.
+    Write,
+    /// The write is stored but its sync reports failure, so the caller
+    /// cannot know whether it will survive (as after a failed fsync).
+    Sync,
+}
+
+/// A backend whose writes fail according to a [`FaultPlan`].
+pub struct FaultyBackend<B> {
+    inner: B,
+    plan: FaultPlan,
+    kind: FaultKind,
+    writes: AtomicU64,
+    draw: Mutex<u64>,
+}
+
+impl<B> FaultyBackend<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B, plan: FaultPlan, kind: FaultKind) -> FaultyBackend<B> {
+        let seed = match plan {
+            FaultPlan::Random { seed, .. } => seed,
+            _ => 0,
+        };
+        FaultyBackend {
+            inner,
+            plan,
+            kind,
+            writes: AtomicU64::new(0),
+            draw: Mutex::new(seed ^ 0x9E37_79B9_7F4A_7C15),
+        }
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// Writes attempted so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn fails_now(&self) -> bool {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        match self.plan {
+            FaultPlan::Never => false,
+            FaultPlan::AfterWrites(after) => n >= after,
+            FaultPlan::Random { one_in, .. } => {
+                // SplitMix64: a seeded, replayable draw.
+                let mut state = self.draw.lock();
+                *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = *state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                one_in > 0 && z % one_in == 0
+            }
+        }
+    }
+}
+
+impl<B: Backend> Backend for FaultyBackend<B> {
+    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+        if !self.fails_now() {
+            return self.inner.apply(batch, durability);
+        }
+        match self.kind {
+            FaultKind::Write => Err(starling_core::Error::Storage(StorageError::new(
+                "injected write failure",
+            ))),
+            FaultKind::Sync => {
+                self.inner.apply(batch, durability)?;
+                Err(starling_core::Error::Storage(StorageError::new(
+                    "injected sync failure",
+                )))
+            }
+        }
+    }
+}
+
+impl<B: OpenBackend> OpenBackend for FaultyBackend<B> {
+    /// Opens the inner backend with no faults planned.
+    fn open(path: &Path, config: &Config) -> Result<Self> {
+        Ok(FaultyBackend::new(B::open(path, config)?, FaultPlan::Never, FaultKind::Write))
+    }
+}
+
+impl<B: GraphStore> GraphStore for FaultyBackend<B> {
+    fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.inner.user(id)
+    }
+    fn user_id_by_name(&self, name: &Username) -> Result<Option<UserId>> {
+        self.inner.user_id_by_name(name)
+    }
+    fn last_user_id(&self) -> Result<Option<UserId>> {
+        self.inner.last_user_id()
+    }
+    fn edge(&self, follower: UserId, followee: UserId) -> Result<Option<PostId>> {
+        self.inner.edge(follower, followee)
+    }
+    fn edges(
+        &self,
+        user: UserId,
+        dir: Direction,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<()> {
+        self.inner.edges(user, dir, after, limit, out)
+    }
+    fn counts(&self, user: UserId) -> Result<Counts> {
+        self.inner.counts(user)
+    }
+}
+
+impl<B: PostStore> PostStore for FaultyBackend<B> {
+    fn posts(&self, ids: &[PostId], out: &mut Vec<Option<Post>>) -> Result<()> {
+        self.inner.posts(ids, out)
+    }
+    fn author_posts(
+        &self,
+        author: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<PostId>,
+    ) -> Result<()> {
+        self.inner.author_posts(author, before, limit, out)
+    }
+    fn last_post_id(&self) -> Result<Option<PostId>> {
+        self.inner.last_post_id()
+    }
+    fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()> {
+        self.inner.scan_posts(after, limit, out)
+    }
+}
+
+impl<B: InboxStore> InboxStore for FaultyBackend<B> {
+    fn inbox(
+        &self,
+        owner: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<InboxEntry>,
+    ) -> Result<()> {
+        self.inner.inbox(owner, before, limit, out)
+    }
+}
+
+impl<B: FanoutQueue> FanoutQueue for FaultyBackend<B> {
+    fn job(&self, post: PostId) -> Result<Option<FanoutJob>> {
+        self.inner.job(post)
+    }
+    fn jobs(&self, after: Option<PostId>, limit: usize, out: &mut Vec<FanoutJob>) -> Result<()> {
+        self.inner.jobs(after, limit, out)
+    }
+}

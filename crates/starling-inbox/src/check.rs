@@ -1,0 +1,268 @@
+//! `check` and `rebuild`: derived state against the ground truth.
+//!
+//! Ground truth: users, the `following` side of each edge, posts. Derived:
+//! the name index, the `followers` side of each edge, counts, the author
+//! index, inboxes. `check` lists every difference; `repairs` turns a report
+//! into the mutations that make the derived state equal to the truth again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use starling_core::{Counts, Edge, InboxEntry, Mutation, Post, PostId, Result, User, UserId};
+use starling_graph::{Direction, GraphStore};
+use starling_log::PostStore;
+
+use crate::{FanoutQueue, InboxStore, expected_inbox};
+
+const PAGE: usize = 1024;
+
+/// One difference between derived state and the ground truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The name index does not lead to this user.
+    NameIndex(User),
+    /// A following edge has no followers-side copy, or one with another `since`.
+    ReverseEdgeMissing(UserId, UserId, PostId),
+    /// A followers-side entry has no following edge.
+    ReverseEdgeExtra(UserId, UserId),
+    /// Stored counts differ from the edges.
+    Counts(UserId, Counts, Counts),
+    /// A post is missing from its author's index.
+    AuthorIndexMissing(Post),
+    /// An author-index entry names no post of that author.
+    AuthorIndexDangling(UserId, PostId),
+    /// An inbox holds an entry the ground truth does not give it.
+    InboxStale(UserId, InboxEntry),
+    /// An inbox lacks an entry the ground truth gives it.
+    InboxMissing(UserId, InboxEntry),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NameIndex(u) => write!(f, "user {}: name index does not lead to it", u.id),
+            Problem::ReverseEdgeMissing(a, b, _) => {
+                write!(f, "edge {a} -> {b}: followers-side copy missing or different")
+            }
+            Problem::ReverseEdgeExtra(a, b) => {
+                write!(f, "edge {a} -> {b}: followers-side copy without the edge")
+            }
+            Problem::Counts(u, stored, actual) => {
+                write!(f, "user {u}: counts {stored:?}, edges say {actual:?}")
+            }
+            Problem::AuthorIndexMissing(p) => {
+                write!(f, "post {} missing from the index of {}", p.id, p.author)
+            }
+            Problem::AuthorIndexDangling(u, p) => {
+                write!(f, "index of {u} names post {p}, which is not theirs")
+            }
+            Problem::InboxStale(u, e) => write!(f, "inbox of {u} holds post {} it should not", e.post),
+            Problem::InboxMissing(u, e) => write!(f, "inbox of {u} lacks post {}", e.post),
+        }
+    }
+}
+
+/// What `check` examined and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Users examined.
+    pub users: u64,
+    /// Follow edges examined.
+    pub edges: u64,
+    /// Posts examined (tombstones included).
+    pub posts: u64,
+    /// Inbox entries examined (within the cap).
+    pub inbox_entries: u64,
+    /// Fan-out jobs still pending (inboxes may lag them).
+    pub pending_jobs: u64,
+    /// Every difference found.
+    pub problems: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// Whether nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Compares all derived state with the ground truth. `backfill` and `cap`
+/// are the engine's `backfill_posts` and `inbox_cap`.
+///
+/// Inboxes are compared within the cap: every stored entry among the newest
+/// `cap` must be expected, and every expected entry newer than the oldest
+/// stored one must be stored (older ones may have been trimmed when the
+/// inbox was full).
+pub fn check<S>(store: &S, backfill: usize, cap: usize) -> Result<CheckReport>
+where
+    S: GraphStore + PostStore + InboxStore + FanoutQueue + ?Sized,
+{
+    let mut report = CheckReport::default();
+    let last_user = store.last_user_id()?.map_or(0, |u| u.0);
+    let mut scratch = Vec::new();
+    let mut ids = Vec::new();
+    let mut posts = Vec::new();
+    // Followers per user, counted from the ground-truth side of the edges.
+    let mut followers_of: HashMap<UserId, u64> = HashMap::new();
+    for id in (1..=last_user).map(UserId) {
+        let Some(user) = store.user(id)? else { continue };
+        report.users += 1;
+        if store.user_id_by_name(&user.name)? != Some(id) {
+            report.problems.push(Problem::NameIndex(user));
+        }
+        let following = all_edges(store, id, Direction::Following, &mut scratch)?;
+        report.edges += following.len() as u64;
+        for e in &following {
+            *followers_of.entry(e.user).or_default() += 1;
+            scratch.clear();
+            store.edges(e.user, Direction::Followers, id.0.checked_sub(1).map(UserId), 1, &mut scratch)?;
+            if scratch.first().map(|r| (r.user, r.since)) != Some((id, e.since)) {
+                report.problems.push(Problem::ReverseEdgeMissing(id, e.user, e.since));
+            }
+        }
+        for e in all_edges(store, id, Direction::Followers, &mut scratch)? {
+            if store.edge(e.user, id)?.is_none() {
+                report.problems.push(Problem::ReverseEdgeExtra(e.user, id));
+            }
+        }
+        // The author index must name exactly this author's posts.
+        let mut before = None;
+        loop {
+            ids.clear();
+            store.author_posts(id, before, PAGE, &mut ids)?;
+            posts.clear();
+            store.posts(&ids, &mut posts)?;
+            for (p, post) in ids.iter().zip(&posts) {
+                if post.as_ref().map(|p| p.author) != Some(id) {
+                    report.problems.push(Problem::AuthorIndexDangling(id, *p));
+                }
+            }
+            match ids.last() {
+                Some(last) if ids.len() == PAGE => before = Some(*last),
+                _ => break,
+            }
+        }
+        check_inbox(store, id, backfill, cap, &mut report)?;
+    }
+    for id in (1..=last_user).map(UserId) {
+        if store.user(id)?.is_none() {
+            continue;
+        }
+        let stored = store.counts(id)?;
+        scratch.clear();
+        let actual = Counts {
+            followers: followers_of.get(&id).copied().unwrap_or(0),
+            following: all_edges(store, id, Direction::Following, &mut scratch)?.len() as u64,
+        };
+        if stored != actual {
+            report.problems.push(Problem::Counts(id, stored, actual));
+        }
+    }
+    // Every post must be in its author's index.
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        all.clear();
+        store.scan_posts(after, PAGE, &mut all)?;
+        for post in &all {
+            report.posts += 1;
+            ids.clear();
+            store.author_posts(post.author, Some(PostId(post.id.0.saturating_add(1))), 1, &mut ids)?;
+            if ids.first() != Some(&post.id) {
+                report.problems.push(Problem::AuthorIndexMissing(post.clone()));
+            }
+        }
+        match all.last() {
+            Some(last) if all.len() == PAGE => after = Some(last.id),
+            _ => break,
+        }
+    }
+    let mut jobs = Vec::new();
+    let mut after = None;
+    loop {
+        jobs.clear();
+        store.jobs(after, PAGE, &mut jobs)?;
+        report.pending_jobs += jobs.len() as u64;
+        match jobs.last() {
+            Some(last) if jobs.len() == PAGE => after = Some(last.post),
+            _ => break,
+        }
+    }
+    Ok(report)
+}
+
+fn all_edges<S: GraphStore + ?Sized>(
+    store: &S,
+    user: UserId,
+    dir: Direction,
+    scratch: &mut Vec<Edge>,
+) -> Result<Vec<Edge>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        scratch.clear();
+        store.edges(user, dir, after, PAGE, scratch)?;
+        out.extend_from_slice(scratch);
+        match scratch.last() {
+            Some(last) if scratch.len() == PAGE => after = Some(last.user),
+            _ => {
+                scratch.clear();
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn check_inbox<S>(store: &S, owner: UserId, backfill: usize, cap: usize, report: &mut CheckReport) -> Result<()>
+where
+    S: GraphStore + PostStore + InboxStore + ?Sized,
+{
+    let expected = expected_inbox(store, owner, backfill, cap)?;
+    let mut stored = Vec::new();
+    store.inbox(owner, None, cap, &mut stored)?;
+    report.inbox_entries += stored.len() as u64;
+    let want: BTreeSet<(PostId, UserId)> = expected.iter().map(|e| (e.post, e.author)).collect();
+    let have: BTreeSet<(PostId, UserId)> = stored.iter().map(|e| (e.post, e.author)).collect();
+    let oldest_stored = if stored.len() == cap { stored.last().map(|e| e.post) } else { None };
+    for e in &stored {
+        if !want.contains(&(e.post, e.author)) {
+            report.problems.push(Problem::InboxStale(owner, *e));
+        }
+    }
+    for e in &expected {
+        let may_be_trimmed = oldest_stored.is_some_and(|oldest| e.post < oldest);
+        if !may_be_trimmed && !have.contains(&(e.post, e.author)) {
+            report.problems.push(Problem::InboxMissing(owner, *e));
+        }
+    }
+    Ok(())
+}
+
+/// The mutations that repair everything `report` lists.
+pub fn repairs(report: &CheckReport) -> Vec<Mutation> {
+    report
+        .problems
+        .iter()
+        .map(|p| match p {
+            Problem::NameIndex(user) => Some(Mutation::PutUser(user.clone())),
+            &Problem::ReverseEdgeMissing(follower, followee, since) => Some(Mutation::PutFollowerEntry {
+                followee,
+                follower,
+                since,
+            }),
+            &Problem::ReverseEdgeExtra(follower, followee) => {
+                Some(Mutation::DeleteFollowerEntry { followee, follower })
+            }
+            &Problem::Counts(user, _, counts) => Some(Mutation::SetCounts { user, counts }),
+            Problem::AuthorIndexMissing(post) => Some(Mutation::PutPost(post.clone())),
+            &Problem::AuthorIndexDangling(author, post) => Some(Mutation::DeleteAuthorIndex { author, post }),
+            &Problem::InboxStale(owner, entry) => Some(Mutation::InboxDelete {
+                owner,
+                post: entry.post,
+            }),
+            &Problem::InboxMissing(owner, entry) => Some(Mutation::InboxPut { owner, entry }),
+        })
+        .flatten()
+        .collect()
+}
