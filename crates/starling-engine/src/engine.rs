@@ -37,6 +37,8 @@ pub struct FanoutStats {
     pub jobs_pending: u64,
     /// Jobs finished.
     pub jobs_done: u64,
+    /// Unfinished jobs found at open and resumed.
+    pub jobs_resumed: u64,
     /// Inbox entries written or removed by fan-out workers.
     pub entries_delivered: u64,
     /// `entries_delivered` per second of worker busy time.
@@ -63,6 +65,7 @@ struct Shared<B> {
     pending: Mutex<u64>,
     idle: Condvar,
     jobs_done: AtomicU64,
+    jobs_resumed: AtomicU64,
     delivered: AtomicU64,
     busy_nanos: AtomicU64,
 }
@@ -95,6 +98,7 @@ impl<B: Backend> Engine<B> {
             pending: Mutex::new(0),
             idle: Condvar::new(),
             jobs_done: AtomicU64::new(0),
+            jobs_resumed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
         });
@@ -121,6 +125,7 @@ impl<B: Backend> Engine<B> {
             for job in &jobs {
                 engine.enqueue(job.post);
             }
+            shared.jobs_resumed.fetch_add(jobs.len() as u64, Ordering::Relaxed);
             match jobs.last() {
                 Some(last) if jobs.len() == 1024 => after = Some(last.post),
                 _ => break,
@@ -188,6 +193,7 @@ impl<B: Backend> Engine<B> {
         FanoutStats {
             jobs_pending: *s.pending.lock(),
             jobs_done: s.jobs_done.load(Ordering::Relaxed),
+            jobs_resumed: s.jobs_resumed.load(Ordering::Relaxed),
             entries_delivered: delivered,
             entries_per_sec: if busy > 0.0 { delivered as f64 / busy } else { 0.0 },
         }

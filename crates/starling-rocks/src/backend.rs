@@ -44,6 +44,52 @@ const PER_USER: [&str; 4] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX];
 /// Starling's storage over one RocksDB database.
 pub struct RocksBackend {
     db: DB,
+    /// Kept for its statistics object, which the database writes into.
+    opts: Options,
+}
+
+/// Bytes RocksDB wrote since open, from its statistics. Write amplification
+/// is `(wal + flush + compaction) / logical` (with the WAL) or
+/// `(flush + compaction) / logical` (without).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Bytes handed to the database by writes (keys and values).
+    pub logical: u64,
+    /// Bytes appended to the write-ahead log.
+    pub wal: u64,
+    /// Bytes written by memtable flushes.
+    pub flush: u64,
+    /// Bytes written by compactions.
+    pub compaction: u64,
+}
+
+impl WriteStats {
+    /// Physical bytes per logical byte, counting the WAL.
+    pub fn amplification_with_wal(&self) -> f64 {
+        ratio(self.wal + self.flush + self.compaction, self.logical)
+    }
+
+    /// Physical bytes per logical byte, not counting the WAL.
+    pub fn amplification_without_wal(&self) -> f64 {
+        ratio(self.flush + self.compaction, self.logical)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Size figures of one column family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyStats {
+    /// The family's name.
+    pub name: &'static str,
+    /// RocksDB's estimate of its live keys.
+    pub estimated_keys: u64,
+    /// Bytes of its SST files.
+    pub sst_bytes: u64,
+    /// Bytes in its memtables.
+    pub memtable_bytes: u64,
 }
 
 fn storage(e: rocksdb::Error) -> Error {
@@ -95,6 +141,8 @@ pub(crate) fn db_options() -> Options {
     opts.set_bytes_per_sync(1 << 20);
     opts.set_db_write_buffer_size(512 << 20);
     opts.set_keep_log_file_num(4);
+    opts.enable_statistics();
+    opts.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptHistogramOrTimers);
     opts
 }
 
@@ -111,11 +159,58 @@ impl OpenBackend for RocksBackend {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
         let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
-        Ok(RocksBackend { db })
+        Ok(RocksBackend { db, opts: db_opts })
     }
 }
 
 impl RocksBackend {
+    /// Bytes written since open, for write amplification.
+    pub fn write_stats(&self) -> WriteStats {
+        let t = |ticker| self.opts.get_ticker_count(ticker);
+        use rocksdb::statistics::Ticker;
+        WriteStats {
+            logical: t(Ticker::BytesWritten),
+            wal: t(Ticker::WalFileBytes),
+            flush: t(Ticker::FlushWriteBytes),
+            compaction: t(Ticker::CompactWriteBytes),
+        }
+    }
+
+    /// Size figures of every column family.
+    pub fn family_stats(&self) -> Result<Vec<FamilyStats>> {
+        let int = |cf: &ColumnFamily, p: &str| -> Result<u64> {
+            Ok(self.db.property_int_value_cf(cf, p).map_err(storage)?.unwrap_or(0))
+        };
+        FAMILIES
+            .iter()
+            .map(|&name| {
+                let cf = self.cf(name);
+                Ok(FamilyStats {
+                    name,
+                    estimated_keys: int(cf, "rocksdb.estimate-num-keys")?,
+                    sst_bytes: int(cf, "rocksdb.total-sst-files-size")?,
+                    memtable_bytes: int(cf, "rocksdb.cur-size-all-mem-tables")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a consistent point-in-time copy of the database to `path` (a
+    /// folder that must not exist), hard-linking files where it can. The
+    /// copy opens as a database of its own.
+    pub fn checkpoint(&self, path: &Path) -> Result<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(storage)?;
+        cp.create_checkpoint(path).map_err(storage)
+    }
+
+    /// Flushes every memtable and waits, so size figures include all data.
+    pub fn flush(&self) -> Result<()> {
+        for name in FAMILIES {
+            self.db.flush_cf(self.cf(name)).map_err(storage)?;
+        }
+        Ok(())
+    }
+
     fn cf(&self, name: &str) -> &ColumnFamily {
         // Every family in FAMILIES is created at open and never dropped.
         #[allow(clippy::expect_used)]

@@ -23,6 +23,6 @@
 
 mod backend;
 
-pub use backend::RocksBackend;
+pub use backend::{FamilyStats, RocksBackend, WriteStats};
 
 pub mod baseline;

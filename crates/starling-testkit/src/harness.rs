@@ -131,6 +131,51 @@ impl<B: Backend> Harness<B> {
         Ok(())
     }
 
+    /// The engine ids of the users created so far, by model index.
+    pub fn user_ids(&self) -> &[UserId] {
+        &self.users
+    }
+
+    /// The engine ids of the posts created so far, by model index.
+    pub fn post_ids(&self) -> &[PostId] {
+        &self.posts
+    }
+
+    /// Records an op the engine acknowledged earlier (as a crash log
+    /// replays it) without running it: the model applies it, and `id` is
+    /// the user or post id the engine returned when it created one.
+    pub fn adopt(&mut self, op: &Op, id: Option<u64>) -> Check {
+        match (self.model.apply(op), id) {
+            (Outcome::User(_), Some(id)) => self.users.push(UserId(id)),
+            (Outcome::Post(_), Some(id)) => self.posts.push(PostId(id)),
+            (Outcome::User(_) | Outcome::Post(_), None) => {
+                return Err(format!("{op:?} created something but the log has no id"));
+            }
+            (_, Some(id)) => return Err(format!("{op:?} created nothing but the log has id {id}")),
+            (_, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Decides, from what the engine holds now, whether `op` (in flight when
+    /// a previous process died) was stored, and records it in the model if
+    /// so. Returns `None` if it was lost, or `Some` of the id it created.
+    pub fn resolve(&mut self, op: &Op) -> Result<Option<Option<u64>>, String> {
+        let before = self.model.clone();
+        let (users, posts) = (self.users.len(), self.posts.len());
+        let outcome = self.model.apply(op);
+        if matches!(outcome, Outcome::Failed(_)) || !self.was_stored(op)? {
+            self.model = before;
+            return Ok(None);
+        }
+        let id = match outcome {
+            Outcome::User(_) => self.users.get(users).map(|u| u.0),
+            Outcome::Post(_) => self.posts.get(posts).map(|p| p.0),
+            _ => None,
+        };
+        Ok(Some(id))
+    }
+
     /// Whether a storage failure poisoned the engine since the last reopen.
     pub fn poisoned(&self) -> bool {
         self.failed.is_some()
@@ -206,6 +251,11 @@ impl<B: Backend> Harness<B> {
     /// Waits for fan-out, then compares every user's lists, counts and
     /// timelines, and every post, with the model.
     pub fn check(&self) -> Check {
+        self.check_with_pages(3)
+    }
+
+    /// [`Harness::check`], reading lists and timelines `page` at a time.
+    pub fn check_with_pages(&self, page: usize) -> Check {
         let engine = self.engine();
         engine.wait_for_fanout().map_err(|e| format!("fan-out: {e}"))?;
         let index: HashMap<UserId, usize> =
@@ -222,17 +272,17 @@ impl<B: Backend> Harness<B> {
                 .map_err(|e| err("user_by_name", e))?;
             same("user_by_name", &by_name.id, &id)?;
 
-            let followers = self.users_of(|c| engine.followers(id, c, 2), &index)?;
+            let followers = self.users_of(|c| engine.followers(id, c, page), &index)?;
             same(&format!("followers of {i}"), &followers, &self.model.followers(i))?;
-            let following = self.users_of(|c| engine.following(id, c, 2), &index)?;
+            let following = self.users_of(|c| engine.following(id, c, page), &index)?;
             same(&format!("following of {i}"), &following, &self.model.following(i))?;
             let counts = engine.counts(id).map_err(|e| err("counts", e))?;
             same("follower count", &(counts.followers as usize), &followers.len())?;
             same("following count", &(counts.following as usize), &following.len())?;
 
-            let home = self.posts_of(|c| engine.home_timeline(id, c, 3), &post_index)?;
+            let home = self.posts_of(|c| engine.home_timeline(id, c, page), &post_index)?;
             same(&format!("home timeline of {i}"), &home, &self.model.home_timeline(i))?;
-            let own = self.posts_of(|c| engine.author_timeline(id, c, 2), &post_index)?;
+            let own = self.posts_of(|c| engine.author_timeline(id, c, page), &post_index)?;
             same(&format!("posts of {i}"), &own, &self.model.author_timeline(i))?;
         }
         let report = engine.check().map_err(|e| err("check", e))?;

@@ -66,6 +66,19 @@ impl Model {
         }
     }
 
+    /// Applies a workload step (`Reopen` and `Check` change nothing).
+    pub fn apply(&mut self, op: &crate::Op) -> Outcome {
+        use crate::Op;
+        match op {
+            Op::CreateUser(name) => self.create_user(name),
+            Op::Follow(a, b) => self.follow(*a, *b),
+            Op::Unfollow(a, b) => self.unfollow(*a, *b),
+            Op::Post(a, text) => self.post(*a, text),
+            Op::Delete(a, p) => self.delete(*a, *p),
+            Op::Reopen | Op::Check => Outcome::Changed(false),
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

@@ -33,6 +33,39 @@ const TEXTS: [&str; 8] = [
 ];
 
 impl Op {
+    /// One line of text naming this op (strings hex-encoded), for logs.
+    pub fn to_line(&self) -> String {
+        match self {
+            Op::CreateUser(name) => format!("create {}", hex(name)),
+            Op::Follow(a, b) => format!("follow {a} {b}"),
+            Op::Unfollow(a, b) => format!("unfollow {a} {b}"),
+            Op::Post(a, text) => format!("post {a} {}", hex(text)),
+            Op::Delete(a, p) => format!("delete {a} {p}"),
+            Op::Reopen => "reopen".to_owned(),
+            Op::Check => "check".to_owned(),
+        }
+    }
+
+    /// Parses [`Op::to_line`]; `None` for anything else.
+    pub fn from_line(line: &str) -> Option<Op> {
+        let mut words = line.split(' ');
+        let (kind, a, b) = (words.next()?, words.next(), words.next());
+        if words.next().is_some() {
+            return None;
+        }
+        let num = |w: Option<&str>| w?.parse::<usize>().ok();
+        Some(match (kind, a, b) {
+            ("create", Some(name), None) => Op::CreateUser(unhex(name)?),
+            ("follow", _, _) => Op::Follow(num(a)?, num(b)?),
+            ("unfollow", _, _) => Op::Unfollow(num(a)?, num(b)?),
+            ("post", _, Some(text)) => Op::Post(num(a)?, unhex(text)?),
+            ("delete", _, _) => Op::Delete(num(a)?, num(b)?),
+            ("reopen", None, None) => Op::Reopen,
+            ("check", None, None) => Op::Check,
+            _ => return None,
+        })
+    }
+
     /// Decodes one op from the front of `bytes`, consuming what it used;
     /// `None` when `bytes` is empty. Any byte string decodes to some ops.
     pub fn decode(bytes: &mut &[u8]) -> Option<Op> {
@@ -59,6 +92,27 @@ impl Op {
             _ => Op::Check,
         })
     }
+}
+
+fn hex(s: &str) -> String {
+    // An empty string still needs a word on the line.
+    let mut out = String::from("x");
+    for b in s.bytes() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn unhex(word: &str) -> Option<String> {
+    let digits = word.strip_prefix('x')?;
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 /// Text number `n`: one of [`TEXTS`], or one over the default length limit.
@@ -99,6 +153,22 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ops_round_trip_through_lines() {
+        let bytes: Vec<u8> = (0..=255).rev().collect();
+        let mut rest = &bytes[..];
+        let mut all = vec![Op::Reopen, Op::Check, Op::CreateUser(String::new())];
+        while let Some(op) = Op::decode(&mut rest) {
+            all.push(op);
+        }
+        for op in all {
+            assert_eq!(Op::from_line(&op.to_line()), Some(op.clone()), "{}", op.to_line());
+        }
+        for bad in ["", "post 1", "follow a b", "create 41", "create x4", "delete 1 2 3", "jump"] {
+            assert_eq!(Op::from_line(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn every_byte_string_decodes() {

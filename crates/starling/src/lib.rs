@@ -25,8 +25,11 @@ pub use starling_core::{
     Config, Counts, Cursor, Durability, Error, MAX_PAGE_SIZE, Post, PostId, Result, StorageError,
     User, UserId,
 };
-pub use starling_engine::{FanoutStats, MemBackend, TimelinePage, UserPage};
-pub use starling_rocks::RocksBackend;
+pub use starling_engine::{
+    CheckReport, FanoutStats, FaultKind, FaultPlan, FaultyBackend, MemBackend, Problem,
+    TimelinePage, UserPage,
+};
+pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 
 /// The engine over an embedded RocksDB database.
 pub type Engine = starling_engine::Engine<RocksBackend>;

@@ -1,6 +1,8 @@
 //! The engine over RocksDB: model-based property test, bad input, caps,
 //! restarts.
 
+mod stress;
+
 use std::path::Path;
 
 use proptest::prelude::*;
