@@ -29,13 +29,19 @@ fuzz_target!(|data: &[u8]| {
 /// A decoder's refusal must say the record is corrupt, nothing else.
 fn refused<T: std::fmt::Debug>(what: &str, r: &Result<T, Error>) {
     if let Err(e) = r {
-        assert!(matches!(e, Error::Corrupt(_)), "{what}: refusal is {e:?}, not Corrupt");
+        assert!(
+            matches!(e, Error::Corrupt(_)),
+            "{what}: refusal is {e:?}, not Corrupt"
+        );
     }
 }
 
 /// Ids to decode values under: fixed ones and ones read from the input.
 fn ids(data: &[u8]) -> [u64; 3] {
-    let head = data.iter().take(8).fold(0u64, |a, &b| a << 8 | u64::from(b));
+    let head = data
+        .iter()
+        .take(8)
+        .fold(0u64, |a, &b| a << 8 | u64::from(b));
     [0, u64::MAX, head]
 }
 
@@ -63,8 +69,16 @@ fn raw_bytes(data: &[u8]) {
     let r = codec::decode_author_post_key(data);
     refused("author index key", &r);
     if let Ok((author, post)) = r {
-        assert_eq!(codec::author_post_key(author, post), data, "author index key");
-        assert_eq!(&data[..8], codec::user_prefix(author), "author index key prefix");
+        assert_eq!(
+            codec::author_post_key(author, post),
+            data,
+            "author index key"
+        );
+        assert_eq!(
+            &data[..8],
+            codec::user_prefix(author),
+            "author index key prefix"
+        );
     }
 
     let r = codec::decode_inbox_key(data);
@@ -135,7 +149,10 @@ fn raw_bytes(data: &[u8]) {
 
     match Cursor::from_bytes(data) {
         Ok(c) => assert_eq!(c.to_bytes(), data, "cursor bytes"),
-        Err(e) => assert!(matches!(e, Error::MalformedCursor), "cursor refusal is {e:?}"),
+        Err(e) => assert!(
+            matches!(e, Error::MalformedCursor),
+            "cursor refusal is {e:?}"
+        ),
     }
 }
 
@@ -145,7 +162,9 @@ fn username(u: &mut Unstructured<'_>) -> ArbResult<Username> {
     let len = u.int_in_range(1..=15usize)?;
     let mut s = String::with_capacity(len);
     for _ in 0..len {
-        s.push(char::from(ALPHABET[usize::from(u.arbitrary::<u8>()?) % ALPHABET.len()]));
+        s.push(char::from(
+            ALPHABET[usize::from(u.arbitrary::<u8>()?) % ALPHABET.len()],
+        ));
     }
     let name = Username::parse(&s).map_err(|_| libfuzzer_sys::arbitrary::Error::IncorrectFormat);
     assert!(name.is_ok(), "built name {s:?} must be valid");
@@ -153,10 +172,17 @@ fn username(u: &mut Unstructured<'_>) -> ArbResult<Username> {
 }
 
 /// Every strict prefix of a fixed-size record is refused as corrupt.
-fn prefixes_refused<T: std::fmt::Debug>(what: &str, bytes: &[u8], decode: impl Fn(&[u8]) -> Result<T, Error>) {
+fn prefixes_refused<T: std::fmt::Debug>(
+    what: &str,
+    bytes: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, Error>,
+) {
     for n in 0..bytes.len() {
         let r = decode(&bytes[..n]);
-        assert!(matches!(r, Err(Error::Corrupt(_))), "{what}: {n}-byte prefix gave {r:?}");
+        assert!(
+            matches!(r, Err(Error::Corrupt(_))),
+            "{what}: {n}-byte prefix gave {r:?}"
+        );
     }
 }
 
@@ -192,7 +218,10 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
         (a, c).cmp(&(b, d))
     );
     let newest_first = a.cmp(&b).then(d.cmp(&c));
-    assert_eq!(codec::inbox_key(ua, pc).cmp(&codec::inbox_key(ub, pd)), newest_first);
+    assert_eq!(
+        codec::inbox_key(ua, pc).cmp(&codec::inbox_key(ub, pd)),
+        newest_first
+    );
     assert_eq!(
         codec::author_post_key(ua, pc).cmp(&codec::author_post_key(ub, pd)),
         newest_first
@@ -203,7 +232,10 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
     let (prefix, end) = (codec::user_prefix(ua), codec::user_prefix_end(ua));
     for key in [edge, author, inbox] {
         assert!(key.starts_with(&prefix));
-        assert!(key.as_slice() < end.as_slice(), "key {key:?} not below end {end:?}");
+        assert!(
+            key.as_slice() < end.as_slice(),
+            "key {key:?} not below end {end:?}"
+        );
     }
     let counter_a = codec::counter_key(ua, CounterKind::Following);
     assert!(counter_a.starts_with(&prefix) && counter_a.as_slice() < end.as_slice());
@@ -223,31 +255,56 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
         codec::counter_key(ua, CounterKind::Following)
     );
     let delta: i64 = u.arbitrary()?;
-    assert_eq!(codec::decode_count(&codec::encode_count(delta)).ok(), Some(delta));
-    prefixes_refused("counter value", &codec::encode_count(delta), codec::decode_count);
+    assert_eq!(
+        codec::decode_count(&codec::encode_count(delta)).ok(),
+        Some(delta)
+    );
+    prefixes_refused(
+        "counter value",
+        &codec::encode_count(delta),
+        codec::decode_count,
+    );
 
     // Small values.
-    assert_eq!(codec::decode_user_id(&codec::encode_user_id(ub)).ok(), Some(ub));
+    assert_eq!(
+        codec::decode_user_id(&codec::encode_user_id(ub)).ok(),
+        Some(ub)
+    );
     assert_eq!(
         codec::decode_edge(ub, &codec::encode_edge_value(pd)).ok(),
-        Some(Edge { user: ub, since: pd })
+        Some(Edge {
+            user: ub,
+            since: pd
+        })
     );
-    prefixes_refused("edge value", &codec::encode_edge_value(pd), |v| codec::decode_edge(ub, v));
+    prefixes_refused("edge value", &codec::encode_edge_value(pd), |v| {
+        codec::decode_edge(ub, v)
+    });
     assert_eq!(
         codec::decode_inbox_entry(pc, &codec::encode_inbox_value(ub)).ok(),
-        Some(InboxEntry { post: pc, author: ub })
+        Some(InboxEntry {
+            post: pc,
+            author: ub
+        })
     );
 
     // Users: the name as typed survives; the name key is its folded form,
     // shared by every case variant.
     let name = username(u)?;
-    let user = User { id: ua, name: name.clone(), created_at_ms: d };
+    let user = User {
+        id: ua,
+        name: name.clone(),
+        created_at_ms: d,
+    };
     let bytes = codec::encode_user(&user);
     assert_eq!(codec::decode_user(ua, &bytes).ok(), Some(user.clone()));
     prefixes_refused("user record", &bytes[..9], |v| codec::decode_user(ua, v));
     let mut other_version = bytes.clone();
     other_version[0] = other_version[0].wrapping_add(u.int_in_range(1..=255u8)?);
-    assert!(matches!(codec::decode_user(ua, &other_version), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        codec::decode_user(ua, &other_version),
+        Err(Error::Corrupt(_))
+    ));
     let key = codec::name_key(&name);
     assert_eq!(key, name.as_str().to_ascii_lowercase().into_bytes());
     let upper = Username::parse(&name.as_str().to_ascii_uppercase()).expect("upper case is valid");
@@ -255,28 +312,50 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
 
     // Posts: any text, live or tombstone.
     let text: String = u.arbitrary()?;
-    let post = Post { id: pc, author: ub, text, deleted: u.arbitrary()? };
+    let post = Post {
+        id: pc,
+        author: ub,
+        text,
+        deleted: u.arbitrary()?,
+    };
     let bytes = codec::encode_post(&post);
     assert_eq!(codec::decode_post(pc, &bytes).ok(), Some(post.clone()));
-    assert_eq!(codec::decode_post(pc, &codec::encode_post(&post.tombstone())).ok(), Some(post.tombstone()));
+    assert_eq!(
+        codec::decode_post(pc, &codec::encode_post(&post.tombstone())).ok(),
+        Some(post.tombstone())
+    );
     prefixes_refused("post record", &bytes[..10], |v| codec::decode_post(pc, v));
     let mut flags = bytes.clone();
     flags[9] |= u.int_in_range(2..=255u8)?;
-    assert!(matches!(codec::decode_post(pc, &flags), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        codec::decode_post(pc, &flags),
+        Err(Error::Corrupt(_))
+    ));
 
     // Fan-out jobs, with and without a cursor.
     let job = FanoutJob {
         post: pc,
         author: ua,
-        kind: if u.arbitrary()? { JobKind::Retract } else { JobKind::Deliver },
-        cursor: if u.arbitrary()? { Some(UserId(b)) } else { None },
+        kind: if u.arbitrary()? {
+            JobKind::Retract
+        } else {
+            JobKind::Deliver
+        },
+        cursor: if u.arbitrary()? {
+            Some(UserId(b))
+        } else {
+            None
+        },
     };
     let bytes = codec::encode_job(&job);
     assert_eq!(codec::decode_job(pc, &bytes).ok(), Some(job));
     prefixes_refused("job record", &bytes, |v| codec::decode_job(pc, v));
     let mut longer = bytes.to_vec();
     longer.push(u.arbitrary()?);
-    assert!(matches!(codec::decode_job(pc, &longer), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        codec::decode_job(pc, &longer),
+        Err(Error::Corrupt(_))
+    ));
 
     // Cursors, as bytes and as strings.
     let seen: u32 = u.arbitrary()?;
@@ -284,11 +363,17 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
         let bytes = cursor.to_bytes();
         assert_eq!(Cursor::from_bytes(&bytes).ok(), Some(cursor));
         for n in 0..bytes.len() {
-            assert!(Cursor::from_bytes(&bytes[..n]).is_err(), "cursor prefix {n}");
+            assert!(
+                Cursor::from_bytes(&bytes[..n]).is_err(),
+                "cursor prefix {n}"
+            );
         }
         assert_eq!(cursor.to_string().parse::<Cursor>().ok(), Some(cursor));
     }
-    assert_eq!(Cursor::timeline(pd, seen).as_timeline().ok(), Some((pd, seen)));
+    assert_eq!(
+        Cursor::timeline(pd, seen).as_timeline().ok(),
+        Some((pd, seen))
+    );
     assert!(Cursor::timeline(pd, seen).as_users().is_err());
     assert_eq!(Cursor::users(ub).as_users().ok(), Some(ub));
     assert!(Cursor::users(ub).as_timeline().is_err());

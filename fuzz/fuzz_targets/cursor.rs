@@ -52,10 +52,18 @@ fn meaning(c: &Cursor) -> Expected {
 fn check_bytes(bytes: &[u8]) {
     match Cursor::from_bytes(bytes) {
         Ok(c) => {
-            assert_eq!(Some(meaning(&c)), expected(bytes), "from_bytes accepted {bytes:?}");
+            assert_eq!(
+                Some(meaning(&c)),
+                expected(bytes),
+                "from_bytes accepted {bytes:?}"
+            );
             assert_eq!(c.to_bytes(), bytes, "cursor bytes re-encode");
             let s = c.to_string();
-            assert_eq!(s.parse::<Cursor>().ok(), Some(c), "cursor {s:?} parses back");
+            assert_eq!(
+                s.parse::<Cursor>().ok(),
+                Some(c),
+                "cursor {s:?} parses back"
+            );
         }
         Err(e) => {
             assert!(matches!(e, Error::MalformedCursor), "refusal is {e:?}");

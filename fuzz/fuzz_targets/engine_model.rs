@@ -48,7 +48,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut ops = Vec::new();
     while ops.len() < MAX_OPS {
-        let Some(op) = Op::decode(&mut rest) else { break };
+        let Some(op) = Op::decode(&mut rest) else {
+            break;
+        };
         if let Err(diff) = h.step(&op) {
             panic!("{config:?}\nafter {}\nthen: {diff}", brief(&ops));
         }

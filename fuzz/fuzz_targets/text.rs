@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use starling_core::{Error, PostText, Username, USERNAME_MAX_LEN};
+use starling_core::{Error, PostText, USERNAME_MAX_LEN, Username};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&limit, rest)) = data.split_first() else {
@@ -30,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
 fn username_rule(s: &str) -> bool {
     let len = s.chars().count();
     (1..=15).contains(&len)
-        && s.chars().all(|c| matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_'))
+        && s.chars()
+            .all(|c| matches!(c, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_'))
 }
 
 fn check_username(s: &str) {
@@ -53,7 +54,10 @@ fn check_username(s: &str) {
             assert_eq!(again.folded(), folded);
         }
         Err(e) => {
-            assert!(matches!(e, Error::InvalidUsername(_)), "username {s:?} refused with {e:?}");
+            assert!(
+                matches!(e, Error::InvalidUsername(_)),
+                "username {s:?} refused with {e:?}"
+            );
             assert!(!username_rule(s), "refused username {s:?}");
         }
     }
@@ -88,7 +92,10 @@ enum Verdict {
     /// Empty (only white space) or holding a control character: both
     /// are `Error::InvalidText`, told apart only by the message.
     Invalid,
-    TooLong { len: usize, max: usize },
+    TooLong {
+        len: usize,
+        max: usize,
+    },
 }
 
 fn post_text_rule(s: &str, max: usize) -> Verdict {
@@ -116,5 +123,9 @@ fn check_post_text(s: &str, max: usize) {
         Err(Error::TextTooLong { len, max }) => Verdict::TooLong { len, max },
         Err(e) => panic!("post text {s:?} refused with {e:?}"),
     };
-    assert_eq!(got, post_text_rule(s, max), "post text {s:?} with limit {max}");
+    assert_eq!(
+        got,
+        post_text_rule(s, max),
+        "post text {s:?} with limit {max}"
+    );
 }
