@@ -2,7 +2,7 @@
 //! through the storage seam, so that set-up time stays out of the figures.
 
 use starling::{Config, Durability, GenericEngine, PostId, Result, RocksBackend, UserId};
-use starling_core::{Mutation, User, Username};
+use starling_core::{EdgeMode, Mutation, User, Username};
 use starling_inbox::{Backend, OpenBackend};
 
 /// An engine in a temporary folder whose user 1 has `followers` followers
@@ -32,6 +32,7 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
                 follower: UserId(id),
                 followee: author,
                 since: PostId(0),
+                mode: EdgeMode::Push,
             });
         }
         if batch.len() >= 20_000 {

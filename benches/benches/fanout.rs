@@ -14,7 +14,14 @@ fn fanout(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     for followers in [1_000u64, 10_000, 100_000] {
         group.throughput(Throughput::Elements(followers));
-        let config = Config { durability: Durability::Buffered, ..Config::default() };
+        // Every follower counts as an active reader and no author is pulled:
+        // this measures the push path.
+        let config = Config {
+            durability: Durability::Buffered,
+            inactive_after_ms: None,
+            push_threshold: u64::MAX,
+            ..Config::default()
+        };
         let fixture = author_with_followers(followers, config).expect("fixture");
         group.bench_with_input(BenchmarkId::new("push", followers), &followers, |b, _| {
             b.iter_custom(|iters| {

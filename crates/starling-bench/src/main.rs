@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use starling::{Config, Durability, GenericEngine, PostId, RocksBackend, UserId};
-use starling_core::{Mutation, User, Username};
+use starling_core::{EdgeMode, Mutation, User, Username};
 use starling_inbox::{Backend, OpenBackend};
 
 #[derive(Parser)]
@@ -95,6 +95,7 @@ fn load_followers(backend: &RocksBackend, followers: u64) -> Result<()> {
                 follower: UserId(id),
                 followee: author,
                 since: PostId(0),
+                mode: EdgeMode::Push,
             });
         }
         if batch.len() >= 20_000 {
@@ -108,9 +109,12 @@ fn load_followers(backend: &RocksBackend, followers: u64) -> Result<()> {
 
 fn fanout(followers: u64, batch: usize) -> Result<FanoutReport> {
     let dir = tempfile::tempdir()?;
+    // Every follower counts as active and nobody is pulled: the push path.
     let config = Config {
         fanout_batch: batch,
         durability: Durability::Synced,
+        inactive_after_ms: None,
+        push_threshold: u64::MAX,
         ..Config::default()
     };
     let started = Instant::now();

@@ -5,7 +5,10 @@
 //!
 //! Decoders never panic: a short or unknown record is [`Error::Corrupt`].
 
-use crate::{Edge, Error, FanoutJob, InboxEntry, JobKind, Post, PostId, Result, User, UserId, Username};
+use crate::{
+    AuthorMode, Edge, EdgeMode, Error, FanoutJob, InboxEntry, JobKind, Post, PostId, Result, User,
+    UserId, Username,
+};
 
 const VALUE_VERSION: u8 = 1;
 
@@ -174,18 +177,82 @@ pub fn decode_user_id(bytes: &[u8]) -> Result<UserId> {
     be_u64(bytes, 0, "user id value").map(UserId)
 }
 
-/// Value of an edge: its `since` watermark.
-pub fn encode_edge_value(since: PostId) -> [u8; 8] {
-    since.0.to_be_bytes()
+/// Value of an edge: its `since` watermark and mode.
+pub fn encode_edge_value(since: PostId, mode: EdgeMode) -> [u8; 9] {
+    let mut v = [0; 9];
+    v[..8].copy_from_slice(&since.0.to_be_bytes());
+    v[8] = match mode {
+        EdgeMode::Push => 0,
+        EdgeMode::Pull => 1,
+    };
+    v
 }
 
 /// Decodes an edge from its key's far end and its value.
 pub fn decode_edge(to: UserId, value: &[u8]) -> Result<Edge> {
-    exact(value, 8, "edge value")?;
+    exact(value, 9, "edge value")?;
+    let mode = match value[8] {
+        0 => EdgeMode::Push,
+        1 => EdgeMode::Pull,
+        _ => return Err(Error::Corrupt("edge mode")),
+    };
     Ok(Edge {
         user: to,
         since: PostId(be_u64(value, 0, "edge value")?),
+        mode,
     })
+}
+
+/// Key of a pulled-followee index entry: `reader ++ author`; the value is
+/// the edge's `since` ([`encode_since`]).
+pub fn pulled_key(reader: UserId, author: UserId) -> [u8; 16] {
+    pair(reader.0, author.0)
+}
+
+/// A bare `since` watermark (pulled-index values).
+pub fn encode_since(since: PostId) -> [u8; 8] {
+    since.0.to_be_bytes()
+}
+
+/// Decodes a pulled-index entry into the edge it stands for.
+pub fn decode_pulled(key: &[u8], value: &[u8]) -> Result<Edge> {
+    let (_, author) = decode_edge_key(key)?;
+    exact(value, 8, "pulled value")?;
+    Ok(Edge {
+        user: author,
+        since: PostId(be_u64(value, 0, "pulled value")?),
+        mode: EdgeMode::Pull,
+    })
+}
+
+/// Value of an author's mode.
+pub fn encode_author_mode(mode: AuthorMode) -> [u8; 1] {
+    [match mode {
+        AuthorMode::Push => 0,
+        AuthorMode::Promoting => 1,
+        AuthorMode::Pulled => 2,
+    }]
+}
+
+/// Decodes [`encode_author_mode`].
+pub fn decode_author_mode(value: &[u8]) -> Result<AuthorMode> {
+    match value {
+        [0] => Ok(AuthorMode::Push),
+        [1] => Ok(AuthorMode::Promoting),
+        [2] => Ok(AuthorMode::Pulled),
+        _ => Err(Error::Corrupt("author mode")),
+    }
+}
+
+/// Value of a timestamp in milliseconds (last reads).
+pub fn encode_millis(ms: u64) -> [u8; 8] {
+    ms.to_be_bytes()
+}
+
+/// Decodes [`encode_millis`].
+pub fn decode_millis(value: &[u8]) -> Result<u64> {
+    exact(value, 8, "timestamp")?;
+    be_u64(value, 0, "timestamp")
 }
 
 /// Value of a counter, and the operand of a counter merge: a big-endian i64.
@@ -251,6 +318,7 @@ pub fn encode_job(job: &FanoutJob) -> [u8; 19] {
     v[1] = match job.kind {
         JobKind::Deliver => 0,
         JobKind::Retract => 1,
+        JobKind::Promote => 2,
     };
     v[2..10].copy_from_slice(&job.author.0.to_be_bytes());
     if let Some(c) = job.cursor {
@@ -269,6 +337,7 @@ pub fn decode_job(post: PostId, bytes: &[u8]) -> Result<FanoutJob> {
     let kind = match bytes[1] {
         0 => JobKind::Deliver,
         1 => JobKind::Retract,
+        2 => JobKind::Promote,
         _ => return Err(Error::Corrupt("job kind")),
     };
     let cursor = match bytes[10] {
@@ -313,14 +382,24 @@ mod tests {
         }
 
         #[test]
-        fn jobs_round_trip(post: u64, author: u64, retract: bool, cursor: Option<u64>) {
+        fn jobs_round_trip(post: u64, author: u64, kind in 0..3u8, cursor: Option<u64>) {
             let job = FanoutJob {
                 post: PostId(post),
                 author: UserId(author),
-                kind: if retract { JobKind::Retract } else { JobKind::Deliver },
+                kind: [JobKind::Deliver, JobKind::Retract, JobKind::Promote][kind as usize],
                 cursor: cursor.map(UserId),
             };
             prop_assert_eq!(decode_job(job.post, &encode_job(&job)).ok(), Some(job));
+        }
+
+        #[test]
+        fn edges_and_modes_round_trip(to: u64, since: u64, pull: bool, mode in 0..3u8) {
+            let edge = Edge { user: UserId(to), since: PostId(since), mode: if pull { EdgeMode::Pull } else { EdgeMode::Push } };
+            prop_assert_eq!(decode_edge(edge.user, &encode_edge_value(edge.since, edge.mode)).ok(), Some(edge));
+            let m = [AuthorMode::Push, AuthorMode::Promoting, AuthorMode::Pulled][mode as usize];
+            prop_assert_eq!(decode_author_mode(&encode_author_mode(m)).ok(), Some(m));
+            let pulled = decode_pulled(&pulled_key(UserId(since), UserId(to)), &encode_since(PostId(since))).ok();
+            prop_assert_eq!(pulled, Some(Edge { user: UserId(to), since: PostId(since), mode: EdgeMode::Pull }));
         }
 
         #[test]
@@ -332,6 +411,9 @@ mod tests {
             let _ = decode_edge_key(&bytes);
             let _ = decode_count(&bytes);
             let _ = decode_edge(UserId(1), &bytes);
+            let _ = decode_pulled(&bytes, &bytes);
+            let _ = decode_author_mode(&bytes);
+            let _ = decode_millis(&bytes);
             let _ = decode_inbox_entry(PostId(1), &bytes);
         }
     }

@@ -16,6 +16,19 @@ pub enum Durability {
     Buffered,
 }
 
+/// How fan-out decides between pushing a post into inboxes and letting
+/// readers pull it. Under both, authors with more than
+/// [`Config::push_threshold`] followers are never fanned out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanoutPolicy {
+    /// Push to every follower of an author under the threshold.
+    Threshold,
+    /// Decide per (author, reader) edge from measured rates: push when the
+    /// reader reads the home timeline at least as often as the author
+    /// posts, pull otherwise (Feeding Frenzy, SIGMOD 2010).
+    Rates,
+}
+
 /// Engine configuration. `Config::default()` is a sensible production start.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -33,6 +46,18 @@ pub struct Config {
     pub fanout_batch: usize,
     /// This node's id, stamped into post ids (0 to 1023).
     pub node_id: u16,
+    /// Authors with more followers than this are not fanned out; readers
+    /// merge their posts at read time (default 100,000).
+    pub push_threshold: u64,
+    /// Push/pull decision below the threshold (default [`FanoutPolicy::Threshold`]).
+    pub fanout_policy: FanoutPolicy,
+    /// Readers who have not read their home timeline for this long are
+    /// skipped by fan-out, and their inbox is rebuilt on their next read
+    /// (default 30 days; `None` never skips).
+    pub inactive_after_ms: Option<u64>,
+    /// Half-life of the decayed post and read rates the `Rates` policy
+    /// compares (default one day).
+    pub rate_half_life_ms: u64,
 }
 
 impl Default for Config {
@@ -45,6 +70,10 @@ impl Default for Config {
             fanout_workers: 2,
             fanout_batch: 10_000,
             node_id: 0,
+            push_threshold: 100_000,
+            fanout_policy: FanoutPolicy::Threshold,
+            inactive_after_ms: Some(30 * 24 * 3600 * 1000),
+            rate_half_life_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -67,6 +96,9 @@ impl Config {
         }
         if self.fanout_batch == 0 || self.fanout_batch > 1_000_000 {
             return bad("fanout_batch must be between 1 and 1000000");
+        }
+        if self.rate_half_life_ms == 0 {
+            return bad("rate_half_life_ms must be positive");
         }
         if self.node_id > PostId::MAX_NODE {
             return bad("node_id must be at most 1023");

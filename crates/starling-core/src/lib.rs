@@ -23,11 +23,11 @@ mod ids;
 mod text;
 mod types;
 
-pub use config::{Config, Durability, MAX_PAGE_SIZE};
+pub use config::{Config, Durability, FanoutPolicy, MAX_PAGE_SIZE};
 pub use cursor::Cursor;
 pub use error::{Error, Result, StorageError};
 pub use ids::{PostId, UserId, POST_ID_EPOCH_MS};
 pub use text::{PostText, Username, USERNAME_MAX_LEN};
 pub use types::{
-    Counts, Edge, FanoutJob, InboxEntry, JobKind, Mutation, Post, User,
+    AuthorMode, Counts, Edge, EdgeMode, FanoutJob, InboxEntry, JobKind, Mutation, Post, User,
 };

@@ -38,6 +38,29 @@ impl Post {
     }
 }
 
+/// How the followee's posts reach the follower's home timeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdgeMode {
+    /// Fan-out writes them into the follower's inbox.
+    #[default]
+    Push,
+    /// The follower's reads merge them from the followee's post log.
+    Pull,
+}
+
+/// How an author's posts are delivered, decided by follower count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthorMode {
+    /// Fanned out to followers (edge by edge, per the policy).
+    #[default]
+    Push,
+    /// Crossed the push threshold: a job is turning every edge to pull;
+    /// posts are still fanned out until it finishes.
+    Promoting,
+    /// Never fanned out: every follower pulls at read time.
+    Pulled,
+}
+
 /// One end of a follow edge, as listed from the other end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
@@ -46,6 +69,8 @@ pub struct Edge {
     /// The followee's newest post id when the edge was made: posts after it
     /// arrive by fan-out, posts up to it only by backfill.
     pub since: PostId,
+    /// Push or pull (kept on the followers side, which fan-out reads).
+    pub mode: EdgeMode,
 }
 
 /// One home-timeline inbox entry.
@@ -64,6 +89,9 @@ pub enum JobKind {
     Deliver,
     /// Remove the post (it was deleted).
     Retract,
+    /// Turn every edge of the author into a pull edge (the author crossed
+    /// the push threshold); `post` is the post that triggered it.
+    Promote,
 }
 
 /// A durable fan-out job: one post, walked over the author's followers in
@@ -104,9 +132,13 @@ pub enum Mutation {
         followee: UserId,
         /// See [`Edge::since`].
         since: PostId,
+        /// See [`Edge::mode`]; a pull edge is also entered in the
+        /// follower's index of pulled followees.
+        mode: EdgeMode,
     },
-    /// Remove the edge in both directions and subtract one from both
-    /// counts. Only issued when the edge is present.
+    /// Remove the edge in both directions (and from the follower's pulled
+    /// index) and subtract one from both counts. Only issued when the edge
+    /// is present.
     RemoveEdge {
         /// Who followed.
         follower: UserId,
@@ -129,7 +161,8 @@ pub enum Mutation {
         /// The post to remove.
         post: PostId,
     },
-    /// Remove every entry of `owner`'s inbox with a post id at or below `through`.
+    /// Remove every entry of `owner`'s inbox with a post id at or below
+    /// `through`, and raise the inbox's trim floor to `through`.
     InboxTrim {
         /// Whose inbox.
         owner: UserId,
@@ -140,6 +173,31 @@ pub enum Mutation {
     PutJob(FanoutJob),
     /// Remove a finished fan-out job.
     DeleteJob(PostId),
+    /// Change an existing edge's mode (and the follower's pulled index).
+    SetEdgeMode {
+        /// Who follows.
+        follower: UserId,
+        /// Who is followed.
+        followee: UserId,
+        /// The edge's `since`, unchanged.
+        since: PostId,
+        /// The new mode.
+        mode: EdgeMode,
+    },
+    /// Record an author's delivery mode.
+    SetAuthorMode {
+        /// The author.
+        author: UserId,
+        /// The mode.
+        mode: AuthorMode,
+    },
+    /// Record when a user last read their home timeline.
+    SetLastRead {
+        /// The reader.
+        user: UserId,
+        /// Milliseconds since the Unix epoch.
+        at_ms: u64,
+    },
     /// Overwrite a user's counts (repair only).
     SetCounts {
         /// Whose counts.
@@ -155,6 +213,8 @@ pub enum Mutation {
         follower: UserId,
         /// See [`Edge::since`].
         since: PostId,
+        /// See [`Edge::mode`].
+        mode: EdgeMode,
     },
     /// Remove only the followers-side copy of an edge (repair only).
     DeleteFollowerEntry {
@@ -162,6 +222,13 @@ pub enum Mutation {
         followee: UserId,
         /// Who followed.
         follower: UserId,
+    },
+    /// Remove a pulled-index entry without an edge (repair only).
+    DeletePulled {
+        /// The reader.
+        reader: UserId,
+        /// The author.
+        author: UserId,
     },
     /// Remove an author-index entry that names no post (repair only).
     DeleteAuthorIndex {

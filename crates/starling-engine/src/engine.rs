@@ -9,16 +9,18 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use starling_core::{
-    Config, Counts, Cursor, Durability, Edge, Error, FanoutJob, InboxEntry, JobKind,
-    MAX_PAGE_SIZE, Mutation, Post, PostId, PostText, Result, User, UserId, Username,
+    AuthorMode, Config, Counts, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob,
+    FanoutPolicy, InboxEntry, JobKind, MAX_PAGE_SIZE, Mutation, Post, PostId, PostText, Result,
+    User, UserId, Username,
 };
 use starling_graph::{Direction, check_edge};
 use starling_inbox::{
-    Backend, CheckReport, OpenBackend, TimelinePage, author_page, check_page_size, home_page,
-    next_followers, plan_step, repairs,
+    Backend, CheckReport, Delivery, HomeRead, OpenBackend, Start, TimelinePage, author_page,
+    check_page_size, expected_inbox, home_page, next_followers, plan_step, repairs,
 };
 use starling_log::{PostIdGenerator, unix_millis};
 
+use crate::activity::Activity;
 use crate::locks::AuthorLocks;
 
 /// A page of user ids (followers or following), in id order.
@@ -60,6 +62,10 @@ struct Shared<B> {
     ids: PostIdGenerator,
     next_user: Mutex<u64>,
     authors: AuthorLocks,
+    /// Taken before an author's lock by operations on one reader's inbox
+    /// as a whole (follow, unfollow, rebuild on read); never after one.
+    readers: AuthorLocks,
+    activity: Activity,
     poisoned: AtomicBool,
     stopping: AtomicBool,
     pending: Mutex<u64>,
@@ -87,12 +93,28 @@ impl<B: Backend> Engine<B> {
         let next_user = backend.last_user_id()?.map_or(1, |u| u.0 + 1);
         let ids = PostIdGenerator::new(config.node_id, backend.last_post_id()?);
         let workers = config.fanout_workers;
+        let activity = Activity::new(config.rate_half_life_ms);
+        let mut reads = Vec::new();
+        let mut after = None;
+        loop {
+            reads.clear();
+            backend.last_reads(after, 4096, &mut reads)?;
+            for &(user, at_ms) in &reads {
+                activity.load_last_read(user, at_ms);
+            }
+            match reads.last() {
+                Some(&(last, _)) if reads.len() == 4096 => after = Some(last),
+                _ => break,
+            }
+        }
         let shared = Arc::new(Shared {
             backend,
             config,
             ids,
             next_user: Mutex::new(next_user),
             authors: AuthorLocks::new(),
+            readers: AuthorLocks::new(),
+            activity,
             poisoned: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             pending: Mutex::new(0),
@@ -175,6 +197,12 @@ impl<B: Backend> Engine<B> {
         }
     }
 
+    /// Whether a failed write poisoned the engine: it then refuses writes
+    /// until reopened (reads keep working).
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::SeqCst)
+    }
+
     /// Blocks until every queued fan-out job has finished.
     pub fn wait_for_fanout(&self) -> Result<()> {
         let mut pending = self.shared.pending.lock();
@@ -243,6 +271,7 @@ impl<B: Backend> Engine<B> {
         s.ensure_user(follower)?;
         s.ensure_user(followee)?;
         s.check_writable()?;
+        let _reader = s.readers.lock(follower);
         let _author = s.authors.lock(followee);
         if s.backend.edge(follower, followee)?.is_some() {
             return Ok(false);
@@ -254,10 +283,15 @@ impl<B: Backend> Engine<B> {
         recent.truncate(s.config.backfill_posts);
         let mut posts = Vec::with_capacity(recent.len());
         s.backend.posts(&recent, &mut posts)?;
+        let mode = match s.backend.author_mode(followee)? {
+            AuthorMode::Push => EdgeMode::Push,
+            AuthorMode::Promoting | AuthorMode::Pulled => EdgeMode::Pull,
+        };
         let mut batch = vec![Mutation::AddEdge {
             follower,
             followee,
             since,
+            mode,
         }];
         batch.extend(posts.into_iter().flatten().filter(|p| !p.deleted).map(|p| {
             Mutation::InboxPut {
@@ -280,6 +314,7 @@ impl<B: Backend> Engine<B> {
         s.ensure_user(follower)?;
         s.ensure_user(followee)?;
         s.check_writable()?;
+        let _reader = s.readers.lock(follower);
         let _author = s.authors.lock(followee);
         if s.backend.edge(follower, followee)?.is_none() {
             return Ok(false);
@@ -365,7 +400,7 @@ impl<B: Backend> Engine<B> {
         let text = PostText::parse(text, s.config.max_post_chars)?;
         s.ensure_user(author)?;
         s.check_writable()?;
-        let fan_out = {
+        let jobs = {
             let _author = s.authors.lock(author);
             let post = Post {
                 id: s.ids.next(),
@@ -373,7 +408,8 @@ impl<B: Backend> Engine<B> {
                 text: text.into_string(),
                 deleted: false,
             };
-            let has_followers = s.backend.counts(author)?.followers > 0;
+            let followers = s.backend.counts(author)?.followers;
+            let mode = s.backend.author_mode(author)?;
             let mut batch = vec![
                 Mutation::InboxPut {
                     owner: author,
@@ -384,20 +420,39 @@ impl<B: Backend> Engine<B> {
                 },
                 Mutation::PutPost(post.clone()),
             ];
-            if has_followers {
+            let mut jobs = Vec::new();
+            if followers > 0 && mode != AuthorMode::Pulled {
+                if mode == AuthorMode::Push && followers > s.config.push_threshold {
+                    // Turn every edge to pull once; until that job is done,
+                    // posts are still fanned out.
+                    let promote = FanoutJob {
+                        post: s.ids.next(),
+                        author,
+                        kind: JobKind::Promote,
+                        cursor: None,
+                    };
+                    batch.push(Mutation::SetAuthorMode {
+                        author,
+                        mode: AuthorMode::Promoting,
+                    });
+                    batch.push(Mutation::PutJob(promote));
+                    jobs.push(promote.post);
+                }
                 batch.push(Mutation::PutJob(FanoutJob {
                     post: post.id,
                     author,
                     kind: JobKind::Deliver,
                     cursor: None,
                 }));
+                jobs.push(post.id);
             }
             s.write(&batch, s.config.durability)?;
-            (post, has_followers)
+            s.activity.posted(author, unix_millis());
+            (post, jobs)
         };
-        let (post, has_followers) = fan_out;
-        if has_followers {
-            self.enqueue(post.id);
+        let (post, jobs) = jobs;
+        for job in jobs {
+            self.enqueue(job);
         }
         Ok(post)
     }
@@ -483,14 +538,33 @@ impl<B: Backend> Engine<B> {
     /// A page of `user`'s home timeline, newest first: their own posts and
     /// those of the accounts they follow, at most `limit` (1 to
     /// [`MAX_PAGE_SIZE`]) posts, continuing from `cursor`.
+    ///
+    /// A first page (no cursor) counts as a read: a reader who had been
+    /// inactive gets their inbox rebuilt first (at most `inbox_cap` posts
+    /// read per followee and `inbox_cap` entries written), and under the
+    /// `Rates` policy pull edges whose reader now reads as often as the
+    /// author posts turn back to push.
     pub fn home_timeline(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<TimelinePage> {
         let s = &self.shared;
         check_page_size(limit)?;
         s.ensure_user(user)?;
-        let (page, trim) = home_page(&s.backend, user, cursor, limit, s.config.inbox_cap)?;
+        // Read-side upkeep writes; if it cannot, the engine is poisoned and
+        // the page comes from the post logs, which need no upkeep.
+        let start = if cursor.is_some() || (s.check_writable().is_ok() && s.record_read(user).is_ok()) {
+            Start::Inbox
+        } else {
+            Start::PullOnly
+        };
+        let read = HomeRead {
+            cap: s.config.inbox_cap,
+            backfill: s.config.backfill_posts,
+            start,
+        };
+        let (page, trim) = home_page(&s.backend, user, cursor, limit, read)?;
         if let Some(trim) = trim {
             if s.check_writable().is_ok() {
-                s.write(&[trim], Durability::Buffered)?;
+                // A failed trim poisons the engine; the page is right either way.
+                let _ = s.write(&[trim], Durability::Buffered);
             }
         }
         Ok(page)
@@ -501,8 +575,10 @@ impl<B: Backend> Engine<B> {
     /// every difference.
     pub fn check(&self) -> Result<CheckReport> {
         self.wait_for_fanout()?;
-        let c = &self.shared.config;
-        starling_inbox::check(&self.shared.backend, c.backfill_posts, c.inbox_cap)
+        let s = &self.shared;
+        let now = unix_millis();
+        let may_lag = |u: UserId| s.activity.inactive(u, s.config.inactive_after_ms, now);
+        starling_inbox::check(&s.backend, s.config.backfill_posts, s.config.inbox_cap, &may_lag)
     }
 
     /// Runs [`Engine::check`] and repairs every difference it found, in
@@ -565,6 +641,98 @@ impl<B: Backend> Shared<B> {
         })
     }
 
+    /// A home-timeline read by `user`: rebuild an inactive reader's inbox,
+    /// persist the read (at most once per quarter of the inactivity
+    /// period), and under `Rates` turn pull edges back to push.
+    fn record_read(&self, user: UserId) -> Result<()> {
+        let _reader = self.readers.lock(user);
+        let now = unix_millis();
+        if self.activity.inactive(user, self.config.inactive_after_ms, now) {
+            self.rebuild_inbox(user)?;
+        }
+        let every = self.config.inactive_after_ms.map_or(u64::MAX, |d| d / 4);
+        if let Some(at_ms) = self.activity.read(user, now, every) {
+            self.write(&[Mutation::SetLastRead { user, at_ms }], Durability::Buffered)?;
+        }
+        if self.config.fanout_policy == FanoutPolicy::Rates {
+            let mut pulled = Vec::new();
+            self.backend.pulled(user, &mut pulled)?;
+            let reads = self.activity.read_rate(user, now);
+            for edge in pulled {
+                if reads >= self.activity.post_rate(edge.user, now) {
+                    self.flip_to_push(user, edge.user)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what fan-out skipped while `user` was inactive: every entry
+    /// the ground truth gives the inbox, up to the cap. Only adds, so a
+    /// delivery racing with it is never undone; entries whose post was
+    /// deleted meanwhile are removed again after the write.
+    fn rebuild_inbox(&self, user: UserId) -> Result<()> {
+        let expected = expected_inbox(&self.backend, user, self.config.backfill_posts, self.config.inbox_cap)?;
+        if expected.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<Mutation> = expected
+            .iter()
+            .map(|&entry| Mutation::InboxPut { owner: user, entry })
+            .collect();
+        self.write(&batch, Durability::Buffered)?;
+        let ids: Vec<PostId> = expected.iter().map(|e| e.post).collect();
+        let mut posts = Vec::with_capacity(ids.len());
+        self.backend.posts(&ids, &mut posts)?;
+        let gone: Vec<Mutation> = ids
+            .iter()
+            .zip(&posts)
+            .filter(|(_, p)| p.as_ref().is_none_or(|p| p.deleted))
+            .map(|(&post, _)| Mutation::InboxDelete { owner: user, post })
+            .collect();
+        if !gone.is_empty() {
+            self.write(&gone, Durability::Buffered)?;
+        }
+        Ok(())
+    }
+
+    /// Turns the pull edge `reader -> author` back to push, copying the
+    /// author's posts since the follow (newest, up to the cap) into the
+    /// reader's inbox. Skips authors over the push threshold.
+    fn flip_to_push(&self, reader: UserId, author: UserId) -> Result<()> {
+        let _author = self.authors.lock(author);
+        if self.backend.author_mode(author)? != AuthorMode::Push {
+            return Ok(());
+        }
+        let Some(edge) = self.backend.follower_edge(author, reader)? else {
+            return Ok(());
+        };
+        if edge.mode != EdgeMode::Pull {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        self.backend.author_posts(author, None, self.config.inbox_cap, &mut ids)?;
+        let mut batch = vec![Mutation::SetEdgeMode {
+            follower: reader,
+            followee: author,
+            since: edge.since,
+            mode: EdgeMode::Push,
+        }];
+        let mut posts = Vec::with_capacity(ids.len());
+        self.backend.posts(&ids, &mut posts)?;
+        batch.extend(
+            posts
+                .into_iter()
+                .flatten()
+                .filter(|p| p.id > edge.since && !p.deleted)
+                .map(|p| Mutation::InboxPut {
+                    owner: reader,
+                    entry: InboxEntry { post: p.id, author },
+                }),
+        );
+        self.write(&batch, Durability::Buffered)
+    }
+
     fn finished_one(&self) {
         let mut pending = self.pending.lock();
         *pending = pending.saturating_sub(1);
@@ -608,10 +776,23 @@ impl<B: Backend> Shared<B> {
             };
             let last = next_followers(&self.backend, &job, self.config.fanout_batch, followers)?;
             batch.clear();
-            plan_step(&job, followers, last, batch);
+            let now = unix_millis();
+            let author_rate = self.activity.post_rate(job.author, now);
+            let inactive_after = self.config.inactive_after_ms;
+            let rates = self.config.fanout_policy == FanoutPolicy::Rates;
+            let decide = |e: &Edge| {
+                if self.activity.inactive(e.user, inactive_after, now) {
+                    Delivery::Skip
+                } else if rates && self.activity.read_rate(e.user, now) < author_rate {
+                    Delivery::Pull
+                } else {
+                    Delivery::Push
+                }
+            };
+            plan_step(&job, followers, last, decide, batch);
             self.write(batch, Durability::Buffered)?;
-            self.delivered
-                .fetch_add(batch.len() as u64 - 1, Ordering::Relaxed);
+            let written = batch.iter().filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
+            self.delivered.fetch_add(written.count() as u64, Ordering::Relaxed);
             if last {
                 return Ok(());
             }

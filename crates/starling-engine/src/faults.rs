@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use starling_core::{
-    Config, Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId, Result,
+    AuthorMode, Config, Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId, Result,
     StorageError, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
@@ -146,6 +146,12 @@ impl<B: GraphStore> GraphStore for FaultyBackend<B> {
     fn counts(&self, user: UserId) -> Result<Counts> {
         self.inner.counts(user)
     }
+    fn author_mode(&self, author: UserId) -> Result<AuthorMode> {
+        self.inner.author_mode(author)
+    }
+    fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
+        self.inner.follower_edge(followee, follower)
+    }
 }
 
 impl<B: PostStore> PostStore for FaultyBackend<B> {
@@ -178,6 +184,15 @@ impl<B: InboxStore> InboxStore for FaultyBackend<B> {
         out: &mut Vec<InboxEntry>,
     ) -> Result<()> {
         self.inner.inbox(owner, before, limit, out)
+    }
+    fn inbox_floor(&self, owner: UserId) -> Result<Option<PostId>> {
+        self.inner.inbox_floor(owner)
+    }
+    fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()> {
+        self.inner.pulled(reader, out)
+    }
+    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()> {
+        self.inner.last_reads(after, limit, out)
     }
 }
 

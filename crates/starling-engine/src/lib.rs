@@ -18,6 +18,7 @@
 //! # Ok::<(), starling_core::Error>(())
 //! ```
 
+mod activity;
 mod engine;
 mod faults;
 mod locks;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use starling_core::{
-    Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId, Result, User, UserId,
-    Username,
+    AuthorMode, Counts, Durability, Edge, EdgeMode, FanoutJob, InboxEntry, Mutation, Post, PostId,
+    Result, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore};
@@ -28,7 +28,11 @@ struct State {
     users: BTreeMap<UserId, User>,
     names: HashMap<String, UserId>,
     following: BTreeMap<(UserId, UserId), PostId>,
-    followers: BTreeMap<(UserId, UserId), PostId>,
+    followers: BTreeMap<(UserId, UserId), (PostId, EdgeMode)>,
+    pulled: BTreeMap<(UserId, UserId), PostId>,
+    author_modes: HashMap<UserId, AuthorMode>,
+    last_reads: BTreeMap<UserId, u64>,
+    floors: HashMap<UserId, PostId>,
     counts: HashMap<UserId, Counts>,
     posts: BTreeMap<PostId, Post>,
     author_index: BTreeSet<(UserId, PostId)>,
@@ -54,15 +58,17 @@ impl State {
                 follower,
                 followee,
                 since,
+                mode,
             } => {
                 self.following.insert((*follower, *followee), *since);
-                self.followers.insert((*followee, *follower), *since);
+                self.set_mode(*follower, *followee, *since, *mode);
                 self.counts.entry(*follower).or_default().following += 1;
                 self.counts.entry(*followee).or_default().followers += 1;
             }
             Mutation::RemoveEdge { follower, followee } => {
                 self.following.remove(&(*follower, *followee));
                 self.followers.remove(&(*followee, *follower));
+                self.pulled.remove(&(*follower, *followee));
                 let f = self.counts.entry(*follower).or_default();
                 f.following = f.following.wrapping_sub(1);
                 let g = self.counts.entry(*followee).or_default();
@@ -79,6 +85,8 @@ impl State {
                 self.inbox.remove(&(*owner, *post));
             }
             Mutation::InboxTrim { owner, through } => {
+                let floor = self.floors.entry(*owner).or_insert(*through);
+                *floor = (*floor).max(*through);
                 let doomed: Vec<_> = self
                     .inbox
                     .range((*owner, PostId(0))..=(*owner, *through))
@@ -94,6 +102,21 @@ impl State {
             Mutation::DeleteJob(post) => {
                 self.jobs.remove(post);
             }
+            Mutation::SetEdgeMode {
+                follower,
+                followee,
+                since,
+                mode,
+            } => self.set_mode(*follower, *followee, *since, *mode),
+            Mutation::SetAuthorMode { author, mode } => {
+                self.author_modes.insert(*author, *mode);
+            }
+            Mutation::SetLastRead { user, at_ms } => {
+                self.last_reads.insert(*user, *at_ms);
+            }
+            Mutation::DeletePulled { reader, author } => {
+                self.pulled.remove(&(*reader, *author));
+            }
             Mutation::SetCounts { user, counts } => {
                 self.counts.insert(*user, *counts);
             }
@@ -101,8 +124,9 @@ impl State {
                 followee,
                 follower,
                 since,
+                mode,
             } => {
-                self.followers.insert((*followee, *follower), *since);
+                self.followers.insert((*followee, *follower), (*since, *mode));
             }
             Mutation::DeleteFollowerEntry { followee, follower } => {
                 self.followers.remove(&(*followee, *follower));
@@ -111,6 +135,16 @@ impl State {
                 self.author_index.remove(&(*author, *post));
             }
         }
+    }
+}
+
+impl State {
+    fn set_mode(&mut self, follower: UserId, followee: UserId, since: PostId, mode: EdgeMode) {
+        self.followers.insert((followee, follower), (since, mode));
+        match mode {
+            EdgeMode::Pull => self.pulled.insert((follower, followee), since),
+            EdgeMode::Push => self.pulled.remove(&(follower, followee)),
+        };
     }
 }
 
@@ -131,6 +165,19 @@ impl GraphStore for MemBackend {
         Ok(self.state.read().following.get(&(follower, followee)).copied())
     }
 
+    fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
+        Ok(self
+            .state
+            .read()
+            .followers
+            .get(&(followee, follower))
+            .map(|&(since, mode)| Edge {
+                user: follower,
+                since,
+                mode,
+            }))
+    }
+
     fn edges(
         &self,
         user: UserId,
@@ -140,24 +187,36 @@ impl GraphStore for MemBackend {
         out: &mut Vec<Edge>,
     ) -> Result<()> {
         let state = self.state.read();
-        let map = match dir {
-            Direction::Followers => &state.followers,
-            Direction::Following => &state.following,
-        };
         let start = match after {
             Some(a) => Bound::Excluded((user, a)),
             None => Bound::Included((user, UserId(0))),
         };
-        out.extend(
-            map.range((start, Bound::Included((user, UserId(u64::MAX)))))
-                .take(limit)
-                .map(|(&(_, other), &since)| Edge { user: other, since }),
-        );
+        let range = (start, Bound::Included((user, UserId(u64::MAX))));
+        match dir {
+            Direction::Followers => out.extend(
+                state
+                    .followers
+                    .range(range)
+                    .take(limit)
+                    .map(|(&(_, other), &(since, mode))| Edge { user: other, since, mode }),
+            ),
+            Direction::Following => out.extend(state.following.range(range).take(limit).map(
+                |(&(_, other), &since)| Edge {
+                    user: other,
+                    since,
+                    mode: EdgeMode::Push,
+                },
+            )),
+        }
         Ok(())
     }
 
     fn counts(&self, user: UserId) -> Result<Counts> {
         Ok(self.state.read().counts.get(&user).copied().unwrap_or_default())
+    }
+
+    fn author_mode(&self, author: UserId) -> Result<AuthorMode> {
+        Ok(self.state.read().author_modes.get(&author).copied().unwrap_or_default())
     }
 }
 
@@ -234,6 +293,47 @@ impl InboxStore for MemBackend {
                 .map(|(&(_, post), &author)| InboxEntry { post, author }),
         );
         Ok(())
+    }
+
+    fn inbox_floor(&self, owner: UserId) -> Result<Option<PostId>> {
+        Ok(self.state.read().floors.get(&owner).copied())
+    }
+
+    fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()> {
+        self.pulled_of(reader, out);
+        Ok(())
+    }
+
+    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()> {
+        let state = self.state.read();
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        out.extend(
+            state
+                .last_reads
+                .range((start, Bound::Unbounded))
+                .take(limit)
+                .map(|(&u, &t)| (u, t)),
+        );
+        Ok(())
+    }
+}
+
+impl MemBackend {
+    fn pulled_of(&self, reader: UserId, out: &mut Vec<Edge>) {
+        let state = self.state.read();
+        out.extend(
+            state
+                .pulled
+                .range((reader, UserId(0))..=(reader, UserId(u64::MAX)))
+                .map(|(&(_, author), &since)| Edge {
+                    user: author,
+                    since,
+                    mode: EdgeMode::Pull,
+                }),
+        );
     }
 }
 

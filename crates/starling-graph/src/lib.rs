@@ -9,7 +9,7 @@
 //! following of a user are one ordered range each; listing is always paged,
 //! so a user with ten million followers never costs ten million ids of memory.
 
-use starling_core::{Counts, Edge, Error, PostId, Result, User, UserId, Username};
+use starling_core::{AuthorMode, Counts, Edge, Error, PostId, Result, User, UserId, Username};
 
 /// Which side of a user's edges to list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub trait GraphStore {
     fn last_user_id(&self) -> Result<Option<UserId>>;
     /// The `since` watermark of the edge `follower -> followee`, if it exists.
     fn edge(&self, follower: UserId, followee: UserId) -> Result<Option<PostId>>;
+    /// The followers-side copy of the edge `follower -> followee` (with its
+    /// mode), if it exists.
+    fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>>;
     /// Appends to `out` up to `limit` edges of `user` on side `dir`, in
     /// ascending id order, starting after `after`.
     fn edges(
@@ -42,6 +45,8 @@ pub trait GraphStore {
     ) -> Result<()>;
     /// The user's counts, in O(1).
     fn counts(&self, user: UserId) -> Result<Counts>;
+    /// How the author's posts are delivered.
+    fn author_mode(&self, author: UserId) -> Result<AuthorMode>;
 }
 
 /// Checks the rule every follow and unfollow obeys.

@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use starling_core::{Counts, Edge, InboxEntry, Mutation, Post, PostId, Result, User, UserId};
+use starling_core::{Counts, Edge, EdgeMode, InboxEntry, Mutation, Post, PostId, Result, User, UserId};
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
@@ -28,6 +28,10 @@ pub enum Problem {
     ReverseEdgeExtra(UserId, UserId),
     /// Stored counts differ from the edges.
     Counts(UserId, Counts, Counts),
+    /// The reader's pulled index disagrees with the edge's mode.
+    PulledIndex(UserId, UserId, PostId, EdgeMode),
+    /// The reader's pulled index names an author they do not follow.
+    PulledOrphan(UserId, UserId),
     /// A post is missing from its author's index.
     AuthorIndexMissing(Post),
     /// An author-index entry names no post of that author.
@@ -48,6 +52,10 @@ impl fmt::Display for Problem {
             Problem::ReverseEdgeExtra(a, b) => {
                 write!(f, "edge {a} -> {b}: followers-side copy without the edge")
             }
+            Problem::PulledIndex(a, b, _, mode) => {
+                write!(f, "edge {a} -> {b}: pulled index disagrees with mode {mode:?}")
+            }
+            Problem::PulledOrphan(a, b) => write!(f, "{a} pulls {b} without following them"),
             Problem::Counts(u, stored, actual) => {
                 write!(f, "user {u}: counts {stored:?}, edges say {actual:?}")
             }
@@ -91,10 +99,13 @@ impl CheckReport {
 /// are the engine's `backfill_posts` and `inbox_cap`.
 ///
 /// Inboxes are compared within the cap: every stored entry among the newest
-/// `cap` must be expected, and every expected entry newer than the oldest
-/// stored one must be stored (older ones may have been trimmed when the
-/// inbox was full).
-pub fn check<S>(store: &S, backfill: usize, cap: usize) -> Result<CheckReport>
+/// `cap` must be in the ground truth, and every expected entry must be
+/// stored unless it is older than what a full inbox holds, or at or below
+/// the inbox's trim floor.
+///
+/// An inbox may lack entries of the authors its owner pulls, and, when
+/// `may_lag(owner)` (an inactive reader, rebuilt on their next read), any.
+pub fn check<S>(store: &S, backfill: usize, cap: usize, may_lag: &dyn Fn(UserId) -> bool) -> Result<CheckReport>
 where
     S: GraphStore + PostStore + InboxStore + FanoutQueue + ?Sized,
 {
@@ -113,17 +124,29 @@ where
         }
         let following = all_edges(store, id, Direction::Following, &mut scratch)?;
         report.edges += following.len() as u64;
+        let mut pulled = Vec::new();
+        store.pulled(id, &mut pulled)?;
         for e in &following {
             *followers_of.entry(e.user).or_default() += 1;
-            scratch.clear();
-            store.edges(e.user, Direction::Followers, id.0.checked_sub(1).map(UserId), 1, &mut scratch)?;
-            if scratch.first().map(|r| (r.user, r.since)) != Some((id, e.since)) {
-                report.problems.push(Problem::ReverseEdgeMissing(id, e.user, e.since));
+            match store.follower_edge(e.user, id)? {
+                Some(r) if r.since == e.since => {
+                    let indexed = pulled.iter().any(|p| p.user == e.user);
+                    if indexed != (r.mode == EdgeMode::Pull) {
+                        report.problems.push(Problem::PulledIndex(id, e.user, e.since, r.mode));
+                    }
+                }
+                _ => report.problems.push(Problem::ReverseEdgeMissing(id, e.user, e.since)),
             }
         }
+        let pulls: BTreeSet<UserId> = pulled.iter().map(|p| p.user).collect();
         for e in all_edges(store, id, Direction::Followers, &mut scratch)? {
             if store.edge(e.user, id)?.is_none() {
                 report.problems.push(Problem::ReverseEdgeExtra(e.user, id));
+            }
+        }
+        for p in &pulled {
+            if !following.iter().any(|e| e.user == p.user) {
+                report.problems.push(Problem::PulledOrphan(id, p.user));
             }
         }
         // The author index must name exactly this author's posts.
@@ -143,7 +166,8 @@ where
                 _ => break,
             }
         }
-        check_inbox(store, id, backfill, cap, &mut report)?;
+        let lag = may_lag(id);
+        check_inbox(store, id, backfill, cap, &|author| lag || pulls.contains(&author), &mut report)?;
     }
     for id in (1..=last_user).map(UserId) {
         if store.user(id)?.is_none() {
@@ -214,24 +238,34 @@ fn all_edges<S: GraphStore + ?Sized>(
     }
 }
 
-fn check_inbox<S>(store: &S, owner: UserId, backfill: usize, cap: usize, report: &mut CheckReport) -> Result<()>
+fn check_inbox<S>(
+    store: &S,
+    owner: UserId,
+    backfill: usize,
+    cap: usize,
+    may_lack: &dyn Fn(UserId) -> bool,
+    report: &mut CheckReport,
+) -> Result<()>
 where
     S: GraphStore + PostStore + InboxStore + ?Sized,
 {
-    let expected = expected_inbox(store, owner, backfill, cap)?;
+    let all = expected_inbox(store, owner, backfill, usize::MAX)?;
     let mut stored = Vec::new();
     store.inbox(owner, None, cap, &mut stored)?;
     report.inbox_entries += stored.len() as u64;
-    let want: BTreeSet<(PostId, UserId)> = expected.iter().map(|e| (e.post, e.author)).collect();
+    let truth: BTreeSet<(PostId, UserId)> = all.iter().map(|e| (e.post, e.author)).collect();
     let have: BTreeSet<(PostId, UserId)> = stored.iter().map(|e| (e.post, e.author)).collect();
     let oldest_stored = if stored.len() == cap { stored.last().map(|e| e.post) } else { None };
+    let floor = store.inbox_floor(owner)?;
     for e in &stored {
-        if !want.contains(&(e.post, e.author)) {
+        if !truth.contains(&(e.post, e.author)) {
             report.problems.push(Problem::InboxStale(owner, *e));
         }
     }
-    for e in &expected {
-        let may_be_trimmed = oldest_stored.is_some_and(|oldest| e.post < oldest);
+    // What the inbox itself must hold: the truth less what may be pulled.
+    for e in all.iter().filter(|e| !may_lack(e.author)).take(cap) {
+        let may_be_trimmed =
+            oldest_stored.is_some_and(|oldest| e.post < oldest) || floor.is_some_and(|f| e.post <= f);
         if !may_be_trimmed && !have.contains(&(e.post, e.author)) {
             report.problems.push(Problem::InboxMissing(owner, *e));
         }
@@ -250,11 +284,19 @@ pub fn repairs(report: &CheckReport) -> Vec<Mutation> {
                 followee,
                 follower,
                 since,
+                mode: EdgeMode::Push,
             }),
             &Problem::ReverseEdgeExtra(follower, followee) => {
                 Some(Mutation::DeleteFollowerEntry { followee, follower })
             }
             &Problem::Counts(user, _, counts) => Some(Mutation::SetCounts { user, counts }),
+            &Problem::PulledOrphan(reader, author) => Some(Mutation::DeletePulled { reader, author }),
+            &Problem::PulledIndex(follower, followee, since, mode) => Some(Mutation::SetEdgeMode {
+                follower,
+                followee,
+                since,
+                mode,
+            }),
             Problem::AuthorIndexMissing(post) => Some(Mutation::PutPost(post.clone())),
             &Problem::AuthorIndexDangling(author, post) => Some(Mutation::DeleteAuthorIndex { author, post }),
             &Problem::InboxStale(owner, entry) => Some(Mutation::InboxDelete {

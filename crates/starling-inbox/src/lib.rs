@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use starling_core::{
-    Config, Cursor, Durability, Edge, Error, FanoutJob, InboxEntry, JobKind, MAX_PAGE_SIZE,
-    Mutation, Post, PostId, Result, UserId,
+    AuthorMode, Config, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry, JobKind,
+    MAX_PAGE_SIZE, Mutation, Post, PostId, Result, UserId,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
@@ -23,7 +23,7 @@ mod timeline;
 
 pub use check::{CheckReport, Problem, check, repairs};
 pub use rebuild::expected_inbox;
-pub use timeline::{TimelinePage, author_page, home_page};
+pub use timeline::{HomeRead, Start, TimelinePage, author_page, home_page};
 
 /// The reads a backend answers about home-timeline inboxes.
 pub trait InboxStore {
@@ -36,6 +36,15 @@ pub trait InboxStore {
         limit: usize,
         out: &mut Vec<InboxEntry>,
     ) -> Result<()>;
+    /// The newest post id a trim of `owner`'s inbox removed, if any: the
+    /// inbox may lack entries at or below it.
+    fn inbox_floor(&self, owner: UserId) -> Result<Option<PostId>>;
+    /// Appends to `out` the followees whose posts `reader` pulls at read
+    /// time (pull edges), in followee order.
+    fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()>;
+    /// Appends to `out` up to `limit` recorded last reads (user, ms) in user
+    /// order, after `after`.
+    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()>;
 }
 
 /// The reads a backend answers about durable fan-out jobs.
@@ -74,28 +83,74 @@ pub fn check_page_size(requested: usize) -> Result<()> {
     }
 }
 
+/// What a delivery does for one follower, decided by the engine's policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Write the post into the follower's inbox.
+    Push,
+    /// Write nothing: the follower pulls this author already, or is inactive
+    /// and gets their inbox rebuilt on their next read.
+    Skip,
+    /// Turn the edge into a pull edge instead of writing the post.
+    Pull,
+}
+
 /// Plans one batch of a fan-out job over `followers` (a page in id order,
-/// after the job's cursor): an inbox write per follower, then the job
-/// advanced to the page's last follower, or deleted when `last_page`.
+/// after the job's cursor), then advances the job to the page's last
+/// follower, or deletes it when `last_page`.
 ///
-/// A delivery skips followers whose edge is newer than the post: they got
-/// (or did not get) it by backfill when they followed. That keeps a replayed
-/// or late job equal to a rebuild from the ground truth.
-pub fn plan_step(job: &FanoutJob, followers: &[Edge], last_page: bool, out: &mut Vec<Mutation>) {
+/// A delivery skips followers whose edge is newer than the post (they got,
+/// or did not get, it by backfill when they followed) and pull edges; for
+/// the rest `decide` says push, skip or pull. That keeps a replayed or late
+/// job equal to a rebuild from the ground truth.
+pub fn plan_step(
+    job: &FanoutJob,
+    followers: &[Edge],
+    last_page: bool,
+    decide: impl Fn(&Edge) -> Delivery,
+    out: &mut Vec<Mutation>,
+) {
     match job.kind {
-        JobKind::Deliver => out.extend(followers.iter().filter(|e| e.since < job.post).map(|e| {
-            Mutation::InboxPut {
-                owner: e.user,
-                entry: InboxEntry {
-                    post: job.post,
-                    author: job.author,
-                },
+        JobKind::Deliver => {
+            for e in followers.iter().filter(|e| e.since < job.post && e.mode == EdgeMode::Push) {
+                match decide(e) {
+                    Delivery::Push => out.push(Mutation::InboxPut {
+                        owner: e.user,
+                        entry: InboxEntry {
+                            post: job.post,
+                            author: job.author,
+                        },
+                    }),
+                    Delivery::Skip => {}
+                    Delivery::Pull => out.push(Mutation::SetEdgeMode {
+                        follower: e.user,
+                        followee: job.author,
+                        since: e.since,
+                        mode: EdgeMode::Pull,
+                    }),
+                }
             }
-        })),
+        }
         JobKind::Retract => out.extend(followers.iter().map(|e| Mutation::InboxDelete {
             owner: e.user,
             post: job.post,
         })),
+        JobKind::Promote => {
+            out.extend(followers.iter().filter(|e| e.mode == EdgeMode::Push).map(|e| {
+                Mutation::SetEdgeMode {
+                    follower: e.user,
+                    followee: job.author,
+                    since: e.since,
+                    mode: EdgeMode::Pull,
+                }
+            }));
+            if last_page {
+                out.push(Mutation::SetAuthorMode {
+                    author: job.author,
+                    mode: AuthorMode::Pulled,
+                });
+            }
+        }
     }
     match (last_page, followers.last()) {
         (false, Some(last)) => out.push(Mutation::PutJob(FanoutJob {
@@ -149,6 +204,7 @@ mod tests {
         Edge {
             user: UserId(user),
             since: PostId(since),
+            mode: EdgeMode::Push,
         }
     }
 
@@ -161,7 +217,14 @@ mod tests {
             cursor: None,
         };
         let mut out = Vec::new();
-        plan_step(&job, &[edge(2, 50), edge(3, 100), edge(4, 150), edge(5, 0)], false, &mut out);
+        let pulled = Edge { mode: EdgeMode::Pull, ..edge(6, 0) };
+        let followers = [edge(2, 50), edge(3, 100), edge(4, 150), edge(5, 0), pulled, edge(7, 0), edge(8, 0)];
+        let decide = |e: &Edge| match e.user.0 {
+            7 => Delivery::Skip,
+            8 => Delivery::Pull,
+            _ => Delivery::Push,
+        };
+        plan_step(&job, &followers, false, decide, &mut out);
         let owners: Vec<_> = out
             .iter()
             .filter_map(|m| match m {
@@ -170,10 +233,17 @@ mod tests {
             })
             .collect();
         assert_eq!(owners, vec![2, 5]);
+        assert!(out.contains(&Mutation::SetEdgeMode {
+            follower: UserId(8),
+            followee: UserId(1),
+            since: PostId(0),
+            mode: EdgeMode::Pull
+        }));
+        assert_eq!(out.len(), 4);
         assert_eq!(
             out.last(),
             Some(&Mutation::PutJob(FanoutJob {
-                cursor: Some(UserId(5)),
+                cursor: Some(UserId(8)),
                 ..job
             }))
         );
@@ -188,7 +258,7 @@ mod tests {
             cursor: Some(UserId(1)),
         };
         let mut out = Vec::new();
-        plan_step(&job, &[edge(2, 500)], true, &mut out);
+        plan_step(&job, &[edge(2, 500)], true, |_| Delivery::Push, &mut out);
         assert_eq!(
             out,
             vec![
@@ -200,7 +270,7 @@ mod tests {
             ]
         );
         out.clear();
-        plan_step(&job, &[], false, &mut out);
+        plan_step(&job, &[], false, |_| Delivery::Push, &mut out);
         assert_eq!(out, vec![Mutation::DeleteJob(PostId(100))]);
     }
 

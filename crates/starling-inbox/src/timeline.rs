@@ -1,10 +1,27 @@
 //! Timeline pages: newest first, tombstones filtered, posts hydrated with
 //! one multi-get per round, positions carried by opaque cursors.
+//!
+//! A home page is a k-way merge of sources, newest first:
+//!
+//! 1. While the reader is within the first `cap` entries: their inbox, and
+//!    the post logs of the followees they pull (pull edges), each from its
+//!    `since` on.
+//! 2. Past the cap, or once those run dry: the post logs of the reader and of
+//!    every followee, each filtered as [`crate::expected_inbox`] defines the
+//!    timeline. Scrolling never hits a wall; this phase costs one seek per
+//!    followee per page.
 
-use starling_core::{Cursor, InboxEntry, Mutation, Post, PostId, Result, UserId};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use starling_core::{Cursor, Edge, InboxEntry, Mutation, Post, PostId, Result, UserId};
+use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
 use crate::{InboxStore, check_page_size, hydrate, timeline_position};
+
+/// Position value of `seen` once a reader is past the materialized inbox.
+const PAST_INBOX: u32 = u32::MAX;
 
 /// One page of a timeline.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -15,58 +32,261 @@ pub struct TimelinePage {
     pub next: Option<Cursor>,
 }
 
-/// A page of `owner`'s home timeline: the inbox's newest `cap` entries, live
-/// posts only. When the reader reaches the cap and older entries remain, a
-/// trim of those entries is returned for the caller to apply: inboxes are
-/// trimmed by one range deletion, never by a delete per entry.
-pub fn home_page<S: InboxStore + PostStore + ?Sized>(
+/// One newest-first stream of post ids below a position.
+struct Source {
+    from: From,
+    buf: VecDeque<PostId>,
+    before: Option<PostId>,
+    done: bool,
+}
+
+enum From {
+    Inbox(UserId),
+    /// An author's log: ids above `since`, and ids at or above `floor` (the
+    /// backfilled ones); `floor` is `None` when nothing up to `since` counts.
+    Author { author: UserId, since: PostId, floor: Option<PostId> },
+}
+
+impl Source {
+    fn new(from: From, before: Option<PostId>) -> Source {
+        Source {
+            from,
+            buf: VecDeque::new(),
+            before,
+            done: false,
+        }
+    }
+
+    /// The next id, fetching `chunk` more when the buffer is empty.
+    fn peek<S: InboxStore + PostStore + ?Sized>(&mut self, store: &S, chunk: usize) -> Result<Option<PostId>> {
+        let mut entries: Vec<InboxEntry> = Vec::new();
+        let mut ids: Vec<PostId> = Vec::new();
+        while self.buf.is_empty() && !self.done {
+            match self.from {
+                From::Inbox(owner) => {
+                    entries.clear();
+                    store.inbox(owner, self.before, chunk, &mut entries)?;
+                    self.done = entries.len() < chunk;
+                    self.before = entries.last().map(|e| e.post).or(self.before);
+                    self.buf.extend(entries.iter().map(|e| e.post));
+                }
+                From::Author { author, since, floor } => {
+                    ids.clear();
+                    store.author_posts(author, self.before, chunk, &mut ids)?;
+                    self.done = ids.len() < chunk;
+                    self.before = ids.last().copied().or(self.before);
+                    for &id in &ids {
+                        if id > since || floor.is_some_and(|f| id >= f) {
+                            self.buf.push_back(id);
+                        } else {
+                            // Ids only fall from here: nothing more qualifies.
+                            self.done = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self.buf.front().copied())
+    }
+}
+
+/// Merges sources newest first, dropping repeats of an id.
+struct Merge {
+    sources: Vec<Source>,
+    heap: BinaryHeap<(PostId, Reverse<usize>)>,
+    last: Option<PostId>,
+    chunk: usize,
+}
+
+impl Merge {
+    fn new<S: InboxStore + PostStore + ?Sized>(store: &S, sources: Vec<Source>, chunk: usize) -> Result<Merge> {
+        let mut m = Merge {
+            sources,
+            heap: BinaryHeap::new(),
+            last: None,
+            chunk,
+        };
+        for i in 0..m.sources.len() {
+            if let Some(id) = m.sources[i].peek(store, chunk)? {
+                m.heap.push((id, Reverse(i)));
+            }
+        }
+        Ok(m)
+    }
+
+    fn next<S: InboxStore + PostStore + ?Sized>(&mut self, store: &S) -> Result<Option<PostId>> {
+        while let Some((id, Reverse(i))) = self.heap.pop() {
+            self.sources[i].buf.pop_front();
+            if let Some(next) = self.sources[i].peek(store, self.chunk)? {
+                self.heap.push((next, Reverse(i)));
+            }
+            if self.last != Some(id) {
+                self.last = Some(id);
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Settings of a home-timeline read.
+#[derive(Clone, Copy, Debug)]
+pub struct HomeRead {
+    /// Entries of the materialized inbox a reader pages through before the
+    /// full pull merge takes over.
+    pub cap: usize,
+    /// The engine's `backfill_posts`.
+    pub backfill: usize,
+    /// Where a first page starts.
+    pub start: Start,
+}
+
+/// Where a first page of a home timeline starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The materialized inbox (and pulled followees).
+    Inbox,
+    /// The pull merge over the post logs, for when the inbox cannot be
+    /// trusted (its rebuild failed).
+    PullOnly,
+}
+
+/// A page of `owner`'s home timeline. When the reader reaches the cap and
+/// older inbox entries remain, a trim of those entries is returned for the
+/// caller to apply: inboxes are trimmed by one range deletion, never by a
+/// delete per entry.
+pub fn home_page<S: GraphStore + InboxStore + PostStore + ?Sized>(
     store: &S,
     owner: UserId,
     cursor: Option<&Cursor>,
     limit: usize,
-    cap: usize,
+    read: HomeRead,
 ) -> Result<(TimelinePage, Option<Mutation>)> {
     check_page_size(limit)?;
     let (mut before, mut seen) = timeline_position(cursor)?;
-    let cap = u32::try_from(cap).unwrap_or(u32::MAX);
+    if cursor.is_none() && read.start == Start::PullOnly {
+        seen = PAST_INBOX;
+    }
+    let cap = u32::try_from(read.cap).unwrap_or(u32::MAX - 1);
+    let chunk = limit.clamp(8, 64);
     let mut page = TimelinePage::default();
-    let mut entries: Vec<InboxEntry> = Vec::new();
-    let mut ids: Vec<PostId> = Vec::new();
-    let mut scratch = Vec::new();
     let mut trim = None;
-    let mut exhausted = false;
-    while page.posts.len() < limit {
-        if seen >= cap {
-            entries.clear();
-            store.inbox(owner, before, 1, &mut entries)?;
-            if let Some(first_over) = entries.first() {
+    let mut ids = Vec::with_capacity(limit);
+    let mut scratch = Vec::new();
+
+    if seen < cap {
+        let mut sources = vec![Source::new(From::Inbox(owner), before)];
+        let mut pulled = Vec::new();
+        store.pulled(owner, &mut pulled)?;
+        sources.extend(pulled.iter().map(|e| {
+            Source::new(
+                From::Author {
+                    author: e.user,
+                    since: e.since,
+                    floor: None,
+                },
+                before,
+            )
+        }));
+        let mut merge = Merge::new(store, sources, chunk)?;
+        while page.posts.len() < limit && seen < cap {
+            ids.clear();
+            while ids.len() < limit - page.posts.len() && seen < cap {
+                match merge.next(store)? {
+                    Some(id) => {
+                        ids.push(id);
+                        seen += 1;
+                    }
+                    None => break,
+                }
+            }
+            if let Some(last) = ids.last() {
+                before = Some(*last);
+            }
+            hydrate(store, &ids, &mut scratch, &mut page.posts)?;
+            if ids.is_empty() {
+                // Every phase-1 source ran dry before the cap.
+                seen = PAST_INBOX;
+            }
+        }
+        if seen == cap {
+            let mut over = Vec::new();
+            store.inbox(owner, before, 1, &mut over)?;
+            if let Some(first_over) = over.first() {
                 trim = Some(Mutation::InboxTrim {
                     owner,
                     through: first_over.post,
                 });
             }
-            exhausted = true;
-            break;
-        }
-        let want = (limit - page.posts.len()).min((cap - seen) as usize);
-        entries.clear();
-        store.inbox(owner, before, want, &mut entries)?;
-        ids.clear();
-        ids.extend(entries.iter().map(|e| e.post));
-        if let Some(last) = entries.last() {
-            before = Some(last.post);
-            seen += entries.len() as u32;
-        }
-        hydrate(store, &ids, &mut scratch, &mut page.posts)?;
-        if entries.len() < want {
-            exhausted = true;
-            break;
         }
     }
-    if !exhausted {
-        page.next = before.map(|last| Cursor::timeline(last, seen));
+    if page.posts.len() < limit {
+        seen = PAST_INBOX;
+        let sources = pull_sources(store, owner, before, read.backfill)?;
+        let mut merge = Merge::new(store, sources, chunk.min(16))?;
+        loop {
+            ids.clear();
+            while ids.len() < limit - page.posts.len() {
+                match merge.next(store)? {
+                    Some(id) => ids.push(id),
+                    None => break,
+                }
+            }
+            if ids.is_empty() {
+                return Ok((page, trim));
+            }
+            before = ids.last().copied();
+            hydrate(store, &ids, &mut scratch, &mut page.posts)?;
+            if page.posts.len() == limit {
+                break;
+            }
+        }
     }
+    page.next = before.map(|last| Cursor::timeline(last, seen));
     Ok((page, trim))
+}
+
+/// The reader's own log and every followee's, filtered as the timeline is
+/// defined: posts after the follow, and the backfilled ones before it.
+fn pull_sources<S: GraphStore + PostStore + ?Sized>(
+    store: &S,
+    owner: UserId,
+    before: Option<PostId>,
+    backfill: usize,
+) -> Result<Vec<Source>> {
+    let own = From::Author {
+        author: owner,
+        since: PostId(0),
+        floor: None,
+    };
+    let mut sources = vec![Source::new(own, before)];
+    let mut edges: Vec<Edge> = Vec::new();
+    let mut after = None;
+    let mut older = Vec::new();
+    loop {
+        edges.clear();
+        store.edges(owner, Direction::Following, after, 1024, &mut edges)?;
+        for e in &edges {
+            let floor = if backfill == 0 {
+                None
+            } else {
+                older.clear();
+                store.author_posts(e.user, Some(PostId(e.since.0.saturating_add(1))), backfill, &mut older)?;
+                older.last().copied()
+            };
+            let from = From::Author {
+                author: e.user,
+                since: e.since,
+                floor,
+            };
+            sources.push(Source::new(from, before));
+        }
+        match edges.last() {
+            Some(last) if edges.len() == 1024 => after = Some(last.user),
+            _ => return Ok(sources),
+        }
+    }
 }
 
 /// A page of `author`'s own posts, newest first, live posts only.

@@ -8,8 +8,8 @@ use rocksdb::{
 };
 use starling_core::codec::{self, CounterKind};
 use starling_core::{
-    Config, Counts, Durability, Edge, Error, FanoutJob, InboxEntry, Mutation, Post, PostId, Result,
-    StorageError, User, UserId, Username,
+    AuthorMode, Config, Counts, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry, Mutation,
+    Post, PostId, Result, StorageError, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
@@ -23,10 +23,14 @@ const COUNTERS: &str = "counters";
 const POSTS: &str = "posts";
 const AUTHOR_POSTS: &str = "author_posts";
 pub(crate) const INBOX: &str = "inbox";
+const INBOX_FLOORS: &str = "inbox_floors";
+const PULLED: &str = "pulled";
+const AUTHORS: &str = "authors";
+const LAST_READS: &str = "last_reads";
 const JOBS: &str = "jobs";
 
 /// Every column family, in the order they are opened.
-const FAMILIES: [&str; 9] = [
+const FAMILIES: [&str; 13] = [
     USERS,
     NAMES,
     FOLLOWING,
@@ -35,11 +39,15 @@ const FAMILIES: [&str; 9] = [
     POSTS,
     AUTHOR_POSTS,
     INBOX,
+    INBOX_FLOORS,
+    PULLED,
+    AUTHORS,
+    LAST_READS,
     JOBS,
 ];
 
 /// Families whose keys start with an 8-byte user id and are scanned per user.
-const PER_USER: [&str; 4] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX];
+const PER_USER: [&str; 5] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX, PULLED];
 
 /// Starling's storage over one RocksDB database.
 pub struct RocksBackend {
@@ -96,6 +104,18 @@ fn storage(e: rocksdb::Error) -> Error {
     Error::Storage(StorageError::new(e.into_string()))
 }
 
+/// Merge operator of the inbox floors: keeps the largest big-endian u64.
+fn max_floor(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut max = match existing {
+        Some(v) => codec::decode_millis(v).ok()?,
+        None => 0,
+    };
+    for op in operands {
+        max = max.max(codec::decode_millis(op).ok()?);
+    }
+    Some(codec::encode_millis(max).to_vec())
+}
+
 /// Merge operator of the counters family: adds big-endian i64 operands.
 /// A malformed operand fails the merge, which RocksDB reports as corruption.
 fn add_counts(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
@@ -127,6 +147,7 @@ pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
     match name {
         INBOX => opts.set_write_buffer_size(128 << 20),
         COUNTERS => opts.set_merge_operator_associative("starling.add", add_counts),
+        INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_floor),
         _ => opts.set_write_buffer_size(32 << 20),
     }
     opts
@@ -295,6 +316,17 @@ impl GraphStore for RocksBackend {
             .transpose()
     }
 
+    fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
+        self.get(FOLLOWERS, &codec::edge_key(followee, follower))?
+            .map(|v| codec::decode_edge(follower, &v))
+            .transpose()
+    }
+
+    fn author_mode(&self, author: UserId) -> Result<AuthorMode> {
+        self.get(AUTHORS, &codec::user_key(author))?
+            .map_or(Ok(AuthorMode::Push), |v| codec::decode_author_mode(&v))
+    }
+
     fn edges(
         &self,
         user: UserId,
@@ -380,21 +412,13 @@ impl PostStore for RocksBackend {
     }
 
     fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()> {
-        let start = match after {
-            None => PostId(0),
-            Some(PostId(u64::MAX)) => return Ok(()),
-            Some(PostId(a)) => PostId(a + 1),
+        let Some(start) = key_after(after.map(|p| p.0)) else {
+            return Ok(());
         };
-        let key = codec::post_key(start);
-        let iter = self
-            .db
-            .iterator_cf(self.cf(POSTS), IteratorMode::From(&key, Scan::Forward));
-        for item in iter.take(limit) {
-            let (k, v) = item.map_err(storage)?;
-            let id = codec::decode_post_key(&k)?;
-            out.push(codec::decode_post(id, &v)?);
-        }
-        Ok(())
+        self.scan_all(POSTS, &start, limit, |k, v| {
+            out.push(codec::decode_post(codec::decode_post_key(k)?, v)?);
+            Ok(())
+        })
     }
 }
 
@@ -415,6 +439,59 @@ impl InboxStore for RocksBackend {
             Ok(())
         })
     }
+
+    fn inbox_floor(&self, owner: UserId) -> Result<Option<PostId>> {
+        self.get(INBOX_FLOORS, &codec::user_key(owner))?
+            .map(|v| codec::decode_millis(&v).map(PostId))
+            .transpose()
+    }
+
+    fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()> {
+        let start = codec::pulled_key(reader, UserId(0));
+        self.scan_user(PULLED, reader, &start, usize::MAX, |k, v| {
+            out.push(codec::decode_pulled(k, v)?);
+            Ok(())
+        })
+    }
+
+    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()> {
+        let Some(start) = key_after(after.map(|u| u.0)) else {
+            return Ok(());
+        };
+        self.scan_all(LAST_READS, &start, limit, |k, v| {
+            out.push((codec::decode_user_key(k)?, codec::decode_millis(v)?));
+            Ok(())
+        })
+    }
+}
+
+impl RocksBackend {
+    fn scan_all(
+        &self,
+        family: &str,
+        start: &[u8],
+        limit: usize,
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let iter = self
+            .db
+            .iterator_cf(self.cf(family), IteratorMode::From(start, Scan::Forward));
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(storage)?;
+            each(&k, &v)?;
+        }
+        Ok(())
+    }
+}
+
+/// The first key after `after` in a family keyed by a big-endian u64, or
+/// `None` when nothing can follow.
+fn key_after(after: Option<u64>) -> Option<[u8; 8]> {
+    match after {
+        None => Some(0u64.to_be_bytes()),
+        Some(u64::MAX) => None,
+        Some(a) => Some((a + 1).to_be_bytes()),
+    }
 }
 
 impl FanoutQueue for RocksBackend {
@@ -425,21 +502,13 @@ impl FanoutQueue for RocksBackend {
     }
 
     fn jobs(&self, after: Option<PostId>, limit: usize, out: &mut Vec<FanoutJob>) -> Result<()> {
-        let start = match after {
-            None => PostId(0),
-            Some(PostId(u64::MAX)) => return Ok(()),
-            Some(PostId(a)) => PostId(a + 1),
+        let Some(start) = key_after(after.map(|p| p.0)) else {
+            return Ok(());
         };
-        let key = codec::job_key(start);
-        let iter = self
-            .db
-            .iterator_cf(self.cf(JOBS), IteratorMode::From(&key, Scan::Forward));
-        for item in iter.take(limit) {
-            let (k, v) = item.map_err(storage)?;
-            let post = codec::decode_post_key(&k)?;
-            out.push(codec::decode_job(post, &v)?);
-        }
-        Ok(())
+        self.scan_all(JOBS, &start, limit, |k, v| {
+            out.push(codec::decode_job(codec::decode_post_key(k)?, v)?);
+            Ok(())
+        })
     }
 }
 
@@ -470,16 +539,40 @@ impl RocksBackend {
                 follower,
                 followee,
                 since,
+                mode,
             } => {
-                let since = codec::encode_edge_value(*since);
-                wb.put_cf(self.cf(FOLLOWING), codec::edge_key(*follower, *followee), since);
-                wb.put_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower), since);
+                wb.put_cf(
+                    self.cf(FOLLOWING),
+                    codec::edge_key(*follower, *followee),
+                    codec::encode_edge_value(*since, EdgeMode::Push),
+                );
+                self.set_mode(wb, *follower, *followee, *since, *mode);
                 self.count(wb, *follower, *followee, 1);
             }
             Mutation::RemoveEdge { follower, followee } => {
                 wb.delete_cf(self.cf(FOLLOWING), codec::edge_key(*follower, *followee));
                 wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
+                wb.delete_cf(self.cf(PULLED), codec::pulled_key(*follower, *followee));
                 self.count(wb, *follower, *followee, -1);
+            }
+            Mutation::SetEdgeMode {
+                follower,
+                followee,
+                since,
+                mode,
+            } => self.set_mode(wb, *follower, *followee, *since, *mode),
+            Mutation::SetAuthorMode { author, mode } => wb.put_cf(
+                self.cf(AUTHORS),
+                codec::user_key(*author),
+                codec::encode_author_mode(*mode),
+            ),
+            Mutation::SetLastRead { user, at_ms } => wb.put_cf(
+                self.cf(LAST_READS),
+                codec::user_key(*user),
+                codec::encode_millis(*at_ms),
+            ),
+            Mutation::DeletePulled { reader, author } => {
+                wb.delete_cf(self.cf(PULLED), codec::pulled_key(*reader, *author));
             }
             Mutation::PutPost(post) => {
                 wb.put_cf(self.cf(POSTS), codec::post_key(post.id), codec::encode_post(post));
@@ -497,11 +590,18 @@ impl RocksBackend {
             Mutation::InboxDelete { owner, post } => {
                 wb.delete_cf(self.cf(INBOX), codec::inbox_key(*owner, *post));
             }
-            Mutation::InboxTrim { owner, through } => wb.delete_range_cf(
-                self.cf(INBOX),
-                codec::inbox_key(*owner, *through),
-                codec::user_prefix_end(*owner),
-            ),
+            Mutation::InboxTrim { owner, through } => {
+                wb.delete_range_cf(
+                    self.cf(INBOX),
+                    codec::inbox_key(*owner, *through),
+                    codec::user_prefix_end(*owner),
+                );
+                wb.merge_cf(
+                    self.cf(INBOX_FLOORS),
+                    codec::user_key(*owner),
+                    codec::encode_millis(through.0),
+                );
+            }
             Mutation::PutJob(job) => {
                 wb.put_cf(self.cf(JOBS), codec::job_key(job.post), codec::encode_job(job));
             }
@@ -516,10 +616,11 @@ impl RocksBackend {
                 followee,
                 follower,
                 since,
+                mode,
             } => wb.put_cf(
                 self.cf(FOLLOWERS),
                 codec::edge_key(*followee, *follower),
-                codec::encode_edge_value(*since),
+                codec::encode_edge_value(*since, *mode),
             ),
             Mutation::DeleteFollowerEntry { followee, follower } => {
                 wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
@@ -527,6 +628,20 @@ impl RocksBackend {
             Mutation::DeleteAuthorIndex { author, post } => {
                 wb.delete_cf(self.cf(AUTHOR_POSTS), codec::author_post_key(*author, *post));
             }
+        }
+    }
+
+    /// The followers-side copy of an edge and the follower's pulled index.
+    fn set_mode(&self, wb: &mut WriteBatch, follower: UserId, followee: UserId, since: PostId, mode: EdgeMode) {
+        wb.put_cf(
+            self.cf(FOLLOWERS),
+            codec::edge_key(followee, follower),
+            codec::encode_edge_value(since, mode),
+        );
+        let key = codec::pulled_key(follower, followee);
+        match mode {
+            EdgeMode::Pull => wb.put_cf(self.cf(PULLED), key, codec::encode_since(since)),
+            EdgeMode::Push => wb.delete_cf(self.cf(PULLED), key),
         }
     }
 

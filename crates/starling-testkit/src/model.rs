@@ -222,10 +222,10 @@ impl Model {
             .collect()
     }
 
-    /// `user`'s home timeline by definition, newest first, at most the cap:
-    /// their own live posts, and for each followee its live posts after the
-    /// follow plus, of the posts before it, the newest `backfill_posts`
-    /// still live.
+    /// `user`'s home timeline by definition, newest first, all of it (the
+    /// inbox cap bounds storage, not what a reader can scroll to): their own
+    /// live posts, and for each followee its live posts after the follow
+    /// plus, of the posts before it, the newest `backfill_posts` still live.
     pub fn home_timeline(&self, user: usize) -> Vec<usize> {
         let mut set: BTreeSet<usize> = self.author_timeline(user).into_iter().collect();
         for (&(_, followee), &since) in self.edges.range((user, 0)..(user + 1, 0)) {
@@ -238,7 +238,7 @@ impl Model {
             let newer = theirs.iter().filter(|&&i| Some(i) > since);
             set.extend(newer.chain(backfilled).filter(|&&i| !self.posts[i].deleted));
         }
-        set.into_iter().rev().take(self.config.inbox_cap).collect()
+        set.into_iter().rev().collect()
     }
 }
 

@@ -22,8 +22,8 @@
 //! ```
 
 pub use starling_core::{
-    Config, Counts, Cursor, Durability, Error, MAX_PAGE_SIZE, Post, PostId, Result, StorageError,
-    User, UserId,
+    Config, Counts, Cursor, Durability, Error, FanoutPolicy, MAX_PAGE_SIZE, Post, PostId, Result,
+    StorageError, User, UserId,
 };
 pub use starling_engine::{
     CheckReport, FanoutStats, FaultKind, FaultPlan, FaultyBackend, MemBackend, Problem,

@@ -1,13 +1,14 @@
 //! `check` finds each kind of damage to derived state; `rebuild` repairs it.
 
-use starling_core::{Config, Counts, InboxEntry, Mutation, PostId};
+use starling_core::{Config, Counts, EdgeMode, InboxEntry, Mutation, PostId};
 use starling_engine::{Backend, Engine, MemBackend, Problem};
 use starling_core::Durability;
 
 #[test]
 fn check_reports_each_damage_and_rebuild_repairs_it() {
     let backend = MemBackend::new();
-    let engine = Engine::with_backend(backend.clone(), Config::default()).expect("engine");
+    let config = Config { inactive_after_ms: None, ..Config::default() };
+    let engine = Engine::with_backend(backend.clone(), config).expect("engine");
     let ada = engine.create_user("ada").expect("create").id;
     let bob = engine.create_user("bob").expect("create").id;
     let cy = engine.create_user("cy").expect("create").id;
@@ -19,7 +20,7 @@ fn check_reports_each_damage_and_rebuild_repairs_it() {
 
     let damage = [
         Mutation::DeleteFollowerEntry { followee: ada, follower: bob },
-        Mutation::PutFollowerEntry { followee: bob, follower: cy, since: PostId(0) },
+        Mutation::PutFollowerEntry { followee: bob, follower: cy, since: PostId(0), mode: EdgeMode::Push },
         Mutation::SetCounts { user: cy, counts: Counts { followers: 5, following: 1 } },
         Mutation::InboxDelete { owner: cy, post: p2 },
         Mutation::InboxPut { owner: ada, entry: InboxEntry { post: PostId(77), author: bob } },

@@ -4,7 +4,7 @@ mod check;
 mod faults;
 
 use proptest::prelude::*;
-use starling_core::Config;
+use starling_core::{Config, FanoutPolicy};
 use starling_engine::{Engine, MemBackend};
 use starling_testkit::{Harness, Op, ops};
 
@@ -26,12 +26,29 @@ fn small_config() -> Config {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
+    /// Random steps against the model under every policy: small caps (so
+    /// reads scroll past the inbox into the pull merge), a push threshold
+    /// that authors cross, readers counted inactive at once or never, and
+    /// per-edge rates.
     #[test]
-    fn engine_matches_model(ops in ops(60), backfill in 0..4usize, batch in 1..4usize, workers in 1..3usize) {
+    fn engine_matches_model(
+        ops in ops(60),
+        backfill in 0..4usize,
+        batch in 1..4usize,
+        workers in 1..3usize,
+        cap in 1..8usize,
+        threshold in 0..4u64,
+        rates: bool,
+        inactive in proptest::option::of(Just(0u64)),
+    ) {
         let mut h = harness(Config {
             backfill_posts: backfill,
             fanout_batch: batch,
             fanout_workers: workers,
+            inbox_cap: cap,
+            push_threshold: threshold,
+            fanout_policy: if rates { FanoutPolicy::Rates } else { FanoutPolicy::Threshold },
+            inactive_after_ms: inactive,
             ..Config::default()
         });
         for op in &ops {

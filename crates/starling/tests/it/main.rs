@@ -6,7 +6,7 @@ mod stress;
 use std::path::Path;
 
 use proptest::prelude::*;
-use starling::{Config, Cursor, Durability, Engine, Error, MAX_PAGE_SIZE, PostId, RocksBackend, UserId};
+use starling::{Config, Cursor, Durability, Engine, Error, FanoutPolicy, MAX_PAGE_SIZE, PostId, RocksBackend, UserId};
 use starling_inbox::InboxStore;
 use starling_testkit::{Harness, Op, ops};
 
@@ -28,11 +28,23 @@ proptest! {
     /// Random create-user, follow, unfollow, post, delete and reopen steps
     /// against the reference model, comparing timelines, lists and counts.
     #[test]
-    fn rocks_engine_matches_model(ops in ops(50), backfill in 0..4usize, batch in 1..4usize) {
+    fn rocks_engine_matches_model(
+        ops in ops(50),
+        backfill in 0..4usize,
+        batch in 1..4usize,
+        cap in 1..8usize,
+        threshold in 0..4u64,
+        rates: bool,
+        inactive in proptest::option::of(Just(0u64)),
+    ) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut h = harness(dir.path(), Config {
             backfill_posts: backfill,
             fanout_batch: batch,
+            inbox_cap: cap,
+            push_threshold: threshold,
+            fanout_policy: if rates { FanoutPolicy::Rates } else { FanoutPolicy::Threshold },
+            inactive_after_ms: inactive,
             ..config()
         });
         for op in &ops {
@@ -117,9 +129,9 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
 }
 
 #[test]
-fn inbox_is_capped_and_trimmed_by_range() {
+fn scrolling_past_the_cap_continues_and_trims_by_range() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = Engine::open(dir.path(), Config { inbox_cap: 5, ..config() }).expect("open");
+    let engine = Engine::open(dir.path(), Config { inbox_cap: 5, inactive_after_ms: None, ..config() }).expect("open");
     let ada = engine.create_user("ada").expect("create").id;
     let bob = engine.create_user("bob").expect("create").id;
     engine.follow(bob, ada).expect("follow");
@@ -138,11 +150,17 @@ fn inbox_is_capped_and_trimmed_by_range() {
             None => break,
         }
     }
-    let newest: Vec<PostId> = posts.iter().rev().take(5).copied().collect();
-    assert_eq!(seen, newest, "the reader sees exactly the newest cap entries");
+    let newest_first: Vec<PostId> = posts.iter().rev().copied().collect();
+    assert_eq!(seen, newest_first, "no wall at the cap: the pull merge continues the same cursor");
     stored.clear();
     engine.backend().inbox(bob, None, 100, &mut stored).expect("inbox");
-    assert_eq!(stored.iter().map(|e| e.post).collect::<Vec<_>>(), newest, "reading past the cap trimmed the rest");
+    assert_eq!(
+        stored.iter().map(|e| e.post).collect::<Vec<_>>(),
+        newest_first[..5],
+        "reading past the cap trimmed the rest with one range deletion"
+    );
+    assert_eq!(engine.backend().inbox_floor(bob).expect("floor"), Some(newest_first[5]));
+    assert!(engine.check().expect("check").is_clean());
 }
 
 #[test]
