@@ -47,3 +47,43 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
         _dir: dir,
     })
 }
+
+/// An engine in a temporary folder with a reader who follows `push` authors
+/// under the push threshold and `pulled` authors over it, each with
+/// `posts_each` posts; the reader's inbox is materialized.
+pub struct TimelineFixture {
+    /// The engine.
+    pub engine: GenericEngine<RocksBackend>,
+    /// The reader.
+    pub reader: UserId,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds a [`TimelineFixture`]. Pulled authors get two extra followers so
+/// that they cross a push threshold of 2.
+pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<TimelineFixture> {
+    let dir = tempfile::tempdir().map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let config = Config {
+        durability: Durability::Buffered,
+        push_threshold: 2,
+        inactive_after_ms: None,
+        ..Config::default()
+    };
+    let engine = GenericEngine::with_backend(RocksBackend::open(dir.path(), &config)?, config)?;
+    let reader = engine.create_user("reader")?.id;
+    let extra = [engine.create_user("extra1")?.id, engine.create_user("extra2")?.id];
+    for i in 0..push + pulled {
+        let author = engine.create_user(&format!("a{i}"))?.id;
+        engine.follow(reader, author)?;
+        if i >= push {
+            for e in extra {
+                engine.follow(e, author)?;
+            }
+        }
+        for p in 0..posts_each {
+            engine.post(author, &format!("post {p} by author {i}"))?;
+        }
+    }
+    engine.wait_for_fanout()?;
+    Ok(TimelineFixture { engine, reader, _dir: dir })
+}

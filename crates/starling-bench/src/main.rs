@@ -27,6 +27,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// A power-law graph and a mixed workload, under each fan-out policy.
+    Mixed {
+        /// Users in the graph.
+        #[arg(long, default_value_t = 200_000)]
+        users: u64,
+        /// Followers of the most-followed account.
+        #[arg(long, default_value_t = 150_000)]
+        celebrity_followers: u64,
+        /// Mean followings per user.
+        #[arg(long, default_value_t = 20.0)]
+        mean_following: f64,
+        /// Operations per policy.
+        #[arg(long, default_value_t = 200_000)]
+        ops: u64,
+        /// Seed of the graph and the workload.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Acknowledge posts after fsync (default: buffered).
+        #[arg(long)]
+        synced: bool,
+    },
     /// One post to N followers: fan-out entries per second against the raw baseline.
     Fanout {
         /// Followers of the author.
@@ -51,9 +72,58 @@ struct FanoutReport {
     peak_rss_mib: f64,
 }
 
+mod graph;
+mod mixed;
+
+#[derive(Serialize)]
+struct MixedReport {
+    users: u64,
+    edges: u64,
+    celebrity_followers: u64,
+    load_seconds: f64,
+    policies: Vec<mixed::PolicyReport>,
+    peak_rss_mib: f64,
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.scenario {
+        Scenario::Mixed { users, celebrity_followers, mean_following, ops, seed, synced } => {
+            let shape = graph::Shape {
+                users,
+                celebrity_followers: celebrity_followers.min(users.saturating_sub(1)),
+                mean_following,
+                seed,
+            };
+            let dir = tempfile::tempdir()?;
+            let started = Instant::now();
+            let base = RocksBackend::open(&dir.path().join("base"), &Config::default())?;
+            let loaded = graph::load(&base, shape, cli.json)?;
+            let durability = if synced { Durability::Synced } else { Durability::Buffered };
+            let policies = mixed::policies(durability);
+            for p in &policies {
+                base.checkpoint(&dir.path().join(p.name))?;
+            }
+            drop(base);
+            let load_seconds = started.elapsed().as_secs_f64();
+            let mut reports = Vec::new();
+            for p in &policies {
+                reports.push(mixed::run(&dir.path().join(p.name), users, ops, seed, p, cli.json)?);
+            }
+            let report = MixedReport {
+                users,
+                edges: loaded.edges,
+                celebrity_followers: shape.celebrity_followers,
+                load_seconds,
+                policies: reports,
+                peak_rss_mib: peak_rss_mib(Path::new("/proc/self/status")),
+            };
+            if cli.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_mixed(&report);
+            }
+        }
         Scenario::Fanout { followers, batch } => {
             let report = fanout(followers, batch)?;
             if cli.json {
@@ -77,6 +147,36 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_mixed(r: &MixedReport) {
+    println!(
+        "graph: {} users, {} edges, celebrity with {} followers (loaded in {:.1} s); peak RSS {:.0} MiB",
+        r.users, r.edges, r.celebrity_followers, r.load_seconds, r.peak_rss_mib
+    );
+    for p in &r.policies {
+        println!("policy {}: {} ops in {:.1} s ({} posts, {} home reads)", p.policy, p.ops, p.seconds, p.posts, p.reads);
+        println!(
+            "  fan-out: {} inbox writes, {:.0} entries/s; post-to-visible p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
+             celebrity post ack {:.2} ms",
+            p.fanout_entries,
+            p.fanout_entries_per_sec,
+            p.post_to_visible_ms_p50,
+            p.post_to_visible_ms_p99,
+            p.post_to_visible_ms_max,
+            p.celebrity_post_ack_ms
+        );
+        println!(
+            "  home read p50 {:.3} ms, p99 {:.3} ms; write amplification {:.2} with WAL, {:.2} without \
+             ({} logical bytes); inbox {:.1} disk bytes per entry",
+            p.timeline_read_ms_p50,
+            p.timeline_read_ms_p99,
+            p.write_amplification_with_wal,
+            p.write_amplification_without_wal,
+            p.logical_bytes,
+            p.disk_bytes_per_inbox_entry
+        );
+    }
 }
 
 /// Loads users 1..=n+1 (user 1 the author) and n follow edges straight

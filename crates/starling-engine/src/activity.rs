@@ -17,6 +17,8 @@ struct Slot {
     persisted_read_ms: AtomicU64,
     post_rate: AtomicU64,
     read_rate: AtomicU64,
+    /// Inbox entries fan-out wrote since the inbox was last trimmed.
+    deliveries: AtomicU64,
 }
 
 pub(crate) struct Activity {
@@ -99,6 +101,20 @@ impl Activity {
         self.with_slot(user, |s| bump(&s.post_rate, now_ms, self.half_life_ms));
     }
 
+    /// Counts one fan-out delivery into `user`'s inbox.
+    pub(crate) fn delivered(&self, user: UserId) {
+        self.with_slot(user, |s| s.deliveries.fetch_add(1, Ordering::Relaxed));
+    }
+
+    /// Whether `at_least` deliveries reached `user`'s inbox since the last
+    /// call that returned true (which resets the count).
+    pub(crate) fn take_deliveries(&self, user: UserId, at_least: u64) -> bool {
+        self.peek(user, |s| {
+            s.deliveries.load(Ordering::Relaxed) >= at_least
+                && s.deliveries.swap(0, Ordering::Relaxed) >= at_least
+        })
+    }
+
     /// Decayed reads per half-life of `user` at `now_ms`.
     pub(crate) fn read_rate(&self, user: UserId, now_ms: u64) -> f64 {
         self.peek(user, |s| decayed(s.read_rate.load(Ordering::Relaxed), now_ms, self.half_life_ms))
@@ -157,6 +173,13 @@ mod tests {
         assert_eq!(a.read(UserId(9), t + 5_000, 10_000), None, "persisted recently");
         assert_eq!(a.read(UserId(9), t + 10_000, 10_000), Some(t + 10_000));
         a.load_last_read(UserId(2000), 77);
+        for _ in 0..3 {
+            a.delivered(UserId(5));
+        }
+        assert!(!a.take_deliveries(UserId(5), 4));
+        a.delivered(UserId(5));
+        assert!(a.take_deliveries(UserId(5), 4));
+        assert!(!a.take_deliveries(UserId(5), 1), "the count restarts");
         assert_eq!(a.last_read(UserId(2000)), 77, "tables grow");
     }
 }

@@ -642,8 +642,9 @@ impl<B: Backend> Shared<B> {
     }
 
     /// A home-timeline read by `user`: rebuild an inactive reader's inbox,
-    /// persist the read (at most once per quarter of the inactivity
-    /// period), and under `Rates` turn pull edges back to push.
+    /// trim it back to the cap when deliveries grew it, persist the read (at
+    /// most once per quarter of the inactivity period), and under `Rates`
+    /// turn pull edges back to push.
     fn record_read(&self, user: UserId) -> Result<()> {
         let _reader = self.readers.lock(user);
         let now = unix_millis();
@@ -651,6 +652,21 @@ impl<B: Backend> Shared<B> {
             self.rebuild_inbox(user)?;
         }
         let every = self.config.inactive_after_ms.map_or(u64::MAX, |d| d / 4);
+        // Fan-out never deletes: an inbox that took a quarter of its cap in
+        // deliveries since its last trim is cut back to the cap here, with
+        // one range deletion, at the cost of one scan of `cap` keys.
+        let cap = self.config.inbox_cap;
+        if self.activity.take_deliveries(user, (cap as u64 / 4).max(1)) {
+            let mut entries = Vec::with_capacity(cap + 1);
+            self.backend.inbox(user, None, cap + 1, &mut entries)?;
+            if let Some(first_over) = entries.get(cap) {
+                let trim = Mutation::InboxTrim {
+                    owner: user,
+                    through: first_over.post,
+                };
+                self.write(&[trim], Durability::Buffered)?;
+            }
+        }
         if let Some(at_ms) = self.activity.read(user, now, every) {
             self.write(&[Mutation::SetLastRead { user, at_ms }], Durability::Buffered)?;
         }
@@ -786,6 +802,7 @@ impl<B: Backend> Shared<B> {
                 } else if rates && self.activity.read_rate(e.user, now) < author_rate {
                     Delivery::Pull
                 } else {
+                    self.activity.delivered(e.user);
                     Delivery::Push
                 }
             };

@@ -39,3 +39,37 @@ pub fn sorted_inbox_writes(path: &Path, entries: u64, batch: usize) -> Result<Du
     }
     Ok(started.elapsed())
 }
+
+/// `threads` threads each write `per_thread` synced single-key batches
+/// (a post-sized value) into a fresh database at `path`; returns the wall
+/// time. The baseline for durable post acknowledgement: RocksDB groups
+/// concurrent synced writers into one fsync, as it does for the engine.
+pub fn synced_writes(path: &Path, threads: usize, per_thread: u64) -> Result<Duration> {
+    let storage = |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+    let _ = std::fs::remove_dir_all(path);
+    let db = DB::open(&db_options(), path).map_err(storage)?;
+    let value = [b'x'; 120];
+    let started = Instant::now();
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads as u64 {
+            let (db, failures) = (&db, &failures);
+            s.spawn(move || {
+                let mut opts = WriteOptions::default();
+                opts.set_sync(true);
+                for i in 0..per_thread {
+                    let mut wb = WriteBatch::default();
+                    wb.put(codec::inbox_key(UserId(t), PostId(i)), value);
+                    if db.write_opt(wb, &opts).is_err() {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let took = started.elapsed();
+    if failures.into_inner() > 0 {
+        return Err(Error::Storage(starling_core::StorageError::new("baseline write failed")));
+    }
+    Ok(took)
+}
