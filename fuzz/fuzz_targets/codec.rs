@@ -6,10 +6,10 @@
 //!    a refusal is always `Error::Corrupt`, and whatever decodes encodes
 //!    back to exactly the input (every layout is canonical: one value, one
 //!    byte string).
-//! 2. As a source of values (ids, names, texts, jobs, cursors) that are
-//!    encoded, decoded and compared, with the key-order promises checked
-//!    on pairs of values and every truncation of a fixed-size record
-//!    refused.
+//! 2. As a source of values (ids, names, texts, edges, modes, jobs,
+//!    cursors) that are encoded, decoded and compared, with the key-order
+//!    promises checked on pairs of values and every truncation of a
+//!    fixed-size record refused.
 
 #![no_main]
 
@@ -17,8 +17,45 @@ use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use starling_core::codec::{self, CounterKind};
 use starling_core::{
-    Cursor, Edge, Error, FanoutJob, InboxEntry, JobKind, Post, PostId, User, UserId, Username,
+    AuthorMode, Cursor, Edge, EdgeMode, Error, FanoutJob, InboxEntry, JobKind, Post, PostId, User,
+    UserId, Username,
 };
+
+// Every variant of the enums the codecs store, and the byte each is
+// stored as. Stored bytes must not change meaning (existing stores would
+// be misread), so the tags are written out here; the matches stop
+// compiling when a variant is added, so that it gets added here too.
+const EDGE_MODES: [EdgeMode; 2] = [EdgeMode::Push, EdgeMode::Pull];
+const AUTHOR_MODES: [AuthorMode; 3] = [AuthorMode::Push, AuthorMode::Promoting, AuthorMode::Pulled];
+const JOB_KINDS: [JobKind; 3] = [JobKind::Deliver, JobKind::Retract, JobKind::Promote];
+
+fn edge_mode_tag(mode: EdgeMode) -> u8 {
+    match mode {
+        EdgeMode::Push => 0,
+        EdgeMode::Pull => 1,
+    }
+}
+
+fn author_mode_tag(mode: AuthorMode) -> u8 {
+    match mode {
+        AuthorMode::Push => 0,
+        AuthorMode::Promoting => 1,
+        AuthorMode::Pulled => 2,
+    }
+}
+
+fn job_kind_tag(kind: JobKind) -> u8 {
+    match kind {
+        JobKind::Deliver => 0,
+        JobKind::Retract => 1,
+        JobKind::Promote => 2,
+    }
+}
+
+/// One of `all`, picked by the input.
+fn pick<T: Copy>(u: &mut Unstructured<'_>, all: &[T]) -> ArbResult<T> {
+    u.choose(all).copied()
+}
 
 fuzz_target!(|data: &[u8]| {
     raw_bytes(data);
@@ -125,7 +162,11 @@ fn raw_bytes(data: &[u8]) {
         refused("edge value", &r);
         if let Ok(edge) = r {
             assert_eq!(edge.user, UserId(id), "edge value far end");
-            assert_eq!(codec::encode_edge_value(edge.since), data, "edge value");
+            assert_eq!(
+                codec::encode_edge_value(edge.since, edge.mode),
+                data,
+                "edge value"
+            );
         }
 
         let r = codec::decode_inbox_entry(PostId(id), data);
@@ -144,6 +185,33 @@ fn raw_bytes(data: &[u8]) {
                 data,
                 "job record: decoded {job:?} encodes to other bytes"
             );
+        }
+    }
+
+    let r = codec::decode_author_mode(data);
+    refused("author mode", &r);
+    if let Ok(mode) = r {
+        assert_eq!(codec::encode_author_mode(mode), data, "author mode");
+    }
+
+    let r = codec::decode_millis(data);
+    refused("timestamp", &r);
+    if let Ok(ms) = r {
+        assert_eq!(codec::encode_millis(ms), data, "timestamp");
+    }
+
+    // A pulled-index entry: a 16-byte key and its value. Split where a
+    // valid key ends, and in the middle.
+    for at in [16, data.len() / 2] {
+        let (key, value) = data.split_at(at.min(data.len()));
+        let r = codec::decode_pulled(key, value);
+        refused("pulled entry", &r);
+        if let Ok(edge) = r {
+            let (reader, author) = codec::decode_edge_key(key).expect("the key decoded once");
+            assert_eq!(edge.user, author, "pulled entry author");
+            assert_eq!(edge.mode, EdgeMode::Pull, "pulled entry mode");
+            assert_eq!(codec::pulled_key(reader, author), key, "pulled key");
+            assert_eq!(codec::encode_since(edge.since), value, "pulled value");
         }
     }
 
@@ -270,16 +338,64 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
         codec::decode_user_id(&codec::encode_user_id(ub)).ok(),
         Some(ub)
     );
+    let mode = pick(u, &EDGE_MODES)?;
+    let value = codec::encode_edge_value(pd, mode);
     assert_eq!(
-        codec::decode_edge(ub, &codec::encode_edge_value(pd)).ok(),
+        codec::decode_edge(ub, &value).ok(),
         Some(Edge {
             user: ub,
-            since: pd
+            since: pd,
+            mode,
         })
     );
-    prefixes_refused("edge value", &codec::encode_edge_value(pd), |v| {
-        codec::decode_edge(ub, v)
+    prefixes_refused("edge value", &value, |v| codec::decode_edge(ub, v));
+    assert_eq!(value[8], edge_mode_tag(mode), "edge mode tag");
+
+    // The pulled-followee index: keyed (reader, author) under the
+    // reader's prefix, valued by the bare watermark.
+    let pulled = codec::pulled_key(ua, ub);
+    assert!(pulled.starts_with(&prefix) && pulled.as_slice() < end.as_slice());
+    assert_eq!(
+        codec::pulled_key(ua, UserId(c)).cmp(&codec::pulled_key(ub, UserId(d))),
+        (a, c).cmp(&(b, d))
+    );
+    assert_eq!(
+        codec::decode_pulled(&pulled, &codec::encode_since(pd)).ok(),
+        Some(Edge {
+            user: ub,
+            since: pd,
+            mode: EdgeMode::Pull,
+        })
+    );
+    prefixes_refused("pulled value", &codec::encode_since(pd), |v| {
+        codec::decode_pulled(&pulled, v)
     });
+    prefixes_refused("pulled key", &pulled, |k| {
+        codec::decode_pulled(k, &codec::encode_since(pd))
+    });
+
+    // Author modes and timestamps.
+    let author_mode = pick(u, &AUTHOR_MODES)?;
+    assert_eq!(
+        codec::encode_author_mode(author_mode),
+        [author_mode_tag(author_mode)],
+        "author mode tag"
+    );
+    assert_eq!(
+        codec::decode_author_mode(&codec::encode_author_mode(author_mode)).ok(),
+        Some(author_mode)
+    );
+    prefixes_refused(
+        "author mode",
+        &codec::encode_author_mode(author_mode),
+        codec::decode_author_mode,
+    );
+    let ms: u64 = u.arbitrary()?;
+    assert_eq!(
+        codec::decode_millis(&codec::encode_millis(ms)).ok(),
+        Some(ms)
+    );
+    prefixes_refused("timestamp", &codec::encode_millis(ms), codec::decode_millis);
     assert_eq!(
         codec::decode_inbox_entry(pc, &codec::encode_inbox_value(ub)).ok(),
         Some(InboxEntry {
@@ -336,11 +452,7 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
     let job = FanoutJob {
         post: pc,
         author: ua,
-        kind: if u.arbitrary()? {
-            JobKind::Retract
-        } else {
-            JobKind::Deliver
-        },
+        kind: pick(u, &JOB_KINDS)?,
         cursor: if u.arbitrary()? {
             Some(UserId(b))
         } else {
@@ -349,6 +461,7 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
     };
     let bytes = codec::encode_job(&job);
     assert_eq!(codec::decode_job(pc, &bytes).ok(), Some(job));
+    assert_eq!(bytes[1], job_kind_tag(job.kind), "job kind tag");
     prefixes_refused("job record", &bytes, |v| codec::decode_job(pc, v));
     let mut longer = bytes.to_vec();
     longer.push(u.arbitrary()?);

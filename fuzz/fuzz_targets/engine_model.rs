@@ -1,37 +1,55 @@
 //! The engine over the in-memory backend against the reference model.
 //!
-//! The first byte picks a small configuration (backfill, fan-out batch
-//! size, worker count, inbox cap), so that fan-out jobs span several
-//! batches, follows backfill and reads trim inboxes; the rest decodes to
-//! at most `MAX_OPS` operations with `Op::decode` (users, follows,
-//! unfollows, posts, deletes, reopens in the middle of fan-out, checks).
+//! The first two bytes pick a small configuration (backfill, fan-out batch
+//! size, worker count, inbox cap, push threshold, fan-out policy, when
+//! readers count as inactive), so that fan-out jobs span several batches,
+//! follows backfill, reads scroll past the inbox cap into the pull merge,
+//! authors cross the push threshold, and inactive readers' inboxes are
+//! rebuilt on read. The rest decodes to at most `MAX_OPS` operations with
+//! `Op::decode` (users, follows, unfollows, posts, deletes, reopens in the
+//! middle of fan-out, checks).
 //! Every operation's outcome is compared with the model's, and the whole
 //! visible state at the end.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use starling_core::Config;
+use starling_core::{Config, FanoutPolicy};
 use starling_engine::{Engine, MemBackend};
 use starling_testkit::{Harness, Op};
 
 /// Operations per run, so that every run stays short.
 const MAX_OPS: usize = 200;
 
-/// Inbox caps to run with: the default, which these runs never reach, and
-/// caps small enough that reads trim inboxes and deletes and unfollows
-/// happen past the cap.
-const INBOX_CAPS: [usize; 4] = [800, 1, 2, 4];
+/// Inbox caps: the default, which these runs never reach, and caps small
+/// enough that reads trim inboxes and scroll past them.
+const INBOX_CAPS: [usize; 4] = [800, 1, 2, 5];
+
+/// Push thresholds: the default, and ones the authors here cross.
+const PUSH_THRESHOLDS: [u64; 4] = [100_000, 0, 1, 3];
+
+/// When readers count as inactive: at once, or never (the default, 30
+/// days, means never in a run this short).
+const INACTIVE_AFTER_MS: [Option<u64>; 2] = [Some(0), None];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&shape, mut rest)) = data.split_first() else {
+    let [a, b, rest @ ..] = data else {
         return;
     };
+    let mut rest = rest;
+    let bits = |byte: u8, at: u32, width: u32| usize::from(byte >> at) & ((1 << width) - 1);
     let config = Config {
-        backfill_posts: usize::from(shape & 0b11),
-        fanout_batch: usize::from((shape >> 2) & 0b11) + 1,
-        fanout_workers: usize::from((shape >> 4) & 1) + 1,
-        inbox_cap: INBOX_CAPS[usize::from((shape >> 5) & 0b11)],
+        backfill_posts: bits(*a, 0, 2),
+        fanout_batch: bits(*a, 2, 2) + 1,
+        fanout_workers: bits(*a, 4, 1) + 1,
+        inbox_cap: INBOX_CAPS[bits(*a, 5, 2)],
+        fanout_policy: if bits(*a, 7, 1) == 1 {
+            FanoutPolicy::Rates
+        } else {
+            FanoutPolicy::Threshold
+        },
+        push_threshold: PUSH_THRESHOLDS[bits(*b, 0, 2)],
+        inactive_after_ms: INACTIVE_AFTER_MS[bits(*b, 2, 1)],
         ..Config::default()
     };
     let backend = MemBackend::new();
