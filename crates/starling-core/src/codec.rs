@@ -341,7 +341,8 @@ pub fn decode_job(post: PostId, bytes: &[u8]) -> Result<FanoutJob> {
         _ => return Err(Error::Corrupt("job kind")),
     };
     let cursor = match bytes[10] {
-        0 => None,
+        // Canonical: no cursor leaves the cursor bytes zero.
+        0 if bytes[11..].iter().all(|&b| b == 0) => None,
         1 => Some(UserId(be_u64(bytes, 11, "job record")?)),
         _ => return Err(Error::Corrupt("job cursor flag")),
     };
@@ -416,6 +417,15 @@ mod tests {
             let _ = decode_millis(&bytes);
             let _ = decode_inbox_entry(PostId(1), &bytes);
         }
+    }
+
+    #[test]
+    fn a_job_without_cursor_must_leave_the_cursor_bytes_zero() {
+        let mut bytes = [0u8; 19];
+        bytes[0] = 1;
+        assert!(decode_job(PostId(0), &bytes).is_ok());
+        bytes[11] = 1;
+        assert!(matches!(decode_job(PostId(0), &bytes), Err(Error::Corrupt(_))));
     }
 
     #[test]

@@ -18,13 +18,14 @@ impl Username {
         if raw.is_empty() {
             return Err(Error::InvalidUsername("empty"));
         }
-        if raw.len() > USERNAME_MAX_LEN {
-            return Err(Error::InvalidUsername("longer than 15 characters"));
-        }
         if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(Error::InvalidUsername(
                 "only letters, digits and underscore are allowed",
             ));
+        }
+        // ASCII from here on: bytes are characters.
+        if raw.len() > USERNAME_MAX_LEN {
+            return Err(Error::InvalidUsername("longer than 15 characters"));
         }
         Ok(Username(raw.to_owned()))
     }
