@@ -17,7 +17,8 @@ pub struct Fixture {
 
 /// Builds a [`Fixture`].
 pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> {
-    let dir = tempfile::tempdir().map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
     let backend = RocksBackend::open(dir.path(), &config)?;
     let author = UserId(1);
     let mut batch = Vec::with_capacity(20_000);
@@ -62,7 +63,8 @@ pub struct TimelineFixture {
 /// Builds a [`TimelineFixture`]. Pulled authors get two extra followers so
 /// that they cross a push threshold of 2.
 pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<TimelineFixture> {
-    let dir = tempfile::tempdir().map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
     let config = Config {
         durability: Durability::Buffered,
         push_threshold: 2,
@@ -71,7 +73,10 @@ pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<T
     };
     let engine = GenericEngine::with_backend(RocksBackend::open(dir.path(), &config)?, config)?;
     let reader = engine.create_user("reader")?.id;
-    let extra = [engine.create_user("extra1")?.id, engine.create_user("extra2")?.id];
+    let extra = [
+        engine.create_user("extra1")?.id,
+        engine.create_user("extra2")?.id,
+    ];
     for i in 0..push + pulled {
         let author = engine.create_user(&format!("a{i}"))?.id;
         engine.follow(reader, author)?;
@@ -85,5 +90,9 @@ pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<T
         }
     }
     engine.wait_for_fanout()?;
-    Ok(TimelineFixture { engine, reader, _dir: dir })
+    Ok(TimelineFixture {
+        engine,
+        reader,
+        _dir: dir,
+    })
 }

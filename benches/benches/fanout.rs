@@ -12,7 +12,7 @@ fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    for followers in [1_000u64, 10_000, 100_000] {
+    for followers in [1_000u64, 10_000, 100_000, 1_000_000] {
         group.throughput(Throughput::Elements(followers));
         // Every follower counts as an active reader and no author is pulled:
         // this measures the push path.
@@ -27,22 +27,31 @@ fn fanout(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    fixture.engine.post(fixture.author, "hello, everyone").expect("post");
+                    fixture
+                        .engine
+                        .post(fixture.author, "hello, everyone")
+                        .expect("post");
                     fixture.engine.wait_for_fanout().expect("fan-out");
                 }
                 started.elapsed()
             });
         });
-        group.bench_with_input(BenchmarkId::new("baseline", followers), &followers, |b, &n| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    total += starling_rocks::baseline::sorted_inbox_writes(dir.path(), n, 10_000).expect("baseline");
-                }
-                total
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("baseline", followers),
+            &followers,
+            |b, &n| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let dir = tempfile::tempdir().expect("temp dir");
+                        total +=
+                            starling_rocks::baseline::sorted_inbox_writes(dir.path(), n, 10_000)
+                                .expect("baseline");
+                    }
+                    total
+                });
+            },
+        );
     }
     group.finish();
 }

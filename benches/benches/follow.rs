@@ -7,7 +7,11 @@ use starling::{Config, Durability, Engine};
 fn follow(c: &mut Criterion) {
     let mut group = c.benchmark_group("follow");
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config { durability: Durability::Buffered, inactive_after_ms: None, ..Config::default() };
+    let config = Config {
+        durability: Durability::Buffered,
+        inactive_after_ms: None,
+        ..Config::default()
+    };
     let engine = Engine::open(dir.path(), config).expect("open");
     let reader = engine.create_user("reader").expect("user").id;
     let busy = engine.create_user("busy").expect("user").id;

@@ -94,9 +94,15 @@ fn run(cli: Cli) -> Result<bool> {
                 "users {}  edges {}  posts {}  inbox entries {}  pending jobs {}",
                 report.users, report.edges, report.posts, report.inbox_entries, report.pending_jobs
             );
-            println!("{:<14} {:>14} {:>14} {:>14}", "family", "keys (est.)", "sst bytes", "memtable bytes");
+            println!(
+                "{:<14} {:>14} {:>14} {:>14}",
+                "family", "keys (est.)", "sst bytes", "memtable bytes"
+            );
             for f in engine.backend().family_stats()? {
-                println!("{:<14} {:>14} {:>14} {:>14}", f.name, f.estimated_keys, f.sst_bytes, f.memtable_bytes);
+                println!(
+                    "{:<14} {:>14} {:>14} {:>14}",
+                    f.name, f.estimated_keys, f.sst_bytes, f.memtable_bytes
+                );
             }
             let w = engine.backend().write_stats();
             println!(

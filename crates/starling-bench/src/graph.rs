@@ -6,8 +6,8 @@
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use rand_distr::{Distribution, Zipf};
 use starling::{Durability, PostId, RocksBackend, UserId};
 use starling_core::{EdgeMode, Mutation, User, Username};
@@ -53,7 +53,11 @@ pub fn load(backend: &RocksBackend, shape: Shape, quiet: bool) -> Result<Loaded>
     let degree_mean = (1..=5000).map(|k| f64::from(k).powf(-1.3)).sum::<f64>()
         / (1..=5000).map(|k| f64::from(k).powf(-2.3)).sum::<f64>();
     let popularity = Zipf::new(shape.users as f64, 1.0)?;
-    let bar = if quiet { ProgressBar::hidden() } else { progress(shape.users, "graph") };
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        progress(shape.users, "graph")
+    };
     let mut batch = Vec::with_capacity(40_000);
     let mut loaded = Loaded::default();
     let celebrity = UserId(1);

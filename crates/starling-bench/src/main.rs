@@ -88,7 +88,14 @@ struct MixedReport {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.scenario {
-        Scenario::Mixed { users, celebrity_followers, mean_following, ops, seed, synced } => {
+        Scenario::Mixed {
+            users,
+            celebrity_followers,
+            mean_following,
+            ops,
+            seed,
+            synced,
+        } => {
             let shape = graph::Shape {
                 users,
                 celebrity_followers: celebrity_followers.min(users.saturating_sub(1)),
@@ -99,7 +106,11 @@ fn main() -> Result<()> {
             let started = Instant::now();
             let base = RocksBackend::open(&dir.path().join("base"), &Config::default())?;
             let loaded = graph::load(&base, shape, cli.json)?;
-            let durability = if synced { Durability::Synced } else { Durability::Buffered };
+            let durability = if synced {
+                Durability::Synced
+            } else {
+                Durability::Buffered
+            };
             let policies = mixed::policies(durability);
             for p in &policies {
                 base.checkpoint(&dir.path().join(p.name))?;
@@ -108,7 +119,14 @@ fn main() -> Result<()> {
             let load_seconds = started.elapsed().as_secs_f64();
             let mut reports = Vec::new();
             for p in &policies {
-                reports.push(mixed::run(&dir.path().join(p.name), users, ops, seed, p, cli.json)?);
+                reports.push(mixed::run(
+                    &dir.path().join(p.name),
+                    users,
+                    ops,
+                    seed,
+                    p,
+                    cli.json,
+                )?);
             }
             let report = MixedReport {
                 users,
@@ -155,7 +173,10 @@ fn print_mixed(r: &MixedReport) {
         r.users, r.edges, r.celebrity_followers, r.load_seconds, r.peak_rss_mib
     );
     for p in &r.policies {
-        println!("policy {}: {} ops in {:.1} s ({} posts, {} home reads)", p.policy, p.ops, p.seconds, p.posts, p.reads);
+        println!(
+            "policy {}: {} ops in {:.1} s ({} posts, {} home reads)",
+            p.policy, p.ops, p.seconds, p.posts, p.reads
+        );
         println!(
             "  fan-out: {} inbox writes, {:.0} entries/s; post-to-visible p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
              celebrity post ack {:.2} ms",

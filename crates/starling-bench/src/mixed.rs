@@ -55,7 +55,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Runs `ops` operations against the database at `dir` under `policy`.
-pub fn run(dir: &Path, users: u64, ops: u64, seed: u64, policy: &Policy, quiet: bool) -> Result<PolicyReport> {
+pub fn run(
+    dir: &Path,
+    users: u64,
+    ops: u64,
+    seed: u64,
+    policy: &Policy,
+    quiet: bool,
+) -> Result<PolicyReport> {
     let backend = RocksBackend::open(dir, &policy.config)?;
     let engine = Arc::new(GenericEngine::with_backend(backend, policy.config.clone())?);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -72,7 +79,12 @@ pub fn run(dir: &Path, users: u64, ops: u64, seed: u64, policy: &Policy, quiet: 
     // Post-to-visible: a watcher polls the job of each sampled post until
     // fan-out has finished it.
     let watcher = {
-        let (engine, watch, seen, stop) = (Arc::clone(&engine), Arc::clone(&watch), Arc::clone(&seen_visible), Arc::clone(&stop));
+        let (engine, watch, seen, stop) = (
+            Arc::clone(&engine),
+            Arc::clone(&watch),
+            Arc::clone(&seen_visible),
+            Arc::clone(&stop),
+        );
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) || !watch.lock().is_empty() {
                 let mut pending = watch.lock();
@@ -88,7 +100,11 @@ pub fn run(dir: &Path, users: u64, ops: u64, seed: u64, policy: &Policy, quiet: 
             }
         })
     };
-    let bar = if quiet { indicatif::ProgressBar::hidden() } else { progress(ops, policy.name) };
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress(ops, policy.name)
+    };
     let started = Instant::now();
     let (mut posts, mut reads) = (0, 0);
     for i in 0..ops {
@@ -98,7 +114,11 @@ pub fn run(dir: &Path, users: u64, ops: u64, seed: u64, policy: &Policy, quiet: 
             0..5 => {
                 // The celebrity posts twice: the first post crosses the push
                 // threshold (and starts its promotion), the second is pulled.
-                let author = if i == ops / 4 || i == 3 * ops / 4 { UserId(1) } else { who };
+                let author = if i == ops / 4 || i == 3 * ops / 4 {
+                    UserId(1)
+                } else {
+                    who
+                };
                 let t = Instant::now();
                 let post = engine.post(author, "a short post about nothing much")?;
                 if author == UserId(1) {
@@ -117,10 +137,16 @@ pub fn run(dir: &Path, users: u64, ops: u64, seed: u64, policy: &Policy, quiet: 
                 reads += 1;
             }
             75..88 => {
-                engine.follow(who, pick(&mut rng)).map(drop).or_else(ignore_self)?;
+                engine
+                    .follow(who, pick(&mut rng))
+                    .map(drop)
+                    .or_else(ignore_self)?;
             }
             88..95 => {
-                engine.unfollow(who, pick(&mut rng)).map(drop).or_else(ignore_self)?;
+                engine
+                    .unfollow(who, pick(&mut rng))
+                    .map(drop)
+                    .or_else(ignore_self)?;
             }
             95..97 => {
                 if !my_posts.is_empty() {
@@ -170,7 +196,11 @@ pub fn run(dir: &Path, users: u64, ops: u64, seed: u64, policy: &Policy, quiet: 
         logical_bytes: writes.logical,
         inbox_sst_bytes: sst,
         inbox_entries_estimate: keys,
-        disk_bytes_per_inbox_entry: if keys == 0 { 0.0 } else { sst as f64 / keys as f64 },
+        disk_bytes_per_inbox_entry: if keys == 0 {
+            0.0
+        } else {
+            sst as f64 / keys as f64
+        },
         seconds,
     })
 }
@@ -185,16 +215,29 @@ fn ignore_self(e: starling::Error) -> starling::Result<()> {
 
 /// The policies compared on the same workload.
 pub fn policies(durability: Durability) -> Vec<Policy> {
-    let base = Config { durability, ..Config::default() };
+    let base = Config {
+        durability,
+        ..Config::default()
+    };
     vec![
         Policy {
             name: "push-all",
-            config: Config { push_threshold: u64::MAX, inactive_after_ms: None, ..base.clone() },
+            config: Config {
+                push_threshold: u64::MAX,
+                inactive_after_ms: None,
+                ..base.clone()
+            },
         },
-        Policy { name: "threshold", config: base.clone() },
+        Policy {
+            name: "threshold",
+            config: base.clone(),
+        },
         Policy {
             name: "rates",
-            config: Config { fanout_policy: starling::FanoutPolicy::Rates, ..base },
+            config: Config {
+                fanout_policy: starling::FanoutPolicy::Rates,
+                ..base
+            },
         },
     ]
 }

@@ -56,7 +56,10 @@ pub fn edge_key(from: UserId, to: UserId) -> [u8; 16] {
 /// Decodes [`edge_key`].
 pub fn decode_edge_key(key: &[u8]) -> Result<(UserId, UserId)> {
     exact(key, 16, "edge key")?;
-    Ok((UserId(be_u64(key, 0, "edge key")?), UserId(be_u64(key, 8, "edge key")?)))
+    Ok((
+        UserId(be_u64(key, 0, "edge key")?),
+        UserId(be_u64(key, 8, "edge key")?),
+    ))
 }
 
 /// Key of one of a user's counters.
@@ -425,17 +428,37 @@ mod tests {
         bytes[0] = 1;
         assert!(decode_job(PostId(0), &bytes).is_ok());
         bytes[11] = 1;
-        assert!(matches!(decode_job(PostId(0), &bytes), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            decode_job(PostId(0), &bytes),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     #[test]
     fn users_round_trip_and_bad_records_are_corrupt() {
-        let user = User { id: UserId(7), name: Username::parse("Ada").expect("valid"), created_at_ms: 99 };
+        let user = User {
+            id: UserId(7),
+            name: Username::parse("Ada").expect("valid"),
+            created_at_ms: 99,
+        };
         assert_eq!(decode_user(user.id, &encode_user(&user)).ok(), Some(user));
-        assert!(matches!(decode_user(UserId(7), &[1, 0, 0]), Err(Error::Corrupt(_))));
-        assert!(matches!(decode_user(UserId(7), &[2; 12]), Err(Error::Corrupt(_))));
-        let mut bad_name = encode_user(&User { id: UserId(1), name: Username::parse("a").expect("valid"), created_at_ms: 0 });
+        assert!(matches!(
+            decode_user(UserId(7), &[1, 0, 0]),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_user(UserId(7), &[2; 12]),
+            Err(Error::Corrupt(_))
+        ));
+        let mut bad_name = encode_user(&User {
+            id: UserId(1),
+            name: Username::parse("a").expect("valid"),
+            created_at_ms: 0,
+        });
         bad_name.push(b' ');
-        assert!(matches!(decode_user(UserId(1), &bad_name), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            decode_user(UserId(1), &bad_name),
+            Err(Error::Corrupt(_))
+        ));
     }
 }

@@ -148,8 +148,17 @@ mod tests {
 
     #[test]
     fn malformed_cursors_are_refused() {
-        for bad in ["", "!!!!", "AQ", "AQEAAAAAAAAAAQ", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"] {
-            assert!(matches!(bad.parse::<Cursor>(), Err(Error::MalformedCursor)), "{bad}");
+        for bad in [
+            "",
+            "!!!!",
+            "AQ",
+            "AQEAAAAAAAAAAQ",
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        ] {
+            assert!(
+                matches!(bad.parse::<Cursor>(), Err(Error::MalformedCursor)),
+                "{bad}"
+            );
         }
     }
 }

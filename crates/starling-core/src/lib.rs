@@ -26,8 +26,8 @@ mod types;
 pub use config::{Config, Durability, FanoutPolicy, MAX_PAGE_SIZE};
 pub use cursor::Cursor;
 pub use error::{Error, Result, StorageError};
-pub use ids::{PostId, UserId, POST_ID_EPOCH_MS};
-pub use text::{PostText, Username, USERNAME_MAX_LEN};
+pub use ids::{POST_ID_EPOCH_MS, PostId, UserId};
+pub use text::{PostText, USERNAME_MAX_LEN, Username};
 pub use types::{
     AuthorMode, Counts, Edge, EdgeMode, FanoutJob, InboxEntry, JobKind, Mutation, Post, User,
 };

@@ -102,7 +102,15 @@ mod tests {
         assert_eq!(name("Ada_99"), Ok("ada_99".into()));
         assert_eq!(name("a"), Ok("a".into()));
         assert_eq!(name("abcdefghijklmno"), Ok("abcdefghijklmno".into()));
-        for bad in ["", "abcdefghijklmnop", "with space", "dash-ed", "émile", "a.b", "a\0"] {
+        for bad in [
+            "",
+            "abcdefghijklmnop",
+            "with space",
+            "dash-ed",
+            "émile",
+            "a.b",
+            "a\0",
+        ] {
             assert!(name(bad).is_err(), "{bad:?} must be refused");
         }
     }
@@ -118,7 +126,16 @@ mod tests {
             check(&"é".repeat(281), 280),
             Err(Error::TextTooLong { len: 281, max: 280 })
         ));
-        for bad in ["", "   ", "\n", "tab\there", "bell\u{7}", "cr\r\n", "nul\0", "del\u{7f}"] {
+        for bad in [
+            "",
+            "   ",
+            "\n",
+            "tab\there",
+            "bell\u{7}",
+            "cr\r\n",
+            "nul\0",
+            "del\u{7f}",
+        ] {
             assert!(
                 matches!(check(bad, 280), Err(Error::InvalidText(_))),
                 "{bad:?} must be refused"

@@ -81,7 +81,11 @@ fn config(durability: Durability) -> Config {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Cmd::Run { seed, cycles, dir } => run(seed, cycles, dir),
-        Cmd::Child { dir, seed, durability } => child(&dir, seed, durability),
+        Cmd::Child {
+            dir,
+            seed,
+            durability,
+        } => child(&dir, seed, durability),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,9 +147,14 @@ fn replay(dir: &Path, durability: Durability) -> Result<(Harness<RocksBackend>, 
                 let id = match id {
                     None | Some("stored") => None,
                     Some("lost") => continue,
-                    Some(rest) => Some(rest.trim_start_matches("stored ").parse::<u64>().map_err(|_| bad())?),
+                    Some(rest) => Some(
+                        rest.trim_start_matches("stored ")
+                            .parse::<u64>()
+                            .map_err(|_| bad())?,
+                    ),
                 };
-                h.adopt(&op, id).map_err(|e| anyhow!("replaying line {}: {e}", n + 1))?;
+                h.adopt(&op, id)
+                    .map_err(|e| anyhow!("replaying line {}: {e}", n + 1))?;
             }
             _ => return Err(bad()),
         }
@@ -186,7 +195,11 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
 fn next_op(rng: &mut StdRng, users: usize, posts: usize) -> Op {
     let user = |rng: &mut StdRng| rng.random_range(0..users.max(1) + 1);
     if users < 4 || (users < 400 && rng.random_bool(0.15)) {
-        let name = if rng.random_bool(0.05) { "bad name".to_owned() } else { format!("u{users}") };
+        let name = if rng.random_bool(0.05) {
+            "bad name".to_owned()
+        } else {
+            format!("u{users}")
+        };
         return Op::CreateUser(name);
     }
     match rng.random_range(0..100) {
@@ -195,7 +208,11 @@ fn next_op(rng: &mut StdRng, users: usize, posts: usize) -> Op {
         45..52 => Op::Unfollow(user(rng), user(rng)),
         52..70 => Op::Post(0, format!("news {posts}")),
         70..90 => {
-            let text = if rng.random_bool(0.05) { String::new() } else { format!("post {posts}") };
+            let text = if rng.random_bool(0.05) {
+                String::new()
+            } else {
+                format!("post {posts}")
+            };
             Op::Post(user(rng), text)
         }
         _ => Op::Delete(user(rng), rng.random_range(0..posts.max(1) + 2)),
@@ -227,21 +244,38 @@ fn run(seed: u64, cycles: u64, dir: Option<PathBuf>) -> Result<()> {
     let mut tally = Tally::default();
     let started = Instant::now();
     for cycle in 0..cycles {
-        let durability = if rng.random_bool(0.5) { Sync::Synced } else { Sync::Buffered };
+        let durability = if rng.random_bool(0.5) {
+            Sync::Synced
+        } else {
+            Sync::Buffered
+        };
         let mut child = Command::new(&exe)
             .args(["child", "--dir"])
             .arg(&dir)
-            .args(["--seed", &(seed.wrapping_mul(1_000_003) ^ cycle).to_string()])
-            .args(["--durability", if matches!(durability, Sync::Synced) { "synced" } else { "buffered" }])
+            .args([
+                "--seed",
+                &(seed.wrapping_mul(1_000_003) ^ cycle).to_string(),
+            ])
+            .args([
+                "--durability",
+                if matches!(durability, Sync::Synced) {
+                    "synced"
+                } else {
+                    "buffered"
+                },
+            ])
             .spawn()
             .context("starting the child")?;
         std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
         if let Some(status) = child.try_wait()? {
-            bail!("seed {seed} cycle {cycle}: the child stopped by itself ({status}); replay with --seed {seed}");
+            bail!(
+                "seed {seed} cycle {cycle}: the child stopped by itself ({status}); replay with --seed {seed}"
+            );
         }
         child.kill()?;
         child.wait()?;
-        verify(&dir, &mut tally).with_context(|| format!("seed {seed} cycle {cycle} (replay with --seed {seed})"))?;
+        verify(&dir, &mut tally)
+            .with_context(|| format!("seed {seed} cycle {cycle} (replay with --seed {seed})"))?;
     }
     println!(
         "{cycles} kill cycles in {:.1} s: {} acknowledged ops all present; in-flight ops stored {}, lost {}; \
@@ -264,7 +298,10 @@ fn verify(dir: &Path, tally: &mut Tally) -> Result<()> {
     tally.jobs_resumed += h.engine().fanout_stats().jobs_resumed;
     if let Some(op) = pending {
         let mut log = Log::open(dir)?;
-        match h.resolve(&op).map_err(|e| anyhow!("resolving {op:?}: {e}"))? {
+        match h
+            .resolve(&op)
+            .map_err(|e| anyhow!("resolving {op:?}: {e}"))?
+        {
             Some(id) => {
                 tally.in_flight_stored += 1;
                 log.line(&format!("resolved stored{}", id_word(id)))?;
@@ -275,10 +312,14 @@ fn verify(dir: &Path, tally: &mut Tally) -> Result<()> {
             }
         }
     }
-    h.check_with_pages(100).map_err(|e| anyhow!("after reopen: {e}"))?;
+    h.check_with_pages(100)
+        .map_err(|e| anyhow!("after reopen: {e}"))?;
     let report = h.engine().check().map_err(|e| anyhow!("check: {e}"))?;
     if report.pending_jobs != 0 {
-        bail!("{} fan-out jobs still pending after waiting", report.pending_jobs);
+        bail!(
+            "{} fan-out jobs still pending after waiting",
+            report.pending_jobs
+        );
     }
     Ok(())
 }

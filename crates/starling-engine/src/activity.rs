@@ -33,7 +33,10 @@ fn pack(value: f64, at_s: u64) -> u64 {
 }
 
 fn unpack(word: u64) -> (f64, u64) {
-    (f64::from(f32::from_bits((word >> 32) as u32)), word & 0xffff_ffff)
+    (
+        f64::from(f32::from_bits((word >> 32) as u32)),
+        word & 0xffff_ffff,
+    )
 }
 
 impl Activity {
@@ -61,7 +64,11 @@ impl Activity {
     }
 
     fn peek<T: Default>(&self, user: UserId, f: impl FnOnce(&Slot) -> T) -> T {
-        self.slots.read().get(user.0 as usize).map(f).unwrap_or_default()
+        self.slots
+            .read()
+            .get(user.0 as usize)
+            .map(f)
+            .unwrap_or_default()
     }
 
     /// Records a stored last read (at open).
@@ -117,12 +124,24 @@ impl Activity {
 
     /// Decayed reads per half-life of `user` at `now_ms`.
     pub(crate) fn read_rate(&self, user: UserId, now_ms: u64) -> f64 {
-        self.peek(user, |s| decayed(s.read_rate.load(Ordering::Relaxed), now_ms, self.half_life_ms))
+        self.peek(user, |s| {
+            decayed(
+                s.read_rate.load(Ordering::Relaxed),
+                now_ms,
+                self.half_life_ms,
+            )
+        })
     }
 
     /// Decayed posts per half-life of `user` at `now_ms`.
     pub(crate) fn post_rate(&self, user: UserId, now_ms: u64) -> f64 {
-        self.peek(user, |s| decayed(s.post_rate.load(Ordering::Relaxed), now_ms, self.half_life_ms))
+        self.peek(user, |s| {
+            decayed(
+                s.post_rate.load(Ordering::Relaxed),
+                now_ms,
+                self.half_life_ms,
+            )
+        })
     }
 }
 
@@ -170,7 +189,11 @@ mod tests {
         assert_eq!(a.read(UserId(9), t, 10_000), Some(t));
         assert!(!a.inactive(UserId(9), Some(1000), t + 1000));
         assert!(a.inactive(UserId(9), Some(1000), t + 1001));
-        assert_eq!(a.read(UserId(9), t + 5_000, 10_000), None, "persisted recently");
+        assert_eq!(
+            a.read(UserId(9), t + 5_000, 10_000),
+            None,
+            "persisted recently"
+        );
         assert_eq!(a.read(UserId(9), t + 10_000, 10_000), Some(t + 10_000));
         a.load_last_read(UserId(2000), 77);
         for _ in 0..3 {

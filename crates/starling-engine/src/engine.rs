@@ -9,9 +9,9 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use starling_core::{
-    AuthorMode, Config, Counts, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob,
-    FanoutPolicy, InboxEntry, JobKind, MAX_PAGE_SIZE, Mutation, Post, PostId, PostText, Result,
-    User, UserId, Username,
+    AuthorMode, Config, Counts, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, FanoutPolicy,
+    InboxEntry, JobKind, MAX_PAGE_SIZE, Mutation, Post, PostId, PostText, Result, User, UserId,
+    Username,
 };
 use starling_graph::{Direction, check_edge};
 use starling_inbox::{
@@ -147,7 +147,9 @@ impl<B: Backend> Engine<B> {
             for job in &jobs {
                 engine.enqueue(job.post);
             }
-            shared.jobs_resumed.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+            shared
+                .jobs_resumed
+                .fetch_add(jobs.len() as u64, Ordering::Relaxed);
             match jobs.last() {
                 Some(last) if jobs.len() == 1024 => after = Some(last.post),
                 _ => break,
@@ -223,7 +225,11 @@ impl<B: Backend> Engine<B> {
             jobs_done: s.jobs_done.load(Ordering::Relaxed),
             jobs_resumed: s.jobs_resumed.load(Ordering::Relaxed),
             entries_delivered: delivered,
-            entries_per_sec: if busy > 0.0 { delivered as f64 / busy } else { 0.0 },
+            entries_per_sec: if busy > 0.0 {
+                delivered as f64 / busy
+            } else {
+                0.0
+            },
         }
     }
 
@@ -325,15 +331,12 @@ impl<B: Backend> Engine<B> {
         loop {
             entries.clear();
             s.backend.inbox(follower, before, 1024, &mut entries)?;
-            batch.extend(
-                entries
-                    .iter()
-                    .filter(|e| e.author == followee)
-                    .map(|e| Mutation::InboxDelete {
-                        owner: follower,
-                        post: e.post,
-                    }),
-            );
+            batch.extend(entries.iter().filter(|e| e.author == followee).map(|e| {
+                Mutation::InboxDelete {
+                    owner: follower,
+                    post: e.post,
+                }
+            }));
             match entries.last() {
                 Some(last) if entries.len() == 1024 => before = Some(last.post),
                 _ => break,
@@ -352,12 +355,22 @@ impl<B: Backend> Engine<B> {
     }
 
     /// A page of the accounts following `user`.
-    pub fn followers(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<UserPage> {
+    pub fn followers(
+        &self,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
         self.edge_page(user, Direction::Followers, cursor, limit)
     }
 
     /// A page of the accounts `user` follows.
-    pub fn following(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<UserPage> {
+    pub fn following(
+        &self,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
         self.edge_page(user, Direction::Following, cursor, limit)
     }
 
@@ -479,10 +492,7 @@ impl<B: Backend> Engine<B> {
         }
         let mut out = Vec::with_capacity(ids.len());
         self.shared.backend.posts(ids, &mut out)?;
-        Ok(out
-            .into_iter()
-            .map(|p| p.filter(|p| !p.deleted))
-            .collect())
+        Ok(out.into_iter().map(|p| p.filter(|p| !p.deleted)).collect())
     }
 
     /// Deletes `post`, which `requester` must have written: the text is
@@ -506,8 +516,7 @@ impl<B: Backend> Engine<B> {
             let Ok(live) = self.get_post(post) else {
                 return Ok(false);
             };
-            let retract = s.backend.counts(author)?.followers > 0
-                || s.backend.job(post)?.is_some();
+            let retract = s.backend.counts(author)?.followers > 0 || s.backend.job(post)?.is_some();
             let job = if retract {
                 Mutation::PutJob(FanoutJob {
                     post,
@@ -544,28 +553,34 @@ impl<B: Backend> Engine<B> {
     /// read per followee and `inbox_cap` entries written), and under the
     /// `Rates` policy pull edges whose reader now reads as often as the
     /// author posts turn back to push.
-    pub fn home_timeline(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<TimelinePage> {
+    pub fn home_timeline(
+        &self,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<TimelinePage> {
         let s = &self.shared;
         check_page_size(limit)?;
         s.ensure_user(user)?;
         // Read-side upkeep writes; if it cannot, the engine is poisoned and
         // the page comes from the post logs, which need no upkeep.
-        let start = if cursor.is_some() || (s.check_writable().is_ok() && s.record_read(user).is_ok()) {
-            Start::Inbox
-        } else {
-            Start::PullOnly
-        };
+        let start =
+            if cursor.is_some() || (s.check_writable().is_ok() && s.record_read(user).is_ok()) {
+                Start::Inbox
+            } else {
+                Start::PullOnly
+            };
         let read = HomeRead {
             cap: s.config.inbox_cap,
             backfill: s.config.backfill_posts,
             start,
         };
         let (page, trim) = home_page(&s.backend, user, cursor, limit, read)?;
-        if let Some(trim) = trim {
-            if s.check_writable().is_ok() {
-                // A failed trim poisons the engine; the page is right either way.
-                let _ = s.write(&[trim], Durability::Buffered);
-            }
+        if let Some(trim) = trim
+            && s.check_writable().is_ok()
+        {
+            // A failed trim poisons the engine; the page is right either way.
+            let _ = s.write(&[trim], Durability::Buffered);
         }
         Ok(page)
     }
@@ -578,7 +593,12 @@ impl<B: Backend> Engine<B> {
         let s = &self.shared;
         let now = unix_millis();
         let may_lag = |u: UserId| s.activity.inactive(u, s.config.inactive_after_ms, now);
-        starling_inbox::check(&s.backend, s.config.backfill_posts, s.config.inbox_cap, &may_lag)
+        starling_inbox::check(
+            &s.backend,
+            s.config.backfill_posts,
+            s.config.inbox_cap,
+            &may_lag,
+        )
     }
 
     /// Runs [`Engine::check`] and repairs every difference it found, in
@@ -604,7 +624,12 @@ impl<B: Backend> Engine<B> {
     }
 
     /// A page of `author`'s posts, newest first.
-    pub fn author_timeline(&self, author: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<TimelinePage> {
+    pub fn author_timeline(
+        &self,
+        author: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<TimelinePage> {
         check_page_size(limit)?;
         self.shared.ensure_user(author)?;
         author_page(&self.shared.backend, author, cursor, limit)
@@ -648,7 +673,10 @@ impl<B: Backend> Shared<B> {
     fn record_read(&self, user: UserId) -> Result<()> {
         let _reader = self.readers.lock(user);
         let now = unix_millis();
-        if self.activity.inactive(user, self.config.inactive_after_ms, now) {
+        if self
+            .activity
+            .inactive(user, self.config.inactive_after_ms, now)
+        {
             self.rebuild_inbox(user)?;
         }
         let every = self.config.inactive_after_ms.map_or(u64::MAX, |d| d / 4);
@@ -668,7 +696,10 @@ impl<B: Backend> Shared<B> {
             }
         }
         if let Some(at_ms) = self.activity.read(user, now, every) {
-            self.write(&[Mutation::SetLastRead { user, at_ms }], Durability::Buffered)?;
+            self.write(
+                &[Mutation::SetLastRead { user, at_ms }],
+                Durability::Buffered,
+            )?;
         }
         if self.config.fanout_policy == FanoutPolicy::Rates {
             let mut pulled = Vec::new();
@@ -688,7 +719,12 @@ impl<B: Backend> Shared<B> {
     /// delivery racing with it is never undone; entries whose post was
     /// deleted meanwhile are removed again after the write.
     fn rebuild_inbox(&self, user: UserId) -> Result<()> {
-        let expected = expected_inbox(&self.backend, user, self.config.backfill_posts, self.config.inbox_cap)?;
+        let expected = expected_inbox(
+            &self.backend,
+            user,
+            self.config.backfill_posts,
+            self.config.inbox_cap,
+        )?;
         if expected.is_empty() {
             return Ok(());
         }
@@ -727,7 +763,8 @@ impl<B: Backend> Shared<B> {
             return Ok(());
         }
         let mut ids = Vec::new();
-        self.backend.author_posts(author, None, self.config.inbox_cap, &mut ids)?;
+        self.backend
+            .author_posts(author, None, self.config.inbox_cap, &mut ids)?;
         let mut batch = vec![Mutation::SetEdgeMode {
             follower: reader,
             followee: author,
@@ -777,7 +814,12 @@ impl<B: Backend> Shared<B> {
     /// Runs one job to completion, one durable batch at a time. Each batch
     /// re-reads the job under the author's lock, so a delete that turned it
     /// into a retraction, or another worker that advanced it, is seen.
-    fn run_job(&self, post: PostId, followers: &mut Vec<Edge>, batch: &mut Vec<Mutation>) -> Result<()> {
+    fn run_job(
+        &self,
+        post: PostId,
+        followers: &mut Vec<Edge>,
+        batch: &mut Vec<Mutation>,
+    ) -> Result<()> {
         let Some(first) = self.backend.job(post)? else {
             return Ok(());
         };
@@ -808,8 +850,11 @@ impl<B: Backend> Shared<B> {
             };
             plan_step(&job, followers, last, decide, batch);
             self.write(batch, Durability::Buffered)?;
-            let written = batch.iter().filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
-            self.delivered.fetch_add(written.count() as u64, Ordering::Relaxed);
+            let written = batch
+                .iter()
+                .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
+            self.delivered
+                .fetch_add(written.count() as u64, Ordering::Relaxed);
             if last {
                 return Ok(());
             }

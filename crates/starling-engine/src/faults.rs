@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use starling_core::{
-    AuthorMode, Config, Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId, Result,
-    StorageError, User, UserId, Username,
+    AuthorMode, Config, Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId,
+    Result, StorageError, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
@@ -88,7 +88,7 @@ impl<B> FaultyBackend<B> {
                 z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                 z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
                 z ^= z >> 31;
-                one_in > 0 && z % one_in == 0
+                one_in > 0 && z.is_multiple_of(one_in)
             }
         }
     }
@@ -116,7 +116,11 @@ impl<B: Backend> Backend for FaultyBackend<B> {
 impl<B: OpenBackend> OpenBackend for FaultyBackend<B> {
     /// Opens the inner backend with no faults planned.
     fn open(path: &Path, config: &Config) -> Result<Self> {
-        Ok(FaultyBackend::new(B::open(path, config)?, FaultPlan::Never, FaultKind::Write))
+        Ok(FaultyBackend::new(
+            B::open(path, config)?,
+            FaultPlan::Never,
+            FaultKind::Write,
+        ))
     }
 }
 
@@ -191,7 +195,12 @@ impl<B: InboxStore> InboxStore for FaultyBackend<B> {
     fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()> {
         self.inner.pulled(reader, out)
     }
-    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()> {
+    fn last_reads(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<(UserId, u64)>,
+    ) -> Result<()> {
         self.inner.last_reads(after, limit, out)
     }
 }

@@ -126,7 +126,8 @@ impl State {
                 since,
                 mode,
             } => {
-                self.followers.insert((*followee, *follower), (*since, *mode));
+                self.followers
+                    .insert((*followee, *follower), (*since, *mode));
             }
             Mutation::DeleteFollowerEntry { followee, follower } => {
                 self.followers.remove(&(*followee, *follower));
@@ -162,7 +163,12 @@ impl GraphStore for MemBackend {
     }
 
     fn edge(&self, follower: UserId, followee: UserId) -> Result<Option<PostId>> {
-        Ok(self.state.read().following.get(&(follower, followee)).copied())
+        Ok(self
+            .state
+            .read()
+            .following
+            .get(&(follower, followee))
+            .copied())
     }
 
     fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
@@ -193,13 +199,13 @@ impl GraphStore for MemBackend {
         };
         let range = (start, Bound::Included((user, UserId(u64::MAX))));
         match dir {
-            Direction::Followers => out.extend(
-                state
-                    .followers
-                    .range(range)
-                    .take(limit)
-                    .map(|(&(_, other), &(since, mode))| Edge { user: other, since, mode }),
-            ),
+            Direction::Followers => out.extend(state.followers.range(range).take(limit).map(
+                |(&(_, other), &(since, mode))| Edge {
+                    user: other,
+                    since,
+                    mode,
+                },
+            )),
             Direction::Following => out.extend(state.following.range(range).take(limit).map(
                 |(&(_, other), &since)| Edge {
                     user: other,
@@ -212,11 +218,23 @@ impl GraphStore for MemBackend {
     }
 
     fn counts(&self, user: UserId) -> Result<Counts> {
-        Ok(self.state.read().counts.get(&user).copied().unwrap_or_default())
+        Ok(self
+            .state
+            .read()
+            .counts
+            .get(&user)
+            .copied()
+            .unwrap_or_default())
     }
 
     fn author_mode(&self, author: UserId) -> Result<AuthorMode> {
-        Ok(self.state.read().author_modes.get(&author).copied().unwrap_or_default())
+        Ok(self
+            .state
+            .read()
+            .author_modes
+            .get(&author)
+            .copied()
+            .unwrap_or_default())
     }
 }
 
@@ -304,7 +322,12 @@ impl InboxStore for MemBackend {
         Ok(())
     }
 
-    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()> {
+    fn last_reads(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<(UserId, u64)>,
+    ) -> Result<()> {
         let state = self.state.read();
         let start = match after {
             Some(a) => Bound::Excluded(a),

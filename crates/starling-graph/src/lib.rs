@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn self_edges_are_refused() {
-        assert!(matches!(check_edge(UserId(1), UserId(1)), Err(Error::SelfFollow)));
+        assert!(matches!(
+            check_edge(UserId(1), UserId(1)),
+            Err(Error::SelfFollow)
+        ));
         assert!(check_edge(UserId(1), UserId(2)).is_ok());
     }
 }

@@ -8,7 +8,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use starling_core::{Counts, Edge, EdgeMode, InboxEntry, Mutation, Post, PostId, Result, User, UserId};
+use starling_core::{
+    Counts, Edge, EdgeMode, InboxEntry, Mutation, Post, PostId, Result, User, UserId,
+};
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
@@ -47,13 +49,19 @@ impl fmt::Display for Problem {
         match self {
             Problem::NameIndex(u) => write!(f, "user {}: name index does not lead to it", u.id),
             Problem::ReverseEdgeMissing(a, b, _) => {
-                write!(f, "edge {a} -> {b}: followers-side copy missing or different")
+                write!(
+                    f,
+                    "edge {a} -> {b}: followers-side copy missing or different"
+                )
             }
             Problem::ReverseEdgeExtra(a, b) => {
                 write!(f, "edge {a} -> {b}: followers-side copy without the edge")
             }
             Problem::PulledIndex(a, b, _, mode) => {
-                write!(f, "edge {a} -> {b}: pulled index disagrees with mode {mode:?}")
+                write!(
+                    f,
+                    "edge {a} -> {b}: pulled index disagrees with mode {mode:?}"
+                )
             }
             Problem::PulledOrphan(a, b) => write!(f, "{a} pulls {b} without following them"),
             Problem::Counts(u, stored, actual) => {
@@ -65,7 +73,9 @@ impl fmt::Display for Problem {
             Problem::AuthorIndexDangling(u, p) => {
                 write!(f, "index of {u} names post {p}, which is not theirs")
             }
-            Problem::InboxStale(u, e) => write!(f, "inbox of {u} holds post {} it should not", e.post),
+            Problem::InboxStale(u, e) => {
+                write!(f, "inbox of {u} holds post {} it should not", e.post)
+            }
             Problem::InboxMissing(u, e) => write!(f, "inbox of {u} lacks post {}", e.post),
         }
     }
@@ -105,7 +115,12 @@ impl CheckReport {
 ///
 /// An inbox may lack entries of the authors its owner pulls, and, when
 /// `may_lag(owner)` (an inactive reader, rebuilt on their next read), any.
-pub fn check<S>(store: &S, backfill: usize, cap: usize, may_lag: &dyn Fn(UserId) -> bool) -> Result<CheckReport>
+pub fn check<S>(
+    store: &S,
+    backfill: usize,
+    cap: usize,
+    may_lag: &dyn Fn(UserId) -> bool,
+) -> Result<CheckReport>
 where
     S: GraphStore + PostStore + InboxStore + FanoutQueue + ?Sized,
 {
@@ -117,7 +132,9 @@ where
     // Followers per user, counted from the ground-truth side of the edges.
     let mut followers_of: HashMap<UserId, u64> = HashMap::new();
     for id in (1..=last_user).map(UserId) {
-        let Some(user) = store.user(id)? else { continue };
+        let Some(user) = store.user(id)? else {
+            continue;
+        };
         report.users += 1;
         if store.user_id_by_name(&user.name)? != Some(id) {
             report.problems.push(Problem::NameIndex(user));
@@ -132,10 +149,14 @@ where
                 Some(r) if r.since == e.since => {
                     let indexed = pulled.iter().any(|p| p.user == e.user);
                     if indexed != (r.mode == EdgeMode::Pull) {
-                        report.problems.push(Problem::PulledIndex(id, e.user, e.since, r.mode));
+                        report
+                            .problems
+                            .push(Problem::PulledIndex(id, e.user, e.since, r.mode));
                     }
                 }
-                _ => report.problems.push(Problem::ReverseEdgeMissing(id, e.user, e.since)),
+                _ => report
+                    .problems
+                    .push(Problem::ReverseEdgeMissing(id, e.user, e.since)),
             }
         }
         let pulls: BTreeSet<UserId> = pulled.iter().map(|p| p.user).collect();
@@ -167,7 +188,14 @@ where
             }
         }
         let lag = may_lag(id);
-        check_inbox(store, id, backfill, cap, &|author| lag || pulls.contains(&author), &mut report)?;
+        check_inbox(
+            store,
+            id,
+            backfill,
+            cap,
+            &|author| lag || pulls.contains(&author),
+            &mut report,
+        )?;
     }
     for id in (1..=last_user).map(UserId) {
         if store.user(id)?.is_none() {
@@ -192,9 +220,16 @@ where
         for post in &all {
             report.posts += 1;
             ids.clear();
-            store.author_posts(post.author, Some(PostId(post.id.0.saturating_add(1))), 1, &mut ids)?;
+            store.author_posts(
+                post.author,
+                Some(PostId(post.id.0.saturating_add(1))),
+                1,
+                &mut ids,
+            )?;
             if ids.first() != Some(&post.id) {
-                report.problems.push(Problem::AuthorIndexMissing(post.clone()));
+                report
+                    .problems
+                    .push(Problem::AuthorIndexMissing(post.clone()));
             }
         }
         match all.last() {
@@ -255,7 +290,11 @@ where
     report.inbox_entries += stored.len() as u64;
     let truth: BTreeSet<(PostId, UserId)> = all.iter().map(|e| (e.post, e.author)).collect();
     let have: BTreeSet<(PostId, UserId)> = stored.iter().map(|e| (e.post, e.author)).collect();
-    let oldest_stored = if stored.len() == cap { stored.last().map(|e| e.post) } else { None };
+    let oldest_stored = if stored.len() == cap {
+        stored.last().map(|e| e.post)
+    } else {
+        None
+    };
     let floor = store.inbox_floor(owner)?;
     for e in &stored {
         if !truth.contains(&(e.post, e.author)) {
@@ -264,8 +303,8 @@ where
     }
     // What the inbox itself must hold: the truth less what may be pulled.
     for e in all.iter().filter(|e| !may_lack(e.author)).take(cap) {
-        let may_be_trimmed =
-            oldest_stored.is_some_and(|oldest| e.post < oldest) || floor.is_some_and(|f| e.post <= f);
+        let may_be_trimmed = oldest_stored.is_some_and(|oldest| e.post < oldest)
+            || floor.is_some_and(|f| e.post <= f);
         if !may_be_trimmed && !have.contains(&(e.post, e.author)) {
             report.problems.push(Problem::InboxMissing(owner, *e));
         }
@@ -275,36 +314,35 @@ where
 
 /// The mutations that repair everything `report` lists.
 pub fn repairs(report: &CheckReport) -> Vec<Mutation> {
-    report
-        .problems
-        .iter()
-        .map(|p| match p {
-            Problem::NameIndex(user) => Some(Mutation::PutUser(user.clone())),
-            &Problem::ReverseEdgeMissing(follower, followee, since) => Some(Mutation::PutFollowerEntry {
-                followee,
-                follower,
-                since,
-                mode: EdgeMode::Push,
-            }),
-            &Problem::ReverseEdgeExtra(follower, followee) => {
-                Some(Mutation::DeleteFollowerEntry { followee, follower })
-            }
-            &Problem::Counts(user, _, counts) => Some(Mutation::SetCounts { user, counts }),
-            &Problem::PulledOrphan(reader, author) => Some(Mutation::DeletePulled { reader, author }),
-            &Problem::PulledIndex(follower, followee, since, mode) => Some(Mutation::SetEdgeMode {
-                follower,
-                followee,
-                since,
-                mode,
-            }),
-            Problem::AuthorIndexMissing(post) => Some(Mutation::PutPost(post.clone())),
-            &Problem::AuthorIndexDangling(author, post) => Some(Mutation::DeleteAuthorIndex { author, post }),
-            &Problem::InboxStale(owner, entry) => Some(Mutation::InboxDelete {
-                owner,
-                post: entry.post,
-            }),
-            &Problem::InboxMissing(owner, entry) => Some(Mutation::InboxPut { owner, entry }),
-        })
-        .flatten()
-        .collect()
+    report.problems.iter().map(repair).collect()
+}
+
+fn repair(problem: &Problem) -> Mutation {
+    match *problem {
+        Problem::NameIndex(ref user) => Mutation::PutUser(user.clone()),
+        Problem::ReverseEdgeMissing(follower, followee, since) => Mutation::PutFollowerEntry {
+            followee,
+            follower,
+            since,
+            mode: EdgeMode::Push,
+        },
+        Problem::ReverseEdgeExtra(follower, followee) => {
+            Mutation::DeleteFollowerEntry { followee, follower }
+        }
+        Problem::Counts(user, _, counts) => Mutation::SetCounts { user, counts },
+        Problem::PulledOrphan(reader, author) => Mutation::DeletePulled { reader, author },
+        Problem::PulledIndex(follower, followee, since, mode) => Mutation::SetEdgeMode {
+            follower,
+            followee,
+            since,
+            mode,
+        },
+        Problem::AuthorIndexMissing(ref post) => Mutation::PutPost(post.clone()),
+        Problem::AuthorIndexDangling(author, post) => Mutation::DeleteAuthorIndex { author, post },
+        Problem::InboxStale(owner, entry) => Mutation::InboxDelete {
+            owner,
+            post: entry.post,
+        },
+        Problem::InboxMissing(owner, entry) => Mutation::InboxPut { owner, entry },
+    }
 }

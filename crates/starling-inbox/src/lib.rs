@@ -44,7 +44,12 @@ pub trait InboxStore {
     fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()>;
     /// Appends to `out` up to `limit` recorded last reads (user, ms) in user
     /// order, after `after`.
-    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()>;
+    fn last_reads(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<(UserId, u64)>,
+    ) -> Result<()>;
 }
 
 /// The reads a backend answers about durable fan-out jobs.
@@ -58,7 +63,9 @@ pub trait FanoutQueue {
 /// Starling's whole storage seam: the domain-level reads of every store,
 /// and one write, [`Backend::apply`], that applies a batch of mutations
 /// atomically with the durability asked for.
-pub trait Backend: GraphStore + PostStore + InboxStore + FanoutQueue + Send + Sync + 'static {
+pub trait Backend:
+    GraphStore + PostStore + InboxStore + FanoutQueue + Send + Sync + 'static
+{
     /// Applies `batch` atomically: afterwards either all of it or none of it
     /// is stored. With [`Durability::Synced`] it is on stable storage when
     /// this returns.
@@ -112,7 +119,10 @@ pub fn plan_step(
 ) {
     match job.kind {
         JobKind::Deliver => {
-            for e in followers.iter().filter(|e| e.since < job.post && e.mode == EdgeMode::Push) {
+            for e in followers
+                .iter()
+                .filter(|e| e.since < job.post && e.mode == EdgeMode::Push)
+            {
                 match decide(e) {
                     Delivery::Push => out.push(Mutation::InboxPut {
                         owner: e.user,
@@ -136,14 +146,17 @@ pub fn plan_step(
             post: job.post,
         })),
         JobKind::Promote => {
-            out.extend(followers.iter().filter(|e| e.mode == EdgeMode::Push).map(|e| {
-                Mutation::SetEdgeMode {
-                    follower: e.user,
-                    followee: job.author,
-                    since: e.since,
-                    mode: EdgeMode::Pull,
-                }
-            }));
+            out.extend(
+                followers
+                    .iter()
+                    .filter(|e| e.mode == EdgeMode::Push)
+                    .map(|e| Mutation::SetEdgeMode {
+                        follower: e.user,
+                        followee: job.author,
+                        since: e.since,
+                        mode: EdgeMode::Pull,
+                    }),
+            );
             if last_page {
                 out.push(Mutation::SetAuthorMode {
                     author: job.author,
@@ -217,8 +230,19 @@ mod tests {
             cursor: None,
         };
         let mut out = Vec::new();
-        let pulled = Edge { mode: EdgeMode::Pull, ..edge(6, 0) };
-        let followers = [edge(2, 50), edge(3, 100), edge(4, 150), edge(5, 0), pulled, edge(7, 0), edge(8, 0)];
+        let pulled = Edge {
+            mode: EdgeMode::Pull,
+            ..edge(6, 0)
+        };
+        let followers = [
+            edge(2, 50),
+            edge(3, 100),
+            edge(4, 150),
+            edge(5, 0),
+            pulled,
+            edge(7, 0),
+            edge(8, 0),
+        ];
         let decide = |e: &Edge| match e.user.0 {
             7 => Delivery::Skip,
             8 => Delivery::Pull,

@@ -34,7 +34,7 @@ pub fn expected_inbox<S: GraphStore + PostStore + ?Sized>(
             _ => break,
         }
     }
-    out.sort_by(|a, b| b.post.cmp(&a.post));
+    out.sort_by_key(|e| std::cmp::Reverse(e.post));
     out.truncate(limit);
     Ok(out)
 }
@@ -66,10 +66,7 @@ fn collect_author<S: GraphStore + PostStore + ?Sized>(
                 older_seen <= backfill
             };
             if wanted && live {
-                out.push(InboxEntry {
-                    post: *id,
-                    author,
-                });
+                out.push(InboxEntry { post: *id, author });
             }
             if newer_live >= limit || (*id <= since && older_seen >= backfill) {
                 return Ok(());

@@ -44,7 +44,11 @@ enum From {
     Inbox(UserId),
     /// An author's log: ids above `since`, and ids at or above `floor` (the
     /// backfilled ones); `floor` is `None` when nothing up to `since` counts.
-    Author { author: UserId, since: PostId, floor: Option<PostId> },
+    Author {
+        author: UserId,
+        since: PostId,
+        floor: Option<PostId>,
+    },
 }
 
 impl Source {
@@ -58,7 +62,11 @@ impl Source {
     }
 
     /// The next id, fetching `chunk` more when the buffer is empty.
-    fn peek<S: InboxStore + PostStore + ?Sized>(&mut self, store: &S, chunk: usize) -> Result<Option<PostId>> {
+    fn peek<S: InboxStore + PostStore + ?Sized>(
+        &mut self,
+        store: &S,
+        chunk: usize,
+    ) -> Result<Option<PostId>> {
         let mut entries: Vec<InboxEntry> = Vec::new();
         let mut ids: Vec<PostId> = Vec::new();
         while self.buf.is_empty() && !self.done {
@@ -70,7 +78,11 @@ impl Source {
                     self.before = entries.last().map(|e| e.post).or(self.before);
                     self.buf.extend(entries.iter().map(|e| e.post));
                 }
-                From::Author { author, since, floor } => {
+                From::Author {
+                    author,
+                    since,
+                    floor,
+                } => {
                     ids.clear();
                     store.author_posts(author, self.before, chunk, &mut ids)?;
                     self.done = ids.len() < chunk;
@@ -100,7 +112,11 @@ struct Merge {
 }
 
 impl Merge {
-    fn new<S: InboxStore + PostStore + ?Sized>(store: &S, sources: Vec<Source>, chunk: usize) -> Result<Merge> {
+    fn new<S: InboxStore + PostStore + ?Sized>(
+        store: &S,
+        sources: Vec<Source>,
+        chunk: usize,
+    ) -> Result<Merge> {
         let mut m = Merge {
             sources,
             heap: BinaryHeap::new(),
@@ -272,7 +288,12 @@ fn pull_sources<S: GraphStore + PostStore + ?Sized>(
                 None
             } else {
                 older.clear();
-                store.author_posts(e.user, Some(PostId(e.since.0.saturating_add(1))), backfill, &mut older)?;
+                store.author_posts(
+                    e.user,
+                    Some(PostId(e.since.0.saturating_add(1))),
+                    backfill,
+                    &mut older,
+                )?;
                 older.last().copied()
             };
             let from = From::Author {

@@ -114,7 +114,11 @@ mod tests {
             assert_eq!((id.0 >> 12) & 0x3ff, 7, "node bits are kept");
             prev = id;
         }
-        assert_eq!(g.next_at(t + 100).unix_millis(), t + 100, "a fresh millisecond restarts the sequence");
+        assert_eq!(
+            g.next_at(t + 100).unix_millis(),
+            t + 100,
+            "a fresh millisecond restarts the sequence"
+        );
     }
 
     #[test]

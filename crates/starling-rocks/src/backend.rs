@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction as Scan,
-    IteratorMode, MergeOperands, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
+    Direction as Scan, IteratorMode, MergeOperands, Options, ReadOptions, SliceTransform,
+    WriteBatch, WriteOptions,
 };
 use starling_core::codec::{self, CounterKind};
 use starling_core::{
@@ -200,7 +201,11 @@ impl RocksBackend {
     /// Size figures of every column family.
     pub fn family_stats(&self) -> Result<Vec<FamilyStats>> {
         let int = |cf: &ColumnFamily, p: &str| -> Result<u64> {
-            Ok(self.db.property_int_value_cf(cf, p).map_err(storage)?.unwrap_or(0))
+            Ok(self
+                .db
+                .property_int_value_cf(cf, p)
+                .map_err(storage)?
+                .unwrap_or(0))
         };
         FAMILIES
             .iter()
@@ -235,7 +240,9 @@ impl RocksBackend {
     fn cf(&self, name: &str) -> &ColumnFamily {
         // Every family in FAMILIES is created at open and never dropped.
         #[allow(clippy::expect_used)]
-        self.db.cf_handle(name).expect("column family opened at start")
+        self.db
+            .cf_handle(name)
+            .expect("column family opened at start")
     }
 
     fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -344,11 +351,17 @@ impl GraphStore for RocksBackend {
             Some(UserId(u64::MAX)) => return Ok(()),
             Some(UserId(a)) => UserId(a + 1),
         };
-        self.scan_user(family, user, &codec::edge_key(user, start), limit, |k, v| {
-            let (_, other) = codec::decode_edge_key(k)?;
-            out.push(codec::decode_edge(other, v)?);
-            Ok(())
-        })
+        self.scan_user(
+            family,
+            user,
+            &codec::edge_key(user, start),
+            limit,
+            |k, v| {
+                let (_, other) = codec::decode_edge_key(k)?;
+                out.push(codec::decode_edge(other, v)?);
+                Ok(())
+            },
+        )
     }
 
     fn counts(&self, user: UserId) -> Result<Counts> {
@@ -377,7 +390,9 @@ impl GraphStore for RocksBackend {
 impl PostStore for RocksBackend {
     fn posts(&self, ids: &[PostId], out: &mut Vec<Option<Post>>) -> Result<()> {
         let keys: Vec<[u8; 8]> = ids.iter().map(|id| codec::post_key(*id)).collect();
-        let found = self.db.batched_multi_get_cf(self.cf(POSTS), keys.iter(), false);
+        let found = self
+            .db
+            .batched_multi_get_cf(self.cf(POSTS), keys.iter(), false);
         for (id, value) in ids.iter().zip(found) {
             out.push(
                 value
@@ -454,7 +469,12 @@ impl InboxStore for RocksBackend {
         })
     }
 
-    fn last_reads(&self, after: Option<UserId>, limit: usize, out: &mut Vec<(UserId, u64)>) -> Result<()> {
+    fn last_reads(
+        &self,
+        after: Option<UserId>,
+        limit: usize,
+        out: &mut Vec<(UserId, u64)>,
+    ) -> Result<()> {
         let Some(start) = key_after(after.map(|u| u.0)) else {
             return Ok(());
         };
@@ -528,7 +548,11 @@ impl RocksBackend {
     fn encode(&self, m: &Mutation, wb: &mut WriteBatch) {
         match m {
             Mutation::PutUser(user) => {
-                wb.put_cf(self.cf(USERS), codec::user_key(user.id), codec::encode_user(user));
+                wb.put_cf(
+                    self.cf(USERS),
+                    codec::user_key(user.id),
+                    codec::encode_user(user),
+                );
                 wb.put_cf(
                     self.cf(NAMES),
                     codec::name_key(&user.name),
@@ -575,7 +599,11 @@ impl RocksBackend {
                 wb.delete_cf(self.cf(PULLED), codec::pulled_key(*reader, *author));
             }
             Mutation::PutPost(post) => {
-                wb.put_cf(self.cf(POSTS), codec::post_key(post.id), codec::encode_post(post));
+                wb.put_cf(
+                    self.cf(POSTS),
+                    codec::post_key(post.id),
+                    codec::encode_post(post),
+                );
                 wb.put_cf(
                     self.cf(AUTHOR_POSTS),
                     codec::author_post_key(post.author, post.id),
@@ -603,14 +631,26 @@ impl RocksBackend {
                 );
             }
             Mutation::PutJob(job) => {
-                wb.put_cf(self.cf(JOBS), codec::job_key(job.post), codec::encode_job(job));
+                wb.put_cf(
+                    self.cf(JOBS),
+                    codec::job_key(job.post),
+                    codec::encode_job(job),
+                );
             }
             Mutation::DeleteJob(post) => wb.delete_cf(self.cf(JOBS), codec::job_key(*post)),
             Mutation::SetCounts { user, counts } => {
                 let cf = self.cf(COUNTERS);
                 let as_i64 = |n: u64| codec::encode_count(i64::try_from(n).unwrap_or(i64::MAX));
-                wb.put_cf(cf, codec::counter_key(*user, CounterKind::Followers), as_i64(counts.followers));
-                wb.put_cf(cf, codec::counter_key(*user, CounterKind::Following), as_i64(counts.following));
+                wb.put_cf(
+                    cf,
+                    codec::counter_key(*user, CounterKind::Followers),
+                    as_i64(counts.followers),
+                );
+                wb.put_cf(
+                    cf,
+                    codec::counter_key(*user, CounterKind::Following),
+                    as_i64(counts.following),
+                );
             }
             Mutation::PutFollowerEntry {
                 followee,
@@ -626,13 +666,23 @@ impl RocksBackend {
                 wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
             }
             Mutation::DeleteAuthorIndex { author, post } => {
-                wb.delete_cf(self.cf(AUTHOR_POSTS), codec::author_post_key(*author, *post));
+                wb.delete_cf(
+                    self.cf(AUTHOR_POSTS),
+                    codec::author_post_key(*author, *post),
+                );
             }
         }
     }
 
     /// The followers-side copy of an edge and the follower's pulled index.
-    fn set_mode(&self, wb: &mut WriteBatch, follower: UserId, followee: UserId, since: PostId, mode: EdgeMode) {
+    fn set_mode(
+        &self,
+        wb: &mut WriteBatch,
+        follower: UserId,
+        followee: UserId,
+        since: PostId,
+        mode: EdgeMode,
+    ) {
         wb.put_cf(
             self.cf(FOLLOWERS),
             codec::edge_key(followee, follower),
@@ -648,7 +698,15 @@ impl RocksBackend {
     fn count(&self, wb: &mut WriteBatch, follower: UserId, followee: UserId, delta: i64) {
         let cf = self.cf(COUNTERS);
         let delta = codec::encode_count(delta);
-        wb.merge_cf(cf, codec::counter_key(follower, CounterKind::Following), delta);
-        wb.merge_cf(cf, codec::counter_key(followee, CounterKind::Followers), delta);
+        wb.merge_cf(
+            cf,
+            codec::counter_key(follower, CounterKind::Following),
+            delta,
+        );
+        wb.merge_cf(
+            cf,
+            codec::counter_key(followee, CounterKind::Followers),
+            delta,
+        );
     }
 }

@@ -15,7 +15,8 @@ use crate::backend::{INBOX, db_options, family_options, shared_cache};
 /// batches of `batch` into a fresh database at `path`, unsynced, as fan-out
 /// does. Returns the time the writes took.
 pub fn sorted_inbox_writes(path: &Path, entries: u64, batch: usize) -> Result<Duration> {
-    let storage = |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+    let storage =
+        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
     let opts = db_options();
     let cache = shared_cache();
     let cf = ColumnFamilyDescriptor::new(INBOX, family_options(INBOX, &cache));
@@ -31,7 +32,8 @@ pub fn sorted_inbox_writes(path: &Path, entries: u64, batch: usize) -> Result<Du
     for owner in 1..=entries {
         wb.put_cf(handle, codec::inbox_key(UserId(owner), post), value);
         if wb.len() >= batch {
-            db.write_opt(std::mem::take(&mut wb), &write).map_err(storage)?;
+            db.write_opt(std::mem::take(&mut wb), &write)
+                .map_err(storage)?;
         }
     }
     if !wb.is_empty() {
@@ -45,7 +47,8 @@ pub fn sorted_inbox_writes(path: &Path, entries: u64, batch: usize) -> Result<Du
 /// time. The baseline for durable post acknowledgement: RocksDB groups
 /// concurrent synced writers into one fsync, as it does for the engine.
 pub fn synced_writes(path: &Path, threads: usize, per_thread: u64) -> Result<Duration> {
-    let storage = |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+    let storage =
+        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
     let _ = std::fs::remove_dir_all(path);
     let db = DB::open(&db_options(), path).map_err(storage)?;
     let value = [b'x'; 120];
@@ -69,7 +72,9 @@ pub fn synced_writes(path: &Path, threads: usize, per_thread: u64) -> Result<Dur
     });
     let took = started.elapsed();
     if failures.into_inner() > 0 {
-        return Err(Error::Storage(starling_core::StorageError::new("baseline write failed")));
+        return Err(Error::Storage(starling_core::StorageError::new(
+            "baseline write failed",
+        )));
     }
     Ok(took)
 }

@@ -55,11 +55,17 @@ impl<B: Backend> Harness<B> {
     }
 
     fn user_id(&self, i: usize) -> UserId {
-        self.users.get(i).copied().unwrap_or(UserId(u64::MAX - i as u64))
+        self.users
+            .get(i)
+            .copied()
+            .unwrap_or(UserId(u64::MAX - i as u64))
     }
 
     fn post_id(&self, i: usize) -> PostId {
-        self.posts.get(i).copied().unwrap_or(PostId(u64::MAX - i as u64))
+        self.posts
+            .get(i)
+            .copied()
+            .unwrap_or(PostId(u64::MAX - i as u64))
     }
 
     /// Applies `op` to both and compares the outcomes ([`Op::Check`]
@@ -88,11 +94,15 @@ impl<B: Backend> Harness<B> {
                 (got.map(|_| Outcome::User(self.users.len() - 1)), want)
             }
             Op::Follow(a, b) => (
-                self.engine().follow(self.user_id(*a), self.user_id(*b)).map(Outcome::Changed),
+                self.engine()
+                    .follow(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
                 self.model.follow(*a, *b),
             ),
             Op::Unfollow(a, b) => (
-                self.engine().unfollow(self.user_id(*a), self.user_id(*b)).map(Outcome::Changed),
+                self.engine()
+                    .unfollow(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
                 self.model.unfollow(*a, *b),
             ),
             Op::Post(a, text) => {
@@ -104,7 +114,9 @@ impl<B: Backend> Harness<B> {
                 (got.map(|_| Outcome::Post(self.posts.len() - 1)), want)
             }
             Op::Delete(a, p) => (
-                self.engine().delete_post(self.user_id(*a), self.post_id(*p)).map(Outcome::Changed),
+                self.engine()
+                    .delete_post(self.user_id(*a), self.post_id(*p))
+                    .map(Outcome::Changed),
                 self.model.delete(*a, *p),
             ),
             Op::Reopen => return self.reopen(),
@@ -192,15 +204,21 @@ impl<B: Backend> Harness<B> {
             Op::Check => return Ok(()),
             Op::CreateUser(name) => engine.create_user(name).map(drop),
             Op::Follow(a, b) => engine.follow(self.user_id(*a), self.user_id(*b)).map(drop),
-            Op::Unfollow(a, b) => engine.unfollow(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Unfollow(a, b) => engine
+                .unfollow(self.user_id(*a), self.user_id(*b))
+                .map(drop),
             Op::Post(a, text) => engine.post(self.user_id(*a), text).map(drop),
-            Op::Delete(a, p) => engine.delete_post(self.user_id(*a), self.post_id(*p)).map(drop),
+            Op::Delete(a, p) => engine
+                .delete_post(self.user_id(*a), self.post_id(*p))
+                .map(drop),
         };
         match got {
             // Bad input may still be refused for what it is; nothing is written.
             Err(Error::Poisoned) => Ok(()),
             Err(e) if !matches!(e, Error::Storage(_)) && error_kind(&e) != "other" => Ok(()),
-            other => Err(format!("{op:?} after a storage failure: {other:?}, want Poisoned")),
+            other => Err(format!(
+                "{op:?} after a storage failure: {other:?}, want Poisoned"
+            )),
         }
     }
 
@@ -213,10 +231,10 @@ impl<B: Backend> Harness<B> {
             }
         }
         self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
-        if let Some((op, with)) = self.failed.take() {
-            if self.was_stored(&op)? {
-                self.model = with;
-            }
+        if let Some((op, with)) = self.failed.take()
+            && self.was_stored(&op)?
+        {
+            self.model = with;
         }
         Ok(())
     }
@@ -235,10 +253,16 @@ impl<B: Backend> Harness<B> {
                 Err(Error::UnknownUsername(_)) => false,
                 Err(other) => return Err(e(other)),
             },
-            Op::Follow(a, b) => engine.is_following(self.user_id(*a), self.user_id(*b)).map_err(e)?,
-            Op::Unfollow(a, b) => !engine.is_following(self.user_id(*a), self.user_id(*b)).map_err(e)?,
+            Op::Follow(a, b) => engine
+                .is_following(self.user_id(*a), self.user_id(*b))
+                .map_err(e)?,
+            Op::Unfollow(a, b) => !engine
+                .is_following(self.user_id(*a), self.user_id(*b))
+                .map_err(e)?,
             Op::Post(a, _) => {
-                let newest = engine.author_timeline(self.user_id(*a), None, 1).map_err(e)?;
+                let newest = engine
+                    .author_timeline(self.user_id(*a), None, 1)
+                    .map_err(e)?;
                 match newest.posts.first() {
                     Some(p) if !self.posts.contains(&p.id) => {
                         self.posts.push(p.id);
@@ -247,7 +271,10 @@ impl<B: Backend> Harness<B> {
                     _ => false,
                 }
             }
-            Op::Delete(_, p) => matches!(engine.get_post(self.post_id(*p)), Err(Error::PostDeleted(_))),
+            Op::Delete(_, p) => matches!(
+                engine.get_post(self.post_id(*p)),
+                Err(Error::PostDeleted(_))
+            ),
             Op::Reopen | Op::Check => false,
         })
     }
@@ -266,10 +293,18 @@ impl<B: Backend> Harness<B> {
             Ok(()) | Err(Error::Poisoned) => {}
             Err(e) => return Err(format!("fan-out: {e}")),
         }
-        let index: HashMap<UserId, usize> =
-            self.users.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        let post_index: HashMap<PostId, usize> =
-            self.posts.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let index: HashMap<UserId, usize> = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
+        let post_index: HashMap<PostId, usize> = self
+            .posts
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         let err = |what: &str, e: Error| format!("{what}: {e}");
         for (i, &id) in self.users.iter().enumerate() {
             let name = self.model.name(i);
@@ -281,17 +316,41 @@ impl<B: Backend> Harness<B> {
             same("user_by_name", &by_name.id, &id)?;
 
             let followers = self.users_of(|c| engine.followers(id, c, page), &index)?;
-            same(&format!("followers of {i}"), &followers, &self.model.followers(i))?;
+            same(
+                &format!("followers of {i}"),
+                &followers,
+                &self.model.followers(i),
+            )?;
             let following = self.users_of(|c| engine.following(id, c, page), &index)?;
-            same(&format!("following of {i}"), &following, &self.model.following(i))?;
+            same(
+                &format!("following of {i}"),
+                &following,
+                &self.model.following(i),
+            )?;
             let counts = engine.counts(id).map_err(|e| err("counts", e))?;
-            same("follower count", &(counts.followers as usize), &followers.len())?;
-            same("following count", &(counts.following as usize), &following.len())?;
+            same(
+                "follower count",
+                &(counts.followers as usize),
+                &followers.len(),
+            )?;
+            same(
+                "following count",
+                &(counts.following as usize),
+                &following.len(),
+            )?;
 
             let home = self.posts_of(|c| engine.home_timeline(id, c, page), &post_index)?;
-            same(&format!("home timeline of {i}"), &home, &self.model.home_timeline(i))?;
+            same(
+                &format!("home timeline of {i}"),
+                &home,
+                &self.model.home_timeline(i),
+            )?;
             let own = self.posts_of(|c| engine.author_timeline(id, c, page), &post_index)?;
-            same(&format!("posts of {i}"), &own, &self.model.author_timeline(i))?;
+            same(
+                &format!("posts of {i}"),
+                &own,
+                &self.model.author_timeline(i),
+            )?;
         }
         if !engine.is_poisoned() {
             let report = engine.check().map_err(|e| err("check", e))?;
@@ -341,8 +400,13 @@ impl<B: Backend> Harness<B> {
         loop {
             let p = page(cursor.as_ref()).map_err(|e| format!("timeline page: {e}"))?;
             for post in &p.posts {
-                let i = *index.get(&post.id).ok_or_else(|| format!("unknown post id {}", post.id))?;
-                let (author, text) = self.model.post_of(i).ok_or_else(|| format!("post {i} should not show"))?;
+                let i = *index
+                    .get(&post.id)
+                    .ok_or_else(|| format!("unknown post id {}", post.id))?;
+                let (author, text) = self
+                    .model
+                    .post_of(i)
+                    .ok_or_else(|| format!("post {i} should not show"))?;
                 same("timeline post author", &post.author, &self.users[author])?;
                 same("timeline post text", post.text.as_str(), text)?;
                 out.push(i);
@@ -357,7 +421,9 @@ impl<B: Backend> Harness<B> {
 
 /// Cursors travel as strings: check that they survive it.
 fn roundtrip(c: Cursor) -> Result<Cursor, String> {
-    c.to_string().parse().map_err(|e| format!("cursor {c}: {e}"))
+    c.to_string()
+        .parse()
+        .map_err(|e| format!("cursor {c}: {e}"))
 }
 
 fn same<T: PartialEq + std::fmt::Debug + ?Sized>(what: &str, got: &T, want: &T) -> Check {

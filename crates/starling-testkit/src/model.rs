@@ -107,7 +107,11 @@ impl Model {
         let Ok(parsed) = Username::parse(name) else {
             return Outcome::Failed("invalid username");
         };
-        if self.users.iter().any(|u| u.eq_ignore_ascii_case(parsed.as_str())) {
+        if self
+            .users
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(parsed.as_str()))
+        {
             return Outcome::Failed("username taken");
         }
         self.users.push(name.to_owned());
@@ -206,12 +210,20 @@ impl Model {
 
     /// Followers of `user`, ascending.
     pub fn followers(&self, user: usize) -> Vec<usize> {
-        self.edges.keys().filter(|(_, b)| *b == user).map(|(a, _)| *a).collect()
+        self.edges
+            .keys()
+            .filter(|(_, b)| *b == user)
+            .map(|(a, _)| *a)
+            .collect()
     }
 
     /// Accounts `user` follows, ascending.
     pub fn following(&self, user: usize) -> Vec<usize> {
-        self.edges.keys().filter(|(a, _)| *a == user).map(|(_, b)| *b).collect()
+        self.edges
+            .keys()
+            .filter(|(a, _)| *a == user)
+            .map(|(_, b)| *b)
+            .collect()
     }
 
     /// `user`'s live posts, newest first.

@@ -23,13 +23,30 @@ pub enum Op {
 
 /// Names: valid ones, a case variant of another, and invalid ones.
 const NAMES: [&str; 12] = [
-    "ada", "Ada", "bob", "carol", "dave", "eve", "frank", "g_7", "", "bad name", "x-y",
+    "ada",
+    "Ada",
+    "bob",
+    "carol",
+    "dave",
+    "eve",
+    "frank",
+    "g_7",
+    "",
+    "bad name",
+    "x-y",
     "sixteen_chars_xx",
 ];
 
 /// Texts: valid ones, and ones the engine must refuse.
 const TEXTS: [&str; 8] = [
-    "hello", "second thoughts", "multi\nline", "ünïcödé ✓", "", "   ", "tab\tinside", "bell\u{7}",
+    "hello",
+    "second thoughts",
+    "multi\nline",
+    "ünïcödé ✓",
+    "",
+    "   ",
+    "tab\tinside",
+    "bell\u{7}",
 ];
 
 impl Op {
@@ -163,9 +180,22 @@ mod tests {
             all.push(op);
         }
         for op in all {
-            assert_eq!(Op::from_line(&op.to_line()), Some(op.clone()), "{}", op.to_line());
+            assert_eq!(
+                Op::from_line(&op.to_line()),
+                Some(op.clone()),
+                "{}",
+                op.to_line()
+            );
         }
-        for bad in ["", "post 1", "follow a b", "create 41", "create x4", "delete 1 2 3", "jump"] {
+        for bad in [
+            "",
+            "post 1",
+            "follow a b",
+            "create 41",
+            "create x4",
+            "delete 1 2 3",
+            "jump",
+        ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");
         }
     }

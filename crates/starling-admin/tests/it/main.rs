@@ -14,7 +14,11 @@ fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .expect("admin runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -50,13 +54,23 @@ fn backup_restores_and_checks_clean_and_rebuild_repairs() {
         let ada = engine.user_by_name("ada").expect("ada");
         assert_eq!(engine.counts(ada.id).expect("counts").followers, 30);
         let f0 = engine.user_by_name("f0").expect("f0");
-        assert_eq!(engine.home_timeline(f0.id, None, 50).expect("home").posts.len(), 10);
+        assert_eq!(
+            engine
+                .home_timeline(f0.id, None, 50)
+                .expect("home")
+                .posts
+                .len(),
+            10
+        );
         engine.close().expect("close");
     }
 
     let (code, out) = admin(&db, &["stats"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("inbox") && out.contains("write amplification"), "{out}");
+    assert!(
+        out.contains("inbox") && out.contains("write amplification"),
+        "{out}"
+    );
 
     // Damage derived state behind the engine's back: a wrong count and a
     // lost inbox entry.
@@ -67,18 +81,33 @@ fn backup_restores_and_checks_clean_and_rebuild_repairs() {
         let mut newest = Vec::new();
         backend.inbox(f0, None, 1, &mut newest).expect("inbox");
         let damage = [
-            Mutation::SetCounts { user: ada, counts: Counts { followers: 3, following: 0 } },
-            Mutation::InboxDelete { owner: f0, post: newest[0].post },
+            Mutation::SetCounts {
+                user: ada,
+                counts: Counts {
+                    followers: 3,
+                    following: 0,
+                },
+            },
+            Mutation::InboxDelete {
+                owner: f0,
+                post: newest[0].post,
+            },
         ];
         backend.apply(&damage, Durability::Synced).expect("damage");
     }
     let (code, out) = admin(&db, &["check"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("user 1: counts") && out.contains("inbox of 2 lacks post"), "{out}");
+    assert!(
+        out.contains("user 1: counts") && out.contains("inbox of 2 lacks post"),
+        "{out}"
+    );
     assert!(out.contains(": 2 problems"), "{out}");
     let (code, out) = admin(&db, &["rebuild"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("repaired 2 problems") && out.contains("after rebuild: 0 problems"), "{out}");
+    assert!(
+        out.contains("repaired 2 problems") && out.contains("after rebuild: 0 problems"),
+        "{out}"
+    );
     let (code, out) = admin(&db, &["check"]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = admin(&tmp.path().join("missing"), &["check"]);

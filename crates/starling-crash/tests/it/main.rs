@@ -10,7 +10,10 @@ fn fifty_kill_cycles_lose_nothing_acknowledged() {
         .expect("crash runner starts");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "crash test failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "crash test failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("50 kill cycles"), "{stdout}");
     println!("{stdout}");
 }

@@ -1,13 +1,16 @@
 //! `check` finds each kind of damage to derived state; `rebuild` repairs it.
 
+use starling_core::Durability;
 use starling_core::{Config, Counts, EdgeMode, InboxEntry, Mutation, PostId};
 use starling_engine::{Backend, Engine, MemBackend, Problem};
-use starling_core::Durability;
 
 #[test]
 fn check_reports_each_damage_and_rebuild_repairs_it() {
     let backend = MemBackend::new();
-    let config = Config { inactive_after_ms: None, ..Config::default() };
+    let config = Config {
+        inactive_after_ms: None,
+        ..Config::default()
+    };
     let engine = Engine::with_backend(backend.clone(), config).expect("engine");
     let ada = engine.create_user("ada").expect("create").id;
     let bob = engine.create_user("bob").expect("create").id;
@@ -19,30 +22,90 @@ fn check_reports_each_damage_and_rebuild_repairs_it() {
     assert!(engine.check().expect("check").is_clean());
 
     let damage = [
-        Mutation::DeleteFollowerEntry { followee: ada, follower: bob },
-        Mutation::PutFollowerEntry { followee: bob, follower: cy, since: PostId(0), mode: EdgeMode::Push },
-        Mutation::SetCounts { user: cy, counts: Counts { followers: 5, following: 1 } },
-        Mutation::InboxDelete { owner: cy, post: p2 },
-        Mutation::InboxPut { owner: ada, entry: InboxEntry { post: PostId(77), author: bob } },
-        Mutation::DeleteAuthorIndex { author: ada, post: p1 },
+        Mutation::DeleteFollowerEntry {
+            followee: ada,
+            follower: bob,
+        },
+        Mutation::PutFollowerEntry {
+            followee: bob,
+            follower: cy,
+            since: PostId(0),
+            mode: EdgeMode::Push,
+        },
+        Mutation::SetCounts {
+            user: cy,
+            counts: Counts {
+                followers: 5,
+                following: 1,
+            },
+        },
+        Mutation::InboxDelete {
+            owner: cy,
+            post: p2,
+        },
+        Mutation::InboxPut {
+            owner: ada,
+            entry: InboxEntry {
+                post: PostId(77),
+                author: bob,
+            },
+        },
+        Mutation::DeleteAuthorIndex {
+            author: ada,
+            post: p1,
+        },
     ];
     backend.apply(&damage, Durability::Synced).expect("damage");
     let report = engine.check().expect("check");
     let has = |f: &dyn Fn(&Problem) -> bool| report.problems.iter().any(f);
-    assert!(has(&|p| matches!(p, Problem::ReverseEdgeMissing(f, g, _) if *f == bob && *g == ada)), "{report:?}");
-    assert!(has(&|p| matches!(p, Problem::ReverseEdgeExtra(f, g) if *f == cy && *g == bob)), "{report:?}");
-    assert!(has(&|p| matches!(p, Problem::Counts(u, _, _) if *u == cy)), "{report:?}");
-    assert!(has(&|p| matches!(p, Problem::InboxMissing(u, e) if *u == cy && e.post == p2)), "{report:?}");
-    assert!(has(&|p| matches!(p, Problem::InboxStale(u, e) if *u == ada && e.post == PostId(77))), "{report:?}");
-    assert!(has(&|p| matches!(p, Problem::AuthorIndexMissing(post) if post.id == p1)), "{report:?}");
+    assert!(
+        has(&|p| matches!(p, Problem::ReverseEdgeMissing(f, g, _) if *f == bob && *g == ada)),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::ReverseEdgeExtra(f, g) if *f == cy && *g == bob)),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::Counts(u, _, _) if *u == cy)),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::InboxMissing(u, e) if *u == cy && e.post == p2)),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::InboxStale(u, e) if *u == ada && e.post == PostId(77))),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::AuthorIndexMissing(post) if post.id == p1)),
+        "{report:?}"
+    );
     assert!(report.problems.iter().all(|p| !p.to_string().is_empty()));
 
     let repaired = engine.rebuild().expect("rebuild");
     assert_eq!(repaired.problems, report.problems);
     let after = engine.check().expect("check");
     assert!(after.is_clean(), "{:?}", after.problems);
-    assert_eq!(engine.counts(cy).expect("counts"), Counts { followers: 0, following: 1 });
+    assert_eq!(
+        engine.counts(cy).expect("counts"),
+        Counts {
+            followers: 0,
+            following: 1
+        }
+    );
     let home = engine.home_timeline(cy, None, 10).expect("home");
-    assert_eq!(home.posts.iter().map(|p| p.id).collect::<Vec<_>>(), vec![p2, p1]);
-    assert_eq!(engine.author_timeline(ada, None, 10).expect("own").posts.len(), 2);
+    assert_eq!(
+        home.posts.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![p2, p1]
+    );
+    assert_eq!(
+        engine
+            .author_timeline(ada, None, 10)
+            .expect("own")
+            .posts
+            .len(),
+        2
+    );
 }

@@ -9,12 +9,23 @@ use starling_testkit::{Harness, Op, ops};
 
 fn harness(plan: FaultPlan, kind: FaultKind) -> Harness<FaultyBackend<MemBackend>> {
     let inner = MemBackend::new();
-    let config = Config { fanout_batch: 2, backfill_posts: 2, ..Config::default() };
+    let config = Config {
+        fanout_batch: 2,
+        backfill_posts: 2,
+        ..Config::default()
+    };
     let mut first = true;
     let reopen = Box::new(move || {
         // The first engine gets the faults; every reopen is fault-free.
-        let plan = if std::mem::take(&mut first) { plan } else { FaultPlan::Never };
-        Engine::with_backend(FaultyBackend::new(inner.clone(), plan, kind), config.clone())
+        let plan = if std::mem::take(&mut first) {
+            plan
+        } else {
+            FaultPlan::Never
+        };
+        Engine::with_backend(
+            FaultyBackend::new(inner.clone(), plan, kind),
+            config.clone(),
+        )
     });
     Harness::new(reopen).expect("engine opens")
 }
@@ -49,13 +60,21 @@ fn a_failed_write_poisons_until_reopen() {
         h.step(&op).expect("stored");
     }
     assert!(!h.poisoned());
-    h.step(&Op::Follow(1, 0)).expect("a failure is not a difference");
+    h.step(&Op::Follow(1, 0))
+        .expect("a failure is not a difference");
     assert!(h.poisoned());
-    assert!(matches!(h.engine().create_user("cy"), Err(starling_core::Error::Poisoned)));
-    assert!(matches!(h.engine().post(starling_core::UserId(1), "hi"), Err(starling_core::Error::Poisoned)));
+    assert!(matches!(
+        h.engine().create_user("cy"),
+        Err(starling_core::Error::Poisoned)
+    ));
+    assert!(matches!(
+        h.engine().post(starling_core::UserId(1), "hi"),
+        Err(starling_core::Error::Poisoned)
+    ));
     h.step(&Op::Reopen).expect("reopen");
     assert!(!h.poisoned());
-    h.check().expect("the failed follow was not stored, and nothing else changed");
+    h.check()
+        .expect("the failed follow was not stored, and nothing else changed");
     assert_eq!(h.model().following(1), Vec::<usize>::new());
     h.step(&Op::Follow(1, 0)).expect("writes work again");
     h.check().expect("matches");
@@ -67,7 +86,8 @@ fn a_failed_sync_leaves_the_write_whole() {
     for op in [Op::CreateUser("ada".into()), Op::CreateUser("bob".into())] {
         h.step(&op).expect("stored");
     }
-    h.step(&Op::Follow(1, 0)).expect("a failure is not a difference");
+    h.step(&Op::Follow(1, 0))
+        .expect("a failure is not a difference");
     assert!(h.poisoned());
     h.step(&Op::Reopen).expect("reopen");
     h.check().expect("the follow was stored whole");

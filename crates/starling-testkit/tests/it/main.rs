@@ -63,7 +63,9 @@ proptest! {
 fn fuzz_decoded_ops_match_model() {
     // A fixed byte string through the fuzzers' decoder: every op kind,
     // unknown users and posts, reopen in the middle.
-    let bytes: Vec<u8> = (0u32..600).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let bytes: Vec<u8> = (0u32..600)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let mut rest = &bytes[..];
     let mut h = harness(small_config());
     for name in ["ada", "bob", "carol"] {

@@ -6,7 +6,10 @@ mod stress;
 use std::path::Path;
 
 use proptest::prelude::*;
-use starling::{Config, Cursor, Durability, Engine, Error, FanoutPolicy, MAX_PAGE_SIZE, PostId, RocksBackend, UserId};
+use starling::{
+    Config, Cursor, Durability, Engine, Error, FanoutPolicy, MAX_PAGE_SIZE, PostId, RocksBackend,
+    UserId,
+};
 use starling_inbox::InboxStore;
 use starling_testkit::{Harness, Op, ops};
 
@@ -85,38 +88,162 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
     let users_cursor = Cursor::users(bob);
     let timeline_cursor = Cursor::timeline(post, 1);
 
-    type Case<'a> = (&'a str, Box<dyn Fn() -> Result<(), Error> + 'a>, fn(&Error) -> bool);
+    type Case<'a> = (
+        &'a str,
+        Box<dyn Fn() -> Result<(), Error> + 'a>,
+        fn(&Error) -> bool,
+    );
     let cases: Vec<Case> = vec![
-        ("empty username", Box::new(|| engine.create_user("").map(drop)), |e| matches!(e, Error::InvalidUsername(_))),
-        ("long username", Box::new(|| engine.create_user("abcdefghijklmnop").map(drop)), |e| matches!(e, Error::InvalidUsername(_))),
-        ("bad characters", Box::new(|| engine.create_user("ada!").map(drop)), |e| matches!(e, Error::InvalidUsername(_))),
-        ("duplicate username", Box::new(|| engine.create_user("ADA").map(drop)), |e| matches!(e, Error::UsernameTaken(_))),
-        ("unknown username", Box::new(|| engine.user_by_name("zed").map(drop)), |e| matches!(e, Error::UnknownUsername(_))),
-        ("invalid name lookup", Box::new(|| engine.user_by_name("no way").map(drop)), |e| matches!(e, Error::InvalidUsername(_))),
-        ("unknown user", Box::new(|| engine.user(ghost).map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("follow unknown", Box::new(|| engine.follow(ada, ghost).map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("unknown follows", Box::new(|| engine.follow(ghost, ada).map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("self follow", Box::new(|| engine.follow(ada, ada).map(drop)), |e| matches!(e, Error::SelfFollow)),
-        ("self unfollow", Box::new(|| engine.unfollow(ada, ada).map(drop)), |e| matches!(e, Error::SelfFollow)),
-        ("unfollow unknown", Box::new(|| engine.unfollow(bob, ghost).map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("empty post", Box::new(|| engine.post(ada, "").map(drop)), |e| matches!(e, Error::InvalidText(_))),
-        ("blank post", Box::new(|| engine.post(ada, " \n ").map(drop)), |e| matches!(e, Error::InvalidText(_))),
-        ("control character", Box::new(|| engine.post(ada, "a\u{1b}[31m").map(drop)), |e| matches!(e, Error::InvalidText(_))),
-        ("too long", Box::new(|| engine.post(ada, &long).map(drop)), |e| matches!(e, Error::TextTooLong { len: 281, max: 280 })),
-        ("unknown author", Box::new(|| engine.post(ghost, "hi").map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("unknown post", Box::new(|| engine.get_post(PostId(5)).map(drop)), |e| matches!(e, Error::UnknownPost(_))),
-        ("delete unknown post", Box::new(|| engine.delete_post(ada, PostId(5)).map(drop)), |e| matches!(e, Error::UnknownPost(_))),
-        ("delete another's post", Box::new(|| engine.delete_post(bob, post).map(drop)), |e| matches!(e, Error::NotAllowed(_))),
-        ("delete by unknown", Box::new(|| engine.delete_post(ghost, post).map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("page of zero", Box::new(|| engine.home_timeline(bob, None, 0).map(drop)), |e| matches!(e, Error::PageSize { .. })),
-        ("oversized page", Box::new(|| engine.home_timeline(bob, None, MAX_PAGE_SIZE + 1).map(drop)), |e| matches!(e, Error::PageSize { .. })),
-        ("oversized author page", Box::new(|| engine.author_timeline(ada, None, 10_000).map(drop)), |e| matches!(e, Error::PageSize { .. })),
-        ("oversized follower page", Box::new(|| engine.followers(ada, None, 201).map(drop)), |e| matches!(e, Error::PageSize { .. })),
-        ("too many ids", Box::new(|| engine.get_posts(&[post; MAX_PAGE_SIZE + 1]).map(drop)), |e| matches!(e, Error::PageSize { .. })),
-        ("user cursor on timeline", Box::new(|| engine.home_timeline(bob, Some(&users_cursor), 10).map(drop)), |e| matches!(e, Error::MalformedCursor)),
-        ("timeline cursor on followers", Box::new(|| engine.followers(ada, Some(&timeline_cursor), 10).map(drop)), |e| matches!(e, Error::MalformedCursor)),
-        ("unknown reader", Box::new(|| engine.home_timeline(ghost, None, 10).map(drop)), |e| matches!(e, Error::UnknownUser(_))),
-        ("garbage cursor", Box::new(|| "%%%".parse::<Cursor>().map(drop)), |e| matches!(e, Error::MalformedCursor)),
+        (
+            "empty username",
+            Box::new(|| engine.create_user("").map(drop)),
+            |e| matches!(e, Error::InvalidUsername(_)),
+        ),
+        (
+            "long username",
+            Box::new(|| engine.create_user("abcdefghijklmnop").map(drop)),
+            |e| matches!(e, Error::InvalidUsername(_)),
+        ),
+        (
+            "bad characters",
+            Box::new(|| engine.create_user("ada!").map(drop)),
+            |e| matches!(e, Error::InvalidUsername(_)),
+        ),
+        (
+            "duplicate username",
+            Box::new(|| engine.create_user("ADA").map(drop)),
+            |e| matches!(e, Error::UsernameTaken(_)),
+        ),
+        (
+            "unknown username",
+            Box::new(|| engine.user_by_name("zed").map(drop)),
+            |e| matches!(e, Error::UnknownUsername(_)),
+        ),
+        (
+            "invalid name lookup",
+            Box::new(|| engine.user_by_name("no way").map(drop)),
+            |e| matches!(e, Error::InvalidUsername(_)),
+        ),
+        (
+            "unknown user",
+            Box::new(|| engine.user(ghost).map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "follow unknown",
+            Box::new(|| engine.follow(ada, ghost).map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "unknown follows",
+            Box::new(|| engine.follow(ghost, ada).map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "self follow",
+            Box::new(|| engine.follow(ada, ada).map(drop)),
+            |e| matches!(e, Error::SelfFollow),
+        ),
+        (
+            "self unfollow",
+            Box::new(|| engine.unfollow(ada, ada).map(drop)),
+            |e| matches!(e, Error::SelfFollow),
+        ),
+        (
+            "unfollow unknown",
+            Box::new(|| engine.unfollow(bob, ghost).map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "empty post",
+            Box::new(|| engine.post(ada, "").map(drop)),
+            |e| matches!(e, Error::InvalidText(_)),
+        ),
+        (
+            "blank post",
+            Box::new(|| engine.post(ada, " \n ").map(drop)),
+            |e| matches!(e, Error::InvalidText(_)),
+        ),
+        (
+            "control character",
+            Box::new(|| engine.post(ada, "a\u{1b}[31m").map(drop)),
+            |e| matches!(e, Error::InvalidText(_)),
+        ),
+        (
+            "too long",
+            Box::new(|| engine.post(ada, &long).map(drop)),
+            |e| matches!(e, Error::TextTooLong { len: 281, max: 280 }),
+        ),
+        (
+            "unknown author",
+            Box::new(|| engine.post(ghost, "hi").map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "unknown post",
+            Box::new(|| engine.get_post(PostId(5)).map(drop)),
+            |e| matches!(e, Error::UnknownPost(_)),
+        ),
+        (
+            "delete unknown post",
+            Box::new(|| engine.delete_post(ada, PostId(5)).map(drop)),
+            |e| matches!(e, Error::UnknownPost(_)),
+        ),
+        (
+            "delete another's post",
+            Box::new(|| engine.delete_post(bob, post).map(drop)),
+            |e| matches!(e, Error::NotAllowed(_)),
+        ),
+        (
+            "delete by unknown",
+            Box::new(|| engine.delete_post(ghost, post).map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "page of zero",
+            Box::new(|| engine.home_timeline(bob, None, 0).map(drop)),
+            |e| matches!(e, Error::PageSize { .. }),
+        ),
+        (
+            "oversized page",
+            Box::new(|| engine.home_timeline(bob, None, MAX_PAGE_SIZE + 1).map(drop)),
+            |e| matches!(e, Error::PageSize { .. }),
+        ),
+        (
+            "oversized author page",
+            Box::new(|| engine.author_timeline(ada, None, 10_000).map(drop)),
+            |e| matches!(e, Error::PageSize { .. }),
+        ),
+        (
+            "oversized follower page",
+            Box::new(|| engine.followers(ada, None, 201).map(drop)),
+            |e| matches!(e, Error::PageSize { .. }),
+        ),
+        (
+            "too many ids",
+            Box::new(|| engine.get_posts(&[post; MAX_PAGE_SIZE + 1]).map(drop)),
+            |e| matches!(e, Error::PageSize { .. }),
+        ),
+        (
+            "user cursor on timeline",
+            Box::new(|| engine.home_timeline(bob, Some(&users_cursor), 10).map(drop)),
+            |e| matches!(e, Error::MalformedCursor),
+        ),
+        (
+            "timeline cursor on followers",
+            Box::new(|| engine.followers(ada, Some(&timeline_cursor), 10).map(drop)),
+            |e| matches!(e, Error::MalformedCursor),
+        ),
+        (
+            "unknown reader",
+            Box::new(|| engine.home_timeline(ghost, None, 10).map(drop)),
+            |e| matches!(e, Error::UnknownUser(_)),
+        ),
+        (
+            "garbage cursor",
+            Box::new(|| "%%%".parse::<Cursor>().map(drop)),
+            |e| matches!(e, Error::MalformedCursor),
+        ),
     ];
     for (name, run, expected) in &cases {
         match run() {
@@ -124,21 +251,47 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
             other => panic!("{name}: unexpected {other:?}"),
         }
     }
-    assert_eq!(snapshot(&engine, &users), before, "bad input changed nothing");
-    assert!(Engine::open(dir.path().join("other"), Config { inbox_cap: 0, ..config() }).is_err());
+    assert_eq!(
+        snapshot(&engine, &users),
+        before,
+        "bad input changed nothing"
+    );
+    assert!(
+        Engine::open(
+            dir.path().join("other"),
+            Config {
+                inbox_cap: 0,
+                ..config()
+            }
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn scrolling_past_the_cap_continues_and_trims_by_range() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = Engine::open(dir.path(), Config { inbox_cap: 5, inactive_after_ms: None, ..config() }).expect("open");
+    let engine = Engine::open(
+        dir.path(),
+        Config {
+            inbox_cap: 5,
+            inactive_after_ms: None,
+            ..config()
+        },
+    )
+    .expect("open");
     let ada = engine.create_user("ada").expect("create").id;
     let bob = engine.create_user("bob").expect("create").id;
     engine.follow(bob, ada).expect("follow");
-    let posts: Vec<PostId> = (0..12).map(|i| engine.post(ada, &format!("post {i}")).expect("post").id).collect();
+    let posts: Vec<PostId> = (0..12)
+        .map(|i| engine.post(ada, &format!("post {i}")).expect("post").id)
+        .collect();
     engine.wait_for_fanout().expect("fan-out");
     let mut stored = Vec::new();
-    engine.backend().inbox(bob, None, 100, &mut stored).expect("inbox");
+    engine
+        .backend()
+        .inbox(bob, None, 100, &mut stored)
+        .expect("inbox");
     assert_eq!(stored.len(), 12, "delivery itself never deletes");
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -151,22 +304,35 @@ fn scrolling_past_the_cap_continues_and_trims_by_range() {
         }
     }
     let newest_first: Vec<PostId> = posts.iter().rev().copied().collect();
-    assert_eq!(seen, newest_first, "no wall at the cap: the pull merge continues the same cursor");
+    assert_eq!(
+        seen, newest_first,
+        "no wall at the cap: the pull merge continues the same cursor"
+    );
     stored.clear();
-    engine.backend().inbox(bob, None, 100, &mut stored).expect("inbox");
+    engine
+        .backend()
+        .inbox(bob, None, 100, &mut stored)
+        .expect("inbox");
     assert_eq!(
         stored.iter().map(|e| e.post).collect::<Vec<_>>(),
         newest_first[..5],
         "reading past the cap trimmed the rest with one range deletion"
     );
-    assert_eq!(engine.backend().inbox_floor(bob).expect("floor"), Some(newest_first[5]));
+    assert_eq!(
+        engine.backend().inbox_floor(bob).expect("floor"),
+        Some(newest_first[5])
+    );
     assert!(engine.check().expect("check").is_clean());
 }
 
 #[test]
 fn acknowledged_writes_survive_reopen_and_pending_fanout_resumes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cfg = Config { durability: Durability::Synced, fanout_batch: 7, ..Config::default() };
+    let cfg = Config {
+        durability: Durability::Synced,
+        fanout_batch: 7,
+        ..Config::default()
+    };
     let (author, posts) = {
         let engine = Engine::open(dir.path(), cfg.clone()).expect("open");
         let author = engine.create_user("author").expect("create").id;
@@ -174,7 +340,9 @@ fn acknowledged_writes_survive_reopen_and_pending_fanout_resumes() {
             let f = engine.create_user(&format!("f{i}")).expect("create").id;
             engine.follow(f, author).expect("follow");
         }
-        let posts: Vec<PostId> = (0..5).map(|i| engine.post(author, &format!("p{i}")).expect("post").id).collect();
+        let posts: Vec<PostId> = (0..5)
+            .map(|i| engine.post(author, &format!("p{i}")).expect("post").id)
+            .collect();
         // Close without waiting: fan-out stops between batches.
         engine.close().expect("close");
         (author, posts)
@@ -185,7 +353,9 @@ fn acknowledged_writes_survive_reopen_and_pending_fanout_resumes() {
     let mut cursor = None;
     let mut followers = 0;
     loop {
-        let page = engine.followers(author, cursor.as_ref(), MAX_PAGE_SIZE).expect("page");
+        let page = engine
+            .followers(author, cursor.as_ref(), MAX_PAGE_SIZE)
+            .expect("page");
         for f in &page.users {
             let home = engine.home_timeline(*f, None, 10).expect("home");
             let got: Vec<PostId> = home.posts.iter().map(|p| p.id).collect();
@@ -204,9 +374,21 @@ fn acknowledged_writes_survive_reopen_and_pending_fanout_resumes() {
 #[test]
 fn concurrent_posters_and_followers_converge() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = Engine::open(dir.path(), Config { durability: Durability::Synced, fanout_batch: 16, ..Config::default() }).expect("open");
-    let authors: Vec<UserId> = (0..4).map(|i| engine.create_user(&format!("a{i}")).expect("create").id).collect();
-    let readers: Vec<UserId> = (0..40).map(|i| engine.create_user(&format!("r{i}")).expect("create").id).collect();
+    let engine = Engine::open(
+        dir.path(),
+        Config {
+            durability: Durability::Synced,
+            fanout_batch: 16,
+            ..Config::default()
+        },
+    )
+    .expect("open");
+    let authors: Vec<UserId> = (0..4)
+        .map(|i| engine.create_user(&format!("a{i}")).expect("create").id)
+        .collect();
+    let readers: Vec<UserId> = (0..40)
+        .map(|i| engine.create_user(&format!("r{i}")).expect("create").id)
+        .collect();
     std::thread::scope(|s| {
         for (t, &a) in authors.iter().enumerate() {
             let engine = &engine;
@@ -230,9 +412,18 @@ fn concurrent_posters_and_followers_converge() {
         sorted.sort_by(|a, b| b.cmp(a));
         sorted.dedup();
         assert_eq!(ids, sorted, "newest first, no duplicates");
-        let expected = starling_inbox::expected_inbox(engine.backend(), r, engine.config().backfill_posts, engine.config().inbox_cap)
-            .expect("rebuild");
-        assert_eq!(ids, expected.iter().map(|e| e.post).collect::<Vec<_>>(), "inbox of {r} equals its rebuild");
+        let expected = starling_inbox::expected_inbox(
+            engine.backend(),
+            r,
+            engine.config().backfill_posts,
+            engine.config().inbox_cap,
+        )
+        .expect("rebuild");
+        assert_eq!(
+            ids,
+            expected.iter().map(|e| e.post).collect::<Vec<_>>(),
+            "inbox of {r} equals its rebuild"
+        );
         h.push(ids.len());
     }
     assert!(h.iter().any(|&n| n > 0));
@@ -242,7 +433,9 @@ fn concurrent_posters_and_followers_converge() {
 fn ops_decoded_from_bytes_match_model() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut h = harness(dir.path(), config());
-    let bytes: Vec<u8> = (0u32..400).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
+    let bytes: Vec<u8> = (0u32..400)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
     let mut rest = &bytes[..];
     for name in ["ada", "bob", "carol"] {
         h.step(&Op::CreateUser(name.into())).expect("matches");

@@ -24,10 +24,17 @@ fn concurrent_mixed_workload_leaves_consistent_state() {
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = Engine::open(
         dir.path(),
-        Config { durability: Durability::Buffered, fanout_batch: 8, inbox_cap: 50, ..Config::default() },
+        Config {
+            durability: Durability::Buffered,
+            fanout_batch: 8,
+            inbox_cap: 50,
+            ..Config::default()
+        },
     )
     .expect("open");
-    let users: Vec<UserId> = (0..60).map(|i| engine.create_user(&format!("s{i}")).expect("create").id).collect();
+    let users: Vec<UserId> = (0..60)
+        .map(|i| engine.create_user(&format!("s{i}")).expect("create").id)
+        .collect();
     let posts: parking_posts::Posts = parking_posts::Posts::default();
     let ops = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -71,7 +78,13 @@ fn concurrent_mixed_workload_leaves_consistent_state() {
         assert_eq!(counts.followers as usize, followers.len());
         assert_eq!(counts.following as usize, following.len());
         for f in &following {
-            assert!(engine.followers(*f, None, 200).expect("followers").users.contains(&u));
+            assert!(
+                engine
+                    .followers(*f, None, 200)
+                    .expect("followers")
+                    .users
+                    .contains(&u)
+            );
         }
         edges += following.len();
     }
@@ -93,7 +106,11 @@ mod parking_posts {
 
         pub(super) fn pick(&self, d: &mut Draw) -> Option<(PostId, UserId)> {
             let all = self.0.lock().expect("not poisoned");
-            if all.is_empty() { None } else { Some(all[d.below(all.len() as u64) as usize]) }
+            if all.is_empty() {
+                None
+            } else {
+                Some(all[d.below(all.len() as u64) as usize])
+            }
         }
     }
 }
