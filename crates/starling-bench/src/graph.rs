@@ -15,25 +15,25 @@ use starling_inbox::Backend;
 
 /// Graph shape.
 #[derive(Clone, Copy, Debug)]
-pub struct Shape {
+pub(crate) struct Shape {
     /// Users (ids 1..=users; user 1 is the celebrity).
-    pub users: u64,
+    pub(crate) users: u64,
     /// Followers of user 1.
-    pub celebrity_followers: u64,
+    pub(crate) celebrity_followers: u64,
     /// Mean followings per user (besides the celebrity).
-    pub mean_following: f64,
+    pub(crate) mean_following: f64,
     /// Seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// What was loaded.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// Edges written.
-    pub edges: u64,
+    pub(crate) edges: u64,
 }
 
-pub fn progress(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
@@ -45,7 +45,7 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 
 /// Writes the users and edges straight through the storage seam in large
 /// batches (a bulk load; the engine is opened over it afterwards).
-pub fn load(backend: &RocksBackend, shape: Shape, quiet: bool) -> Result<Loaded> {
+pub(crate) fn load(backend: &RocksBackend, shape: Shape, quiet: bool) -> Result<Loaded> {
     let mut rng = StdRng::seed_from_u64(shape.seed);
     // Followings per user: a power law with exponent ~2.3 (Zipf over 1..=5000),
     // scaled to the requested mean.

@@ -18,32 +18,32 @@ use crate::graph::progress;
 
 /// What one policy's run measured.
 #[derive(Debug, Serialize)]
-pub struct PolicyReport {
-    pub policy: String,
-    pub ops: u64,
-    pub posts: u64,
-    pub reads: u64,
-    pub fanout_entries: u64,
-    pub fanout_entries_per_sec: f64,
+pub(crate) struct PolicyReport {
+    pub(crate) policy: String,
+    pub(crate) ops: u64,
+    pub(crate) posts: u64,
+    pub(crate) reads: u64,
+    pub(crate) fanout_entries: u64,
+    pub(crate) fanout_entries_per_sec: f64,
     pub post_to_visible_ms_p50: f64,
     pub post_to_visible_ms_p99: f64,
-    pub post_to_visible_ms_max: f64,
-    pub celebrity_post_ack_ms: f64,
+    pub(crate) post_to_visible_ms_max: f64,
+    pub(crate) celebrity_post_ack_ms: f64,
     pub timeline_read_ms_p50: f64,
     pub timeline_read_ms_p99: f64,
-    pub write_amplification_with_wal: f64,
-    pub write_amplification_without_wal: f64,
-    pub logical_bytes: u64,
-    pub inbox_sst_bytes: u64,
-    pub inbox_entries_estimate: u64,
-    pub disk_bytes_per_inbox_entry: f64,
-    pub seconds: f64,
+    pub(crate) write_amplification_with_wal: f64,
+    pub(crate) write_amplification_without_wal: f64,
+    pub(crate) logical_bytes: u64,
+    pub(crate) inbox_sst_bytes: u64,
+    pub(crate) inbox_entries_estimate: u64,
+    pub(crate) disk_bytes_per_inbox_entry: f64,
+    pub(crate) seconds: f64,
 }
 
 /// One policy to run.
-pub struct Policy {
-    pub name: &'static str,
-    pub config: Config,
+pub(crate) struct Policy {
+    pub(crate) name: &'static str,
+    pub(crate) config: Config,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -55,7 +55,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Runs `ops` operations against the database at `dir` under `policy`.
-pub fn run(
+pub(crate) fn run(
     dir: &Path,
     users: u64,
     ops: u64,
@@ -68,7 +68,7 @@ pub fn run(
     let mut rng = StdRng::seed_from_u64(seed);
     // Who acts: a Zipf over users, so a few are very active and most rarely are.
     let actor = Zipf::new(users as f64, 1.1)?;
-    let mut pick = |rng: &mut StdRng| UserId(actor.sample(rng) as u64);
+    let pick = |rng: &mut StdRng| UserId(actor.sample(rng) as u64);
     let mut read_ms = Vec::new();
     let mut visible_ms = Vec::new();
     let mut celebrity_ack_ms = 0.0;
@@ -214,7 +214,7 @@ fn ignore_self(e: starling::Error) -> starling::Result<()> {
 }
 
 /// The policies compared on the same workload.
-pub fn policies(durability: Durability) -> Vec<Policy> {
+pub(crate) fn policies(durability: Durability) -> Vec<Policy> {
     let base = Config {
         durability,
         ..Config::default()

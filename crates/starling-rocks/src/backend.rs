@@ -621,8 +621,8 @@ impl RocksBackend {
             Mutation::InboxTrim { owner, through } => {
                 wb.delete_range_cf(
                     self.cf(INBOX),
-                    codec::inbox_key(*owner, *through),
-                    codec::user_prefix_end(*owner),
+                    codec::inbox_key(*owner, *through).as_slice(),
+                    codec::user_prefix_end(*owner).as_slice(),
                 );
                 wb.merge_cf(
                     self.cf(INBOX_FLOORS),
