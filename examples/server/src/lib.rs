@@ -1,0 +1,38 @@
+//! The example Starling server: an HTTP service over the engine.
+//!
+//! It adds what the engine leaves to applications: accounts with passwords
+//! and bearer tokens, authorization on every route, JSON errors, rate
+//! limits, metrics, live home timelines over server-sent events, graceful
+//! shutdown, and a small web page. It is not a library for other programs;
+//! the library half exists so that tests run the real server in-process.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), starling_server::StartError> {
+//! let config = starling_server::Config::new("./data");
+//! starling_server::serve(config, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+//!
+//! Layout: [`Config`] is the command line; `accounts` keeps credentials and
+//! tokens next to the engine's database; `db` runs engine calls on blocking
+//! threads; `routes` holds the handlers; `live` is the polling stand-in for
+//! engine events; `metrics` and `limits` are in-memory bookkeeping.
+
+mod accounts;
+mod auth;
+mod config;
+mod db;
+mod error;
+mod limits;
+mod live;
+mod metrics;
+mod routes;
+mod server;
+mod web;
+
+pub use config::{Config, DurabilityMode};
+pub use routes::app;
+pub use server::{AppState, Server, StartError, serve};

@@ -1,0 +1,524 @@
+//! The router and the JSON handlers over the engine.
+//!
+//! Post ids are 64-bit and exceed what a JavaScript number holds exactly,
+//! so they travel as strings; user ids are small and travel as numbers.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use starling::{Cursor, Engine, Post, PostId, TimelinePage, User, UserId, UserPage};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::auth::{self, Session};
+use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
+use crate::live;
+use crate::metrics;
+use crate::server::AppState;
+use crate::web;
+
+/// Page size when a listing is asked for without `limit`.
+const DEFAULT_LIMIT: usize = 20;
+
+/// The whole HTTP surface: the API under `/api`, health and metrics, and
+/// the web page.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/signup", post(auth::signup))
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(me))
+        .route("/users/by-name/{username}", get(user_by_name))
+        .route("/users/{id}", get(user_by_id))
+        .route("/users/{id}/counts", get(counts))
+        .route("/users/{id}/followers", get(followers))
+        .route("/users/{id}/following", get(following))
+        .route(
+            "/users/{id}/following/{target}",
+            get(is_following).put(follow).delete(unfollow),
+        )
+        .route("/users/{id}/posts", get(author_timeline))
+        .route("/posts", post(create_post))
+        .route("/posts/{id}", get(get_post).delete(delete_post))
+        .route("/home", get(home_timeline))
+        .route("/home/events", get(home_events));
+
+    Router::new()
+        .route("/", get(web::index))
+        .route("/app.js", get(web::script))
+        .route("/app.css", get(web::style))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::internal(&"a handler panicked").into_response()
+            },
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+/// A user as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct UserJson {
+    id: u64,
+    username: String,
+    created_at_ms: u64,
+}
+
+impl From<&User> for UserJson {
+    fn from(user: &User) -> UserJson {
+        UserJson {
+            id: user.id.0,
+            username: user.name.as_str().to_owned(),
+            created_at_ms: user.created_at_ms,
+        }
+    }
+}
+
+/// A post as the API shows it, with its author's name.
+#[derive(Serialize)]
+pub(crate) struct PostJson {
+    #[serde(serialize_with = "as_string")]
+    pub(crate) id: PostId,
+    author: AuthorJson,
+    text: String,
+    created_at_ms: u64,
+}
+
+#[derive(Serialize)]
+struct AuthorJson {
+    id: u64,
+    username: String,
+}
+
+fn as_string<S: serde::Serializer>(id: &PostId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&id.0)
+}
+
+/// Posts with their authors' names, looked up once per author.
+fn hydrate(engine: &Engine, posts: Vec<Post>) -> Result<Vec<PostJson>, ApiError> {
+    let mut names: HashMap<UserId, String> = HashMap::new();
+    let mut out = Vec::with_capacity(posts.len());
+    for post in posts {
+        let username = match names.get(&post.author) {
+            Some(name) => name.clone(),
+            None => {
+                let name = engine.user(post.author)?.name.as_str().to_owned();
+                names.insert(post.author, name.clone());
+                name
+            }
+        };
+        out.push(PostJson {
+            id: post.id,
+            author: AuthorJson {
+                id: post.author.0,
+                username,
+            },
+            created_at_ms: post.id.unix_millis(),
+            text: post.text,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs `f` on the engine and hydrates the posts it returns.
+pub(crate) async fn hydrate_posts<F>(state: &AppState, f: F) -> Result<Vec<PostJson>, ApiError>
+where
+    F: FnOnce(&Engine) -> Result<Vec<Post>, ApiError> + Send + 'static,
+{
+    state
+        .db()
+        .call(move |engine| {
+            let posts = f(engine)?;
+            hydrate(engine, posts)
+        })
+        .await
+}
+
+#[derive(Serialize)]
+struct TimelineJson {
+    posts: Vec<PostJson>,
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UsersJson {
+    users: Vec<UserJson>,
+    next: Option<String>,
+}
+
+/// `?cursor=...&limit=...` of every listing.
+#[derive(Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+impl PageQuery {
+    fn parse(self) -> Result<(Option<Cursor>, usize), ApiError> {
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(raw.parse::<Cursor>()?),
+        };
+        Ok((cursor, self.limit.unwrap_or(DEFAULT_LIMIT)))
+    }
+}
+
+async fn timeline<F>(
+    state: &AppState,
+    query: PageQuery,
+    f: F,
+) -> Result<axum::Json<TimelineJson>, ApiError>
+where
+    F: FnOnce(&Engine, Option<&Cursor>, usize) -> starling::Result<TimelinePage> + Send + 'static,
+{
+    let (cursor, limit) = query.parse()?;
+    let (posts, next) = state
+        .db()
+        .call(move |engine| {
+            let page = f(engine, cursor.as_ref(), limit)?;
+            Ok((hydrate(engine, page.posts)?, page.next))
+        })
+        .await?;
+    Ok(axum::Json(TimelineJson {
+        posts,
+        next: next.map(|c| c.to_string()),
+    }))
+}
+
+async fn user_list<F>(
+    state: &AppState,
+    query: PageQuery,
+    f: F,
+) -> Result<axum::Json<UsersJson>, ApiError>
+where
+    F: FnOnce(&Engine, Option<&Cursor>, usize) -> starling::Result<UserPage> + Send + 'static,
+{
+    let (cursor, limit) = query.parse()?;
+    state
+        .db()
+        .call(move |engine| {
+            let page = f(engine, cursor.as_ref(), limit)?;
+            let mut users = Vec::with_capacity(page.users.len());
+            for id in page.users {
+                users.push(UserJson::from(&engine.user(id)?));
+            }
+            Ok(axum::Json(UsersJson {
+                users,
+                next: page.next.map(|c| c.to_string()),
+            }))
+        })
+        .await
+}
+
+/// Healthy means serving and able to write: a poisoned engine (an earlier
+/// storage failure) or a shutdown in progress answers 503, so that a proxy
+/// stops sending traffic here.
+async fn healthz(State(state): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if state.is_shutting_down() {
+        return Err(ApiError::unavailable());
+    }
+    let poisoned = state.db().call(|engine| Ok(engine.is_poisoned())).await?;
+    if poisoned {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "poisoned",
+            "the engine refuses writes after a storage failure; restart the server",
+        ));
+    }
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })))
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let stats = state.db().call(|engine| Ok(engine.fanout_stats())).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics().render(&stats),
+    ))
+}
+
+#[derive(Serialize)]
+struct CountsJson {
+    followers: u64,
+    following: u64,
+}
+
+async fn me(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            let me = engine.user(user)?;
+            let counts = engine.counts(user)?;
+            Ok(axum::Json(serde_json::json!({
+                "user": UserJson::from(&me),
+                "counts": CountsJson { followers: counts.followers, following: counts.following },
+            })))
+        })
+        .await
+}
+
+async fn user_by_id(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<u64>,
+) -> Result<axum::Json<UserJson>, ApiError> {
+    state
+        .db()
+        .call(move |engine| Ok(axum::Json(UserJson::from(&engine.user(UserId(id))?))))
+        .await
+}
+
+async fn user_by_name(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(name): PathParams<String>,
+) -> Result<axum::Json<UserJson>, ApiError> {
+    state
+        .db()
+        .call(move |engine| Ok(axum::Json(UserJson::from(&engine.user_by_name(&name)?))))
+        .await
+}
+
+async fn counts(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<u64>,
+) -> Result<axum::Json<CountsJson>, ApiError> {
+    state
+        .db()
+        .call(move |engine| {
+            let c = engine.counts(UserId(id))?;
+            Ok(axum::Json(CountsJson {
+                followers: c.followers,
+                following: c.following,
+            }))
+        })
+        .await
+}
+
+async fn followers(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<u64>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    user_list(&state, query, move |e, c, l| e.followers(UserId(id), c, l)).await
+}
+
+async fn following(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<u64>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    user_list(&state, query, move |e, c, l| e.following(UserId(id), c, l)).await
+}
+
+#[derive(Serialize)]
+struct EdgeJson {
+    following: bool,
+    changed: bool,
+}
+
+async fn is_following(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams((id, target)): PathParams<(u64, u64)>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state
+        .db()
+        .call(move |engine| {
+            let following = engine.is_following(UserId(id), UserId(target))?;
+            Ok(axum::Json(serde_json::json!({ "following": following })))
+        })
+        .await
+}
+
+/// Only the owner of a follow list changes it.
+fn own(session: &Session, id: u64) -> Result<UserId, ApiError> {
+    if session.user == UserId(id) {
+        Ok(session.user)
+    } else {
+        Err(ApiError::forbidden(
+            "you can only change whom you follow yourself",
+        ))
+    }
+}
+
+async fn follow(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams((id, target)): PathParams<(u64, u64)>,
+) -> Result<axum::Json<EdgeJson>, ApiError> {
+    let me = own(&session, id)?;
+    state
+        .db()
+        .call(move |engine| {
+            let changed = engine.follow(me, UserId(target))?;
+            Ok(axum::Json(EdgeJson {
+                following: true,
+                changed,
+            }))
+        })
+        .await
+}
+
+async fn unfollow(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams((id, target)): PathParams<(u64, u64)>,
+) -> Result<axum::Json<EdgeJson>, ApiError> {
+    let me = own(&session, id)?;
+    state
+        .db()
+        .call(move |engine| {
+            let changed = engine.unfollow(me, UserId(target))?;
+            Ok(axum::Json(EdgeJson {
+                following: false,
+                changed,
+            }))
+        })
+        .await
+}
+
+async fn author_timeline(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<u64>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<TimelineJson>, ApiError> {
+    timeline(&state, query, move |e, c, l| {
+        e.author_timeline(UserId(id), c, l)
+    })
+    .await
+}
+
+async fn home_timeline(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<TimelineJson>, ApiError> {
+    let me = session.user;
+    timeline(&state, query, move |e, c, l| e.home_timeline(me, c, l)).await
+}
+
+#[derive(Deserialize)]
+struct NewPost {
+    text: String,
+}
+
+async fn create_post(
+    State(state): State<AppState>,
+    session: Session,
+    JsonBody(body): JsonBody<NewPost>,
+) -> Result<impl IntoResponse, ApiError> {
+    let me = session.user;
+    state
+        .post_limits()
+        .take(me)
+        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    let mut posts =
+        hydrate_posts(&state, move |engine| Ok(vec![engine.post(me, &body.text)?])).await?;
+    let post = posts
+        .pop()
+        .ok_or_else(|| ApiError::internal(&"post vanished"))?;
+    let location = format!("/api/posts/{}", post.id.0);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(post),
+    ))
+}
+
+fn post_id(raw: &str) -> Result<PostId, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|&id| id > 0)
+        .map(PostId)
+        .ok_or_else(|| ApiError::bad_request("bad_path", "a post id is a positive integer"))
+}
+
+async fn get_post(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<String>,
+) -> Result<axum::Json<PostJson>, ApiError> {
+    let id = post_id(&id)?;
+    let mut posts = hydrate_posts(&state, move |engine| Ok(vec![engine.get_post(id)?])).await?;
+    posts
+        .pop()
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::internal(&"post vanished"))
+}
+
+async fn delete_post(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = post_id(&id)?;
+    let me = session.user;
+    let deleted = state
+        .db()
+        .call(move |engine| Ok(engine.delete_post(me, id)?))
+        .await?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(starling::Error::PostDeleted(id).into())
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    since: Option<String>,
+}
+
+async fn home_events(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    QueryParams(query): QueryParams<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let since = match last_event.or(query.since).as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(post_id(raw).map_err(|_| {
+            ApiError::bad_request("bad_query", "since and Last-Event-ID are post ids")
+        })?),
+    };
+    let sse = live::home_events(state, session.user, session.token, since).await?;
+    // Proxies must not buffer the stream.
+    Ok(([("x-accel-buffering", "no")], sse).into_response())
+}

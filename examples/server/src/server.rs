@@ -1,0 +1,224 @@
+//! Start-up, shared state, and graceful shutdown.
+
+use std::future::{Future, IntoFuture as _};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use starling::UserId;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::accounts::{Accounts, StoreError};
+use crate::config::Config;
+use crate::db::Db;
+use crate::limits::RateLimiter;
+use crate::live::Streams;
+use crate::metrics::Metrics;
+use crate::routes::app;
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// The engine could not be opened or closed.
+    #[error("engine: {0}")]
+    Engine(#[from] starling::Error),
+    /// The account store could not be opened.
+    #[error("account store: {0}")]
+    Accounts(String),
+    /// Binding or serving failed.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> StartError {
+        StartError::Accounts(e.to_string())
+    }
+}
+
+/// Everything a request handler can reach. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    db: Arc<Db>,
+    accounts: Arc<Accounts>,
+    post_limits: RateLimiter<UserId>,
+    login_limits: RateLimiter<String>,
+    /// Argon2 is slow and memory-hungry on purpose: bound how many run at once.
+    hashing: Semaphore,
+    /// Serializes the create-user-then-store-password step of sign-ups.
+    signups: tokio::sync::Mutex<()>,
+    metrics: Metrics,
+    streams: Streams,
+    shutting_down: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Opens the engine and the account store in `config.data_dir`.
+    pub async fn open(config: Config) -> Result<AppState, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let (db, accounts) = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+                std::fs::create_dir_all(&config.data_dir)?;
+                let db = Db::open(&config.engine_dir(), config.engine_config())?;
+                let accounts = Accounts::open(&config.accounts_dir(), config.token_ttl())?;
+                Ok((db, accounts))
+            })
+            .await
+            .map_err(|e| StartError::Io(std::io::Error::other(e)))??
+        };
+        let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(AppState(Arc::new(Inner {
+            post_limits: RateLimiter::new(config.post_burst, config.posts_per_minute),
+            login_limits: RateLimiter::new(config.login_burst, config.logins_per_minute),
+            hashing: Semaphore::new(hashers),
+            signups: tokio::sync::Mutex::new(()),
+            metrics: Metrics::default(),
+            streams: Streams::new(config.live_streams_per_user),
+            shutting_down: AtomicBool::new(false),
+            shutdown: watch::Sender::new(false),
+            db: Arc::new(db),
+            accounts: Arc::new(accounts),
+            config,
+        })))
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub(crate) fn db(&self) -> &Arc<Db> {
+        &self.0.db
+    }
+
+    pub(crate) fn accounts(&self) -> &Arc<Accounts> {
+        &self.0.accounts
+    }
+
+    pub(crate) fn post_limits(&self) -> &RateLimiter<UserId> {
+        &self.0.post_limits
+    }
+
+    pub(crate) fn login_limits(&self) -> &RateLimiter<String> {
+        &self.0.login_limits
+    }
+
+    pub(crate) fn hashing(&self) -> &Semaphore {
+        &self.0.hashing
+    }
+
+    pub(crate) fn signups(&self) -> &tokio::sync::Mutex<()> {
+        &self.0.signups
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub(crate) fn streams(&self) -> &Streams {
+        &self.0.streams
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once shutdown has begun.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.0.shutdown.subscribe()
+    }
+
+    /// Marks the server as shutting down: health checks fail (so a proxy
+    /// stops routing here) and live streams end.
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::SeqCst);
+        self.0.shutdown.send_replace(true);
+    }
+
+    /// Ends the engine: waits for in-flight calls and queued fan-out, then
+    /// closes it. Requests still arriving are answered 503.
+    pub async fn close(&self) -> Result<(), StartError> {
+        self.begin_shutdown();
+        let db = Arc::clone(&self.0.db);
+        tokio::task::spawn_blocking(move || db.close())
+            .await
+            .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
+        Ok(())
+    }
+}
+
+/// A server bound to its address, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the data folder and binds `config.bind` (port 0 picks a free port).
+    pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let bind = config.bind;
+        let state = AppState::open(config).await?;
+        let listener = TcpListener::bind(bind).await?;
+        Ok(Server { listener, state })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets
+    /// in-flight requests finish (up to the configured grace period), ends
+    /// live streams, waits for fan-out and closes the engine.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Server { listener, state } = self;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "listening");
+        let signal_state = state.clone();
+        let serving =
+            axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                signal_state.begin_shutdown();
+            });
+        let grace = state.config().shutdown_grace();
+        let mut begun = state.shutdown_signal();
+        let overdue = async move {
+            let _ = begun.wait_for(|b| *b).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serving.into_future() => served?,
+            () = overdue => tracing::warn!(?grace, "in-flight requests outlived the grace period"),
+        }
+        tracing::info!("waiting for fan-out, then closing the engine");
+        state.close().await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Binds `config.bind` and serves until `shutdown` resolves (see [`Server::run`]).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    Server::bind(config).await?.run(shutdown).await
+}

@@ -1,0 +1,239 @@
+//! The web page in headless Chromium, driven over the DevTools protocol:
+//! sign up, follow by username, see a followee's post arrive live, post,
+//! delete, log out. Skipped, with the reason printed, where Chromium is not
+//! installed (Debian package `chromium`; `STARLING_CHROMIUM` names another
+//! binary).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::harness::TestServer;
+
+/// The Chromium binary: `STARLING_CHROMIUM`, or `chromium` on the `PATH`.
+fn chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("STARLING_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("chromium"))
+        .find(|candidate| candidate.is_file())
+}
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+    page: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl Browser {
+    async fn launch(binary: &Path) -> Browser {
+        let profile = tempfile::tempdir().expect("profile folder");
+        let mut child = Command::new(binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromium starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let browser_url = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.expect("chromium stderr") {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("chromium exited without a DevTools address");
+        })
+        .await
+        .expect("chromium announces its DevTools address");
+        // Keep draining stderr so that Chromium never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+        let http = browser_url.replacen("ws://", "http://", 1);
+        let origin = &http[..http.find("/devtools/").expect("DevTools path")];
+        let targets: Value = reqwest::get(format!("{origin}/json/list"))
+            .await
+            .expect("target list")
+            .json()
+            .await
+            .expect("json");
+        let page_url = targets
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .expect("a page target")
+            .to_owned();
+        let (page, _) = tokio_tungstenite::connect_async(page_url.as_str())
+            .await
+            .expect("DevTools connection");
+        Browser {
+            child,
+            _profile: profile,
+            page,
+            next_id: 0,
+        }
+    }
+
+    /// Sends one DevTools command and returns its result.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let command = json!({"id": id, "method": method, "params": params}).to_string();
+        self.page.send(Message::text(command)).await.expect("send");
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.page.next())
+                .await
+                .expect("DevTools answers")
+                .expect("connection open")
+                .expect("message");
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let reply: Value = serde_json::from_str(text.as_str()).expect("json");
+            if reply["id"] == id {
+                assert!(reply.get("error").is_none(), "{method}: {reply}");
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates JavaScript in the page and returns its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let params = json!({"expression": expression, "awaitPromise": true, "returnByValue": true});
+        let result = self.call("Runtime.evaluate", params).await;
+        assert!(
+            result.get("exceptionDetails").is_none(),
+            "{expression}: {result}"
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Waits until `condition` (JavaScript) is true in the page.
+    async fn wait_for(&mut self, condition: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.eval(condition).await != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting for: {condition}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn set_value(&mut self, id: &str, value: &str) {
+        let expression = format!(
+            "document.getElementById({}).value = {}; true",
+            json!(id),
+            json!(value)
+        );
+        self.eval(&expression).await;
+    }
+
+    async fn click(&mut self, selector: &str) {
+        let expression = format!("document.querySelector({}).click(); true", json!(selector));
+        self.eval(&expression).await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn timeline_has(text: &str) -> String {
+    format!(
+        "document.getElementById('timeline').textContent.includes({})",
+        json!(text)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_page_signs_up_follows_posts_and_updates_live() {
+    let Some(binary) = chromium() else {
+        eprintln!(
+            "skipping the browser test: no `chromium` on the PATH (Debian package `chromium`)"
+        );
+        return;
+    };
+    let s = TestServer::start().await;
+    let ada = s.signup("ada", "analytical-engine").await;
+    s.post_text(&ada, "posted before anyone followed").await;
+
+    let mut b = Browser::launch(&binary).await;
+    b.call("Page.navigate", json!({"url": s.url("/")})).await;
+    b.wait_for("document.readyState === 'complete' && !!document.getElementById('auth-form')")
+        .await;
+
+    b.set_value("username", "grace").await;
+    b.set_value("password", "compilers-rule").await;
+    b.click("#signup").await;
+    b.wait_for("!document.getElementById('app').hidden").await;
+    b.wait_for("document.getElementById('live').textContent === '(live)'")
+        .await;
+
+    // Follow by username: ada's earlier post is backfilled into the timeline.
+    b.set_value("follow-name", "ada").await;
+    b.click("#follow").await;
+    b.wait_for("document.getElementById('status').textContent === 'Following @ada'")
+        .await;
+    b.wait_for(&timeline_has("posted before anyone followed"))
+        .await;
+
+    // A post made now reaches the page through the live stream alone.
+    let (_, post) = s.post_text(&ada, "hello, live reader").await;
+    let id = post["id"].as_str().expect("id").to_owned();
+    b.wait_for(&format!(
+        "document.querySelector('#timeline li[data-id=\"{id}\"]')?.classList.contains('fresh') === true"
+    ))
+    .await;
+    b.wait_for(&timeline_has("hello, live reader")).await;
+
+    // Posting from the page; the post is really stored.
+    b.set_value("post-text", "typed in a browser").await;
+    b.click("#post").await;
+    b.wait_for(&timeline_has("typed in a browser")).await;
+    let (_, grace) = s.get(&ada, "/api/users/by-name/grace").await;
+    let grace_id = grace["id"].as_u64().expect("id");
+    let (_, posts) = s.get(&ada, &format!("/api/users/{grace_id}/posts")).await;
+    assert_eq!(posts["posts"][0]["text"], "typed in a browser");
+    let own = posts["posts"][0]["id"].as_str().expect("id").to_owned();
+
+    // Deleting from the page; the post is really gone.
+    b.click(&format!("#timeline li[data-id=\"{own}\"] button"))
+        .await;
+    b.wait_for(&format!("!{}", timeline_has("typed in a browser")))
+        .await;
+    let (status, _) = s.get(&ada, &format!("/api/posts/{own}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    b.click("#logout").await;
+    b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")
+        .await;
+    b.close().await;
+}

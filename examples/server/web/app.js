@@ -1,0 +1,280 @@
+// The Starling web page: sign up or log in, post, follow by username, and
+// watch the home timeline update live. Plain JavaScript, no build step.
+//
+// The token lives in sessionStorage (this tab only). The live stream is
+// read with fetch() rather than EventSource, because EventSource cannot
+// send an Authorization header, and a token in a URL ends up in logs.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const session = {
+  get token() { return sessionStorage.getItem("starling.token"); },
+  get user() {
+    const raw = sessionStorage.getItem("starling.user");
+    return raw ? JSON.parse(raw) : null;
+  },
+  save(token, user) {
+    sessionStorage.setItem("starling.token", token);
+    sessionStorage.setItem("starling.user", JSON.stringify(user));
+  },
+  clear() {
+    sessionStorage.removeItem("starling.token");
+    sessionStorage.removeItem("starling.user");
+  },
+};
+
+let nextCursor = null;
+let liveAbort = null;
+
+function say(message, ok) {
+  const status = $("status");
+  status.textContent = message || "";
+  status.className = ok ? "ok" : "";
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (session.token) headers["Authorization"] = "Bearer " + session.token;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    if (response.status === 401 && session.token) signedOut();
+    const error = new Error(data.error || response.statusText);
+    error.code = data.code;
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function byNewest(a, b) {
+  const x = BigInt(a), y = BigInt(b);
+  return x > y ? -1 : x < y ? 1 : 0;
+}
+
+function renderPost(post, fresh) {
+  const li = document.createElement("li");
+  li.dataset.id = post.id;
+  if (fresh) li.className = "fresh";
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const who = document.createElement("strong");
+  who.textContent = "@" + post.author.username;
+  const when = document.createElement("time");
+  when.dateTime = new Date(post.created_at_ms).toISOString();
+  when.textContent = new Date(post.created_at_ms).toLocaleString();
+  meta.append(who, when);
+  const me = session.user;
+  if (me && post.author.id === me.id) {
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Delete";
+    del.addEventListener("click", () => deletePost(post.id));
+    meta.append(del);
+  }
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = post.text;
+  li.append(meta, text);
+  return li;
+}
+
+// Inserts a post where its id puts it (newest first), once.
+function insertPost(post, fresh) {
+  const list = $("timeline");
+  if (list.querySelector(`li[data-id="${post.id}"]`)) return;
+  const li = renderPost(post, fresh);
+  for (const other of list.children) {
+    if (byNewest(post.id, other.dataset.id) < 0) {
+      list.insertBefore(li, other);
+      return;
+    }
+  }
+  list.append(li);
+}
+
+function removePost(id) {
+  const li = $("timeline").querySelector(`li[data-id="${id}"]`);
+  if (li) li.remove();
+}
+
+function newestId() {
+  const first = $("timeline").firstElementChild;
+  return first ? first.dataset.id : "";
+}
+
+async function loadTimeline(more) {
+  const query = new URLSearchParams({ limit: "20" });
+  if (more && nextCursor) query.set("cursor", nextCursor);
+  const page = await api("GET", "/api/home?" + query);
+  if (!more) $("timeline").replaceChildren();
+  for (const post of page.posts) insertPost(post, false);
+  nextCursor = page.next;
+  $("more").hidden = !nextCursor;
+}
+
+async function refreshMe() {
+  const data = await api("GET", "/api/me");
+  $("me-name").textContent = "@" + data.user.username;
+  $("me-counts").textContent =
+    `${data.counts.followers} followers · ${data.counts.following} following`;
+}
+
+// Reads the server-sent events of the home timeline over fetch, and
+// reconnects (asking for what it missed) until logged out.
+async function live() {
+  if (liveAbort) liveAbort.abort();
+  const abort = new AbortController();
+  liveAbort = abort;
+  while (!abort.signal.aborted && session.token) {
+    try {
+      const query = new URLSearchParams();
+      const since = newestId();
+      if (since) query.set("since", since);
+      const response = await fetch("/api/home/events?" + query, {
+        headers: { Authorization: "Bearer " + session.token, Accept: "text/event-stream" },
+        signal: abort.signal,
+      });
+      if (response.status === 401) { signedOut(); return; }
+      if (!response.ok || !response.body) throw new Error("stream refused: " + response.status);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          handleEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (error) {
+      if (abort.signal.aborted) return;
+    }
+    $("live").textContent = "(reconnecting…)";
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+function handleEvent(block) {
+  let type = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+  }
+  if (data.length === 0) return;
+  const payload = JSON.parse(data.join("\n"));
+  if (type === "ready") $("live").textContent = "(live)";
+  else if (type === "post") insertPost(payload, true);
+  else if (type === "retract") removePost(payload.id);
+}
+
+function signedIn() {
+  $("auth").hidden = true;
+  $("app").hidden = false;
+  $("whoami").hidden = false;
+  refreshMe().catch((e) => say(e.message));
+  loadTimeline(false).then(live).catch((e) => say(e.message));
+}
+
+function signedOut() {
+  if (liveAbort) liveAbort.abort();
+  liveAbort = null;
+  session.clear();
+  $("timeline").replaceChildren();
+  $("app").hidden = true;
+  $("whoami").hidden = true;
+  $("auth").hidden = false;
+}
+
+async function authenticate(path) {
+  const username = $("username").value.trim();
+  const password = $("password").value;
+  try {
+    const data = await api("POST", path, { username, password });
+    session.save(data.token, data.user);
+    $("password").value = "";
+    say(path.endsWith("signup") ? "Welcome, @" + data.user.username + "!" : "", true);
+    signedIn();
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function deletePost(id) {
+  try {
+    await api("DELETE", "/api/posts/" + id);
+    removePost(id);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function changeFollow(method) {
+  const name = $("follow-name").value.trim();
+  try {
+    const user = await api("GET", "/api/users/by-name/" + encodeURIComponent(name));
+    const me = session.user;
+    await api(method, `/api/users/${me.id}/following/${user.id}`);
+    $("follow-name").value = "";
+    await Promise.all([refreshMe(), loadTimeline(false)]);
+    say((method === "PUT" ? "Following @" : "Unfollowed @") + user.username, true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+function setUp() {
+  $("auth-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    authenticate("/api/login");
+  });
+  $("signup").addEventListener("click", () => {
+    if ($("auth-form").reportValidity()) authenticate("/api/signup");
+  });
+  $("logout").addEventListener("click", async () => {
+    try { await api("POST", "/api/logout"); } catch (error) { /* gone already */ }
+    signedOut();
+    say("Logged out.", true);
+  });
+  $("post-text").addEventListener("input", () => {
+    $("post-left").textContent = String(280 - [...$("post-text").value].length);
+  });
+  $("post-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const post = await api("POST", "/api/posts", { text: $("post-text").value });
+      $("post-text").value = "";
+      $("post-left").textContent = "280";
+      insertPost(post, false);
+      say("");
+    } catch (error) {
+      say(error.status === 429 ? "Slow down: too many posts." : error.message);
+    }
+  });
+  $("follow-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    changeFollow("PUT");
+  });
+  $("unfollow").addEventListener("click", () => {
+    if ($("follow-form").reportValidity()) changeFollow("DELETE");
+  });
+  $("more").addEventListener("click", () => loadTimeline(true).catch((e) => say(e.message)));
+  if (session.token) signedIn();
+}
+
+setUp();
