@@ -42,6 +42,8 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
         }
     }
     backend.apply(&batch, Durability::Buffered)?;
+    // A large follower list lives in table files, not the memtable.
+    backend.flush()?;
     Ok(Fixture {
         engine: GenericEngine::with_backend(backend, config)?,
         author,

@@ -225,6 +225,8 @@ fn load_followers(backend: &RocksBackend, followers: u64) -> Result<()> {
         }
     }
     backend.apply(&batch, Durability::Buffered)?;
+    // A large follower list lives in table files, not the memtable.
+    backend.flush()?;
     Ok(())
 }
 

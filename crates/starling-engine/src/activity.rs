@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use starling_core::UserId;
 
 #[derive(Default)]
@@ -71,6 +71,20 @@ impl Activity {
             .unwrap_or_default()
     }
 
+    /// Makes room for `user` (every known user has a slot, so the fan-out
+    /// loop's [`View`] finds them all).
+    pub(crate) fn ensure(&self, user: UserId) {
+        self.with_slot(user, |_| ());
+    }
+
+    /// A read view for a tight loop: one lock acquisition for many users.
+    pub(crate) fn view(&self) -> View<'_> {
+        View {
+            slots: self.slots.read(),
+            half_life_ms: self.half_life_ms,
+        }
+    }
+
     /// Records a stored last read (at open).
     pub(crate) fn load_last_read(&self, user: UserId, at_ms: u64) {
         self.with_slot(user, |s| {
@@ -108,11 +122,6 @@ impl Activity {
         self.with_slot(user, |s| bump(&s.post_rate, now_ms, self.half_life_ms));
     }
 
-    /// Counts one fan-out delivery into `user`'s inbox.
-    pub(crate) fn delivered(&self, user: UserId) {
-        self.with_slot(user, |s| s.deliveries.fetch_add(1, Ordering::Relaxed));
-    }
-
     /// Whether `at_least` deliveries reached `user`'s inbox since the last
     /// call that returned true (which resets the count).
     pub(crate) fn take_deliveries(&self, user: UserId, at_least: u64) -> bool {
@@ -142,6 +151,41 @@ impl Activity {
                 self.half_life_ms,
             )
         })
+    }
+}
+
+/// The tables under one read lock (see [`Activity::view`]).
+pub(crate) struct View<'a> {
+    slots: RwLockReadGuard<'a, Vec<Slot>>,
+    half_life_ms: f64,
+}
+
+impl View<'_> {
+    /// As [`Activity::inactive`].
+    pub(crate) fn inactive(&self, user: UserId, after_ms: Option<u64>, now_ms: u64) -> bool {
+        let last = self
+            .slots
+            .get(user.0 as usize)
+            .map_or(0, |s| s.last_read_ms.load(Ordering::Relaxed));
+        after_ms.is_some_and(|after| now_ms.saturating_sub(last) > after)
+    }
+
+    /// As [`Activity::read_rate`].
+    pub(crate) fn read_rate(&self, user: UserId, now_ms: u64) -> f64 {
+        self.slots.get(user.0 as usize).map_or(0.0, |s| {
+            decayed(
+                s.read_rate.load(Ordering::Relaxed),
+                now_ms,
+                self.half_life_ms,
+            )
+        })
+    }
+
+    /// As [`Activity::delivered`], for users that have a slot.
+    pub(crate) fn delivered(&self, user: UserId) {
+        if let Some(s) = self.slots.get(user.0 as usize) {
+            s.deliveries.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -196,11 +240,12 @@ mod tests {
         );
         assert_eq!(a.read(UserId(9), t + 10_000, 10_000), Some(t + 10_000));
         a.load_last_read(UserId(2000), 77);
+        a.ensure(UserId(5));
         for _ in 0..3 {
-            a.delivered(UserId(5));
+            a.view().delivered(UserId(5));
         }
         assert!(!a.take_deliveries(UserId(5), 4));
-        a.delivered(UserId(5));
+        a.view().delivered(UserId(5));
         assert!(a.take_deliveries(UserId(5), 4));
         assert!(!a.take_deliveries(UserId(5), 1), "the count restarts");
         assert_eq!(a.last_read(UserId(2000)), 77, "tables grow");

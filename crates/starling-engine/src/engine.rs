@@ -23,6 +23,9 @@ use starling_log::{PostIdGenerator, unix_millis};
 use crate::activity::Activity;
 use crate::locks::AuthorLocks;
 
+/// Fan-out batches written under one hold of an author's lock.
+const PIPELINE: usize = 16;
+
 /// A page of user ids (followers or following), in id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserPage {
@@ -94,6 +97,7 @@ impl<B: Backend> Engine<B> {
         let ids = PostIdGenerator::new(config.node_id, backend.last_post_id()?);
         let workers = config.fanout_workers;
         let activity = Activity::new(config.rate_half_life_ms);
+        activity.ensure(UserId(next_user));
         let mut reads = Vec::new();
         let mut after = None;
         loop {
@@ -248,6 +252,7 @@ impl<B: Backend> Engine<B> {
             created_at_ms: unix_millis(),
         };
         s.write(&[Mutation::PutUser(user.clone())], s.config.durability)?;
+        s.activity.ensure(user.id);
         *next += 1;
         Ok(user)
     }
@@ -795,13 +800,14 @@ impl<B: Backend> Shared<B> {
     }
 
     fn work(&self, jobs: &Receiver<PostId>) {
-        let mut followers = Vec::with_capacity(self.config.fanout_batch);
-        let mut batch = Vec::with_capacity(self.config.fanout_batch + 1);
+        let size = self.config.fanout_batch;
+        let mut pages = [Vec::with_capacity(size), Vec::with_capacity(size)];
+        let mut batch = Vec::with_capacity(size + 1);
         for post in jobs.iter() {
             if !self.stopping.load(Ordering::SeqCst) {
                 let started = Instant::now();
                 // A failed job has poisoned the engine; `wait_for_fanout` reports it.
-                if self.run_job(post, &mut followers, &mut batch).is_ok() {
+                if self.run_job(post, &mut pages, &mut batch).is_ok() {
                     self.jobs_done.fetch_add(1, Ordering::Relaxed);
                 }
                 self.busy_nanos
@@ -811,53 +817,89 @@ impl<B: Backend> Shared<B> {
         }
     }
 
-    /// Runs one job to completion, one durable batch at a time. Each batch
-    /// re-reads the job under the author's lock, so a delete that turned it
-    /// into a retraction, or another worker that advanced it, is seen.
+    /// Runs one job to completion, one durable batch at a time.
+    ///
+    /// Under one hold of the author's lock it runs up to [`PIPELINE`]
+    /// batches, reading the next page of followers on a scoped thread while
+    /// the current batch is written (fan-out batches change no edge, so the
+    /// page read ahead is the page that follows). Between holds it re-reads
+    /// the job, so a delete that turned it into a retraction, or another
+    /// worker that advanced it, is seen; and follows and unfollows of the
+    /// author wait at most one hold.
     fn run_job(
         &self,
         post: PostId,
-        followers: &mut Vec<Edge>,
+        pages: &mut [Vec<Edge>; 2],
         batch: &mut Vec<Mutation>,
     ) -> Result<()> {
         let Some(first) = self.backend.job(post)? else {
             return Ok(());
         };
+        let size = self.config.fanout_batch;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
             self.check_writable()?;
             let _author = self.authors.lock(first.author);
-            let Some(job) = self.backend.job(post)? else {
+            let Some(mut job) = self.backend.job(post)? else {
                 return Ok(());
             };
-            let last = next_followers(&self.backend, &job, self.config.fanout_batch, followers)?;
-            batch.clear();
-            let now = unix_millis();
-            let author_rate = self.activity.post_rate(job.author, now);
-            let inactive_after = self.config.inactive_after_ms;
-            let rates = self.config.fanout_policy == FanoutPolicy::Rates;
-            let decide = |e: &Edge| {
-                if self.activity.inactive(e.user, inactive_after, now) {
-                    Delivery::Skip
-                } else if rates && self.activity.read_rate(e.user, now) < author_rate {
-                    Delivery::Pull
-                } else {
-                    self.activity.delivered(e.user);
-                    Delivery::Push
+            let [current, ahead] = pages;
+            let mut last = next_followers(&self.backend, &job, size, current)?;
+            for _ in 0..PIPELINE {
+                batch.clear();
+                self.plan(&job, current, last, batch);
+                let next = FanoutJob {
+                    cursor: current.last().map(|e| e.user).or(job.cursor),
+                    ..job
+                };
+                let (written, read) = std::thread::scope(|s| {
+                    let reader = (!last)
+                        .then(|| s.spawn(|| next_followers(&self.backend, &next, size, ahead)));
+                    let written = self.write(batch, Durability::Buffered);
+                    (written, reader.map(|r| r.join()))
+                });
+                written?;
+                let delivered = batch
+                    .iter()
+                    .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
+                self.delivered
+                    .fetch_add(delivered.count() as u64, Ordering::Relaxed);
+                let Some(read) = read else {
+                    return Ok(());
+                };
+                last = read.map_err(|_| {
+                    Error::Storage(starling_core::StorageError::new(
+                        "fan-out page reader panicked",
+                    ))
+                })??;
+                std::mem::swap(current, ahead);
+                job = next;
+                if self.stopping.load(Ordering::SeqCst) {
+                    return Ok(());
                 }
-            };
-            plan_step(&job, followers, last, decide, batch);
-            self.write(batch, Durability::Buffered)?;
-            let written = batch
-                .iter()
-                .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
-            self.delivered
-                .fetch_add(written.count() as u64, Ordering::Relaxed);
-            if last {
-                return Ok(());
             }
         }
+    }
+
+    /// Plans one batch: the policy decides per follower.
+    fn plan(&self, job: &FanoutJob, followers: &[Edge], last: bool, batch: &mut Vec<Mutation>) {
+        let now = unix_millis();
+        let author_rate = self.activity.post_rate(job.author, now);
+        let inactive_after = self.config.inactive_after_ms;
+        let rates = self.config.fanout_policy == FanoutPolicy::Rates;
+        let activity = self.activity.view();
+        let decide = |e: &Edge| {
+            if activity.inactive(e.user, inactive_after, now) {
+                Delivery::Skip
+            } else if rates && activity.read_rate(e.user, now) < author_rate {
+                Delivery::Pull
+            } else {
+                activity.delivered(e.user);
+                Delivery::Push
+            }
+        };
+        plan_step(job, followers, last, decide, batch);
     }
 }

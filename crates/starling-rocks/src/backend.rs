@@ -532,11 +532,49 @@ impl FanoutQueue for RocksBackend {
     }
 }
 
+/// Every family's handle, looked up once per batch rather than per mutation.
+struct Families<'a> {
+    users: &'a ColumnFamily,
+    names: &'a ColumnFamily,
+    following: &'a ColumnFamily,
+    followers: &'a ColumnFamily,
+    counters: &'a ColumnFamily,
+    posts: &'a ColumnFamily,
+    author_posts: &'a ColumnFamily,
+    inbox_floors: &'a ColumnFamily,
+    inbox: &'a ColumnFamily,
+    pulled: &'a ColumnFamily,
+    authors: &'a ColumnFamily,
+    last_reads: &'a ColumnFamily,
+    jobs: &'a ColumnFamily,
+}
+
+impl RocksBackend {
+    fn families(&self) -> Families<'_> {
+        Families {
+            users: self.cf(USERS),
+            names: self.cf(NAMES),
+            following: self.cf(FOLLOWING),
+            followers: self.cf(FOLLOWERS),
+            counters: self.cf(COUNTERS),
+            posts: self.cf(POSTS),
+            author_posts: self.cf(AUTHOR_POSTS),
+            inbox_floors: self.cf(INBOX_FLOORS),
+            inbox: self.cf(INBOX),
+            pulled: self.cf(PULLED),
+            authors: self.cf(AUTHORS),
+            last_reads: self.cf(LAST_READS),
+            jobs: self.cf(JOBS),
+        }
+    }
+}
+
 impl Backend for RocksBackend {
     fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+        let families = self.families();
         let mut wb = WriteBatch::default();
         for m in batch {
-            self.encode(m, &mut wb);
+            Self::encode(&families, m, &mut wb);
         }
         let mut opts = WriteOptions::default();
         opts.set_sync(durability == Durability::Synced);
@@ -545,16 +583,12 @@ impl Backend for RocksBackend {
 }
 
 impl RocksBackend {
-    fn encode(&self, m: &Mutation, wb: &mut WriteBatch) {
+    fn encode(f: &Families<'_>, m: &Mutation, wb: &mut WriteBatch) {
         match m {
             Mutation::PutUser(user) => {
+                wb.put_cf(f.users, codec::user_key(user.id), codec::encode_user(user));
                 wb.put_cf(
-                    self.cf(USERS),
-                    codec::user_key(user.id),
-                    codec::encode_user(user),
-                );
-                wb.put_cf(
-                    self.cf(NAMES),
+                    f.names,
                     codec::name_key(&user.name),
                     codec::encode_user_id(user.id),
                 );
@@ -566,80 +600,72 @@ impl RocksBackend {
                 mode,
             } => {
                 wb.put_cf(
-                    self.cf(FOLLOWING),
+                    f.following,
                     codec::edge_key(*follower, *followee),
                     codec::encode_edge_value(*since, EdgeMode::Push),
                 );
-                self.set_mode(wb, *follower, *followee, *since, *mode);
-                self.count(wb, *follower, *followee, 1);
+                Self::set_mode(f, wb, *follower, *followee, *since, *mode);
+                Self::count(f, wb, *follower, *followee, 1);
             }
             Mutation::RemoveEdge { follower, followee } => {
-                wb.delete_cf(self.cf(FOLLOWING), codec::edge_key(*follower, *followee));
-                wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
-                wb.delete_cf(self.cf(PULLED), codec::pulled_key(*follower, *followee));
-                self.count(wb, *follower, *followee, -1);
+                wb.delete_cf(f.following, codec::edge_key(*follower, *followee));
+                wb.delete_cf(f.followers, codec::edge_key(*followee, *follower));
+                wb.delete_cf(f.pulled, codec::pulled_key(*follower, *followee));
+                Self::count(f, wb, *follower, *followee, -1);
             }
             Mutation::SetEdgeMode {
                 follower,
                 followee,
                 since,
                 mode,
-            } => self.set_mode(wb, *follower, *followee, *since, *mode),
+            } => Self::set_mode(f, wb, *follower, *followee, *since, *mode),
             Mutation::SetAuthorMode { author, mode } => wb.put_cf(
-                self.cf(AUTHORS),
+                f.authors,
                 codec::user_key(*author),
                 codec::encode_author_mode(*mode),
             ),
             Mutation::SetLastRead { user, at_ms } => wb.put_cf(
-                self.cf(LAST_READS),
+                f.last_reads,
                 codec::user_key(*user),
                 codec::encode_millis(*at_ms),
             ),
             Mutation::DeletePulled { reader, author } => {
-                wb.delete_cf(self.cf(PULLED), codec::pulled_key(*reader, *author));
+                wb.delete_cf(f.pulled, codec::pulled_key(*reader, *author));
             }
             Mutation::PutPost(post) => {
+                wb.put_cf(f.posts, codec::post_key(post.id), codec::encode_post(post));
                 wb.put_cf(
-                    self.cf(POSTS),
-                    codec::post_key(post.id),
-                    codec::encode_post(post),
-                );
-                wb.put_cf(
-                    self.cf(AUTHOR_POSTS),
+                    f.author_posts,
                     codec::author_post_key(post.author, post.id),
                     [],
                 );
             }
             Mutation::InboxPut { owner, entry } => wb.put_cf(
-                self.cf(INBOX),
+                f.inbox,
                 codec::inbox_key(*owner, entry.post),
                 codec::encode_inbox_value(entry.author),
             ),
             Mutation::InboxDelete { owner, post } => {
-                wb.delete_cf(self.cf(INBOX), codec::inbox_key(*owner, *post));
+                wb.delete_cf(f.inbox, codec::inbox_key(*owner, *post));
             }
             Mutation::InboxTrim { owner, through } => {
                 wb.delete_range_cf(
-                    self.cf(INBOX),
+                    f.inbox,
                     codec::inbox_key(*owner, *through).as_slice(),
                     codec::user_prefix_end(*owner).as_slice(),
                 );
                 wb.merge_cf(
-                    self.cf(INBOX_FLOORS),
+                    f.inbox_floors,
                     codec::user_key(*owner),
                     codec::encode_millis(through.0),
                 );
             }
             Mutation::PutJob(job) => {
-                wb.put_cf(
-                    self.cf(JOBS),
-                    codec::job_key(job.post),
-                    codec::encode_job(job),
-                );
+                wb.put_cf(f.jobs, codec::job_key(job.post), codec::encode_job(job));
             }
-            Mutation::DeleteJob(post) => wb.delete_cf(self.cf(JOBS), codec::job_key(*post)),
+            Mutation::DeleteJob(post) => wb.delete_cf(f.jobs, codec::job_key(*post)),
             Mutation::SetCounts { user, counts } => {
-                let cf = self.cf(COUNTERS);
+                let cf = f.counters;
                 let as_i64 = |n: u64| codec::encode_count(i64::try_from(n).unwrap_or(i64::MAX));
                 wb.put_cf(
                     cf,
@@ -658,25 +684,22 @@ impl RocksBackend {
                 since,
                 mode,
             } => wb.put_cf(
-                self.cf(FOLLOWERS),
+                f.followers,
                 codec::edge_key(*followee, *follower),
                 codec::encode_edge_value(*since, *mode),
             ),
             Mutation::DeleteFollowerEntry { followee, follower } => {
-                wb.delete_cf(self.cf(FOLLOWERS), codec::edge_key(*followee, *follower));
+                wb.delete_cf(f.followers, codec::edge_key(*followee, *follower));
             }
             Mutation::DeleteAuthorIndex { author, post } => {
-                wb.delete_cf(
-                    self.cf(AUTHOR_POSTS),
-                    codec::author_post_key(*author, *post),
-                );
+                wb.delete_cf(f.author_posts, codec::author_post_key(*author, *post));
             }
         }
     }
 
     /// The followers-side copy of an edge and the follower's pulled index.
     fn set_mode(
-        &self,
+        f: &Families<'_>,
         wb: &mut WriteBatch,
         follower: UserId,
         followee: UserId,
@@ -684,19 +707,25 @@ impl RocksBackend {
         mode: EdgeMode,
     ) {
         wb.put_cf(
-            self.cf(FOLLOWERS),
+            f.followers,
             codec::edge_key(followee, follower),
             codec::encode_edge_value(since, mode),
         );
         let key = codec::pulled_key(follower, followee);
         match mode {
-            EdgeMode::Pull => wb.put_cf(self.cf(PULLED), key, codec::encode_since(since)),
-            EdgeMode::Push => wb.delete_cf(self.cf(PULLED), key),
+            EdgeMode::Pull => wb.put_cf(f.pulled, key, codec::encode_since(since)),
+            EdgeMode::Push => wb.delete_cf(f.pulled, key),
         }
     }
 
-    fn count(&self, wb: &mut WriteBatch, follower: UserId, followee: UserId, delta: i64) {
-        let cf = self.cf(COUNTERS);
+    fn count(
+        f: &Families<'_>,
+        wb: &mut WriteBatch,
+        follower: UserId,
+        followee: UserId,
+        delta: i64,
+    ) {
+        let cf = f.counters;
         let delta = codec::encode_count(delta);
         wb.merge_cf(
             cf,

@@ -38,7 +38,14 @@ fn backup_restores_and_checks_clean_and_rebuild_repairs() {
         }
         // f0 reads (so counts as active, and its inbox must be complete).
         let f0 = engine.user_by_name("f0").expect("f0").id;
-        assert_eq!(engine.home_timeline(f0, None, 50).expect("home").posts.len(), 10);
+        assert_eq!(
+            engine
+                .home_timeline(f0, None, 50)
+                .expect("home")
+                .posts
+                .len(),
+            10
+        );
         engine.close().expect("close");
     }
     let (code, out) = admin(&db, &["check"]);
