@@ -48,6 +48,16 @@ enum Scenario {
         #[arg(long)]
         synced: bool,
     },
+    /// Latency percentiles: synced post acknowledgement with 1 and 8 posters
+    /// (beside raw synced writes), and warm home pages with 20 pulled authors.
+    Latency {
+        /// Posts per poster.
+        #[arg(long, default_value_t = 500)]
+        posts: usize,
+        /// Home-page reads measured.
+        #[arg(long, default_value_t = 2000)]
+        reads: usize,
+    },
     /// One post to N followers: fan-out entries per second against the raw baseline.
     Fanout {
         /// Followers of the author.
@@ -73,6 +83,7 @@ struct FanoutReport {
 }
 
 mod graph;
+mod latency;
 mod mixed;
 
 #[derive(Serialize)]
@@ -88,6 +99,43 @@ struct MixedReport {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.scenario {
+        Scenario::Latency { posts, reads } => {
+            let mut out = serde_json::Map::new();
+            for posters in [1usize, 8] {
+                let (ours, base) = latency::post_ack(posters, posts)?;
+                if !cli.json {
+                    println!(
+                        "synced post ack, {posters} posters: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms \
+                         (raw synced write baseline: p50 {:.3} ms, p99 {:.3} ms)",
+                        ours.p50_ms, ours.p99_ms, ours.max_ms, base.p50_ms, base.p99_ms
+                    );
+                }
+                out.insert(
+                    format!("post_ack_{posters}_posters"),
+                    serde_json::to_value(&ours)?,
+                );
+                out.insert(
+                    format!("baseline_synced_write_{posters}_threads"),
+                    serde_json::to_value(&base)?,
+                );
+            }
+            for (push, pulled) in [(40usize, 0usize), (20, 20)] {
+                let reads_ms = latency::home_reads(push, pulled, 25, reads)?;
+                if !cli.json {
+                    println!(
+                        "home page of 50, {pulled} pulled authors: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                        reads_ms.p50_ms, reads_ms.p99_ms, reads_ms.max_ms
+                    );
+                }
+                out.insert(
+                    format!("home_50_{pulled}_pulled"),
+                    serde_json::to_value(&reads_ms)?,
+                );
+            }
+            if cli.json {
+                println!("{}", serde_json::Value::Object(out));
+            }
+        }
         Scenario::Mixed {
             users,
             celebrity_followers,

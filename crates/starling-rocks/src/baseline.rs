@@ -78,3 +78,42 @@ pub fn synced_writes(path: &Path, threads: usize, per_thread: u64) -> Result<Dur
     }
     Ok(took)
 }
+
+/// As [`synced_writes`], returning each write's latency in milliseconds.
+pub fn synced_write_latencies(path: &Path, threads: usize, per_thread: u64) -> Result<Vec<f64>> {
+    let storage =
+        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+    let _ = std::fs::remove_dir_all(path);
+    let db = DB::open(&db_options(), path).map_err(storage)?;
+    let value = [b'x'; 120];
+    let all = std::sync::Mutex::new(Vec::new());
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads as u64 {
+            let (db, all, failures) = (&db, &all, &failures);
+            s.spawn(move || {
+                let mut opts = WriteOptions::default();
+                opts.set_sync(true);
+                let mut mine = Vec::with_capacity(per_thread as usize);
+                for i in 0..per_thread {
+                    let mut wb = WriteBatch::default();
+                    wb.put(codec::inbox_key(UserId(t), PostId(i)), value);
+                    let started = Instant::now();
+                    if db.write_opt(wb, &opts).is_err() {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    mine.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                if let Ok(mut all) = all.lock() {
+                    all.extend(mine);
+                }
+            });
+        }
+    });
+    if failures.into_inner() > 0 {
+        return Err(Error::Storage(starling_core::StorageError::new(
+            "baseline write failed",
+        )));
+    }
+    Ok(all.into_inner().unwrap_or_default())
+}
