@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use starling::{Cursor, Engine, Post, PostId, TimelinePage, User, UserId, UserPage};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Session};
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(TraceLayer::new_for_http())
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {

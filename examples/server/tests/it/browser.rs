@@ -52,6 +52,7 @@ impl Browser {
                 "--disable-sync",
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
+                "--window-size=900,1100",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
@@ -161,6 +162,21 @@ impl Browser {
         self.eval(&expression).await;
     }
 
+    /// Saves a PNG of the page as `name` in `STARLING_SCREENSHOT_DIR`, when set.
+    async fn screenshot(&mut self, name: &str) {
+        use base64::Engine as _;
+        let Some(dir) = std::env::var_os("STARLING_SCREENSHOT_DIR") else {
+            return;
+        };
+        let shot = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("image data"))
+            .expect("base64");
+        std::fs::write(PathBuf::from(dir).join(name), png).expect("screenshot written");
+    }
+
     async fn close(mut self) {
         let _ = self.child.kill().await;
     }
@@ -213,6 +229,7 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     ))
     .await;
     b.wait_for(&timeline_has("hello, live reader")).await;
+    b.screenshot("home.png").await;
 
     // Posting from the page; the post is really stored.
     b.set_value("post-text", "typed in a browser").await;
