@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use parking_lot::Mutex;
@@ -161,11 +162,28 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Standard methods by name; anything else is one label, so that made-up
+/// methods cannot grow the label set without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware: times every request under its route template (never its
 /// concrete path, so ids do not explode the label set).
 pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -182,6 +200,13 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn made_up_methods_share_a_label() {
+        let made_up = Method::from_bytes(b"BREW").expect("extension method");
+        assert_eq!(method_label(&made_up), "OTHER");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+    }
 
     #[test]
     fn renders_cumulative_buckets_and_escaped_labels() {
