@@ -66,9 +66,16 @@ pub(crate) fn run(
     let backend = RocksBackend::open(dir, &policy.config)?;
     let engine = Arc::new(GenericEngine::with_backend(backend, policy.config.clone())?);
     let mut rng = StdRng::seed_from_u64(seed);
-    // Who acts: a Zipf over users, so a few are very active and most rarely are.
+    // Who acts: a Zipf over users, so a few are very active and most rarely
+    // are; scattered over ids (a multiplicative permutation) so that how
+    // active a user is does not follow how popular the graph made them (the
+    // graph's popular accounts have small ids). User 1, the celebrity, acts
+    // only where the workload says so.
     let actor = Zipf::new(users as f64, 1.1)?;
-    let pick = |rng: &mut StdRng| UserId(actor.sample(rng) as u64);
+    let pick = |rng: &mut StdRng| {
+        let rank = actor.sample(rng) as u64 - 1;
+        UserId(2 + rank.wrapping_mul(2_654_435_761).wrapping_add(users / 2) % (users - 1))
+    };
     let mut read_ms = Vec::new();
     let mut visible_ms = Vec::new();
     let mut celebrity_ack_ms = 0.0;
