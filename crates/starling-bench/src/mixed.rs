@@ -115,17 +115,18 @@ pub(crate) fn run(
     let started = Instant::now();
     let (mut posts, mut reads) = (0, 0);
     for i in 0..ops {
-        let roll = rng.random_range(0..100);
+        // The celebrity posts twice: the first post crosses the push
+        // threshold (and starts its promotion), the second is pulled.
+        let celebrity = i == ops / 4 || i == 3 * ops / 4;
+        let roll = if celebrity {
+            0
+        } else {
+            rng.random_range(0..100)
+        };
         let who = pick(&mut rng);
         match roll {
             0..5 => {
-                // The celebrity posts twice: the first post crosses the push
-                // threshold (and starts its promotion), the second is pulled.
-                let author = if i == ops / 4 || i == 3 * ops / 4 {
-                    UserId(1)
-                } else {
-                    who
-                };
+                let author = if celebrity { UserId(1) } else { who };
                 let t = Instant::now();
                 let post = engine.post(author, "a short post about nothing much")?;
                 if author == UserId(1) {
