@@ -12,7 +12,8 @@ pub struct Fixture {
     pub engine: GenericEngine<RocksBackend>,
     /// The author with the followers.
     pub author: UserId,
-    _dir: tempfile::TempDir,
+    /// The folder, removed when dropped.
+    pub dir: tempfile::TempDir,
 }
 
 /// Builds a [`Fixture`].
@@ -47,7 +48,7 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
     Ok(Fixture {
         engine: GenericEngine::with_backend(backend, config)?,
         author,
-        _dir: dir,
+        dir,
     })
 }
 
@@ -59,7 +60,8 @@ pub struct TimelineFixture {
     pub engine: GenericEngine<RocksBackend>,
     /// The reader.
     pub reader: UserId,
-    _dir: tempfile::TempDir,
+    /// The folder, removed when dropped.
+    pub dir: tempfile::TempDir,
 }
 
 /// Builds a [`TimelineFixture`]. Pulled authors get two extra followers so
@@ -95,6 +97,6 @@ pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<T
     Ok(TimelineFixture {
         engine,
         reader,
-        _dir: dir,
+        dir,
     })
 }

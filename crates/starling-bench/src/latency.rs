@@ -84,32 +84,8 @@ pub(crate) fn home_reads(
     posts_each: usize,
     reads: usize,
 ) -> Result<Percentiles> {
-    let dir = tempfile::tempdir()?;
-    let config = Config {
-        durability: Durability::Buffered,
-        push_threshold: 2,
-        inactive_after_ms: None,
-        ..Config::default()
-    };
-    let engine = Engine::open(dir.path(), config)?;
-    let reader = engine.create_user("reader")?.id;
-    let extra = [
-        engine.create_user("extra1")?.id,
-        engine.create_user("extra2")?.id,
-    ];
-    for i in 0..push + pulled {
-        let author = engine.create_user(&format!("a{i}"))?.id;
-        engine.follow(reader, author)?;
-        if i >= push {
-            for e in extra {
-                engine.follow(e, author)?;
-            }
-        }
-        for p in 0..posts_each {
-            engine.post(author, &format!("post {p} by author {i}"))?;
-        }
-    }
-    engine.wait_for_fanout()?;
+    let fixture = starling_benches::reader_fixture(push, pulled, posts_each)?;
+    let (engine, reader, _dir) = (fixture.engine, fixture.reader, fixture.dir);
     let mut ms = Vec::with_capacity(reads);
     for _ in 0..reads + 100 {
         let t = Instant::now();

@@ -11,9 +11,8 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use starling::{Config, Durability, GenericEngine, PostId, RocksBackend, UserId};
-use starling_core::{EdgeMode, Mutation, User, Username};
-use starling_inbox::{Backend, OpenBackend};
+use starling::{Config, Durability, RocksBackend};
+use starling_inbox::OpenBackend;
 
 #[derive(Parser)]
 #[command(about = "Starling's workload driver")]
@@ -248,36 +247,6 @@ fn print_mixed(r: &MixedReport) {
     }
 }
 
-/// Loads users 1..=n+1 (user 1 the author) and n follow edges straight
-/// through the storage seam, in large batches.
-fn load_followers(backend: &RocksBackend, followers: u64) -> Result<()> {
-    let author = UserId(1);
-    let mut batch = Vec::with_capacity(20_000);
-    for id in 1..=followers + 1 {
-        batch.push(Mutation::PutUser(User {
-            id: UserId(id),
-            name: Username::parse(&format!("u{id}"))?,
-            created_at_ms: 0,
-        }));
-        if id != author.0 {
-            batch.push(Mutation::AddEdge {
-                follower: UserId(id),
-                followee: author,
-                since: PostId(0),
-                mode: EdgeMode::Push,
-            });
-        }
-        if batch.len() >= 20_000 {
-            backend.apply(&batch, Durability::Buffered)?;
-            batch.clear();
-        }
-    }
-    backend.apply(&batch, Durability::Buffered)?;
-    // A large follower list lives in table files, not the memtable.
-    backend.flush()?;
-    Ok(())
-}
-
 fn fanout(followers: u64, batch: usize) -> Result<FanoutReport> {
     let dir = tempfile::tempdir()?;
     // Every follower counts as active and nobody is pulled: the push path.
@@ -289,13 +258,12 @@ fn fanout(followers: u64, batch: usize) -> Result<FanoutReport> {
         ..Config::default()
     };
     let started = Instant::now();
-    let backend = RocksBackend::open(&dir.path().join("engine"), &config)?;
-    load_followers(&backend, followers)?;
+    let fixture = starling_benches::author_with_followers(followers, config)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let engine = GenericEngine::with_backend(backend, config)?;
+    let engine = fixture.engine;
 
     let posted = Instant::now();
-    engine.post(UserId(1), "hello, everyone")?;
+    engine.post(fixture.author, "hello, everyone")?;
     let post_ack_ms = posted.elapsed().as_secs_f64() * 1e3;
     engine.wait_for_fanout()?;
     let delivery_seconds = posted.elapsed().as_secs_f64();
