@@ -318,7 +318,17 @@ impl InboxStore for MemBackend {
     }
 
     fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()> {
-        self.pulled_of(reader, out);
+        let state = self.state.read();
+        out.extend(
+            state
+                .pulled
+                .range((reader, UserId(0))..=(reader, UserId(u64::MAX)))
+                .map(|(&(_, author), &since)| Edge {
+                    user: author,
+                    since,
+                    mode: EdgeMode::Pull,
+                }),
+        );
         Ok(())
     }
 
@@ -341,22 +351,6 @@ impl InboxStore for MemBackend {
                 .map(|(&u, &t)| (u, t)),
         );
         Ok(())
-    }
-}
-
-impl MemBackend {
-    fn pulled_of(&self, reader: UserId, out: &mut Vec<Edge>) {
-        let state = self.state.read();
-        out.extend(
-            state
-                .pulled
-                .range((reader, UserId(0))..=(reader, UserId(u64::MAX)))
-                .map(|(&(_, author), &since)| Edge {
-                    user: author,
-                    since,
-                    mode: EdgeMode::Pull,
-                }),
-        );
     }
 }
 
