@@ -418,7 +418,7 @@ impl<B: Backend> Engine<B> {
         let text = PostText::parse(text, s.config.max_post_chars)?;
         s.ensure_user(author)?;
         s.check_writable()?;
-        let jobs = {
+        let (post, jobs) = {
             let _author = s.authors.lock(author);
             let post = Post {
                 id: s.ids.next(),
@@ -468,7 +468,6 @@ impl<B: Backend> Engine<B> {
             s.activity.posted(author, unix_millis());
             (post, jobs)
         };
-        let (post, jobs) = jobs;
         for job in jobs {
             self.enqueue(job);
         }
