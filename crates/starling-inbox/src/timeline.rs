@@ -37,6 +37,9 @@ struct Source {
     from: From,
     buf: VecDeque<PostId>,
     before: Option<PostId>,
+    /// Ids at or below this are not this source's to give (phase 1 stops at
+    /// the inbox's trim floor; the pull merge covers what lies below).
+    above: Option<PostId>,
     done: bool,
 }
 
@@ -57,8 +60,14 @@ impl Source {
             from,
             buf: VecDeque::new(),
             before,
+            above: None,
             done: false,
         }
+    }
+
+    fn above(mut self, floor: Option<PostId>) -> Source {
+        self.above = floor;
+        self
     }
 
     /// The next id, fetching `chunk` more when the buffer is empty.
@@ -97,6 +106,12 @@ impl Source {
                         }
                     }
                 }
+            }
+            if let Some(floor) = self.above
+                && let Some(i) = self.buf.iter().position(|&id| id <= floor)
+            {
+                self.buf.truncate(i);
+                self.done = true;
             }
         }
         Ok(self.buf.front().copied())
@@ -192,18 +207,20 @@ pub fn home_page<S: GraphStore + InboxStore + PostStore + ?Sized>(
     let mut scratch = Vec::new();
 
     if seen < cap {
-        let mut sources = vec![Source::new(From::Inbox(owner), before)];
+        // Below the trim floor the inbox may have holes (backfills land
+        // there after a trim): phase 1 stops at it and the pull merge, which
+        // needs no inbox, takes over.
+        let floor = store.inbox_floor(owner)?;
+        let mut sources = vec![Source::new(From::Inbox(owner), before).above(floor)];
         let mut pulled = Vec::new();
         store.pulled(owner, &mut pulled)?;
         sources.extend(pulled.iter().map(|e| {
-            Source::new(
-                From::Author {
-                    author: e.user,
-                    since: e.since,
-                    floor: None,
-                },
-                before,
-            )
+            let from = From::Author {
+                author: e.user,
+                since: e.since,
+                floor: None,
+            };
+            Source::new(from, before).above(floor)
         }));
         let mut merge = Merge::new(store, sources, chunk)?;
         while page.posts.len() < limit && seen < cap {
