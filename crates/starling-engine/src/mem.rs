@@ -149,6 +149,27 @@ impl State {
     }
 }
 
+/// Keys after `after`, or all of them.
+fn after_key<K>(after: Option<K>) -> (Bound<K>, Bound<K>) {
+    (
+        after.map_or(Bound::Unbounded, Bound::Excluded),
+        Bound::Unbounded,
+    )
+}
+
+/// A range of (user, post) keys.
+type PostRange = (Bound<(UserId, PostId)>, Bound<(UserId, PostId)>);
+
+/// `user`'s (user, post) keys below `before`, or all of them; iterated in
+/// reverse they come newest first.
+fn older_than(user: UserId, before: Option<PostId>) -> PostRange {
+    let end = match before {
+        Some(b) => Bound::Excluded((user, b)),
+        None => Bound::Included((user, PostId(u64::MAX))),
+    };
+    (Bound::Included((user, PostId(0))), end)
+}
+
 impl GraphStore for MemBackend {
     fn user(&self, id: UserId) -> Result<Option<User>> {
         Ok(self.state.read().users.get(&id).cloned())
@@ -253,14 +274,10 @@ impl PostStore for MemBackend {
         out: &mut Vec<PostId>,
     ) -> Result<()> {
         let state = self.state.read();
-        let end = match before {
-            Some(b) => Bound::Excluded((author, b)),
-            None => Bound::Included((author, PostId(u64::MAX))),
-        };
         out.extend(
             state
                 .author_index
-                .range((Bound::Included((author, PostId(0))), end))
+                .range(older_than(author, before))
                 .rev()
                 .take(limit)
                 .map(|&(_, id)| id),
@@ -274,14 +291,10 @@ impl PostStore for MemBackend {
 
     fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()> {
         let state = self.state.read();
-        let start = match after {
-            Some(a) => Bound::Excluded(a),
-            None => Bound::Unbounded,
-        };
         out.extend(
             state
                 .posts
-                .range((start, Bound::Unbounded))
+                .range(after_key(after))
                 .take(limit)
                 .map(|(_, p)| p.clone()),
         );
@@ -298,14 +311,10 @@ impl InboxStore for MemBackend {
         out: &mut Vec<InboxEntry>,
     ) -> Result<()> {
         let state = self.state.read();
-        let end = match before {
-            Some(b) => Bound::Excluded((owner, b)),
-            None => Bound::Included((owner, PostId(u64::MAX))),
-        };
         out.extend(
             state
                 .inbox
-                .range((Bound::Included((owner, PostId(0))), end))
+                .range(older_than(owner, before))
                 .rev()
                 .take(limit)
                 .map(|(&(_, post), &author)| InboxEntry { post, author }),
@@ -339,14 +348,10 @@ impl InboxStore for MemBackend {
         out: &mut Vec<(UserId, u64)>,
     ) -> Result<()> {
         let state = self.state.read();
-        let start = match after {
-            Some(a) => Bound::Excluded(a),
-            None => Bound::Unbounded,
-        };
         out.extend(
             state
                 .last_reads
-                .range((start, Bound::Unbounded))
+                .range(after_key(after))
                 .take(limit)
                 .map(|(&u, &t)| (u, t)),
         );
@@ -361,14 +366,10 @@ impl FanoutQueue for MemBackend {
 
     fn jobs(&self, after: Option<PostId>, limit: usize, out: &mut Vec<FanoutJob>) -> Result<()> {
         let state = self.state.read();
-        let start = match after {
-            Some(a) => Bound::Excluded(a),
-            None => Bound::Unbounded,
-        };
         out.extend(
             state
                 .jobs
-                .range((start, Bound::Unbounded))
+                .range(after_key(after))
                 .take(limit)
                 .map(|(_, j)| *j),
         );
