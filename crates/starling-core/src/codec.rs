@@ -6,11 +6,14 @@
 //! Decoders never panic: a short or unknown record is [`Error::Corrupt`].
 
 use crate::{
-    AuthorMode, Edge, EdgeMode, Error, FanoutJob, InboxEntry, JobKind, Post, PostId, Result, User,
-    UserId, Username,
+    Audience, AuthorMode, Edge, EdgeMode, Error, FanoutJob, Group, GroupId, InboxEntry, JobKind,
+    LinkKind, Post, PostId, Result, User, UserId, Username,
 };
 
 const VALUE_VERSION: u8 = 1;
+/// Post records since replies, reposts and audiences: version 1 records
+/// (public, no links) are still read.
+const POST_VERSION: u8 = 2;
 
 /// Which counter of a user a counter key names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,33 +273,149 @@ pub fn decode_count(bytes: &[u8]) -> Result<i64> {
 }
 
 const POST_DELETED: u8 = 1;
+const POST_REPLY: u8 = 2;
+const POST_REPOST: u8 = 4;
+const POST_GROUP: u8 = 8;
 
-/// Value of a post record: version, author, flags, text.
+/// Value of a post record: version, author, flags, then the reply-to,
+/// repost-of and group ids present per the flags, then the text.
 pub fn encode_post(post: &Post) -> Vec<u8> {
-    let mut v = Vec::with_capacity(10 + post.text.len());
-    v.push(VALUE_VERSION);
+    let mut v = Vec::with_capacity(34 + post.text.len());
+    v.push(POST_VERSION);
     v.extend_from_slice(&post.author.0.to_be_bytes());
-    v.push(if post.deleted { POST_DELETED } else { 0 });
+    let mut flags = 0;
+    if post.deleted {
+        flags |= POST_DELETED;
+    }
+    if post.reply_to.is_some() {
+        flags |= POST_REPLY;
+    }
+    if post.repost_of.is_some() {
+        flags |= POST_REPOST;
+    }
+    if let Audience::Group(_) = post.audience {
+        flags |= POST_GROUP;
+    }
+    v.push(flags);
+    for id in [post.reply_to, post.repost_of].into_iter().flatten() {
+        v.extend_from_slice(&id.0.to_be_bytes());
+    }
+    if let Audience::Group(g) = post.audience {
+        v.extend_from_slice(&g.0.to_be_bytes());
+    }
     v.extend_from_slice(post.text.as_bytes());
     v
 }
 
 /// Decodes [`encode_post`] for the post with key `id`.
 pub fn decode_post(id: PostId, bytes: &[u8]) -> Result<Post> {
-    if bytes.first() != Some(&VALUE_VERSION) {
+    let version = *bytes.first().ok_or(Error::Corrupt("post record"))?;
+    if version != VALUE_VERSION && version != POST_VERSION {
         return Err(Error::Corrupt("post record version"));
     }
     let author = UserId(be_u64(bytes, 1, "post record")?);
     let flags = *bytes.get(9).ok_or(Error::Corrupt("post record"))?;
-    if flags & !POST_DELETED != 0 {
+    let known = if version == VALUE_VERSION {
+        POST_DELETED
+    } else {
+        POST_DELETED | POST_REPLY | POST_REPOST | POST_GROUP
+    };
+    if flags & !known != 0 {
         return Err(Error::Corrupt("post flags"));
     }
-    let text = std::str::from_utf8(&bytes[10..]).map_err(|_| Error::Corrupt("post text"))?;
+    let mut at = 10;
+    let mut take = |flag: u8| -> Result<Option<u64>> {
+        if flags & flag == 0 {
+            return Ok(None);
+        }
+        let v = be_u64(bytes, at, "post record")?;
+        at += 8;
+        Ok(Some(v))
+    };
+    let reply_to = take(POST_REPLY)?.map(PostId);
+    let repost_of = take(POST_REPOST)?.map(PostId);
+    let audience = take(POST_GROUP)?.map_or(Audience::Public, |g| Audience::Group(GroupId(g)));
+    let text = std::str::from_utf8(&bytes[at..]).map_err(|_| Error::Corrupt("post text"))?;
     Ok(Post {
         id,
         author,
         text: text.to_owned(),
         deleted: flags & POST_DELETED != 0,
+        reply_to,
+        repost_of,
+        audience,
+    })
+}
+
+/// Key of a link (see [`LinkKind`]): `kind ++ from ++ to`.
+pub fn link_key(kind: LinkKind, from: u64, to: u64) -> [u8; 17] {
+    let mut k = [0; 17];
+    k[0] = kind as u8;
+    k[1..].copy_from_slice(&pair(from, to));
+    k
+}
+
+/// The prefix shared by every link of `kind` listed under `from`.
+pub fn link_prefix(kind: LinkKind, from: u64) -> [u8; 9] {
+    let mut k = [0; 9];
+    k[0] = kind as u8;
+    k[1..].copy_from_slice(&from.to_be_bytes());
+    k
+}
+
+/// Decodes [`link_key`].
+pub fn decode_link_key(key: &[u8]) -> Result<(LinkKind, u64, u64)> {
+    exact(key, 17, "link key")?;
+    let kind = LinkKind::from_tag(key[0]).ok_or(Error::Corrupt("link kind"))?;
+    Ok((
+        kind,
+        be_u64(key, 1, "link key")?,
+        be_u64(key, 9, "link key")?,
+    ))
+}
+
+/// Value of a link.
+pub fn encode_link_value(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}
+
+/// Decodes [`encode_link_value`].
+pub fn decode_link_value(bytes: &[u8]) -> Result<u64> {
+    exact(bytes, 8, "link value")?;
+    be_u64(bytes, 0, "link value")
+}
+
+/// Key of a group record: the id.
+pub fn group_key(id: GroupId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Decodes [`group_key`].
+pub fn decode_group_key(key: &[u8]) -> Result<GroupId> {
+    exact(key, 8, "group key")?;
+    be_u64(key, 0, "group key").map(GroupId)
+}
+
+/// Value of a group record: version, owner, name.
+pub fn encode_group(group: &Group) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9 + group.name.len());
+    v.push(VALUE_VERSION);
+    v.extend_from_slice(&group.owner.0.to_be_bytes());
+    v.extend_from_slice(group.name.as_bytes());
+    v
+}
+
+/// Decodes [`encode_group`] for the group with key `id`.
+pub fn decode_group(id: GroupId, bytes: &[u8]) -> Result<Group> {
+    if bytes.first() != Some(&VALUE_VERSION) {
+        return Err(Error::Corrupt("group record version"));
+    }
+    let owner = UserId(be_u64(bytes, 1, "group record")?);
+    let name = std::str::from_utf8(&bytes[9..]).map_err(|_| Error::Corrupt("group name"))?;
+    Ok(Group {
+        id,
+        owner,
+        name: name.to_owned(),
     })
 }
 
@@ -362,6 +481,23 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn version_one_posts_still_decode_as_public_posts() {
+        let mut v1 = vec![VALUE_VERSION];
+        v1.extend_from_slice(&7u64.to_be_bytes());
+        v1.push(0);
+        v1.extend_from_slice(b"hi");
+        assert_eq!(
+            decode_post(PostId(3), &v1).ok(),
+            Some(Post::new(PostId(3), UserId(7), "hi"))
+        );
+        // Version 1 knew no links: their flags are corruption there.
+        v1[9] = POST_REPLY;
+        assert!(decode_post(PostId(3), &v1).is_err());
+        assert!(decode_link_key(&[0; 17]).is_err());
+        assert!(decode_group(GroupId(1), &[]).is_err());
+    }
+
     proptest! {
         #[test]
         fn inbox_keys_sort_by_owner_then_newest_first(o1: u64, p1: u64, o2: u64, p2: u64) {
@@ -380,9 +516,40 @@ mod tests {
         }
 
         #[test]
-        fn posts_round_trip(id: u64, author: u64, text in "\\PC{0,50}", deleted: bool) {
-            let post = Post { id: PostId(id), author: UserId(author), text, deleted };
+        fn posts_round_trip(
+            id: u64,
+            author: u64,
+            text in "\\PC{0,50}",
+            deleted: bool,
+            reply_to: Option<u64>,
+            repost_of: Option<u64>,
+            group: Option<u64>,
+        ) {
+            let post = Post {
+                id: PostId(id),
+                author: UserId(author),
+                text,
+                deleted,
+                reply_to: reply_to.map(PostId),
+                repost_of: repost_of.map(PostId),
+                audience: group.map_or(Audience::Public, |g| Audience::Group(GroupId(g))),
+            };
             prop_assert_eq!(decode_post(post.id, &encode_post(&post)).ok(), Some(post));
+        }
+
+        #[test]
+        fn link_keys_sort_by_kind_then_ids_and_round_trip(k in 0usize..9, a: u64, b: u64, c: u64) {
+            let kind = LinkKind::ALL[k];
+            let (k1, k2) = (link_key(kind, a, b), link_key(kind, a, c));
+            prop_assert_eq!(k1.cmp(&k2), b.cmp(&c));
+            prop_assert!(k1.starts_with(&link_prefix(kind, a)));
+            prop_assert_eq!(decode_link_key(&k1).ok(), Some((kind, a, b)));
+        }
+
+        #[test]
+        fn groups_round_trip(id: u64, owner: u64, name in "\\PC{0,40}") {
+            let group = Group { id: GroupId(id), owner: UserId(owner), name };
+            prop_assert_eq!(decode_group(group.id, &encode_group(&group)).ok(), Some(group));
         }
 
         #[test]

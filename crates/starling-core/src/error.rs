@@ -46,6 +46,15 @@ pub enum Error {
     /// The caller may not do this (for example, delete another's post).
     #[error("not allowed: {0}")]
     NotAllowed(&'static str),
+    /// One of the two accounts blocks the other, so this is refused.
+    #[error("blocked: {0}")]
+    Blocked(&'static str),
+    /// No group has this id.
+    #[error("unknown group {0}")]
+    UnknownGroup(crate::GroupId),
+    /// A group name is empty, too long or holds a control character.
+    #[error("invalid group name: {0}")]
+    InvalidGroupName(&'static str),
     /// A cursor was not produced by this kind of listing, or was damaged.
     #[error("malformed cursor")]
     MalformedCursor,

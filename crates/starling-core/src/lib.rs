@@ -26,8 +26,12 @@ mod types;
 pub use config::{Config, Durability, FanoutPolicy, MAX_PAGE_SIZE};
 pub use cursor::Cursor;
 pub use error::{Error, Result, StorageError};
-pub use ids::{POST_ID_EPOCH_MS, PostId, UserId};
-pub use text::{PostText, USERNAME_MAX_LEN, Username};
+pub use ids::{GroupId, POST_ID_EPOCH_MS, PostId, UserId};
+pub use text::{
+    GROUP_NAME_MAX_CHARS, MAX_MENTIONS, PostText, USERNAME_MAX_LEN, Username, group_name,
+    mentioned_names,
+};
 pub use types::{
-    AuthorMode, Counts, Edge, EdgeMode, FanoutJob, InboxEntry, JobKind, Mutation, Post, User,
+    Audience, AuthorMode, Counts, Edge, EdgeMode, FanoutJob, Group, InboxEntry, JobKind, LinkKind,
+    Mutation, Post, User,
 };

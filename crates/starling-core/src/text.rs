@@ -47,6 +47,63 @@ impl fmt::Display for Username {
     }
 }
 
+/// The most mentions one post resolves; later ones stay plain text.
+pub const MAX_MENTIONS: usize = 10;
+
+/// The usernames `@mentioned` in `text`, each once (compared without
+/// case), in order of first appearance, at most [`MAX_MENTIONS`].
+///
+/// A mention is `@` not preceded by a letter, digit or underscore (so
+/// `a@b.c` mentions nobody), followed by a well-formed username ended by
+/// anything that cannot continue one (`@bob's`, `@bob.` mention `bob`;
+/// `@waytoolongforausername` mentions nobody).
+pub fn mentioned_names(text: &str) -> Vec<Username> {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out: Vec<Username> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() && out.len() < MAX_MENTIONS {
+        if bytes[i] == b'@' && (i == 0 || !word(bytes[i - 1])) {
+            let start = i + 1;
+            let mut end = start;
+            while end < bytes.len() && word(bytes[end]) {
+                end += 1;
+            }
+            // Both ends sit on ASCII bytes or the text's end: a char boundary.
+            if let Some(name) = text.get(start..end).and_then(|n| Username::parse(n).ok())
+                && !out.iter().any(|n| n.folded() == name.folded())
+            {
+                out.push(name);
+            }
+            i = end.max(start);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The longest group name, in characters.
+pub const GROUP_NAME_MAX_CHARS: usize = 50;
+
+/// Validates a group name: 1 to [`GROUP_NAME_MAX_CHARS`] characters, not
+/// only whitespace, no control characters. Returns it trimmed.
+pub fn group_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(Error::InvalidGroupName("empty"));
+    }
+    if name.chars().count() > GROUP_NAME_MAX_CHARS {
+        return Err(Error::InvalidGroupName("longer than 50 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::InvalidGroupName(
+            "control characters are not allowed",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// Valid post text: not empty, at most the configured number of characters,
 /// no control characters other than newline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +147,48 @@ impl PostText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(text: &str) -> Vec<String> {
+        mentioned_names(text)
+            .into_iter()
+            .map(|n| n.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn mentions_are_found_where_a_name_can_start_and_end() {
+        let cases: [(&str, &[&str]); 9] = [
+            ("hi @bob", &["bob"]),
+            ("@bob's cat, @Ann.", &["bob", "Ann"]),
+            ("mail a@b.c", &[]),
+            ("@ alone, @@x", &["x"]),
+            ("@bob @BOB @bob", &["bob"]),
+            ("@waytoolongforausername", &[]),
+            ("(@carol)\n@dave_2!", &["carol", "dave_2"]),
+            ("é@eve ü @frank", &["eve", "frank"]),
+            ("", &[]),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(names(text), expect.to_vec(), "{text:?}");
+        }
+        let many: String = (0..20).map(|i| format!("@u{i} ")).collect();
+        assert_eq!(names(&many).len(), MAX_MENTIONS);
+    }
+
+    #[test]
+    fn group_names_are_trimmed_and_checked() {
+        assert_eq!(
+            group_name("  close friends ").ok().as_deref(),
+            Some("close friends")
+        );
+        for bad in ["", "   ", "a\u{7}b", &"x".repeat(51)] {
+            assert!(
+                matches!(group_name(bad), Err(Error::InvalidGroupName(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(group_name(&"é".repeat(50)).is_ok());
+    }
 
     fn name(raw: &str) -> std::result::Result<String, String> {
         Username::parse(raw)

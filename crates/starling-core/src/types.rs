@@ -1,6 +1,6 @@
 //! The records Starling stores, and the domain-level mutations a backend applies.
 
-use crate::{PostId, UserId, Username};
+use crate::{GroupId, PostId, UserId, Username};
 
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,17 +24,106 @@ pub struct Post {
     pub text: String,
     /// Set when the post was deleted; the text is gone.
     pub deleted: bool,
+    /// The post this one replies to.
+    pub reply_to: Option<PostId>,
+    /// For a repost: the original post (never itself a repost). A repost
+    /// has no text of its own.
+    pub repost_of: Option<PostId>,
+    /// Who may see it.
+    pub audience: Audience,
 }
 
 impl Post {
-    /// The tombstone this post leaves when deleted.
+    /// A public post that replies to nothing.
+    pub fn new(id: PostId, author: UserId, text: impl Into<String>) -> Post {
+        Post {
+            id,
+            author,
+            text: text.into(),
+            deleted: false,
+            reply_to: None,
+            repost_of: None,
+            audience: Audience::Public,
+        }
+    }
+
+    /// The tombstone this post leaves when deleted: the text is gone, the
+    /// links (reply, repost, audience) stay so that indexes can be cleaned
+    /// and visibility still decided.
     pub fn tombstone(&self) -> Post {
         Post {
-            id: self.id,
-            author: self.author,
             text: String::new(),
             deleted: true,
+            ..self.clone()
         }
+    }
+}
+
+/// Who may see a post.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Everyone not blocked by or blocking the author.
+    #[default]
+    Public,
+    /// The author, and the members of the author's group who follow the
+    /// author. Nobody else, on any read path.
+    Group(GroupId),
+}
+
+/// A named set of people, owned by one user, that posts can be addressed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Its id.
+    pub id: GroupId,
+    /// The user who set it up; only they post to it and manage it.
+    pub owner: UserId,
+    /// Its name, as the owner chose it.
+    pub name: String,
+}
+
+/// A kind of link: an ordered set of `(from, to)` pairs of ids, each with
+/// a 64-bit value, listed by `from` in `to` order. Blocks, mutes, group
+/// memberships, replies, mentions, reposts and group post lists are all
+/// links; their meaning (and which ids they hold) is given per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LinkKind {
+    /// (blocker, blocked user) -> block time in ms.
+    Blocks = 1,
+    /// (blocked user, blocker): the reverse of [`LinkKind::Blocks`].
+    BlockedBy = 2,
+    /// (muter, muted user) -> mute time in ms.
+    Mutes = 3,
+    /// (group, member) -> time added in ms.
+    Members = 4,
+    /// (owner, group) -> 0: the groups a user set up.
+    OwnerGroups = 5,
+    /// (parent post, reply post) -> reply author.
+    Replies = 6,
+    /// (mentioned user, !post) -> post author: newest first.
+    Mentions = 7,
+    /// (original post, reposter) -> repost id: one repost per user.
+    Reposts = 8,
+    /// (group, !post) -> 0: a group's posts, newest first.
+    GroupPosts = 9,
+}
+
+impl LinkKind {
+    /// Every kind, in tag order.
+    pub const ALL: [LinkKind; 9] = [
+        LinkKind::Blocks,
+        LinkKind::BlockedBy,
+        LinkKind::Mutes,
+        LinkKind::Members,
+        LinkKind::OwnerGroups,
+        LinkKind::Replies,
+        LinkKind::Mentions,
+        LinkKind::Reposts,
+        LinkKind::GroupPosts,
+    ];
+
+    /// The kind with this tag.
+    pub fn from_tag(tag: u8) -> Option<LinkKind> {
+        LinkKind::ALL.into_iter().find(|k| *k as u8 == tag)
     }
 }
 
@@ -230,6 +319,30 @@ pub enum Mutation {
         /// The author.
         author: UserId,
     },
+    /// Store a link (see [`LinkKind`]), replacing its value if present.
+    PutLink {
+        /// The kind of link.
+        kind: LinkKind,
+        /// The id it is listed under.
+        from: u64,
+        /// The id it lists.
+        to: u64,
+        /// Its value.
+        value: u64,
+    },
+    /// Remove a link if present.
+    DeleteLink {
+        /// The kind of link.
+        kind: LinkKind,
+        /// The id it is listed under.
+        from: u64,
+        /// The id it lists.
+        to: u64,
+    },
+    /// Store a group record.
+    PutGroup(Group),
+    /// Remove a group record (its links are removed by their own mutations).
+    DeleteGroup(GroupId),
     /// Remove an author-index entry that names no post (repair only).
     DeleteAuthorIndex {
         /// The author.

@@ -9,18 +9,21 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use starling_core::{
-    AuthorMode, Config, Counts, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, FanoutPolicy,
-    InboxEntry, JobKind, MAX_PAGE_SIZE, Mutation, Post, PostId, PostText, Result, User, UserId,
-    Username,
+    Audience, AuthorMode, Config, Counts, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob,
+    FanoutPolicy, GroupId, InboxEntry, JobKind, LinkKind, MAX_PAGE_SIZE, Mutation, Post, PostId,
+    PostText, Result, User, UserId, Username, mentioned_names,
 };
-use starling_graph::{Direction, check_edge};
+use starling_graph::{Direction, blocked_either, check_edge};
+use starling_inbox::view::delivered_to;
 use starling_inbox::{
-    Backend, CheckReport, Delivery, HomeRead, OpenBackend, Start, TimelinePage, author_page,
-    check_page_size, expected_inbox, home_page, next_followers, plan_step, repairs,
+    Backend, CheckReport, Delivery, FollowerPage, HomeRead, Mutes, OpenBackend, Start,
+    TimelinePage, Viewer, author_page, check_page_size, expected_inbox, home_page, job_audience,
+    next_followers, plan_step, repairs,
 };
 use starling_log::{PostIdGenerator, unix_millis};
 
 use crate::activity::Activity;
+use crate::events::{Event, Hub, Subscription};
 use crate::locks::AuthorLocks;
 
 /// Fan-out batches written under one hold of an author's lock.
@@ -33,6 +36,46 @@ pub struct UserPage {
     pub users: Vec<UserId>,
     /// Where the next page starts, or `None` at the end.
     pub next: Option<Cursor>,
+}
+
+/// How [`Engine::publish`] publishes a post.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PostOptions {
+    /// The post it replies to (a public post the author may see).
+    pub reply_to: Option<PostId>,
+    /// Who may see it: public, or one of the author's groups.
+    pub audience: Audience,
+}
+
+/// The links a post's record implies: its place among its parent's
+/// replies, its original's reposts, its group's posts.
+fn post_links(post: &Post) -> Vec<Mutation> {
+    let mut links = Vec::new();
+    if let Some(parent) = post.reply_to {
+        links.push(Mutation::PutLink {
+            kind: LinkKind::Replies,
+            from: parent.0,
+            to: post.id.0,
+            value: post.author.0,
+        });
+    }
+    if let Some(original) = post.repost_of {
+        links.push(Mutation::PutLink {
+            kind: LinkKind::Reposts,
+            from: original.0,
+            to: post.author.0,
+            value: post.id.0,
+        });
+    }
+    if let Audience::Group(group) = post.audience {
+        links.push(Mutation::PutLink {
+            kind: LinkKind::GroupPosts,
+            from: group.0,
+            to: !post.id.0,
+            value: 0,
+        });
+    }
+    links
 }
 
 /// Fan-out counters since the engine opened.
@@ -54,21 +97,24 @@ pub struct FanoutStats {
 /// from many threads; fan-out runs on a pool of owned worker threads that
 /// [`Engine::close`] (or drop) joins.
 pub struct Engine<B: Backend> {
-    shared: Arc<Shared<B>>,
+    pub(crate) shared: Arc<Shared<B>>,
     sender: Option<Sender<PostId>>,
     workers: Vec<JoinHandle<()>>,
 }
 
-struct Shared<B> {
-    backend: B,
-    config: Config,
-    ids: PostIdGenerator,
+pub(crate) struct Shared<B> {
+    pub(crate) backend: B,
+    pub(crate) config: Config,
+    pub(crate) ids: PostIdGenerator,
     next_user: Mutex<u64>,
-    authors: AuthorLocks,
+    pub(crate) next_group: Mutex<u64>,
+    pub(crate) authors: AuthorLocks,
     /// Taken before an author's lock by operations on one reader's inbox
-    /// as a whole (follow, unfollow, rebuild on read); never after one.
-    readers: AuthorLocks,
-    activity: Activity,
+    /// as a whole (follow, unfollow, group membership, rebuild on read);
+    /// never after one.
+    pub(crate) readers: AuthorLocks,
+    pub(crate) activity: Activity,
+    pub(crate) hub: Arc<Hub>,
     poisoned: AtomicBool,
     stopping: AtomicBool,
     pending: Mutex<u64>,
@@ -94,6 +140,7 @@ impl<B: Backend> Engine<B> {
     pub fn with_backend(backend: B, config: Config) -> Result<Engine<B>> {
         config.validate()?;
         let next_user = backend.last_user_id()?.map_or(1, |u| u.0 + 1);
+        let next_group = backend.last_group_id()?.map_or(1, |g| g.0 + 1);
         let ids = PostIdGenerator::new(config.node_id, backend.last_post_id()?);
         let workers = config.fanout_workers;
         let activity = Activity::new(config.rate_half_life_ms);
@@ -116,9 +163,11 @@ impl<B: Backend> Engine<B> {
             config,
             ids,
             next_user: Mutex::new(next_user),
+            next_group: Mutex::new(next_group),
             authors: AuthorLocks::new(),
             readers: AuthorLocks::new(),
             activity,
+            hub: Arc::new(Hub::default()),
             poisoned: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             pending: Mutex::new(0),
@@ -287,6 +336,9 @@ impl<B: Backend> Engine<B> {
         if s.backend.edge(follower, followee)?.is_some() {
             return Ok(false);
         }
+        if blocked_either(&s.backend, follower, followee)? {
+            return Err(Error::Blocked("cannot follow across a block"));
+        }
         let mut recent = Vec::new();
         s.backend
             .author_posts(followee, None, s.config.backfill_posts.max(1), &mut recent)?;
@@ -304,16 +356,25 @@ impl<B: Backend> Engine<B> {
             since,
             mode,
         }];
-        batch.extend(posts.into_iter().flatten().filter(|p| !p.deleted).map(|p| {
-            Mutation::InboxPut {
-                owner: follower,
-                entry: InboxEntry {
-                    post: p.id,
-                    author: followee,
-                },
+        let mut added = Vec::new();
+        for p in posts.into_iter().flatten() {
+            if !p.deleted && delivered_to(&s.backend, &p, follower)? {
+                added.push(p.id);
+                batch.push(Mutation::InboxPut {
+                    owner: follower,
+                    entry: InboxEntry {
+                        post: p.id,
+                        author: followee,
+                    },
+                });
             }
-        }));
+        }
         s.write(&batch, s.config.durability)?;
+        s.hub.publish(
+            added
+                .into_iter()
+                .map(|post| (follower, Event::TimelineAdded { post })),
+        );
         Ok(true)
     }
 
@@ -348,6 +409,7 @@ impl<B: Backend> Engine<B> {
             }
         }
         s.write(&batch, s.config.durability)?;
+        s.publish_inbox_changes(&batch);
         Ok(true)
     }
 
@@ -410,83 +472,157 @@ impl<B: Backend> Engine<B> {
         self.shared.backend.counts(user)
     }
 
-    /// Publishes a post. Returns once the post and its fan-out job are
-    /// durable (per the configured durability); delivery to followers'
-    /// inboxes continues in the background.
+    /// Publishes a public post. Returns once the post and its fan-out job
+    /// are durable (per the configured durability); delivery to followers'
+    /// inboxes continues in the background. See [`Engine::publish`].
     pub fn post(&self, author: UserId, text: &str) -> Result<Post> {
+        self.publish(author, text, PostOptions::default())
+    }
+
+    /// Publishes a post as `options` say: public or to one of the author's
+    /// groups, possibly replying to another post. `@username` mentions are
+    /// resolved now: each mentioned account that may see the post (and has
+    /// no block with the author) gets it in their mentions feed.
+    pub fn publish(&self, author: UserId, text: &str, options: PostOptions) -> Result<Post> {
         let s = &self.shared;
         let text = PostText::parse(text, s.config.max_post_chars)?;
         s.ensure_user(author)?;
-        s.check_writable()?;
-        let (post, jobs) = {
-            let _author = s.authors.lock(author);
-            let post = Post {
-                id: s.ids.next(),
-                author,
-                text: text.into_string(),
-                deleted: false,
-            };
-            let followers = s.backend.counts(author)?.followers;
-            let mode = s.backend.author_mode(author)?;
-            let mut batch = vec![
-                Mutation::InboxPut {
-                    owner: author,
-                    entry: InboxEntry {
-                        post: post.id,
-                        author,
-                    },
-                },
-                Mutation::PutPost(post.clone()),
-            ];
-            let mut jobs = Vec::new();
-            if followers > 0 && mode != AuthorMode::Pulled {
-                if mode == AuthorMode::Push && followers > s.config.push_threshold {
-                    // Turn every edge to pull once; until that job is done,
-                    // posts are still fanned out.
-                    let promote = FanoutJob {
-                        post: s.ids.next(),
-                        author,
-                        kind: JobKind::Promote,
-                        cursor: None,
-                    };
-                    batch.push(Mutation::SetAuthorMode {
-                        author,
-                        mode: AuthorMode::Promoting,
-                    });
-                    batch.push(Mutation::PutJob(promote));
-                    jobs.push(promote.post);
-                }
-                batch.push(Mutation::PutJob(FanoutJob {
-                    post: post.id,
-                    author,
-                    kind: JobKind::Deliver,
-                    cursor: None,
-                }));
-                jobs.push(post.id);
+        if let Audience::Group(group) = options.audience {
+            let found = s.backend.group(group)?.ok_or(Error::UnknownGroup(group))?;
+            if found.owner != author {
+                return Err(Error::NotAllowed("only a group's owner posts to it"));
             }
-            s.write(&batch, s.config.durability)?;
-            s.activity.posted(author, unix_millis());
-            (post, jobs)
+        }
+        let reply_to = match options.reply_to {
+            Some(parent) => Some(self.reply_target(author, parent)?),
+            None => None,
         };
+        let mut post = Post::new(PostId(0), author, text.into_string());
+        post.reply_to = reply_to;
+        post.audience = options.audience;
+        let mentions = self.resolve_mentions(&post)?;
+        self.append(post, &mentions)
+    }
+
+    fn append(&self, post: Post, mentions: &[UserId]) -> Result<Post> {
+        let (post, jobs) = self.shared.append(post, mentions)?;
         for job in jobs {
             self.enqueue(job);
         }
         Ok(post)
     }
 
-    /// The post with this id.
+    /// Replies to `parent` (publicly).
+    pub fn reply(&self, author: UserId, parent: PostId, text: &str) -> Result<Post> {
+        let options = PostOptions {
+            reply_to: Some(parent),
+            ..PostOptions::default()
+        };
+        self.publish(author, text, options)
+    }
+
+    /// Addresses a post to one of the author's groups: it reaches only the
+    /// members who follow the author.
+    pub fn post_to_group(&self, author: UserId, group: GroupId, text: &str) -> Result<Post> {
+        let options = PostOptions {
+            audience: Audience::Group(group),
+            ..PostOptions::default()
+        };
+        self.publish(author, text, options)
+    }
+
+    /// Reposts `post` (a repost of a repost reposts the original) into
+    /// `user`'s followers' timelines. Reposting the same post again returns
+    /// the existing repost. Group posts cannot be reposted.
+    pub fn repost(&self, user: UserId, post: PostId) -> Result<Post> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        let target = self.get_post_as(user, post)?;
+        let original = match target.repost_of {
+            Some(of) => self.get_post_as(user, of)?,
+            None => target,
+        };
+        if original.audience != Audience::Public {
+            return Err(Error::NotAllowed("group posts cannot be reposted"));
+        }
+        let mut repost = Post::new(PostId(0), user, String::new());
+        repost.repost_of = Some(original.id);
+        self.append(repost, &[])
+    }
+
+    fn reply_target(&self, author: UserId, parent: PostId) -> Result<PostId> {
+        let parent = self.get_post_as(author, parent)?;
+        let parent = match parent.repost_of {
+            Some(of) => self.get_post_as(author, of)?,
+            None => parent,
+        };
+        if parent.audience != Audience::Public {
+            return Err(Error::NotAllowed(
+                "replies to group posts are not supported",
+            ));
+        }
+        Ok(parent.id)
+    }
+
+    /// The accounts `post` mentions that get it in their mentions feed.
+    fn resolve_mentions(&self, post: &Post) -> Result<Vec<UserId>> {
+        let s = &self.shared;
+        let mut out = Vec::new();
+        for name in mentioned_names(&post.text) {
+            let Some(user) = s.backend.user_id_by_name(&name)? else {
+                continue;
+            };
+            if user == post.author || out.contains(&user) {
+                continue;
+            }
+            if blocked_either(&s.backend, user, post.author)? {
+                continue;
+            }
+            if post.audience != Audience::Public
+                && !(delivered_to(&s.backend, post, user)?
+                    && s.backend.edge(user, post.author)?.is_some())
+            {
+                continue;
+            }
+            out.push(user);
+        }
+        Ok(out)
+    }
+
+    /// The post with this id, as anyone may see it: a group post is
+    /// [`Error::UnknownPost`] here (see [`Engine::get_post_as`]).
     pub fn get_post(&self, id: PostId) -> Result<Post> {
+        self.get_post_for(&mut Viewer::public(), id)
+    }
+
+    /// The post with this id as `viewer` may see it: a post the viewer may
+    /// not see (a group post they are not in the audience of, a post across
+    /// a block) is [`Error::UnknownPost`], so its existence does not leak.
+    pub fn get_post_as(&self, viewer: UserId, id: PostId) -> Result<Post> {
+        let s = &self.shared;
+        s.ensure_user(viewer)?;
+        let mut viewer = Viewer::load(&s.backend, viewer, Mutes::Show)?;
+        self.get_post_for(&mut viewer, id)
+    }
+
+    fn get_post_for(&self, viewer: &mut Viewer, id: PostId) -> Result<Post> {
+        let s = &self.shared;
         let mut out = Vec::with_capacity(1);
-        self.shared.backend.posts(&[id], &mut out)?;
+        s.backend.posts(&[id], &mut out)?;
         match out.pop().flatten() {
             None => Err(Error::UnknownPost(id)),
             Some(p) if p.deleted => Err(Error::PostDeleted(id)),
-            Some(p) => Ok(p),
+            Some(p) => {
+                let mut kept = vec![p];
+                viewer.filter(&s.backend, &mut kept, &mut Vec::new())?;
+                kept.pop().ok_or(Error::UnknownPost(id))
+            }
         }
     }
 
-    /// The posts with these ids, in order; `None` for unknown or deleted
-    /// ones. At most [`MAX_PAGE_SIZE`] ids.
+    /// The posts with these ids, in order, as anyone may see them; `None`
+    /// for unknown, deleted or non-public ones. At most [`MAX_PAGE_SIZE`]
+    /// ids.
     pub fn get_posts(&self, ids: &[PostId]) -> Result<Vec<Option<Post>>> {
         if ids.len() > MAX_PAGE_SIZE {
             return Err(Error::PageSize {
@@ -494,9 +630,20 @@ impl<B: Backend> Engine<B> {
                 max: MAX_PAGE_SIZE,
             });
         }
+        let s = &self.shared;
         let mut out = Vec::with_capacity(ids.len());
-        self.shared.backend.posts(ids, &mut out)?;
-        Ok(out.into_iter().map(|p| p.filter(|p| !p.deleted)).collect())
+        s.backend.posts(ids, &mut out)?;
+        let mut viewer = Viewer::public();
+        out.into_iter()
+            .map(|p| match p {
+                Some(p) => {
+                    let mut kept = vec![p];
+                    viewer.filter(&s.backend, &mut kept, &mut Vec::new())?;
+                    Ok(kept.pop())
+                }
+                None => Ok(None),
+            })
+            .collect()
     }
 
     /// Deletes `post`, which `requester` must have written: the text is
@@ -505,7 +652,7 @@ impl<B: Backend> Engine<B> {
     pub fn delete_post(&self, requester: UserId, post: PostId) -> Result<bool> {
         let s = &self.shared;
         s.ensure_user(requester)?;
-        let found = self.get_post(post);
+        let found = self.get_post_as(requester, post);
         let author = match found {
             Ok(p) => p.author,
             Err(Error::PostDeleted(_)) => return Ok(false),
@@ -517,7 +664,7 @@ impl<B: Backend> Engine<B> {
         s.check_writable()?;
         let retract = {
             let _author = s.authors.lock(author);
-            let Ok(live) = self.get_post(post) else {
+            let Ok(live) = self.get_post_as(requester, post) else {
                 return Ok(false);
             };
             let retract = s.backend.counts(author)?.followers > 0 || s.backend.job(post)?.is_some();
@@ -531,7 +678,7 @@ impl<B: Backend> Engine<B> {
             } else {
                 Mutation::DeleteJob(post)
             };
-            let batch = [
+            let mut batch = vec![
                 Mutation::PutPost(live.tombstone()),
                 Mutation::InboxDelete {
                     owner: author,
@@ -539,7 +686,16 @@ impl<B: Backend> Engine<B> {
                 },
                 job,
             ];
+            if let Some(original) = live.repost_of {
+                // The user may repost it again; nobody's timeline counts it.
+                batch.push(Mutation::DeleteLink {
+                    kind: LinkKind::Reposts,
+                    from: original.0,
+                    to: author.0,
+                });
+            }
             s.write(&batch, s.config.durability)?;
+            s.publish_inbox_changes(&batch);
             retract
         };
         if retract {
@@ -579,7 +735,8 @@ impl<B: Backend> Engine<B> {
             backfill: s.config.backfill_posts,
             start,
         };
-        let (page, trim) = home_page(&s.backend, user, cursor, limit, read)?;
+        let mut viewer = Viewer::load(&s.backend, user, Mutes::Hide)?;
+        let (page, trim) = home_page(&s.backend, &mut viewer, cursor, limit, read)?;
         if let Some(trim) = trim
             && s.check_writable().is_ok()
         {
@@ -627,7 +784,8 @@ impl<B: Backend> Engine<B> {
         Ok(first)
     }
 
-    /// A page of `author`'s posts, newest first.
+    /// A page of `author`'s posts, newest first, as anyone may see them
+    /// (public posts only).
     pub fn author_timeline(
         &self,
         author: UserId,
@@ -636,7 +794,35 @@ impl<B: Backend> Engine<B> {
     ) -> Result<TimelinePage> {
         check_page_size(limit)?;
         self.shared.ensure_user(author)?;
-        author_page(&self.shared.backend, author, cursor, limit)
+        author_page(
+            &self.shared.backend,
+            &mut Viewer::public(),
+            author,
+            cursor,
+            limit,
+        )
+    }
+
+    /// A page of `author`'s posts, newest first, as `viewer` may see them.
+    pub fn author_timeline_as(
+        &self,
+        viewer: UserId,
+        author: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<TimelinePage> {
+        check_page_size(limit)?;
+        let s = &self.shared;
+        s.ensure_user(viewer)?;
+        s.ensure_user(author)?;
+        let mut viewer = Viewer::load(&s.backend, viewer, Mutes::Show)?;
+        author_page(&s.backend, &mut viewer, author, cursor, limit)
+    }
+
+    /// Subscribes to `user`'s real-time events (see [`Event`]).
+    pub fn subscribe(&self, user: UserId) -> Result<Subscription> {
+        self.shared.ensure_user(user)?;
+        Ok(self.shared.hub.subscribe(user))
     }
 }
 
@@ -647,7 +833,126 @@ impl<B: Backend> Drop for Engine<B> {
 }
 
 impl<B: Backend> Shared<B> {
-    fn check_writable(&self) -> Result<()> {
+    /// Stores a new post (its id assigned here, under the author's lock)
+    /// with its indexes, the author's own inbox entry, its mentions and its
+    /// fan-out job, in one batch; returns the jobs to queue. A repost of a post
+    /// the author already reposted returns that repost instead.
+    fn append(&self, mut post: Post, mentions: &[UserId]) -> Result<(Post, Vec<PostId>)> {
+        let author = post.author;
+        self.check_writable()?;
+        let (post, jobs) = {
+            let _author = self.authors.lock(author);
+            if let Some(original) = post.repost_of
+                && let Some(existing) =
+                    self.backend.link(LinkKind::Reposts, original.0, author.0)?
+            {
+                let mut found = Vec::with_capacity(1);
+                self.backend.posts(&[PostId(existing)], &mut found)?;
+                if let Some(existing) = found.pop().flatten().filter(|p| !p.deleted) {
+                    return Ok((existing, Vec::new()));
+                }
+            }
+            post.id = self.ids.next();
+            let followers = self.backend.counts(author)?.followers;
+            let mode = self.backend.author_mode(author)?;
+            let mut batch = vec![
+                Mutation::InboxPut {
+                    owner: author,
+                    entry: InboxEntry {
+                        post: post.id,
+                        author,
+                    },
+                },
+                Mutation::PutPost(post.clone()),
+            ];
+            batch.extend(post_links(&post));
+            batch.extend(mentions.iter().map(|user| Mutation::PutLink {
+                kind: LinkKind::Mentions,
+                from: user.0,
+                to: !post.id.0,
+                value: author.0,
+            }));
+            let mut jobs = Vec::new();
+            if followers > 0 && mode != AuthorMode::Pulled {
+                if mode == AuthorMode::Push && followers > self.config.push_threshold {
+                    // Turn every edge to pull once; until that job is done,
+                    // posts are still fanned out.
+                    let promote = FanoutJob {
+                        post: self.ids.next(),
+                        author,
+                        kind: JobKind::Promote,
+                        cursor: None,
+                    };
+                    batch.push(Mutation::SetAuthorMode {
+                        author,
+                        mode: AuthorMode::Promoting,
+                    });
+                    batch.push(Mutation::PutJob(promote));
+                    jobs.push(promote.post);
+                }
+                batch.push(Mutation::PutJob(FanoutJob {
+                    post: post.id,
+                    author,
+                    kind: JobKind::Deliver,
+                    cursor: None,
+                }));
+                jobs.push(post.id);
+            }
+            self.write(&batch, self.config.durability)?;
+            self.activity.posted(author, unix_millis());
+            (post, jobs)
+        };
+        self.hub.publish(
+            std::iter::once((author, Event::TimelineAdded { post: post.id })).chain(
+                mentions
+                    .iter()
+                    .map(|&user| (user, Event::Mention { post: post.id })),
+            ),
+        );
+        self.publish_pulled(&post)?;
+        Ok((post, jobs))
+    }
+
+    /// Tells subscribers who pull `post`'s author (no fan-out writes it to
+    /// them) that it is in their timeline. Costs one edge read per
+    /// subscribed user, and only when someone is subscribed.
+    fn publish_pulled(&self, post: &Post) -> Result<()> {
+        if self.hub.is_empty() {
+            return Ok(());
+        }
+        let mut events = Vec::new();
+        for user in self.hub.subscribed_users() {
+            if user == post.author {
+                continue;
+            }
+            if let Some(edge) = self.backend.follower_edge(post.author, user)?
+                && edge.mode == EdgeMode::Pull
+                && delivered_to(&self.backend, post, user)?
+            {
+                events.push((user, Event::TimelineAdded { post: post.id }));
+            }
+        }
+        self.hub.publish(events);
+        Ok(())
+    }
+
+    /// Publishes the inbox entries `batch` added and removed.
+    pub(crate) fn publish_inbox_changes(&self, batch: &[Mutation]) {
+        if self.hub.is_empty() {
+            return;
+        }
+        self.hub.publish(batch.iter().filter_map(|m| match m {
+            Mutation::InboxPut { owner, entry } => {
+                Some((*owner, Event::TimelineAdded { post: entry.post }))
+            }
+            Mutation::InboxDelete { owner, post } => {
+                Some((*owner, Event::TimelineRetracted { post: *post }))
+            }
+            _ => None,
+        }));
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
         if self.poisoned.load(Ordering::SeqCst) {
             Err(Error::Poisoned)
         } else {
@@ -655,7 +960,7 @@ impl<B: Backend> Shared<B> {
         }
     }
 
-    fn ensure_user(&self, id: UserId) -> Result<()> {
+    pub(crate) fn ensure_user(&self, id: UserId) -> Result<()> {
         match self.backend.user(id)? {
             Some(_) => Ok(()),
             None => Err(Error::UnknownUser(id)),
@@ -663,7 +968,7 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Applies a batch; any failure poisons the engine.
-    fn write(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+    pub(crate) fn write(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.check_writable()?;
         self.backend.apply(batch, durability).inspect_err(|_| {
             self.poisoned.store(true, Ordering::SeqCst);
@@ -777,16 +1082,14 @@ impl<B: Backend> Shared<B> {
         }];
         let mut posts = Vec::with_capacity(ids.len());
         self.backend.posts(&ids, &mut posts)?;
-        batch.extend(
-            posts
-                .into_iter()
-                .flatten()
-                .filter(|p| p.id > edge.since && !p.deleted)
-                .map(|p| Mutation::InboxPut {
+        for p in posts.into_iter().flatten() {
+            if p.id > edge.since && !p.deleted && delivered_to(&self.backend, &p, reader)? {
+                batch.push(Mutation::InboxPut {
                     owner: reader,
                     entry: InboxEntry { post: p.id, author },
-                }),
-        );
+                });
+            }
+        }
         self.write(&batch, Durability::Buffered)
     }
 
@@ -835,6 +1138,7 @@ impl<B: Backend> Shared<B> {
             return Ok(());
         };
         let size = self.config.fanout_batch;
+        let audience = job_audience(&self.backend, &first)?;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return Ok(());
@@ -845,21 +1149,23 @@ impl<B: Backend> Shared<B> {
                 return Ok(());
             };
             let [current, ahead] = pages;
-            let mut last = next_followers(&self.backend, &job, size, current)?;
+            let mut page = next_followers(&self.backend, &job, audience, size, current)?;
             for _ in 0..PIPELINE {
                 batch.clear();
-                self.plan(&job, current, last, batch);
+                self.plan(&job, current, page, batch);
                 let next = FanoutJob {
-                    cursor: current.last().map(|e| e.user).or(job.cursor),
+                    cursor: page.end,
                     ..job
                 };
                 let (written, read) = std::thread::scope(|s| {
-                    let reader = (!last)
-                        .then(|| s.spawn(|| next_followers(&self.backend, &next, size, ahead)));
+                    let reader = (!page.last).then(|| {
+                        s.spawn(|| next_followers(&self.backend, &next, audience, size, ahead))
+                    });
                     let written = self.write(batch, Durability::Buffered);
                     (written, reader.map(|r| r.join()))
                 });
                 written?;
+                self.publish_inbox_changes(batch);
                 let delivered = batch
                     .iter()
                     .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
@@ -868,7 +1174,7 @@ impl<B: Backend> Shared<B> {
                 let Some(read) = read else {
                     return Ok(());
                 };
-                last = read.map_err(|_| {
+                page = read.map_err(|_| {
                     Error::Storage(starling_core::StorageError::new(
                         "fan-out page reader panicked",
                     ))
@@ -883,7 +1189,13 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Plans one batch: the policy decides per follower.
-    fn plan(&self, job: &FanoutJob, followers: &[Edge], last: bool, batch: &mut Vec<Mutation>) {
+    fn plan(
+        &self,
+        job: &FanoutJob,
+        followers: &[Edge],
+        page: FollowerPage,
+        batch: &mut Vec<Mutation>,
+    ) {
         let now = unix_millis();
         let author_rate = self.activity.post_rate(job.author, now);
         let inactive_after = self.config.inactive_after_ms;
@@ -899,6 +1211,6 @@ impl<B: Backend> Shared<B> {
                 Delivery::Push
             }
         };
-        plan_step(job, followers, last, decide, batch);
+        plan_step(job, followers, page, decide, batch);
     }
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use starling_core::{
-    AuthorMode, Config, Counts, Durability, Edge, FanoutJob, InboxEntry, Mutation, Post, PostId,
-    Result, StorageError, User, UserId, Username,
+    AuthorMode, Config, Counts, Durability, Edge, FanoutJob, Group, GroupId, InboxEntry, LinkKind,
+    Mutation, Post, PostId, Result, StorageError, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
@@ -155,6 +155,25 @@ impl<B: GraphStore> GraphStore for FaultyBackend<B> {
     }
     fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
         self.inner.follower_edge(followee, follower)
+    }
+    fn link(&self, kind: LinkKind, from: u64, to: u64) -> Result<Option<u64>> {
+        self.inner.link(kind, from, to)
+    }
+    fn links(
+        &self,
+        kind: LinkKind,
+        from: u64,
+        after: Option<u64>,
+        limit: usize,
+        out: &mut Vec<(u64, u64)>,
+    ) -> Result<()> {
+        self.inner.links(kind, from, after, limit, out)
+    }
+    fn group(&self, id: GroupId) -> Result<Option<Group>> {
+        self.inner.group(id)
+    }
+    fn last_group_id(&self) -> Result<Option<GroupId>> {
+        self.inner.last_group_id()
     }
 }
 

@@ -20,11 +20,15 @@
 
 mod activity;
 mod engine;
+mod events;
 mod faults;
 mod locks;
 mod mem;
+mod social;
 
-pub use engine::{Engine, FanoutStats, UserPage};
+pub use engine::{Engine, FanoutStats, PostOptions, UserPage};
+pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
 pub use faults::{FaultKind, FaultPlan, FaultyBackend};
 pub use mem::MemBackend;
-pub use starling_inbox::{Backend, CheckReport, OpenBackend, Problem, TimelinePage};
+pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
+pub use starling_inbox::{Backend, CheckReport, OpenBackend, Problem, TimelinePage, Viewer};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use starling_core::{
-    AuthorMode, Counts, Durability, Edge, EdgeMode, FanoutJob, InboxEntry, Mutation, Post, PostId,
-    Result, User, UserId, Username,
+    AuthorMode, Counts, Durability, Edge, EdgeMode, FanoutJob, Group, GroupId, InboxEntry,
+    LinkKind, Mutation, Post, PostId, Result, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore};
@@ -38,6 +38,8 @@ struct State {
     author_index: BTreeSet<(UserId, PostId)>,
     inbox: BTreeMap<(UserId, PostId), UserId>,
     jobs: BTreeMap<PostId, FanoutJob>,
+    links: BTreeMap<(LinkKind, u64, u64), u64>,
+    groups: BTreeMap<GroupId, Group>,
 }
 
 impl MemBackend {
@@ -134,6 +136,23 @@ impl State {
             }
             Mutation::DeleteAuthorIndex { author, post } => {
                 self.author_index.remove(&(*author, *post));
+            }
+            Mutation::PutLink {
+                kind,
+                from,
+                to,
+                value,
+            } => {
+                self.links.insert((*kind, *from, *to), *value);
+            }
+            Mutation::DeleteLink { kind, from, to } => {
+                self.links.remove(&(*kind, *from, *to));
+            }
+            Mutation::PutGroup(group) => {
+                self.groups.insert(group.id, group.clone());
+            }
+            Mutation::DeleteGroup(id) => {
+                self.groups.remove(id);
             }
         }
     }
@@ -256,6 +275,42 @@ impl GraphStore for MemBackend {
             .get(&author)
             .copied()
             .unwrap_or_default())
+    }
+
+    fn link(&self, kind: LinkKind, from: u64, to: u64) -> Result<Option<u64>> {
+        Ok(self.state.read().links.get(&(kind, from, to)).copied())
+    }
+
+    fn links(
+        &self,
+        kind: LinkKind,
+        from: u64,
+        after: Option<u64>,
+        limit: usize,
+        out: &mut Vec<(u64, u64)>,
+    ) -> Result<()> {
+        let start = match after {
+            Some(a) => Bound::Excluded((kind, from, a)),
+            None => Bound::Included((kind, from, 0)),
+        };
+        let end = Bound::Included((kind, from, u64::MAX));
+        let state = self.state.read();
+        out.extend(
+            state
+                .links
+                .range((start, end))
+                .take(limit)
+                .map(|(k, v)| (k.2, *v)),
+        );
+        Ok(())
+    }
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>> {
+        Ok(self.state.read().groups.get(&id).cloned())
+    }
+
+    fn last_group_id(&self) -> Result<Option<GroupId>> {
+        Ok(self.state.read().groups.keys().next_back().copied())
     }
 }
 

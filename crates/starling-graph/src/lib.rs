@@ -9,7 +9,10 @@
 //! following of a user are one ordered range each; listing is always paged,
 //! so a user with ten million followers never costs ten million ids of memory.
 
-use starling_core::{AuthorMode, Counts, Edge, Error, PostId, Result, User, UserId, Username};
+use starling_core::{
+    AuthorMode, Counts, Edge, Error, Group, GroupId, LinkKind, PostId, Result, User, UserId,
+    Username,
+};
 
 /// Which side of a user's edges to list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +50,51 @@ pub trait GraphStore {
     fn counts(&self, user: UserId) -> Result<Counts>;
     /// How the author's posts are delivered.
     fn author_mode(&self, author: UserId) -> Result<AuthorMode>;
+    /// The value of the link `(from, to)` of `kind`, if present.
+    fn link(&self, kind: LinkKind, from: u64, to: u64) -> Result<Option<u64>>;
+    /// Appends to `out` up to `limit` links `(to, value)` of `kind` listed
+    /// under `from`, in `to` order, after `after`.
+    fn links(
+        &self,
+        kind: LinkKind,
+        from: u64,
+        after: Option<u64>,
+        limit: usize,
+        out: &mut Vec<(u64, u64)>,
+    ) -> Result<()>;
+    /// The group with this id.
+    fn group(&self, id: GroupId) -> Result<Option<Group>>;
+    /// The largest group id assigned so far.
+    fn last_group_id(&self) -> Result<Option<GroupId>>;
+}
+
+/// Whether `a` blocks `b` or `b` blocks `a`.
+pub fn blocked_either<S: GraphStore + ?Sized>(store: &S, a: UserId, b: UserId) -> Result<bool> {
+    Ok(store.link(LinkKind::Blocks, a.0, b.0)?.is_some()
+        || store.link(LinkKind::Blocks, b.0, a.0)?.is_some())
+}
+
+/// Whether `user` is a member of `group`.
+pub fn is_member<S: GraphStore + ?Sized>(store: &S, group: GroupId, user: UserId) -> Result<bool> {
+    Ok(store.link(LinkKind::Members, group.0, user.0)?.is_some())
+}
+
+/// Every `to` id of `kind` listed under `from`, in order (read in pages of
+/// 1,024; for lists that are small by nature: a user's blocks and mutes,
+/// a group's members).
+pub fn all_links<S: GraphStore + ?Sized>(store: &S, kind: LinkKind, from: u64) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let mut page = Vec::new();
+    let mut after = None;
+    loop {
+        page.clear();
+        store.links(kind, from, after, 1024, &mut page)?;
+        out.extend(page.iter().map(|(to, _)| *to));
+        match page.last() {
+            Some((last, _)) if page.len() == 1024 => after = Some(*last),
+            _ => return Ok(out),
+        }
+    }
 }
 
 /// Checks the rule every follow and unfollow obeys.

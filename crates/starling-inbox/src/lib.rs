@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use starling_core::{
-    AuthorMode, Config, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry, JobKind,
-    MAX_PAGE_SIZE, Mutation, Post, PostId, Result, UserId,
+    Audience, AuthorMode, Config, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry,
+    JobKind, LinkKind, MAX_PAGE_SIZE, Mutation, Post, PostId, Result, UserId,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
@@ -20,10 +20,12 @@ use starling_log::PostStore;
 mod check;
 mod rebuild;
 mod timeline;
+pub mod view;
 
 pub use check::{CheckReport, Problem, check, repairs};
 pub use rebuild::expected_inbox;
 pub use timeline::{HomeRead, Start, TimelinePage, author_page, home_page};
+pub use view::{Mutes, Viewer};
 
 /// The reads a backend answers about home-timeline inboxes.
 pub trait InboxStore {
@@ -113,7 +115,7 @@ pub enum Delivery {
 pub fn plan_step(
     job: &FanoutJob,
     followers: &[Edge],
-    last_page: bool,
+    page: FollowerPage,
     decide: impl Fn(&Edge) -> Delivery,
     out: &mut Vec<Mutation>,
 ) {
@@ -157,7 +159,7 @@ pub fn plan_step(
                         mode: EdgeMode::Pull,
                     }),
             );
-            if last_page {
+            if page.last {
                 out.push(Mutation::SetAuthorMode {
                     author: job.author,
                     mode: AuthorMode::Pulled,
@@ -165,39 +167,124 @@ pub fn plan_step(
             }
         }
     }
-    match (last_page, followers.last()) {
-        (false, Some(last)) => out.push(Mutation::PutJob(FanoutJob {
-            cursor: Some(last.user),
+    match (page.last, page.end) {
+        (false, Some(end)) => out.push(Mutation::PutJob(FanoutJob {
+            cursor: Some(end),
             ..*job
         })),
         _ => out.push(Mutation::DeleteJob(job.post)),
     }
 }
 
-/// Reads the next page of followers for `job`: up to `limit` edges after
-/// the job's cursor. Returns whether this is the last page.
+/// Where a page of a job's walk ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerPage {
+    /// Nothing follows this page.
+    pub last: bool,
+    /// The last user the page walked over (the job's next cursor).
+    pub end: Option<UserId>,
+}
+
+/// Reads the next page of `job`'s walk into `out`: up to `limit` users
+/// after the job's cursor. A public post's job walks the author's
+/// followers; a group post's walks the group's members, keeping those who
+/// follow the author (with their edge), so that it costs the group's size,
+/// not the author's follower count.
 pub fn next_followers<S: GraphStore + ?Sized>(
     store: &S,
     job: &FanoutJob,
+    audience: Audience,
     limit: usize,
     out: &mut Vec<Edge>,
-) -> Result<bool> {
+) -> Result<FollowerPage> {
     out.clear();
-    store.edges(job.author, Direction::Followers, job.cursor, limit, out)?;
-    Ok(out.len() < limit)
+    match audience {
+        Audience::Public => {
+            store.edges(job.author, Direction::Followers, job.cursor, limit, out)?;
+            Ok(FollowerPage {
+                last: out.len() < limit,
+                end: out.last().map(|e| e.user).or(job.cursor),
+            })
+        }
+        Audience::Group(group) => {
+            let mut members = Vec::with_capacity(limit);
+            store.links(
+                LinkKind::Members,
+                group.0,
+                job.cursor.map(|c| c.0),
+                limit,
+                &mut members,
+            )?;
+            for &(member, _) in &members {
+                out.extend(store.follower_edge(job.author, UserId(member))?);
+            }
+            Ok(FollowerPage {
+                last: members.len() < limit,
+                end: members.last().map(|m| UserId(m.0)).or(job.cursor),
+            })
+        }
+    }
 }
 
-/// Hydrates `ids` into `out`, keeping the live posts in order and dropping
-/// missing ones and tombstones.
-pub fn hydrate<S: PostStore + ?Sized>(
+/// The audience of the post a job walks for (a promotion has no post: its
+/// walk is over every follower).
+pub fn job_audience<S: PostStore + ?Sized>(store: &S, job: &FanoutJob) -> Result<Audience> {
+    if job.kind == JobKind::Promote {
+        return Ok(Audience::Public);
+    }
+    let mut found = Vec::with_capacity(1);
+    store.posts(&[job.post], &mut found)?;
+    Ok(found
+        .pop()
+        .flatten()
+        .map_or(Audience::Public, |p| p.audience))
+}
+
+/// Which timeline a page belongs to: home timelines show a post at most
+/// once however many reposts reach them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reposts {
+    /// Keep only a post's first appearance ([`Viewer::first_appearance`]).
+    Once,
+    /// Keep every repost (an author's own timeline: one repost per post).
+    Each,
+}
+
+/// Hydrates `ids` into `page`, keeping in order the posts the viewer may
+/// see (see [`view`]) and adding the originals of reposts to
+/// `page.reposted`.
+pub fn hydrate<S: GraphStore + PostStore + ?Sized>(
     store: &S,
+    viewer: &mut Viewer,
     ids: &[PostId],
+    reposts: Reposts,
     scratch: &mut Vec<Option<Post>>,
-    out: &mut Vec<Post>,
+    page: &mut TimelinePage,
 ) -> Result<()> {
     scratch.clear();
     store.posts(ids, scratch)?;
-    out.extend(scratch.drain(..).flatten().filter(|p| !p.deleted));
+    let mut got: Vec<Post> = scratch.drain(..).flatten().collect();
+    viewer.filter(store, &mut got, &mut page.reposted)?;
+    if reposts == Reposts::Once {
+        let mut kept = Vec::with_capacity(got.len());
+        for post in got {
+            let first = match post.repost_of {
+                None => true,
+                Some(of) => match page.reposted.iter().find(|o| o.id == of) {
+                    Some(original) => viewer.first_appearance(store, &post, original)?,
+                    None => false,
+                },
+            };
+            if first {
+                kept.push(post);
+            }
+        }
+        got = kept;
+    }
+    page.posts.extend(got);
+    let posts = &page.posts;
+    page.reposted
+        .retain(|o| posts.iter().any(|p| p.repost_of == Some(o.id)));
     Ok(())
 }
 
@@ -248,7 +335,11 @@ mod tests {
             8 => Delivery::Pull,
             _ => Delivery::Push,
         };
-        plan_step(&job, &followers, false, decide, &mut out);
+        let page = FollowerPage {
+            last: false,
+            end: Some(UserId(8)),
+        };
+        plan_step(&job, &followers, page, decide, &mut out);
         let owners: Vec<_> = out
             .iter()
             .filter_map(|m| match m {
@@ -282,7 +373,11 @@ mod tests {
             cursor: Some(UserId(1)),
         };
         let mut out = Vec::new();
-        plan_step(&job, &[edge(2, 500)], true, |_| Delivery::Push, &mut out);
+        let last = FollowerPage {
+            last: true,
+            end: Some(UserId(2)),
+        };
+        plan_step(&job, &[edge(2, 500)], last, |_| Delivery::Push, &mut out);
         assert_eq!(
             out,
             vec![
@@ -294,7 +389,11 @@ mod tests {
             ]
         );
         out.clear();
-        plan_step(&job, &[], false, |_| Delivery::Push, &mut out);
+        let empty = FollowerPage {
+            last: false,
+            end: None,
+        };
+        plan_step(&job, &[], empty, |_| Delivery::Push, &mut out);
         assert_eq!(out, vec![Mutation::DeleteJob(PostId(100))]);
     }
 

@@ -4,12 +4,15 @@ use starling_core::{InboxEntry, PostId, Result, UserId};
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
+use crate::view::delivered_to;
+
 const PAGE: usize = 1024;
 
 /// What `owner`'s inbox must hold, newest first, at most `limit` entries:
 /// the owner's own live posts; for each followee, its live posts newer than
 /// the edge's `since` watermark, and of the posts up to the watermark the
-/// newest `backfill` ids, if still live (the backfill made at follow time).
+/// newest `backfill` ids, if still live (the backfill made at follow time);
+/// a group post only if the owner is in its group ([`delivered_to`]).
 ///
 /// Fan-out, replayed or not, converges to exactly this (within the cap);
 /// `check` compares the two.
@@ -20,14 +23,16 @@ pub fn expected_inbox<S: GraphStore + PostStore + ?Sized>(
     limit: usize,
 ) -> Result<Vec<InboxEntry>> {
     let mut out = Vec::new();
-    collect_author(store, owner, PostId(0), 0, limit, &mut out)?;
+    collect_author(store, owner, owner, PostId(0), 0, limit, &mut out)?;
     let mut edges = Vec::new();
     let mut after = None;
     loop {
         edges.clear();
         store.edges(owner, Direction::Following, after, PAGE, &mut edges)?;
         for edge in &edges {
-            collect_author(store, edge.user, edge.since, backfill, limit, &mut out)?;
+            collect_author(
+                store, owner, edge.user, edge.since, backfill, limit, &mut out,
+            )?;
         }
         match edges.last() {
             Some(last) if edges.len() == PAGE => after = Some(last.user),
@@ -41,6 +46,7 @@ pub fn expected_inbox<S: GraphStore + PostStore + ?Sized>(
 
 fn collect_author<S: GraphStore + PostStore + ?Sized>(
     store: &S,
+    owner: UserId,
     author: UserId,
     since: PostId,
     backfill: usize,
@@ -57,7 +63,10 @@ fn collect_author<S: GraphStore + PostStore + ?Sized>(
         posts.clear();
         store.posts(&ids, &mut posts)?;
         for (id, post) in ids.iter().zip(&posts) {
-            let live = post.as_ref().is_some_and(|p| !p.deleted);
+            let live = match post {
+                Some(p) if !p.deleted => delivered_to(store, p, owner)?,
+                _ => false,
+            };
             let wanted = if *id > since {
                 newer_live += usize::from(live);
                 true

@@ -18,7 +18,7 @@ use starling_core::{Cursor, Edge, InboxEntry, Mutation, Post, PostId, Result, Us
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
-use crate::{InboxStore, check_page_size, hydrate, timeline_position};
+use crate::{InboxStore, Reposts, Viewer, check_page_size, hydrate, timeline_position};
 
 /// Position value of `seen` once a reader is past the materialized inbox.
 const PAST_INBOX: u32 = u32::MAX;
@@ -28,6 +28,8 @@ const PAST_INBOX: u32 = u32::MAX;
 pub struct TimelinePage {
     /// Posts, newest first.
     pub posts: Vec<Post>,
+    /// The originals of the reposts in `posts`, each once.
+    pub reposted: Vec<Post>,
     /// Where the next page starts, or `None` at the end.
     pub next: Option<Cursor>,
 }
@@ -189,12 +191,13 @@ pub enum Start {
 /// delete per entry.
 pub fn home_page<S: GraphStore + InboxStore + PostStore + ?Sized>(
     store: &S,
-    owner: UserId,
+    viewer: &mut Viewer,
     cursor: Option<&Cursor>,
     limit: usize,
     read: HomeRead,
 ) -> Result<(TimelinePage, Option<Mutation>)> {
     check_page_size(limit)?;
+    let owner = viewer.id();
     let (mut before, mut seen) = timeline_position(cursor)?;
     if cursor.is_none() && read.start == Start::PullOnly {
         seen = PAST_INBOX;
@@ -237,7 +240,7 @@ pub fn home_page<S: GraphStore + InboxStore + PostStore + ?Sized>(
             if let Some(last) = ids.last() {
                 before = Some(*last);
             }
-            hydrate(store, &ids, &mut scratch, &mut page.posts)?;
+            hydrate(store, viewer, &ids, Reposts::Once, &mut scratch, &mut page)?;
             if ids.is_empty() {
                 // Every phase-1 source ran dry before the cap.
                 seen = PAST_INBOX;
@@ -270,7 +273,7 @@ pub fn home_page<S: GraphStore + InboxStore + PostStore + ?Sized>(
                 return Ok((page, trim));
             }
             before = ids.last().copied();
-            hydrate(store, &ids, &mut scratch, &mut page.posts)?;
+            hydrate(store, viewer, &ids, Reposts::Once, &mut scratch, &mut page)?;
             if page.posts.len() == limit {
                 break;
             }
@@ -327,9 +330,10 @@ fn pull_sources<S: GraphStore + PostStore + ?Sized>(
     }
 }
 
-/// A page of `author`'s own posts, newest first, live posts only.
-pub fn author_page<S: PostStore + ?Sized>(
+/// A page of `author`'s own posts, newest first: those the viewer may see.
+pub fn author_page<S: GraphStore + PostStore + ?Sized>(
     store: &S,
+    viewer: &mut Viewer,
     author: UserId,
     cursor: Option<&Cursor>,
     limit: usize,
@@ -346,7 +350,7 @@ pub fn author_page<S: PostStore + ?Sized>(
         if let Some(last) = ids.last() {
             before = Some(*last);
         }
-        hydrate(store, &ids, &mut scratch, &mut page.posts)?;
+        hydrate(store, viewer, &ids, Reposts::Each, &mut scratch, &mut page)?;
         if ids.len() < want {
             return Ok(page);
         }

@@ -9,8 +9,8 @@ use rocksdb::{
 };
 use starling_core::codec::{self, CounterKind};
 use starling_core::{
-    AuthorMode, Config, Counts, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry, Mutation,
-    Post, PostId, Result, StorageError, User, UserId, Username,
+    AuthorMode, Config, Counts, Durability, Edge, EdgeMode, Error, FanoutJob, Group, GroupId,
+    InboxEntry, LinkKind, Mutation, Post, PostId, Result, StorageError, User, UserId, Username,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
@@ -29,9 +29,11 @@ const PULLED: &str = "pulled";
 const AUTHORS: &str = "authors";
 const LAST_READS: &str = "last_reads";
 const JOBS: &str = "jobs";
+const LINKS: &str = "links";
+const GROUPS: &str = "groups";
 
 /// Every column family, in the order they are opened.
-const FAMILIES: [&str; 13] = [
+const FAMILIES: [&str; 15] = [
     USERS,
     NAMES,
     FOLLOWING,
@@ -45,6 +47,8 @@ const FAMILIES: [&str; 13] = [
     AUTHORS,
     LAST_READS,
     JOBS,
+    LINKS,
+    GROUPS,
 ];
 
 /// Families whose keys start with an 8-byte user id and are scanned per user.
@@ -141,6 +145,12 @@ pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if PER_USER.contains(&name) {
         opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(8));
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+        table.set_whole_key_filtering(true);
+    }
+    if name == LINKS {
+        // Scanned by (kind, from): a 9-byte prefix.
+        opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(9));
         opts.set_memtable_prefix_bloom_ratio(0.1);
         table.set_whole_key_filtering(true);
     }
@@ -332,6 +342,57 @@ impl GraphStore for RocksBackend {
     fn author_mode(&self, author: UserId) -> Result<AuthorMode> {
         self.get(AUTHORS, &codec::user_key(author))?
             .map_or(Ok(AuthorMode::Push), |v| codec::decode_author_mode(&v))
+    }
+
+    fn link(&self, kind: LinkKind, from: u64, to: u64) -> Result<Option<u64>> {
+        self.get(LINKS, &codec::link_key(kind, from, to))?
+            .map(|v| codec::decode_link_value(&v))
+            .transpose()
+    }
+
+    fn links(
+        &self,
+        kind: LinkKind,
+        from: u64,
+        after: Option<u64>,
+        limit: usize,
+        out: &mut Vec<(u64, u64)>,
+    ) -> Result<()> {
+        let start = match after {
+            None => codec::link_key(kind, from, 0),
+            Some(u64::MAX) => return Ok(()),
+            Some(a) => codec::link_key(kind, from, a + 1),
+        };
+        let prefix = codec::link_prefix(kind, from);
+        let mut read = ReadOptions::default();
+        read.set_prefix_same_as_start(true);
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(LINKS), read);
+        iter.seek(start);
+        let mut n = 0;
+        while iter.valid() && n < limit {
+            if let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                let (_, _, to) = codec::decode_link_key(k)?;
+                out.push((to, codec::decode_link_value(v)?));
+                n += 1;
+            }
+            iter.next();
+        }
+        iter.status().map_err(storage)
+    }
+
+    fn group(&self, id: GroupId) -> Result<Option<Group>> {
+        self.get(GROUPS, &codec::group_key(id))?
+            .map(|v| codec::decode_group(id, &v))
+            .transpose()
+    }
+
+    fn last_group_id(&self) -> Result<Option<GroupId>> {
+        self.last_key(GROUPS)?
+            .map(|k| codec::decode_group_key(&k))
+            .transpose()
     }
 
     fn edges(
@@ -547,6 +608,8 @@ struct Families<'a> {
     authors: &'a ColumnFamily,
     last_reads: &'a ColumnFamily,
     jobs: &'a ColumnFamily,
+    links: &'a ColumnFamily,
+    groups: &'a ColumnFamily,
 }
 
 impl RocksBackend {
@@ -565,6 +628,8 @@ impl RocksBackend {
             authors: self.cf(AUTHORS),
             last_reads: self.cf(LAST_READS),
             jobs: self.cf(JOBS),
+            links: self.cf(LINKS),
+            groups: self.cf(GROUPS),
         }
     }
 }
@@ -694,6 +759,27 @@ impl RocksBackend {
             Mutation::DeleteAuthorIndex { author, post } => {
                 wb.delete_cf(f.author_posts, codec::author_post_key(*author, *post));
             }
+            Mutation::PutLink {
+                kind,
+                from,
+                to,
+                value,
+            } => wb.put_cf(
+                f.links,
+                codec::link_key(*kind, *from, *to),
+                codec::encode_link_value(*value),
+            ),
+            Mutation::DeleteLink { kind, from, to } => {
+                wb.delete_cf(f.links, codec::link_key(*kind, *from, *to));
+            }
+            Mutation::PutGroup(group) => {
+                wb.put_cf(
+                    f.groups,
+                    codec::group_key(group.id),
+                    codec::encode_group(group),
+                );
+            }
+            Mutation::DeleteGroup(id) => wb.delete_cf(f.groups, codec::group_key(*id)),
         }
     }
 

@@ -1,0 +1,672 @@
+//! Groups, blocks, mutes, mentions, threads and friends of friends.
+
+use std::collections::HashMap;
+
+use starling_core::{
+    Audience, Cursor, Error, Group, GroupId, InboxEntry, LinkKind, Mutation, Post, PostId, Result,
+    UserId, group_name,
+};
+use starling_graph::{Direction, blocked_either, is_member};
+use starling_inbox::{
+    Backend, Mutes, Reposts, TimelinePage, Viewer, check_page_size, hydrate, timeline_position,
+};
+use starling_log::unix_millis;
+
+use crate::engine::{Engine, UserPage};
+
+/// Ancestors a thread view walks up at most.
+pub const MAX_THREAD_DEPTH: usize = 64;
+
+/// Followees whose followings [`Engine::suggestions`] reads, at most.
+pub const SUGGESTION_FOLLOWEES: usize = 1_000;
+
+/// Followings read per followee by [`Engine::suggestions`], at most.
+pub const SUGGESTION_FANOUT: usize = 1_000;
+
+/// Followees one [`Engine::friends`] page examines, at most, per requested
+/// entry: a page may come back short, with a cursor, rather than scan on.
+const FRIENDS_SCAN_PER_ENTRY: usize = 8;
+
+/// A post in context: the posts it replies to and a page of its replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    /// The post asked for.
+    pub post: Post,
+    /// The posts it replies to, root first, as far up as the viewer may see
+    /// (at most [`MAX_THREAD_DEPTH`]).
+    pub ancestors: Vec<Post>,
+    /// A page of its direct replies, oldest first.
+    pub replies: TimelinePage,
+}
+
+/// An account suggested to follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    /// The account.
+    pub user: UserId,
+    /// How many of the accounts the user follows follow it.
+    pub followed_by: u32,
+}
+
+impl<B: Backend> Engine<B> {
+    /// Sets up a group owned by `owner`.
+    pub fn create_group(&self, owner: UserId, name: &str) -> Result<Group> {
+        let s = &self.shared;
+        let name = group_name(name)?;
+        s.ensure_user(owner)?;
+        s.check_writable()?;
+        let mut next = s.next_group.lock();
+        let group = Group {
+            id: GroupId(*next),
+            owner,
+            name,
+        };
+        s.write(
+            &[
+                Mutation::PutGroup(group.clone()),
+                Mutation::PutLink {
+                    kind: LinkKind::OwnerGroups,
+                    from: owner.0,
+                    to: group.id.0,
+                    value: 0,
+                },
+            ],
+            s.config.durability,
+        )?;
+        *next += 1;
+        Ok(group)
+    }
+
+    /// The group with this id, if `viewer` owns it.
+    pub fn group(&self, viewer: UserId, id: GroupId) -> Result<Group> {
+        let s = &self.shared;
+        s.ensure_user(viewer)?;
+        match s.backend.group(id)? {
+            Some(g) if g.owner == viewer => Ok(g),
+            // Another's group is as good as absent.
+            _ => Err(Error::UnknownGroup(id)),
+        }
+    }
+
+    /// The groups `owner` set up, in creation order.
+    pub fn groups(&self, owner: UserId) -> Result<Vec<Group>> {
+        let s = &self.shared;
+        s.ensure_user(owner)?;
+        let ids = starling_graph::all_links(&s.backend, LinkKind::OwnerGroups, owner.0)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(s.backend.group(GroupId(id))?);
+        }
+        Ok(out)
+    }
+
+    /// A page of a group's members, in id order (the owner only).
+    pub fn group_members(
+        &self,
+        owner: UserId,
+        group: GroupId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
+        check_page_size(limit)?;
+        let group = self.group(owner, group)?;
+        let after = cursor.map(Cursor::as_users).transpose()?;
+        let mut links = Vec::with_capacity(limit + 1);
+        self.shared.backend.links(
+            LinkKind::Members,
+            group.id.0,
+            after.map(|u| u.0),
+            limit + 1,
+            &mut links,
+        )?;
+        Ok(user_page(links.into_iter().map(|(u, _)| UserId(u)), limit))
+    }
+
+    /// Adds `member` to the owner's group. A member who follows the owner
+    /// gets the group's posts their timeline would have held (at most
+    /// `inbox_cap`) at once. Returns whether they were not a member yet.
+    pub fn add_member(&self, owner: UserId, group: GroupId, member: UserId) -> Result<bool> {
+        let s = &self.shared;
+        let group = self.group(owner, group)?;
+        s.ensure_user(member)?;
+        if member == owner {
+            return Err(Error::NotAllowed(
+                "a group's owner is not one of its members",
+            ));
+        }
+        if blocked_either(&s.backend, owner, member)? {
+            return Err(Error::Blocked("cannot add across a block"));
+        }
+        s.check_writable()?;
+        let _reader = s.readers.lock(member);
+        let _author = s.authors.lock(owner);
+        if is_member(&s.backend, group.id, member)? {
+            return Ok(false);
+        }
+        let mut batch = vec![Mutation::PutLink {
+            kind: LinkKind::Members,
+            from: group.id.0,
+            to: member.0,
+            value: unix_millis(),
+        }];
+        if let Some(edge) = s.backend.follower_edge(owner, member)?
+            && edge.mode == starling_core::EdgeMode::Push
+        {
+            // The timeline's definition, restricted to this group's posts:
+            // posts after the follow, and the backfilled ones before it.
+            let mut window = Vec::new();
+            s.backend.author_posts(
+                owner,
+                Some(PostId(edge.since.0.saturating_add(1))),
+                s.config.backfill_posts,
+                &mut window,
+            )?;
+            let floor = if s.config.backfill_posts == 0 {
+                None
+            } else {
+                window.last().copied()
+            };
+            let mut ids = Vec::new();
+            for (to, _) in first_links(s, LinkKind::GroupPosts, group.id.0, s.config.inbox_cap)? {
+                let id = PostId(!to);
+                if id > edge.since || floor.is_some_and(|f| id >= f) {
+                    ids.push(id);
+                }
+            }
+            let mut posts = Vec::with_capacity(ids.len());
+            s.backend.posts(&ids, &mut posts)?;
+            batch.extend(posts.into_iter().flatten().filter(|p| !p.deleted).map(|p| {
+                Mutation::InboxPut {
+                    owner: member,
+                    entry: InboxEntry {
+                        post: p.id,
+                        author: owner,
+                    },
+                }
+            }));
+        }
+        s.write(&batch, s.config.durability)?;
+        s.publish_inbox_changes(&batch);
+        Ok(true)
+    }
+
+    /// Removes `member` from the owner's group; the group's posts leave the
+    /// member's timeline. Returns whether they were a member.
+    pub fn remove_member(&self, owner: UserId, group: GroupId, member: UserId) -> Result<bool> {
+        let s = &self.shared;
+        let group = self.group(owner, group)?;
+        s.ensure_user(member)?;
+        s.check_writable()?;
+        let _reader = s.readers.lock(member);
+        let _author = s.authors.lock(owner);
+        if !is_member(&s.backend, group.id, member)? {
+            return Ok(false);
+        }
+        let mut batch = vec![Mutation::DeleteLink {
+            kind: LinkKind::Members,
+            from: group.id.0,
+            to: member.0,
+        }];
+        retract_where(
+            s,
+            member,
+            |p| p.author == owner && p.audience == Audience::Group(group.id),
+            &mut batch,
+        )?;
+        s.write(&batch, s.config.durability)?;
+        s.publish_inbox_changes(&batch);
+        Ok(true)
+    }
+
+    /// Deletes the owner's group: its members leave it (and its posts their
+    /// timelines); its posts stay visible to their author only.
+    pub fn delete_group(&self, owner: UserId, group: GroupId) -> Result<()> {
+        let group = self.group(owner, group)?;
+        loop {
+            let page = self.group_members(owner, group.id, None, starling_core::MAX_PAGE_SIZE)?;
+            for member in &page.users {
+                self.remove_member(owner, group.id, *member)?;
+            }
+            if page.next.is_none() {
+                break;
+            }
+        }
+        let s = &self.shared;
+        s.write(
+            &[
+                Mutation::DeleteLink {
+                    kind: LinkKind::OwnerGroups,
+                    from: owner.0,
+                    to: group.id.0,
+                },
+                Mutation::DeleteGroup(group.id),
+            ],
+            s.config.durability,
+        )
+    }
+
+    /// `blocker` blocks `blocked`: follow edges between them are removed
+    /// both ways (with what they delivered), and until unblocked neither
+    /// may follow the other, `blocked` cannot mention or message
+    /// `blocker`, and neither sees the other's posts anywhere. Returns
+    /// whether the block is new.
+    pub fn block(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+        let s = &self.shared;
+        starling_graph::check_edge(blocker, blocked)
+            .map_err(|_| Error::NotAllowed("a user cannot block themselves"))?;
+        s.ensure_user(blocker)?;
+        s.ensure_user(blocked)?;
+        s.check_writable()?;
+        let new = s
+            .backend
+            .link(LinkKind::Blocks, blocker.0, blocked.0)?
+            .is_none();
+        if new {
+            // Written first: a follow racing with this block either sees it
+            // (and is refused) or finished before the unfollows below.
+            let at = unix_millis();
+            s.write(
+                &[
+                    Mutation::PutLink {
+                        kind: LinkKind::Blocks,
+                        from: blocker.0,
+                        to: blocked.0,
+                        value: at,
+                    },
+                    Mutation::PutLink {
+                        kind: LinkKind::BlockedBy,
+                        from: blocked.0,
+                        to: blocker.0,
+                        value: at,
+                    },
+                ],
+                s.config.durability,
+            )?;
+        }
+        self.unfollow(blocker, blocked)?;
+        self.unfollow(blocked, blocker)?;
+        // Reposts of the other's posts stay in inboxes but are filtered out
+        // at read time, like everything else across a block.
+        Ok(new)
+    }
+
+    /// Lifts a block (follows are not restored). Returns whether there was one.
+    pub fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+        let s = &self.shared;
+        s.ensure_user(blocker)?;
+        s.ensure_user(blocked)?;
+        if s.backend
+            .link(LinkKind::Blocks, blocker.0, blocked.0)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        s.write(
+            &[
+                Mutation::DeleteLink {
+                    kind: LinkKind::Blocks,
+                    from: blocker.0,
+                    to: blocked.0,
+                },
+                Mutation::DeleteLink {
+                    kind: LinkKind::BlockedBy,
+                    from: blocked.0,
+                    to: blocker.0,
+                },
+            ],
+            s.config.durability,
+        )?;
+        Ok(true)
+    }
+
+    /// Whether `blocker` blocks `blocked`.
+    pub fn is_blocking(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+        let s = &self.shared;
+        s.ensure_user(blocker)?;
+        s.ensure_user(blocked)?;
+        Ok(s.backend
+            .link(LinkKind::Blocks, blocker.0, blocked.0)?
+            .is_some())
+    }
+
+    /// Whether either of the two blocks the other.
+    pub fn blocked_either(&self, a: UserId, b: UserId) -> Result<bool> {
+        blocked_either(&self.shared.backend, a, b)
+    }
+
+    /// A page of the accounts `user` blocks, in id order.
+    pub fn blocks(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<UserPage> {
+        self.link_page(LinkKind::Blocks, user, cursor, limit)
+    }
+
+    /// `muter` mutes `muted`: their posts (and reposts of them) leave the
+    /// muter's home timeline and mentions at read time. Undone by
+    /// [`Engine::unmute`]; nothing is deleted. Returns whether it is new.
+    pub fn mute(&self, muter: UserId, muted: UserId) -> Result<bool> {
+        let s = &self.shared;
+        starling_graph::check_edge(muter, muted)
+            .map_err(|_| Error::NotAllowed("a user cannot mute themselves"))?;
+        s.ensure_user(muter)?;
+        s.ensure_user(muted)?;
+        if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_some() {
+            return Ok(false);
+        }
+        s.write(
+            &[Mutation::PutLink {
+                kind: LinkKind::Mutes,
+                from: muter.0,
+                to: muted.0,
+                value: unix_millis(),
+            }],
+            s.config.durability,
+        )?;
+        Ok(true)
+    }
+
+    /// Lifts a mute. Returns whether there was one.
+    pub fn unmute(&self, muter: UserId, muted: UserId) -> Result<bool> {
+        let s = &self.shared;
+        s.ensure_user(muter)?;
+        s.ensure_user(muted)?;
+        if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_none() {
+            return Ok(false);
+        }
+        s.write(
+            &[Mutation::DeleteLink {
+                kind: LinkKind::Mutes,
+                from: muter.0,
+                to: muted.0,
+            }],
+            s.config.durability,
+        )?;
+        Ok(true)
+    }
+
+    /// A page of the accounts `user` mutes, in id order.
+    pub fn mutes(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<UserPage> {
+        self.link_page(LinkKind::Mutes, user, cursor, limit)
+    }
+
+    fn link_page(
+        &self,
+        kind: LinkKind,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
+        check_page_size(limit)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        let after = cursor.map(Cursor::as_users).transpose()?;
+        let mut links = Vec::with_capacity(limit + 1);
+        s.backend
+            .links(kind, user.0, after.map(|u| u.0), limit + 1, &mut links)?;
+        Ok(user_page(links.into_iter().map(|(u, _)| UserId(u)), limit))
+    }
+
+    /// A page of the posts that mention `user`, newest first: those they
+    /// may see, from accounts they do not mute.
+    pub fn mentions(
+        &self,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<TimelinePage> {
+        check_page_size(limit)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        let (mut before, _) = timeline_position(cursor)?;
+        let mut viewer = Viewer::load(&s.backend, user, Mutes::Hide)?;
+        let mut page = TimelinePage::default();
+        let (mut links, mut ids, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let want = limit - page.posts.len();
+            links.clear();
+            // Keyed by !post: after !before is older than before.
+            s.backend.links(
+                LinkKind::Mentions,
+                user.0,
+                before.map(|b| !b.0),
+                want,
+                &mut links,
+            )?;
+            ids.clear();
+            ids.extend(links.iter().map(|&(to, _)| PostId(!to)));
+            if let Some(last) = ids.last() {
+                before = Some(*last);
+            }
+            hydrate(
+                &s.backend,
+                &mut viewer,
+                &ids,
+                Reposts::Each,
+                &mut scratch,
+                &mut page,
+            )?;
+            if ids.len() < want {
+                return Ok(page);
+            }
+            if page.posts.len() == limit {
+                page.next = before.map(|last| Cursor::timeline(last, 0));
+                return Ok(page);
+            }
+        }
+    }
+
+    /// `post` in context, as `viewer` may see it: its ancestors and a page
+    /// of its replies (oldest first, continuing from `cursor`).
+    pub fn thread(
+        &self,
+        viewer: UserId,
+        post: PostId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Thread> {
+        check_page_size(limit)?;
+        let root = self.get_post_as(viewer, post)?;
+        let s = &self.shared;
+        let mut view = Viewer::load(&s.backend, viewer, Mutes::Show)?;
+        let mut ancestors = Vec::new();
+        let mut up = root.reply_to;
+        while let Some(parent) = up
+            && ancestors.len() < MAX_THREAD_DEPTH
+        {
+            let mut found = Vec::with_capacity(1);
+            s.backend.posts(&[parent], &mut found)?;
+            let mut kept: Vec<Post> = found.into_iter().flatten().collect();
+            view.filter(&s.backend, &mut kept, &mut Vec::new())?;
+            let Some(p) = kept.pop() else {
+                break;
+            };
+            up = p.reply_to;
+            ancestors.push(p);
+        }
+        ancestors.reverse();
+        let (after, _) = timeline_position(cursor)?;
+        let mut replies = TimelinePage::default();
+        let (mut links, mut ids, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        let mut after = after.map(|a| a.0);
+        loop {
+            let want = limit - replies.posts.len();
+            links.clear();
+            s.backend
+                .links(LinkKind::Replies, post.0, after, want, &mut links)?;
+            ids.clear();
+            ids.extend(links.iter().map(|&(to, _)| PostId(to)));
+            if let Some(last) = ids.last() {
+                after = Some(last.0);
+            }
+            hydrate(
+                &s.backend,
+                &mut view,
+                &ids,
+                Reposts::Each,
+                &mut scratch,
+                &mut replies,
+            )?;
+            if ids.len() < want {
+                break;
+            }
+            if replies.posts.len() == limit {
+                replies.next = after.map(|last| Cursor::timeline(PostId(last), 0));
+                break;
+            }
+        }
+        Ok(Thread {
+            post: root,
+            ancestors,
+            replies,
+        })
+    }
+
+    /// Accounts to follow: those followed by the accounts `user` follows,
+    /// ranked by how many of them follow each (ties by id), excluding the
+    /// user, accounts already followed and accounts across a block; at
+    /// most `limit` (1 to [`starling_core::MAX_PAGE_SIZE`]).
+    ///
+    /// Bounded work: it reads the followings of at most
+    /// [`SUGGESTION_FOLLOWEES`] followees (the first in id order) and at
+    /// most [`SUGGESTION_FANOUT`] followings of each, so at most a million
+    /// edges however many accounts the user follows.
+    pub fn suggestions(&self, user: UserId, limit: usize) -> Result<Vec<Suggestion>> {
+        check_page_size(limit)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        let mut followees = Vec::new();
+        s.backend.edges(
+            user,
+            Direction::Following,
+            None,
+            SUGGESTION_FOLLOWEES,
+            &mut followees,
+        )?;
+        let mut counts: HashMap<UserId, u32> = HashMap::new();
+        let mut theirs = Vec::new();
+        for f in &followees {
+            theirs.clear();
+            s.backend.edges(
+                f.user,
+                Direction::Following,
+                None,
+                SUGGESTION_FANOUT,
+                &mut theirs,
+            )?;
+            for e in &theirs {
+                if e.user != user {
+                    *counts.entry(e.user).or_default() += 1;
+                }
+            }
+        }
+        let mut ranked: Vec<(UserId, u32)> = counts.into_iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out = Vec::with_capacity(limit);
+        for (candidate, followed_by) in ranked {
+            if out.len() == limit {
+                break;
+            }
+            if s.backend.edge(user, candidate)?.is_some()
+                || blocked_either(&s.backend, user, candidate)?
+            {
+                continue;
+            }
+            out.push(Suggestion {
+                user: candidate,
+                followed_by,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A page of `user`'s friends: accounts they follow that follow them
+    /// back, in id order. A page examines at most eight followees per entry
+    /// asked for, so it may come back short with a cursor to continue.
+    pub fn friends(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<UserPage> {
+        check_page_size(limit)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        let mut after = cursor.map(Cursor::as_users).transpose()?;
+        let budget = limit * FRIENDS_SCAN_PER_ENTRY;
+        let mut scanned = 0;
+        let mut users = Vec::with_capacity(limit);
+        let mut edges = Vec::new();
+        while scanned < budget && users.len() < limit {
+            edges.clear();
+            let chunk = (budget - scanned).min(256);
+            s.backend
+                .edges(user, Direction::Following, after, chunk, &mut edges)?;
+            for e in &edges {
+                scanned += 1;
+                after = Some(e.user);
+                if s.backend.edge(e.user, user)?.is_some() {
+                    users.push(e.user);
+                    if users.len() == limit {
+                        break;
+                    }
+                }
+            }
+            if edges.len() < chunk {
+                return Ok(UserPage { users, next: None });
+            }
+        }
+        Ok(UserPage {
+            users,
+            next: after.map(Cursor::users),
+        })
+    }
+}
+
+/// The first `limit` links of `kind` under `from`.
+fn first_links<B: Backend>(
+    s: &crate::engine::Shared<B>,
+    kind: LinkKind,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, u64)>> {
+    let mut out = Vec::with_capacity(limit.min(1024));
+    s.backend.links(kind, from, None, limit, &mut out)?;
+    Ok(out)
+}
+
+/// Adds to `batch` the deletion of every entry of `owner`'s inbox whose
+/// post matches `doomed`.
+fn retract_where<B: Backend>(
+    s: &crate::engine::Shared<B>,
+    owner: UserId,
+    doomed: impl Fn(&Post) -> bool,
+    batch: &mut Vec<Mutation>,
+) -> Result<()> {
+    let (mut entries, mut posts) = (Vec::new(), Vec::new());
+    let mut before = None;
+    loop {
+        entries.clear();
+        s.backend.inbox(owner, before, 1024, &mut entries)?;
+        let ids: Vec<PostId> = entries.iter().map(|e| e.post).collect();
+        posts.clear();
+        s.backend.posts(&ids, &mut posts)?;
+        for p in posts.iter().flatten() {
+            if doomed(p) {
+                batch.push(Mutation::InboxDelete { owner, post: p.id });
+            }
+        }
+        match entries.last() {
+            Some(last) if entries.len() == 1024 => before = Some(last.post),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// A page of users from up to `limit + 1` ids: the extra one says there is
+/// more.
+fn user_page(ids: impl Iterator<Item = UserId>, limit: usize) -> UserPage {
+    let mut users: Vec<UserId> = ids.collect();
+    let more = users.len() > limit;
+    users.truncate(limit);
+    UserPage {
+        next: if more {
+            users.last().map(|u| Cursor::users(*u))
+        } else {
+            None
+        },
+        users,
+    }
+}

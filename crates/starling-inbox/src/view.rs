@@ -1,0 +1,227 @@
+//! Who may see what: the one place that decides visibility, used by every
+//! read path (timelines, get-by-id, threads, mentions) and by fan-out.
+//!
+//! - A deleted post is seen by nobody.
+//! - A post is hidden from anyone the author blocks or is blocked by.
+//! - A group post ([`Audience::Group`]) is seen by its author and by the
+//!   members of the group who follow the author; by nobody else.
+//! - A repost is seen only by whoever may see the original.
+//! - Mutes hide an author (and reposts of their posts) from the muter's
+//!   home timeline and mentions, not from anything else.
+
+use std::collections::{HashMap, HashSet};
+
+use starling_core::{Audience, GroupId, LinkKind, Post, PostId, Result, UserId};
+use starling_graph::{GraphStore, all_links, is_member};
+use starling_log::PostStore;
+
+/// The reader of a page, with what decides what they see, loaded once per
+/// read: the accounts they block or are blocked by and the ones they mute.
+#[derive(Debug)]
+pub struct Viewer {
+    id: UserId,
+    blocked: HashSet<UserId>,
+    muted: HashSet<UserId>,
+    groups: HashMap<(GroupId, UserId), bool>,
+}
+
+/// Whether a read applies the viewer's mutes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutes {
+    /// Home timeline and mentions: muted authors are hidden.
+    Hide,
+    /// Everything else: mutes do not apply.
+    Show,
+}
+
+impl Viewer {
+    /// Loads `id`'s blocks (both ways) and, when `mutes` says so, mutes.
+    pub fn load<S: GraphStore + ?Sized>(store: &S, id: UserId, mutes: Mutes) -> Result<Viewer> {
+        let mut blocked: HashSet<UserId> = HashSet::new();
+        for kind in [LinkKind::Blocks, LinkKind::BlockedBy] {
+            blocked.extend(all_links(store, kind, id.0)?.into_iter().map(UserId));
+        }
+        let muted = match mutes {
+            Mutes::Hide => all_links(store, LinkKind::Mutes, id.0)?
+                .into_iter()
+                .map(UserId)
+                .collect(),
+            Mutes::Show => HashSet::new(),
+        };
+        Ok(Viewer {
+            id,
+            blocked,
+            muted,
+            groups: HashMap::new(),
+        })
+    }
+
+    /// Nobody in particular: sees public posts only.
+    pub fn public() -> Viewer {
+        Viewer {
+            id: UserId(0),
+            blocked: HashSet::new(),
+            muted: HashSet::new(),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// The reader's id.
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+
+    /// Whether the viewer may see `post` by its own audience, author and
+    /// deletion (a repost's original is judged by [`Viewer::filter`]).
+    pub fn may_see<S: GraphStore + ?Sized>(&mut self, store: &S, post: &Post) -> Result<bool> {
+        if post.deleted || self.blocked.contains(&post.author) || self.muted.contains(&post.author)
+        {
+            return Ok(false);
+        }
+        match post.audience {
+            Audience::Public => Ok(true),
+            Audience::Group(group) => self.in_audience(store, group, post.author),
+        }
+    }
+
+    fn in_audience<S: GraphStore + ?Sized>(
+        &mut self,
+        store: &S,
+        group: GroupId,
+        author: UserId,
+    ) -> Result<bool> {
+        if author == self.id {
+            return Ok(true);
+        }
+        if let Some(&known) = self.groups.get(&(group, author)) {
+            return Ok(known);
+        }
+        let sees = is_member(store, group, self.id)? && store.edge(self.id, author)?.is_some();
+        self.groups.insert((group, author), sees);
+        Ok(sees)
+    }
+
+    /// Keeps in `posts` only what the viewer may see, reposts included
+    /// (judged by their originals, which are appended to `originals`,
+    /// deduplicated).
+    pub fn filter<S: GraphStore + PostStore + ?Sized>(
+        &mut self,
+        store: &S,
+        posts: &mut Vec<Post>,
+        originals: &mut Vec<Post>,
+    ) -> Result<()> {
+        let mut kept = Vec::with_capacity(posts.len());
+        let mut wanted: Vec<PostId> = Vec::new();
+        for post in posts.drain(..) {
+            if self.may_see(store, &post)? {
+                wanted.extend(post.repost_of);
+                kept.push(post);
+            }
+        }
+        wanted.retain(|id| !originals.iter().any(|o| o.id == *id));
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut found = Vec::with_capacity(wanted.len());
+        store.posts(&wanted, &mut found)?;
+        for original in found.into_iter().flatten() {
+            if self.may_see(store, &original)? {
+                originals.push(original);
+            }
+        }
+        kept.retain(|p| {
+            p.repost_of
+                .is_none_or(|o| originals.iter().any(|x| x.id == o))
+        });
+        *posts = kept;
+        Ok(())
+    }
+
+    /// Whether a repost `repost` of `original` is the one appearance of the
+    /// original in the viewer's home timeline. A post reaches a home
+    /// timeline at most once: directly, when the viewer wrote it or follows
+    /// its author; otherwise through the oldest repost by the viewer or an
+    /// account they follow.
+    ///
+    /// Cost: whichever is shorter is walked, the original's reposters or
+    /// the viewer's followees, so at most twice the smaller of the two.
+    pub fn first_appearance<S: GraphStore + ?Sized>(
+        &self,
+        store: &S,
+        repost: &Post,
+        original: &Post,
+    ) -> Result<bool> {
+        let reaches = |user: UserId| -> Result<bool> {
+            Ok(user == self.id || store.edge(self.id, user)?.is_some())
+        };
+        if reaches(original.author)? {
+            return Ok(false);
+        }
+        let following = store.counts(self.id)?.following;
+        let mut scanned = 0u64;
+        let mut after = None;
+        let mut page = Vec::new();
+        loop {
+            page.clear();
+            store.links(LinkKind::Reposts, original.id.0, after, 256, &mut page)?;
+            for &(reposter, id) in &page {
+                let (reposter, id) = (UserId(reposter), PostId(id));
+                if id < repost.id && reposter != repost.author && reaches(reposter)? {
+                    return Ok(false);
+                }
+            }
+            scanned += page.len() as u64;
+            match page.last() {
+                Some(&(last, _)) if page.len() == 256 => after = Some(last),
+                _ => return Ok(true),
+            }
+            if scanned > following {
+                break;
+            }
+        }
+        // More reposters than followees: ask about each followee instead.
+        let mut edges = Vec::new();
+        let mut after = None;
+        loop {
+            edges.clear();
+            store.edges(
+                self.id,
+                starling_graph::Direction::Following,
+                after,
+                1024,
+                &mut edges,
+            )?;
+            for e in &edges {
+                if e.user == repost.author {
+                    continue;
+                }
+                if let Some(id) = store.link(LinkKind::Reposts, original.id.0, e.user.0)?
+                    && PostId(id) < repost.id
+                {
+                    return Ok(false);
+                }
+            }
+            match edges.last() {
+                Some(last) if edges.len() == 1024 => after = Some(last.user),
+                _ => break,
+            }
+        }
+        Ok(store
+            .link(LinkKind::Reposts, original.id.0, self.id.0)?
+            .is_none_or(|id| PostId(id) >= repost.id || repost.author == self.id))
+    }
+}
+
+/// Whether `reader` is in the audience fan-out delivers `post` to, and the
+/// home timeline definition includes it for: public posts, and group posts
+/// for the group's members (the caller has checked the follow edge).
+pub fn delivered_to<S: GraphStore + ?Sized>(
+    store: &S,
+    post: &Post,
+    reader: UserId,
+) -> Result<bool> {
+    match post.audience {
+        Audience::Public => Ok(true),
+        Audience::Group(_) if reader == post.author => Ok(true),
+        Audience::Group(group) => is_member(store, group, reader),
+    }
+}
