@@ -820,9 +820,16 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Subscribes to `user`'s real-time events (see [`Event`]).
+    ///
+    /// Subscribing counts as a read of the home timeline: a reader who had
+    /// been inactive gets their inbox rebuilt, and fan-out writes to them
+    /// (and so tells them) again from now on.
     pub fn subscribe(&self, user: UserId) -> Result<Subscription> {
-        self.shared.ensure_user(user)?;
-        Ok(self.shared.hub.subscribe(user))
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.check_writable()?;
+        s.record_read(user)?;
+        Ok(s.hub.subscribe(user))
     }
 }
 

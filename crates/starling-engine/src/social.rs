@@ -589,29 +589,34 @@ impl<B: Backend> Engine<B> {
         let mut scanned = 0;
         let mut users = Vec::with_capacity(limit);
         let mut edges = Vec::new();
-        while scanned < budget && users.len() < limit {
+        loop {
             edges.clear();
             let chunk = (budget - scanned).min(256);
             s.backend
                 .edges(user, Direction::Following, after, chunk, &mut edges)?;
-            for e in &edges {
+            let exhausted = edges.len() < chunk;
+            for (i, e) in edges.iter().enumerate() {
                 scanned += 1;
                 after = Some(e.user);
                 if s.backend.edge(e.user, user)?.is_some() {
                     users.push(e.user);
-                    if users.len() == limit {
-                        break;
-                    }
+                }
+                if users.len() == limit {
+                    let at_end = exhausted && i + 1 == edges.len();
+                    let next = (!at_end).then(|| Cursor::users(e.user));
+                    return Ok(UserPage { users, next });
                 }
             }
-            if edges.len() < chunk {
+            if exhausted {
                 return Ok(UserPage { users, next: None });
             }
+            if scanned >= budget {
+                return Ok(UserPage {
+                    users,
+                    next: after.map(Cursor::users),
+                });
+            }
         }
-        Ok(UserPage {
-            users,
-            next: after.map(Cursor::users),
-        })
     }
 }
 

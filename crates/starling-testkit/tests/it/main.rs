@@ -2,6 +2,7 @@
 
 mod check;
 mod faults;
+mod social;
 
 use proptest::prelude::*;
 use starling_core::{Config, FanoutPolicy};

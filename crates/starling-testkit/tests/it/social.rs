@@ -1,0 +1,762 @@
+//! Groups, reposts, mentions, threads, blocks and mutes over the in-memory
+//! backend: the group-invisibility property against a model of who is in
+//! each post's audience, and directed tests of each feature.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use starling_core::{Audience, Config, Error, GroupId, Post, PostId, UserId};
+use starling_engine::{Engine, Event, MemBackend, PostOptions, Subscription};
+
+fn engine(config: Config) -> Engine<MemBackend> {
+    Engine::with_backend(MemBackend::new(), config).expect("in-memory engine opens")
+}
+
+fn small() -> Config {
+    Config {
+        backfill_posts: 2,
+        fanout_batch: 2,
+        ..Config::default()
+    }
+}
+
+const USERS: usize = 6;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Follow(usize, usize),
+    Unfollow(usize, usize),
+    CreateGroup(usize),
+    AddMember(usize, usize, usize),
+    RemoveMember(usize, usize, usize),
+    Post(usize),
+    PostToGroup(usize, usize, usize),
+    Reply(usize, usize),
+    Repost(usize, usize),
+    Mention(usize, usize),
+    Delete(usize, usize),
+    Block(usize, usize),
+    Unblock(usize, usize),
+    Mute(usize, usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let u = || 0..USERS;
+    prop_oneof![
+        6 => (u(), u()).prop_map(|(a, b)| Step::Follow(a, b)),
+        1 => (u(), u()).prop_map(|(a, b)| Step::Unfollow(a, b)),
+        2 => u().prop_map(Step::CreateGroup),
+        5 => (u(), 0..4usize, u()).prop_map(|(o, g, m)| Step::AddMember(o, g, m)),
+        2 => (u(), 0..4usize, u()).prop_map(|(o, g, m)| Step::RemoveMember(o, g, m)),
+        3 => u().prop_map(Step::Post),
+        5 => (u(), 0..4usize, 0..100usize).prop_map(|(a, g, n)| Step::PostToGroup(a, g, n)),
+        2 => (u(), 0..40usize).prop_map(|(a, p)| Step::Reply(a, p)),
+        2 => (u(), 0..40usize).prop_map(|(a, p)| Step::Repost(a, p)),
+        2 => (u(), u()).prop_map(|(a, b)| Step::Mention(a, b)),
+        1 => (u(), 0..40usize).prop_map(|(a, p)| Step::Delete(a, p)),
+        1 => (u(), u()).prop_map(|(a, b)| Step::Block(a, b)),
+        1 => (u(), u()).prop_map(|(a, b)| Step::Unblock(a, b)),
+        1 => (u(), u()).prop_map(|(a, b)| Step::Mute(a, b)),
+    ]
+}
+
+/// Who is in whose group and who follows whom: enough to say who may see
+/// a group post, independently of the engine.
+#[derive(Default)]
+struct Audiences {
+    follows: HashSet<(usize, usize)>,
+    members: HashMap<GroupId, BTreeSet<usize>>,
+    ever_members: HashMap<GroupId, BTreeSet<usize>>,
+    blocks: HashSet<(usize, usize)>,
+}
+
+impl Audiences {
+    fn may_see(&self, viewer: usize, author: usize, audience: Audience) -> bool {
+        match audience {
+            Audience::Public => true,
+            Audience::Group(g) => {
+                viewer == author
+                    || (self.members.get(&g).is_some_and(|m| m.contains(&viewer))
+                        && self.follows.contains(&(viewer, author)))
+            }
+        }
+    }
+}
+
+/// Everything `viewer` can read, by every path.
+fn everything_seen(
+    e: &Engine<MemBackend>,
+    viewer: UserId,
+    users: &[UserId],
+    posts: &[PostId],
+) -> Vec<(String, Post)> {
+    let mut seen = Vec::new();
+    let mut pages = |what: &str,
+                     mut read: Box<
+        dyn FnMut(Option<&starling_core::Cursor>) -> starling_engine::TimelinePage + '_,
+    >| {
+        let mut cursor = None;
+        for _ in 0..100 {
+            let page = read(cursor.as_ref());
+            for p in page.posts.into_iter().chain(page.reposted) {
+                seen.push((what.to_owned(), p));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    };
+    pages(
+        "home",
+        Box::new(|c| e.home_timeline(viewer, c, 3).expect("home")),
+    );
+    pages(
+        "mentions",
+        Box::new(|c| e.mentions(viewer, c, 3).expect("mentions")),
+    );
+    for &author in users {
+        pages(
+            "author",
+            Box::new(move |c| e.author_timeline_as(viewer, author, c, 3).expect("author")),
+        );
+        pages(
+            "public author",
+            Box::new(move |c| e.author_timeline(author, c, 3).expect("author")),
+        );
+    }
+    for &id in posts {
+        if let Ok(p) = e.get_post_as(viewer, id) {
+            seen.push(("get".to_owned(), p));
+        }
+        if let Ok(p) = e.get_post(id) {
+            seen.push(("public get".to_owned(), p));
+        }
+        if let Ok(t) = e.thread(viewer, id, None, 200) {
+            seen.push(("thread".to_owned(), t.post));
+            seen.extend(t.ancestors.into_iter().map(|p| ("ancestor".to_owned(), p)));
+            seen.extend(t.replies.posts.into_iter().map(|p| ("reply".to_owned(), p)));
+        }
+    }
+    if let Ok(got) = e.get_posts(posts.get(..posts.len().min(200)).unwrap_or_default()) {
+        seen.extend(
+            got.into_iter()
+                .flatten()
+                .map(|p| ("public get_posts".to_owned(), p)),
+        );
+    }
+    seen
+}
+
+fn drain(sub: &Subscription) -> Vec<Event> {
+    std::iter::from_fn(|| sub.try_recv()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A group post reaches its author and the members who follow the
+    /// author, and nobody else, on any path: home, author and mentions
+    /// timelines, get-by-id, threads, reposts and real-time events; and the
+    /// inboxes still equal their rebuild from the ground truth.
+    #[test]
+    fn group_posts_are_invisible_to_everyone_outside_the_audience(
+        steps in proptest::collection::vec(step(), 1..60),
+        cap in 2..6usize,
+    ) {
+        let e = engine(Config { inbox_cap: cap, ..small() });
+        let users: Vec<UserId> = (0..USERS)
+            .map(|i| e.create_user(&format!("u{i}")).expect("user").id)
+            .collect();
+        let subs: Vec<Subscription> = users.iter().map(|&u| e.subscribe(u).expect("subscribe")).collect();
+        let mut model = Audiences::default();
+        let mut groups: Vec<(usize, GroupId)> = Vec::new();
+        let mut posts: Vec<PostId> = Vec::new();
+        let mut meta: HashMap<PostId, (usize, Audience)> = HashMap::new();
+        let mut events: Vec<Vec<Event>> = vec![Vec::new(); USERS];
+        let owned = |groups: &[(usize, GroupId)], o: usize, g: usize| {
+            let mine: Vec<GroupId> = groups.iter().filter(|(x, _)| *x == o).map(|(_, id)| *id).collect();
+            mine.get(g % mine.len().max(1)).copied()
+        };
+        for s in &steps {
+            match *s {
+                Step::Follow(a, b) => {
+                    if e.follow(users[a], users[b]).is_ok() {
+                        model.follows.insert((a, b));
+                    }
+                }
+                Step::Unfollow(a, b) => {
+                    if e.unfollow(users[a], users[b]).is_ok() {
+                        model.follows.remove(&(a, b));
+                    }
+                }
+                Step::CreateGroup(o) => {
+                    let g = e.create_group(users[o], "friends").expect("group");
+                    groups.push((o, g.id));
+                }
+                Step::AddMember(o, g, m) => {
+                    if let Some(id) = owned(&groups, o, g)
+                        && e.add_member(users[o], id, users[m]).is_ok()
+                    {
+                        model.members.entry(id).or_default().insert(m);
+                        model.ever_members.entry(id).or_default().insert(m);
+                    }
+                }
+                Step::RemoveMember(o, g, m) => {
+                    if let Some(id) = owned(&groups, o, g) {
+                        e.remove_member(users[o], id, users[m]).expect("remove member");
+                        model.members.entry(id).or_default().remove(&m);
+                    }
+                }
+                Step::Post(a) => {
+                    let p = e.post(users[a], "hello").expect("post");
+                    meta.insert(p.id, (a, Audience::Public));
+                    posts.push(p.id);
+                }
+                Step::PostToGroup(a, g, n) => {
+                    if let Some(id) = owned(&groups, a, g) {
+                        // Mentions try to leak a group post into feeds.
+                        let text = format!("secret {n} @u{}", n % USERS);
+                        let p = e.post_to_group(users[a], id, &text).expect("group post");
+                        meta.insert(p.id, (a, Audience::Group(id)));
+                        posts.push(p.id);
+                    }
+                }
+                Step::Reply(a, p) => {
+                    if let Some(&parent) = posts.get(p) {
+                        match e.reply(users[a], parent, "re") {
+                            Ok(r) => {
+                                let (author, audience) = meta[&parent];
+                                prop_assert_eq!(audience, Audience::Public, "replied to a group post");
+                                prop_assert!(model.may_see(a, author, audience));
+                                meta.insert(r.id, (a, Audience::Public));
+                                posts.push(r.id);
+                            }
+                            Err(Error::UnknownPost(_) | Error::PostDeleted(_) | Error::NotAllowed(_)) => {}
+                            Err(other) => prop_assert!(false, "reply: {other}"),
+                        }
+                    }
+                }
+                Step::Repost(a, p) => {
+                    if let Some(&original) = posts.get(p) {
+                        match e.repost(users[a], original) {
+                            Ok(r) => {
+                                let (_, audience) = meta[&original];
+                                prop_assert_eq!(audience, Audience::Public, "reposted a group post");
+                                meta.insert(r.id, (a, Audience::Public));
+                                posts.push(r.id);
+                            }
+                            Err(Error::UnknownPost(_) | Error::PostDeleted(_) | Error::NotAllowed(_)) => {}
+                            Err(other) => prop_assert!(false, "repost: {other}"),
+                        }
+                    }
+                }
+                Step::Mention(a, b) => {
+                    let p = e.post(users[a], &format!("hi @u{b}")).expect("post");
+                    meta.insert(p.id, (a, Audience::Public));
+                    posts.push(p.id);
+                }
+                Step::Delete(a, p) => {
+                    if let Some(&id) = posts.get(p) {
+                        let _ = e.delete_post(users[a], id);
+                    }
+                }
+                Step::Block(a, b) => {
+                    if e.block(users[a], users[b]).is_ok() {
+                        model.blocks.insert((a, b));
+                        model.follows.remove(&(a, b));
+                        model.follows.remove(&(b, a));
+                    }
+                }
+                Step::Unblock(a, b) => {
+                    if e.unblock(users[a], users[b]).is_ok() {
+                        model.blocks.remove(&(a, b));
+                    }
+                }
+                Step::Mute(a, b) => {
+                    let _ = e.mute(users[a], users[b]);
+                }
+            }
+            e.wait_for_fanout().expect("fan-out");
+            for (i, sub) in subs.iter().enumerate() {
+                events[i].extend(drain(sub));
+            }
+        }
+        let index: HashMap<UserId, usize> = users.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        for (v, &viewer) in users.iter().enumerate() {
+            for (path, post) in everything_seen(&e, viewer, &users, &posts) {
+                let author = index[&post.author];
+                prop_assert_eq!(Some(&(author, post.audience)), meta.get(&post.id));
+                prop_assert!(
+                    model.may_see(v, author, post.audience),
+                    "u{} saw group post {} of u{} by {}", v, post.id, author, path
+                );
+                if path.starts_with("public") {
+                    prop_assert_eq!(post.audience, Audience::Public, "{}", path);
+                }
+            }
+            // The audience does see every live group post by id.
+            for (&id, &(author, audience)) in &meta {
+                if audience != Audience::Public && model.may_see(v, author, audience) {
+                    match e.get_post_as(viewer, id) {
+                        Ok(_) | Err(Error::PostDeleted(_)) => {}
+                        Err(other) => prop_assert!(false, "u{v} in the audience of {id}: {other}"),
+                    }
+                }
+            }
+            for event in &events[v] {
+                let post = match *event {
+                    Event::TimelineAdded { post } | Event::Mention { post } => post,
+                    _ => continue,
+                };
+                let (author, audience) = meta[&post];
+                if let Audience::Group(g) = audience {
+                    prop_assert!(
+                        author == v || model.ever_members.get(&g).is_some_and(|m| m.contains(&v)),
+                        "u{} was told of group post {} of u{}", v, post, author
+                    );
+                }
+            }
+        }
+        let report = e.check().expect("check");
+        prop_assert!(report.is_clean(), "{:?}", report);
+    }
+}
+
+fn users(e: &Engine<MemBackend>, n: usize) -> Vec<UserId> {
+    (0..n)
+        .map(|i| e.create_user(&format!("p{i}")).expect("user").id)
+        .collect()
+}
+
+fn home_ids(e: &Engine<MemBackend>, u: UserId) -> Vec<PostId> {
+    e.home_timeline(u, None, 200)
+        .expect("home")
+        .posts
+        .iter()
+        .map(|p| p.repost_of.unwrap_or(p.id))
+        .collect()
+}
+
+#[test]
+fn a_post_reaches_a_timeline_once_however_many_reposts_reach_it() {
+    let e = engine(small());
+    let [author, r1, r2, r3, reader, fan] = users(&e, 6)[..] else {
+        unreachable!()
+    };
+    let original = e.post(author, "worth sharing").expect("post");
+    let first = e.repost(r1, original.id).expect("repost");
+    let second = e.repost(r2, original.id).expect("repost");
+    assert_eq!(
+        e.repost(r2, second.id).expect("again").id,
+        second.id,
+        "one repost per user"
+    );
+    e.repost(r3, original.id).expect("repost");
+    for r in [r1, r2, r3] {
+        e.follow(reader, r).expect("follow");
+    }
+    e.wait_for_fanout().expect("fan-out");
+    let page = e.home_timeline(reader, None, 50).expect("home");
+    let reposts: Vec<PostId> = page.posts.iter().map(|p| p.id).collect();
+    assert_eq!(reposts, vec![first.id], "only the oldest repost shows");
+    assert_eq!(page.reposted, vec![original.clone()]);
+
+    // Deleting the first repost lets the next one show.
+    e.delete_post(r1, first.id).expect("delete");
+    e.wait_for_fanout().expect("fan-out");
+    let page = e.home_timeline(reader, None, 50).expect("home");
+    assert_eq!(
+        page.posts.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
+
+    // Following the author shows the original itself, and no repost.
+    e.follow(fan, author).expect("follow");
+    e.follow(fan, r2).expect("follow");
+    e.wait_for_fanout().expect("fan-out");
+    let page = e.home_timeline(fan, None, 50).expect("home");
+    assert_eq!(page.posts, vec![original.clone()]);
+
+    // Deleting the original hides every repost.
+    e.delete_post(author, original.id).expect("delete");
+    e.wait_for_fanout().expect("fan-out");
+    assert!(home_ids(&e, reader).is_empty());
+    assert!(matches!(
+        e.repost(r1, original.id),
+        Err(Error::PostDeleted(_))
+    ));
+    assert!(e.check().expect("check").is_clean());
+}
+
+#[test]
+fn mentions_feed_respects_blocks_mutes_and_audiences() {
+    let e = engine(small());
+    let [ann, bob, cat, dan] = users(&e, 4)[..] else {
+        unreachable!()
+    };
+    let hi = e.post(bob, "hi @p0 and @P0 and @nobody").expect("post");
+    e.post(cat, "@p0 look").expect("post");
+    let group = e.create_group(dan, "close").expect("group");
+    e.add_member(dan, group.id, ann).expect("member");
+    // Ann is a member but does not follow Dan: not in the audience.
+    e.post_to_group(dan, group.id, "psst @p0").expect("post");
+    let page = e.mentions(ann, None, 10).expect("mentions");
+    assert_eq!(page.posts.len(), 2);
+    assert_eq!(page.posts[1], hi, "newest first");
+
+    e.mute(ann, cat).expect("mute");
+    assert_eq!(
+        e.mentions(ann, None, 10).expect("mentions").posts,
+        vec![hi.clone()]
+    );
+    e.unmute(ann, cat).expect("unmute");
+    e.block(ann, bob).expect("block");
+    let after = e.mentions(ann, None, 10).expect("mentions");
+    assert_eq!(after.posts.len(), 1);
+    assert_eq!(after.posts[0].author, cat);
+    // New mentions from a blocked account are not even recorded.
+    e.unblock(ann, bob).expect("unblock");
+    e.block(bob, ann).expect("block");
+    e.post(bob, "@p0 again").expect("post");
+    assert_eq!(e.mentions(ann, None, 10).expect("mentions").posts.len(), 1);
+
+    // Paging: one at a time, newest first, ends.
+    e.follow(ann, dan).expect("follow");
+    let second = e
+        .post_to_group(dan, group.id, "now you see it @p0")
+        .expect("post");
+    let first = e.mentions(ann, None, 1).expect("page");
+    assert_eq!(first.posts, vec![second]);
+    let rest = e.mentions(ann, first.next.as_ref(), 5).expect("page");
+    assert_eq!(
+        rest.posts.len(),
+        1,
+        "the group post from before Ann followed never became a mention"
+    );
+    assert!(rest.next.is_none());
+}
+
+#[test]
+fn threads_show_ancestors_and_pages_of_replies() {
+    let e = engine(small());
+    let [ann, bob, cat] = users(&e, 3)[..] else {
+        unreachable!()
+    };
+    let root = e.post(ann, "root").expect("post");
+    let mid = e.reply(bob, root.id, "mid").expect("reply");
+    let leaf = e.reply(cat, mid.id, "leaf").expect("reply");
+    let replies: Vec<Post> = (0..5)
+        .map(|i| e.reply(cat, root.id, &format!("r{i}")).expect("reply"))
+        .collect();
+    let t = e.thread(bob, leaf.id, None, 10).expect("thread");
+    assert_eq!(t.ancestors, vec![root.clone(), mid.clone()]);
+    let t = e.thread(bob, root.id, None, 4).expect("thread");
+    assert!(t.ancestors.is_empty());
+    assert_eq!(t.replies.posts[0], mid);
+    assert_eq!(&t.replies.posts[1..], &replies[..3]);
+    let more = e
+        .thread(bob, root.id, t.replies.next.as_ref(), 4)
+        .expect("thread");
+    assert_eq!(more.replies.posts, replies[3..].to_vec());
+    assert!(more.replies.next.is_none());
+    // A reply to a repost replies to the original.
+    let rp = e.repost(bob, root.id).expect("repost");
+    let r = e.reply(cat, rp.id, "via repost").expect("reply");
+    assert_eq!(r.reply_to, Some(root.id));
+    // Deleted replies drop out; blocked authors' replies are hidden.
+    e.delete_post(cat, replies[0].id).expect("delete");
+    e.block(bob, cat).expect("block");
+    let t = e.thread(bob, root.id, None, 50).expect("thread");
+    assert_eq!(t.replies.posts, vec![mid]);
+    assert!(matches!(
+        e.thread(bob, leaf.id, None, 10),
+        Err(Error::UnknownPost(_))
+    ));
+}
+
+#[test]
+fn blocks_cut_edges_both_ways_and_refuse_what_they_must() {
+    let e = engine(small());
+    let [ann, bob, cat] = users(&e, 3)[..] else {
+        unreachable!()
+    };
+    e.follow(ann, bob).expect("follow");
+    e.follow(bob, ann).expect("follow");
+    let p = e.post(bob, "before").expect("post");
+    e.wait_for_fanout().expect("fan-out");
+    assert!(home_ids(&e, ann).contains(&p.id));
+    e.follow(ann, cat).expect("follow");
+    e.repost(cat, p.id).expect("repost");
+    e.wait_for_fanout().expect("fan-out");
+
+    assert!(e.block(ann, bob).expect("block"));
+    assert!(
+        !e.block(ann, bob).expect("again"),
+        "blocking twice is not new"
+    );
+    assert!(!e.is_following(ann, bob).expect("edge"));
+    assert!(!e.is_following(bob, ann).expect("edge"));
+    e.wait_for_fanout().expect("fan-out");
+    assert!(
+        home_ids(&e, ann).is_empty(),
+        "neither the post nor its repost remain"
+    );
+    assert!(matches!(e.follow(bob, ann), Err(Error::Blocked(_))));
+    assert!(matches!(e.follow(ann, bob), Err(Error::Blocked(_))));
+    assert!(matches!(
+        e.get_post_as(ann, p.id),
+        Err(Error::UnknownPost(_))
+    ));
+    assert!(matches!(e.repost(ann, p.id), Err(Error::UnknownPost(_))));
+    assert!(matches!(
+        e.reply(ann, p.id, "x"),
+        Err(Error::UnknownPost(_))
+    ));
+    let g = e.create_group(ann, "g").expect("group");
+    assert!(matches!(
+        e.add_member(ann, g.id, bob),
+        Err(Error::Blocked(_))
+    ));
+    assert_eq!(e.blocks(ann, None, 10).expect("blocks").users, vec![bob]);
+    assert!(e.check().expect("check").is_clean());
+
+    assert!(e.unblock(ann, bob).expect("unblock"));
+    assert!(!e.unblock(ann, bob).expect("again"));
+    e.follow(ann, bob).expect("follow after unblock");
+    assert!(matches!(e.block(ann, ann), Err(Error::NotAllowed(_))));
+    assert!(matches!(e.mute(ann, ann), Err(Error::NotAllowed(_))));
+}
+
+#[test]
+fn mutes_hide_at_read_time_and_undo() {
+    let e = engine(small());
+    let [ann, bob, cat] = users(&e, 3)[..] else {
+        unreachable!()
+    };
+    e.follow(ann, bob).expect("follow");
+    e.follow(ann, cat).expect("follow");
+    let p = e.post(bob, "loud").expect("post");
+    let q = e.post(cat, "quiet").expect("post");
+    e.wait_for_fanout().expect("fan-out");
+    e.repost(cat, p.id).expect("repost");
+    e.wait_for_fanout().expect("fan-out");
+    assert!(e.mute(ann, bob).expect("mute"));
+    assert!(!e.mute(ann, bob).expect("again"));
+    assert_eq!(
+        home_ids(&e, ann),
+        vec![q.id],
+        "the post and the repost of it are hidden"
+    );
+    assert_eq!(
+        e.get_post_as(ann, p.id).expect("by id"),
+        p,
+        "a mute hides from timelines only"
+    );
+    assert_eq!(e.mutes(ann, None, 5).expect("mutes").users, vec![bob]);
+    assert!(e.unmute(ann, bob).expect("unmute"));
+    assert_eq!(home_ids(&e, ann).len(), 2);
+}
+
+#[test]
+fn group_membership_changes_deliver_and_retract() {
+    let e = engine(small());
+    let [owner, m1, m2] = users(&e, 3)[..] else {
+        unreachable!()
+    };
+    e.follow(m1, owner).expect("follow");
+    e.follow(m2, owner).expect("follow");
+    let g = e.create_group(owner, "  inner circle ").expect("group");
+    assert_eq!(g.name, "inner circle");
+    e.add_member(owner, g.id, m1).expect("add");
+    let sub = e.subscribe(m1).expect("subscribe");
+    let secret = e.post_to_group(owner, g.id, "secret").expect("post");
+    let public = e.post(owner, "public").expect("post");
+    e.wait_for_fanout().expect("fan-out");
+    assert_eq!(home_ids(&e, m1), vec![public.id, secret.id]);
+    assert_eq!(home_ids(&e, m2), vec![public.id]);
+    assert_eq!(
+        drain(&sub),
+        vec![
+            Event::TimelineAdded { post: secret.id },
+            Event::TimelineAdded { post: public.id }
+        ]
+    );
+
+    // Joining later brings the group's posts in; leaving takes them out.
+    assert!(e.add_member(owner, g.id, m2).expect("add"));
+    assert!(!e.add_member(owner, g.id, m2).expect("again"));
+    assert_eq!(home_ids(&e, m2), vec![public.id, secret.id]);
+    assert!(e.remove_member(owner, g.id, m1).expect("remove"));
+    assert_eq!(home_ids(&e, m1), vec![public.id]);
+    assert_eq!(
+        drain(&sub),
+        vec![Event::TimelineRetracted { post: secret.id }]
+    );
+    assert!(e.check().expect("check").is_clean());
+
+    let page = e.group_members(owner, g.id, None, 10).expect("members");
+    assert_eq!(page.users, vec![m2]);
+    assert_eq!(e.groups(owner).expect("groups"), vec![g.clone()]);
+    e.delete_group(owner, g.id).expect("delete");
+    assert!(e.groups(owner).expect("groups").is_empty());
+    assert_eq!(home_ids(&e, m2), vec![public.id]);
+    assert!(matches!(
+        e.get_post_as(m2, secret.id),
+        Err(Error::UnknownPost(_))
+    ));
+    assert_eq!(
+        e.get_post_as(owner, secret.id).expect("author sees it"),
+        secret
+    );
+    assert!(e.check().expect("check").is_clean());
+}
+
+#[test]
+fn bad_social_input_is_refused_with_a_typed_error() {
+    let e = engine(small());
+    let [ann, bob] = users(&e, 2)[..] else {
+        unreachable!()
+    };
+    let ghost = UserId(999);
+    let g = e.create_group(ann, "mine").expect("group");
+    let secret = e.post_to_group(ann, g.id, "s").expect("post");
+    let public = e.post(ann, "p").expect("post");
+    let cases: Vec<(&str, Result<(), Error>)> = vec![
+        ("empty group name", e.create_group(ann, " ").map(drop)),
+        (
+            "long group name",
+            e.create_group(ann, &"x".repeat(51)).map(drop),
+        ),
+        (
+            "group of unknown user",
+            e.create_group(ghost, "x").map(drop),
+        ),
+        (
+            "unknown group",
+            e.post_to_group(ann, GroupId(77), "x").map(drop),
+        ),
+        ("another's group", e.post_to_group(bob, g.id, "x").map(drop)),
+        (
+            "add to another's group",
+            e.add_member(bob, g.id, bob).map(drop),
+        ),
+        ("add the owner", e.add_member(ann, g.id, ann).map(drop)),
+        ("add unknown user", e.add_member(ann, g.id, ghost).map(drop)),
+        (
+            "reply to group post",
+            e.reply(ann, secret.id, "x").map(drop),
+        ),
+        ("repost group post", e.repost(ann, secret.id).map(drop)),
+        ("repost unseen post", e.repost(bob, secret.id).map(drop)),
+        ("reply to unknown", e.reply(bob, PostId(5), "x").map(drop)),
+        ("empty reply", e.reply(bob, public.id, "").map(drop)),
+        ("block unknown", e.block(ann, ghost).map(drop)),
+        ("mentions of unknown", e.mentions(ghost, None, 5).map(drop)),
+        ("mentions page 0", e.mentions(ann, None, 0).map(drop)),
+        (
+            "thread of unknown",
+            e.thread(ann, PostId(5), None, 5).map(drop),
+        ),
+        ("suggestions of unknown", e.suggestions(ghost, 5).map(drop)),
+        ("suggestions page 0", e.suggestions(ann, 0).map(drop)),
+        (
+            "friends bad cursor",
+            e.friends(ann, Some(&starling_core::Cursor::timeline(PostId(1), 0)), 5)
+                .map(drop),
+        ),
+        ("subscribe unknown", e.subscribe(ghost).map(drop)),
+    ];
+    for (what, result) in cases {
+        assert!(result.is_err(), "{what} was accepted");
+    }
+    assert_eq!(
+        e.groups(ann).expect("groups").len(),
+        1,
+        "nothing half-applied"
+    );
+    assert!(
+        e.author_timeline(bob, None, 5)
+            .expect("timeline")
+            .posts
+            .is_empty()
+    );
+}
+
+#[test]
+fn friends_of_friends_are_ranked_and_filtered() {
+    let e = engine(small());
+    let u = users(&e, 8);
+    let (me, a, b, c) = (u[0], u[1], u[2], u[3]);
+    for f in [a, b, c] {
+        e.follow(me, f).expect("follow");
+    }
+    // u4 is followed by a, b, c; u5 by a, b; u6 by a; u7 by a but blocked.
+    for (who, whom) in [
+        (a, u[4]),
+        (b, u[4]),
+        (c, u[4]),
+        (a, u[5]),
+        (b, u[5]),
+        (a, u[6]),
+        (a, u[7]),
+        (a, b),
+    ] {
+        e.follow(who, whom).expect("follow");
+    }
+    e.block(u[7], me).expect("block");
+    let got: Vec<(UserId, u32)> = e
+        .suggestions(me, 10)
+        .expect("suggestions")
+        .iter()
+        .map(|s| (s.user, s.followed_by))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(u[4], 3), (u[5], 2), (u[6], 1)],
+        "b is followed already, me and u7 excluded"
+    );
+    assert_eq!(e.suggestions(me, 1).expect("one").len(), 1);
+
+    // Friends: mutual follows, paged.
+    for f in [a, c] {
+        e.follow(f, me).expect("follow back");
+    }
+    let first = e.friends(me, None, 1).expect("friends");
+    assert_eq!(first.users, vec![a]);
+    let mut all = first.users.clone();
+    let mut next = first.next;
+    while let Some(cursor) = next {
+        let page = e.friends(me, Some(&cursor), 1).expect("friends");
+        all.extend(page.users);
+        next = page.next;
+    }
+    assert_eq!(all, vec![a, c]);
+}
+
+#[test]
+fn a_slow_subscriber_is_told_it_lagged_and_fan_out_does_not_wait() {
+    let e = engine(small());
+    let [star, fan] = users(&e, 2)[..] else {
+        unreachable!()
+    };
+    e.follow(fan, star).expect("follow");
+    let sub = e.subscribe(fan).expect("subscribe");
+    let n = starling_engine::SUBSCRIPTION_CAPACITY + 20;
+    for i in 0..n {
+        e.post(star, &format!("post {i}")).expect("post");
+    }
+    e.wait_for_fanout()
+        .expect("fan-out finished while nobody read");
+    assert_eq!(
+        sub.recv_timeout(Duration::from_millis(10)),
+        Some(Event::Lagged)
+    );
+    let got = drain(&sub);
+    assert_eq!(got.len(), starling_engine::SUBSCRIPTION_CAPACITY);
+    drop(sub);
+    let options = PostOptions::default();
+    e.publish(star, "after unsubscribe", options).expect("post");
+    e.wait_for_fanout().expect("fan-out");
+}
