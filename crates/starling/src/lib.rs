@@ -22,12 +22,12 @@
 //! ```
 
 pub use starling_core::{
-    Config, Counts, Cursor, Durability, Error, FanoutPolicy, MAX_PAGE_SIZE, Post, PostId, Result,
-    StorageError, User, UserId,
+    Audience, Config, Counts, Cursor, Durability, Error, FanoutPolicy, Group, GroupId,
+    MAX_PAGE_SIZE, Post, PostId, Result, StorageError, User, UserId, Username,
 };
 pub use starling_engine::{
-    CheckReport, FanoutStats, FaultKind, FaultPlan, FaultyBackend, MemBackend, Problem,
-    TimelinePage, UserPage,
+    CheckReport, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend, MemBackend, PostOptions,
+    Problem, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 

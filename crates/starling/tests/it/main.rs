@@ -325,6 +325,91 @@ fn scrolling_past_the_cap_continues_and_trims_by_range() {
     assert!(engine.check().expect("check").is_clean());
 }
 
+/// Groups, reposts, mentions, blocks and mutes are ground truth: they
+/// survive a reopen, and a group post's fan-out (which walks the group's
+/// members) resumes where a close left it.
+#[test]
+fn social_records_survive_reopen_and_group_fanout_resumes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = Config {
+        fanout_batch: 7,
+        ..config()
+    };
+    let (owner, members, outsider, secret, repost, group) = {
+        let engine = Engine::open(dir.path(), cfg.clone()).expect("open");
+        let owner = engine.create_user("owner").expect("create").id;
+        let outsider = engine.create_user("outsider").expect("create").id;
+        engine.follow(outsider, owner).expect("follow");
+        engine.subscribe(outsider).map(drop).expect("a read");
+        let group = engine.create_group(owner, "inner").expect("group");
+        let mut members = Vec::new();
+        for i in 0..200 {
+            let m = engine.create_user(&format!("m{i}")).expect("create").id;
+            engine.follow(m, owner).expect("follow");
+            engine.add_member(owner, group.id, m).expect("member");
+            // A read makes each member active, so fan-out writes to them.
+            engine.home_timeline(m, None, 1).expect("home");
+            members.push(m);
+        }
+        let secret = engine
+            .post_to_group(owner, group.id, "for the inner circle @outsider @m0")
+            .expect("post");
+        let repost = engine.repost(members[1], secret.id);
+        assert!(matches!(repost, Err(Error::NotAllowed(_))));
+        let public = engine.post(owner, "public").expect("post");
+        let repost = engine.repost(members[1], public.id).expect("repost");
+        engine.block(members[2], outsider).expect("block");
+        engine.mute(members[3], owner).expect("mute");
+        // Close without waiting: the group post's job stops between batches.
+        engine.close().expect("close");
+        (owner, members, outsider, secret, repost, group)
+    };
+    let engine = Engine::open(dir.path(), cfg).expect("reopen");
+    engine.wait_for_fanout().expect("resumed fan-out");
+    assert_eq!(engine.groups(owner).expect("groups"), vec![group.clone()]);
+    for m in &members[4..] {
+        let home = engine.home_timeline(*m, None, 10).expect("home");
+        assert!(
+            home.posts.iter().any(|p| p.id == secret.id),
+            "member {m} got it"
+        );
+    }
+    let home = engine.home_timeline(outsider, None, 10).expect("home");
+    assert!(
+        home.posts.iter().all(|p| p.id != secret.id),
+        "outsider never sees it"
+    );
+    assert!(
+        engine
+            .mentions(outsider, None, 10)
+            .expect("mentions")
+            .posts
+            .is_empty()
+    );
+    assert_eq!(
+        engine
+            .mentions(members[0], None, 10)
+            .expect("mentions")
+            .posts,
+        vec![secret.clone()]
+    );
+    assert_eq!(
+        engine.get_post(repost.id).expect("repost").repost_of,
+        repost.repost_of
+    );
+    assert!(engine.is_blocking(members[2], outsider).expect("block"));
+    assert!(matches!(
+        engine.follow(outsider, members[2]),
+        Err(Error::Blocked(_))
+    ));
+    let muted = engine.home_timeline(members[3], None, 10).expect("home");
+    assert!(
+        muted.posts.iter().all(|p| p.author != owner),
+        "mute survived"
+    );
+    assert!(engine.check().expect("check").is_clean());
+}
+
 #[test]
 fn acknowledged_writes_survive_reopen_and_pending_fanout_resumes() {
     let dir = tempfile::tempdir().expect("temp dir");
