@@ -139,6 +139,9 @@ impl From<starling::Error> for ApiError {
             E::TextTooLong { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "text_too_long"),
             E::SelfFollow => (StatusCode::UNPROCESSABLE_ENTITY, "self_follow"),
             E::NotAllowed(_) => (StatusCode::FORBIDDEN, "not_allowed"),
+            E::Blocked(_) => (StatusCode::FORBIDDEN, "blocked"),
+            E::UnknownGroup(_) => (StatusCode::NOT_FOUND, "unknown_group"),
+            E::InvalidGroupName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_group_name"),
             E::MalformedCursor => (StatusCode::BAD_REQUEST, "malformed_cursor"),
             E::PageSize { .. } => (StatusCode::BAD_REQUEST, "bad_limit"),
             E::Closed => return ApiError::unavailable(),
@@ -253,6 +256,13 @@ mod tests {
         );
         check(Error::SelfFollow, 422, "self_follow");
         check(Error::NotAllowed("no"), 403, "not_allowed");
+        check(Error::Blocked("no"), 403, "blocked");
+        check(
+            Error::UnknownGroup(starling::GroupId(3)),
+            404,
+            "unknown_group",
+        );
+        check(Error::InvalidGroupName("empty"), 422, "invalid_group_name");
         check(Error::MalformedCursor, 400, "malformed_cursor");
         check(
             Error::PageSize {

@@ -31,6 +31,7 @@ mod live;
 mod metrics;
 mod routes;
 mod server;
+mod social;
 mod web;
 
 pub use config::{Config, DurabilityMode};

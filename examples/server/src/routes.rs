@@ -11,7 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use starling::{Cursor, Engine, Post, PostId, TimelinePage, User, UserId, UserPage};
+use starling::{
+    Audience, Cursor, Engine, GroupId, Post, PostId, PostOptions, TimelinePage, User, UserId,
+    UserPage,
+};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -21,6 +24,7 @@ use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::live;
 use crate::metrics;
 use crate::server::AppState;
+use crate::social;
 use crate::web;
 
 /// Page size when a listing is asked for without `limit`.
@@ -47,7 +51,8 @@ pub fn app(state: AppState) -> Router {
         .route("/posts", post(create_post))
         .route("/posts/{id}", get(get_post).delete(delete_post))
         .route("/home", get(home_timeline))
-        .route("/home/events", get(home_events));
+        .route("/home/events", get(home_events))
+        .merge(social::routes());
 
     Router::new()
         .route("/", get(web::index))
@@ -106,6 +111,22 @@ pub(crate) struct PostJson {
     author: AuthorJson,
     text: String,
     created_at_ms: u64,
+    /// The post it replies to.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_string")]
+    reply_to: Option<PostId>,
+    /// For a repost: the original (found in the page's `reposted`).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_string")]
+    repost_of: Option<PostId>,
+    /// For a group post: the group it was addressed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<u64>,
+}
+
+fn opt_string<S: serde::Serializer>(id: &Option<PostId>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.collect_str(&id.0),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Serialize)]
@@ -119,7 +140,7 @@ fn as_string<S: serde::Serializer>(id: &PostId, s: S) -> Result<S::Ok, S::Error>
 }
 
 /// Posts with their authors' names, looked up once per author.
-fn hydrate(engine: &Engine, posts: Vec<Post>) -> Result<Vec<PostJson>, ApiError> {
+pub(crate) fn hydrate(engine: &Engine, posts: Vec<Post>) -> Result<Vec<PostJson>, ApiError> {
     let mut names: HashMap<UserId, String> = HashMap::new();
     let mut out = Vec::with_capacity(posts.len());
     for post in posts {
@@ -139,6 +160,12 @@ fn hydrate(engine: &Engine, posts: Vec<Post>) -> Result<Vec<PostJson>, ApiError>
             },
             created_at_ms: post.id.unix_millis(),
             text: post.text,
+            reply_to: post.reply_to,
+            repost_of: post.repost_of,
+            group: match post.audience {
+                Audience::Public => None,
+                Audience::Group(g) => Some(g.0),
+            },
         });
     }
     Ok(out)
@@ -159,26 +186,38 @@ where
 }
 
 #[derive(Serialize)]
-struct TimelineJson {
+pub(crate) struct TimelineJson {
     posts: Vec<PostJson>,
+    /// The originals of the reposts in `posts`.
+    reposted: Vec<PostJson>,
     next: Option<String>,
 }
 
+impl TimelineJson {
+    pub(crate) fn of(engine: &Engine, page: TimelinePage) -> Result<TimelineJson, ApiError> {
+        Ok(TimelineJson {
+            posts: hydrate(engine, page.posts)?,
+            reposted: hydrate(engine, page.reposted)?,
+            next: page.next.map(|c| c.to_string()),
+        })
+    }
+}
+
 #[derive(Serialize)]
-struct UsersJson {
+pub(crate) struct UsersJson {
     users: Vec<UserJson>,
     next: Option<String>,
 }
 
 /// `?cursor=...&limit=...` of every listing.
 #[derive(Deserialize)]
-struct PageQuery {
+pub(crate) struct PageQuery {
     cursor: Option<String>,
     limit: Option<usize>,
 }
 
 impl PageQuery {
-    fn parse(self) -> Result<(Option<Cursor>, usize), ApiError> {
+    pub(crate) fn parse(self) -> Result<(Option<Cursor>, usize), ApiError> {
         let cursor = match self.cursor.as_deref() {
             None | Some("") => None,
             Some(raw) => Some(raw.parse::<Cursor>()?),
@@ -187,7 +226,7 @@ impl PageQuery {
     }
 }
 
-async fn timeline<F>(
+pub(crate) async fn timeline<F>(
     state: &AppState,
     query: PageQuery,
     f: F,
@@ -196,20 +235,16 @@ where
     F: FnOnce(&Engine, Option<&Cursor>, usize) -> starling::Result<TimelinePage> + Send + 'static,
 {
     let (cursor, limit) = query.parse()?;
-    let (posts, next) = state
+    state
         .db()
         .call(move |engine| {
             let page = f(engine, cursor.as_ref(), limit)?;
-            Ok((hydrate(engine, page.posts)?, page.next))
+            Ok(axum::Json(TimelineJson::of(engine, page)?))
         })
-        .await?;
-    Ok(axum::Json(TimelineJson {
-        posts,
-        next: next.map(|c| c.to_string()),
-    }))
+        .await
 }
 
-async fn user_list<F>(
+pub(crate) async fn user_list<F>(
     state: &AppState,
     query: PageQuery,
     f: F,
@@ -413,12 +448,13 @@ async fn unfollow(
 
 async fn author_timeline(
     State(state): State<AppState>,
-    _: Session,
+    session: Session,
     PathParams(id): PathParams<u64>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<axum::Json<TimelineJson>, ApiError> {
+    let me = session.user;
     timeline(&state, query, move |e, c, l| {
-        e.author_timeline(UserId(id), c, l)
+        e.author_timeline_as(me, UserId(id), c, l)
     })
     .await
 }
@@ -433,8 +469,13 @@ async fn home_timeline(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewPost {
     text: String,
+    /// The id of the post this replies to.
+    reply_to: Option<String>,
+    /// One of the author's groups to address it to.
+    group: Option<u64>,
 }
 
 async fn create_post(
@@ -447,8 +488,16 @@ async fn create_post(
         .post_limits()
         .take(me)
         .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
-    let mut posts =
-        hydrate_posts(&state, move |engine| Ok(vec![engine.post(me, &body.text)?])).await?;
+    let options = PostOptions {
+        reply_to: body.reply_to.as_deref().map(post_id).transpose()?,
+        audience: body
+            .group
+            .map_or(Audience::Public, |g| Audience::Group(GroupId(g))),
+    };
+    let mut posts = hydrate_posts(&state, move |engine| {
+        Ok(vec![engine.publish(me, &body.text, options)?])
+    })
+    .await?;
     let post = posts
         .pop()
         .ok_or_else(|| ApiError::internal(&"post vanished"))?;
@@ -460,7 +509,7 @@ async fn create_post(
     ))
 }
 
-fn post_id(raw: &str) -> Result<PostId, ApiError> {
+pub(crate) fn post_id(raw: &str) -> Result<PostId, ApiError> {
     raw.parse::<u64>()
         .ok()
         .filter(|&id| id > 0)
@@ -470,11 +519,13 @@ fn post_id(raw: &str) -> Result<PostId, ApiError> {
 
 async fn get_post(
     State(state): State<AppState>,
-    _: Session,
+    session: Session,
     PathParams(id): PathParams<String>,
 ) -> Result<axum::Json<PostJson>, ApiError> {
     let id = post_id(&id)?;
-    let mut posts = hydrate_posts(&state, move |engine| Ok(vec![engine.get_post(id)?])).await?;
+    let me = session.user;
+    let mut posts =
+        hydrate_posts(&state, move |engine| Ok(vec![engine.get_post_as(me, id)?])).await?;
     posts
         .pop()
         .map(axum::Json)

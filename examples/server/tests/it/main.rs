@@ -3,6 +3,7 @@
 
 mod browser;
 mod harness;
+mod social;
 
 use std::time::Duration;
 

@@ -1,0 +1,396 @@
+//! Routes for reposts, threads, mentions, groups, blocks, mutes, friends
+//! and suggestions, and the engine's real-time events as server-sent events.
+//!
+//! Every route acts as the session's user: the engine decides what that
+//! user may see (a group post reaches only its audience on every path).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::{get, post, put};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use starling::{Event, Group, GroupId, UserId};
+
+use crate::auth::Session;
+use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
+use crate::routes::{
+    PageQuery, PostJson, TimelineJson, UsersJson, hydrate, hydrate_posts, post_id, timeline,
+    user_list,
+};
+use crate::server::AppState;
+
+/// The routes of this module, relative to `/api`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/posts/{id}/repost", post(repost))
+        .route("/posts/{id}/thread", get(thread))
+        .route("/mentions", get(mentions))
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/{id}", get(get_group).delete(delete_group))
+        .route("/groups/{id}/members", get(group_members))
+        .route(
+            "/groups/{id}/members/{user}",
+            put(add_member).delete(remove_member),
+        )
+        .route("/blocks", get(blocks))
+        .route("/blocks/{user}", put(block).delete(unblock))
+        .route("/mutes", get(mutes))
+        .route("/mutes/{user}", put(mute).delete(unmute))
+        .route("/users/{id}/friends", get(friends))
+        .route("/suggestions", get(suggestions))
+        .route("/events", get(events))
+}
+
+async fn repost(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = post_id(&id)?;
+    let me = session.user;
+    state
+        .post_limits()
+        .take(me)
+        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    let mut posts = hydrate_posts(&state, move |engine| Ok(vec![engine.repost(me, id)?])).await?;
+    let post = posts
+        .pop()
+        .ok_or_else(|| ApiError::internal(&"repost vanished"))?;
+    Ok((StatusCode::CREATED, axum::Json(post)))
+}
+
+#[derive(Serialize)]
+struct ThreadJson {
+    post: PostJson,
+    ancestors: Vec<PostJson>,
+    replies: TimelineJson,
+}
+
+async fn thread(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<ThreadJson>, ApiError> {
+    let id = post_id(&id)?;
+    let me = session.user;
+    let (cursor, limit) = query.parse()?;
+    state
+        .db()
+        .call(move |engine| {
+            let t = engine.thread(me, id, cursor.as_ref(), limit)?;
+            let mut post = hydrate(engine, vec![t.post])?;
+            Ok(axum::Json(ThreadJson {
+                post: post
+                    .pop()
+                    .ok_or_else(|| ApiError::internal(&"post vanished"))?,
+                ancestors: hydrate(engine, t.ancestors)?,
+                replies: TimelineJson::of(engine, t.replies)?,
+            }))
+        })
+        .await
+}
+
+async fn mentions(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<TimelineJson>, ApiError> {
+    let me = session.user;
+    timeline(&state, query, move |e, c, l| e.mentions(me, c, l)).await
+}
+
+#[derive(Serialize)]
+struct GroupJson {
+    id: u64,
+    owner: u64,
+    name: String,
+}
+
+impl From<Group> for GroupJson {
+    fn from(g: Group) -> GroupJson {
+        GroupJson {
+            id: g.id.0,
+            owner: g.owner.0,
+            name: g.name,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    name: String,
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    session: Session,
+    JsonBody(body): JsonBody<NewGroup>,
+) -> Result<impl IntoResponse, ApiError> {
+    let me = session.user;
+    let group = state
+        .db()
+        .call(move |engine| Ok(engine.create_group(me, &body.name)?))
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(GroupJson::from(group))))
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            let groups: Vec<GroupJson> = engine
+                .groups(me)?
+                .into_iter()
+                .map(GroupJson::from)
+                .collect();
+            Ok(axum::Json(serde_json::json!({ "groups": groups })))
+        })
+        .await
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<u64>,
+) -> Result<axum::Json<GroupJson>, ApiError> {
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| Ok(axum::Json(engine.group(me, GroupId(id))?.into())))
+        .await
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<u64>,
+) -> Result<StatusCode, ApiError> {
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| Ok(engine.delete_group(me, GroupId(id))?))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn group_members(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<u64>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    let me = session.user;
+    user_list(&state, query, move |e, c, l| {
+        e.group_members(me, GroupId(id), c, l)
+    })
+    .await
+}
+
+#[derive(Serialize)]
+struct ChangedJson {
+    changed: bool,
+}
+
+/// Runs a change that reports whether it changed anything.
+async fn change<F>(state: &AppState, f: F) -> Result<axum::Json<ChangedJson>, ApiError>
+where
+    F: FnOnce(&starling::Engine) -> starling::Result<bool> + Send + 'static,
+{
+    state
+        .db()
+        .call(move |engine| {
+            Ok(axum::Json(ChangedJson {
+                changed: f(engine)?,
+            }))
+        })
+        .await
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams((id, user)): PathParams<(u64, u64)>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
+    let me = session.user;
+    change(&state, move |e| e.add_member(me, GroupId(id), UserId(user))).await
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams((id, user)): PathParams<(u64, u64)>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
+    let me = session.user;
+    change(&state, move |e| {
+        e.remove_member(me, GroupId(id), UserId(user))
+    })
+    .await
+}
+
+async fn blocks(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    let me = session.user;
+    user_list(&state, query, move |e, c, l| e.blocks(me, c, l)).await
+}
+
+async fn block(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(user): PathParams<u64>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
+    let me = session.user;
+    change(&state, move |e| e.block(me, UserId(user))).await
+}
+
+async fn unblock(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(user): PathParams<u64>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
+    let me = session.user;
+    change(&state, move |e| e.unblock(me, UserId(user))).await
+}
+
+async fn mutes(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    let me = session.user;
+    user_list(&state, query, move |e, c, l| e.mutes(me, c, l)).await
+}
+
+async fn mute(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(user): PathParams<u64>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
+    let me = session.user;
+    change(&state, move |e| e.mute(me, UserId(user))).await
+}
+
+async fn unmute(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(user): PathParams<u64>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
+    let me = session.user;
+    change(&state, move |e| e.unmute(me, UserId(user))).await
+}
+
+async fn friends(
+    State(state): State<AppState>,
+    _: Session,
+    PathParams(id): PathParams<u64>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    user_list(&state, query, move |e, c, l| e.friends(UserId(id), c, l)).await
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct SuggestionJson {
+    id: u64,
+    username: String,
+    followed_by: u32,
+}
+
+async fn suggestions(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(query): QueryParams<LimitQuery>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let me = session.user;
+    let limit = query.limit.unwrap_or(10);
+    state
+        .db()
+        .call(move |engine| {
+            let mut out = Vec::new();
+            for s in engine.suggestions(me, limit)? {
+                out.push(SuggestionJson {
+                    id: s.user.0,
+                    username: engine.user(s.user)?.name.as_str().to_owned(),
+                    followed_by: s.followed_by,
+                });
+            }
+            Ok(axum::Json(serde_json::json!({ "suggestions": out })))
+        })
+        .await
+}
+
+/// The session user's real-time events, as the engine reports them:
+/// `timeline` (data `{"post": "<id>"}`), `retract`, `mention`, and
+/// `lagged` when events were dropped because this client fell behind (it
+/// should re-read its timeline). The stream ends at shutdown.
+async fn events(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<impl IntoResponse, ApiError> {
+    let me = session.user;
+    let sub = state
+        .db()
+        .call(move |engine| Ok(engine.subscribe(me)?))
+        .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(64);
+    let mut shutdown = state.shutdown_signal();
+    // One blocking thread per stream waits on the engine's queue; it ends
+    // when the client goes away (the send fails) or at shutdown.
+    tokio::task::spawn_blocking(move || {
+        loop {
+            if *shutdown.borrow_and_update() {
+                return;
+            }
+            let Some(event) = sub.recv_timeout(Duration::from_millis(250)) else {
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            };
+            let (name, post) = match event {
+                Event::TimelineAdded { post } => ("timeline", Some(post)),
+                Event::TimelineRetracted { post } => ("retract", Some(post)),
+                Event::Mention { post } => ("mention", Some(post)),
+                Event::Lagged => ("lagged", None),
+                _ => ("other", None),
+            };
+            let data = match post {
+                Some(p) => serde_json::json!({ "post": p.0.to_string() }),
+                None => serde_json::json!({}),
+            };
+            let sse = SseEvent::default().event(name).data(data.to_string());
+            if tx.blocking_send(sse).is_err() {
+                return;
+            }
+        }
+    });
+    let stream = receiver_stream(rx);
+    Ok((
+        [("x-accel-buffering", "no")],
+        Sse::new(stream).keep_alive(KeepAlive::default()),
+    ))
+}
+
+fn receiver_stream(
+    mut rx: tokio::sync::mpsc::Receiver<SseEvent>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)))
+}
