@@ -192,6 +192,12 @@ fn timeline_has(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     let Some(binary) = chromium() else {
+        // The test script installs Chromium and sets this: there, a missing
+        // browser is a failure, not a reason to skip.
+        assert!(
+            std::env::var_os("STARLING_REQUIRE_BROWSER").is_none(),
+            "STARLING_REQUIRE_BROWSER is set but no `chromium` is on the PATH"
+        );
         eprintln!(
             "skipping the browser test: no `chromium` on the PATH (Debian package `chromium`)"
         );
