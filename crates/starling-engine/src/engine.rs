@@ -54,17 +54,17 @@ pub struct FanoutStats {
 /// from many threads; fan-out runs on a pool of owned worker threads that
 /// [`Engine::close`] (or drop) joins.
 pub struct Engine<B: Backend> {
-    shared: Arc<Shared<B>>,
+    pub(crate) shared: Arc<Shared<B>>,
     sender: Option<Sender<PostId>>,
     workers: Vec<JoinHandle<()>>,
 }
 
-struct Shared<B> {
-    backend: B,
-    config: Config,
-    ids: PostIdGenerator,
+pub(crate) struct Shared<B> {
+    pub(crate) backend: B,
+    pub(crate) config: Config,
+    pub(crate) ids: PostIdGenerator,
     next_user: Mutex<u64>,
-    authors: AuthorLocks,
+    pub(crate) authors: AuthorLocks,
     /// Taken before an author's lock by operations on one reader's inbox
     /// as a whole (follow, unfollow, rebuild on read); never after one.
     readers: AuthorLocks,
@@ -77,6 +77,7 @@ struct Shared<B> {
     jobs_resumed: AtomicU64,
     delivered: AtomicU64,
     busy_nanos: AtomicU64,
+    pub(crate) direct: crate::direct::DirectLocks,
 }
 
 impl<B: OpenBackend> Engine<B> {
@@ -94,7 +95,8 @@ impl<B: Backend> Engine<B> {
     pub fn with_backend(backend: B, config: Config) -> Result<Engine<B>> {
         config.validate()?;
         let next_user = backend.last_user_id()?.map_or(1, |u| u.0 + 1);
-        let ids = PostIdGenerator::new(config.node_id, backend.last_post_id()?);
+        let last_id = backend.last_post_id()?.max(backend.last_message_id()?);
+        let ids = PostIdGenerator::new(config.node_id, last_id);
         let workers = config.fanout_workers;
         let activity = Activity::new(config.rate_half_life_ms);
         activity.ensure(UserId(next_user));
@@ -127,6 +129,7 @@ impl<B: Backend> Engine<B> {
             jobs_resumed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
+            direct: crate::direct::DirectLocks::new(),
         });
         let (sender, receiver) = crossbeam_channel::unbounded();
         let mut engine = Engine {
@@ -331,6 +334,7 @@ impl<B: Backend> Engine<B> {
             return Ok(false);
         }
         let mut batch = vec![Mutation::RemoveEdge { follower, followee }];
+        batch.push(crate::direct::device_sub_removal(follower, followee));
         let mut entries = Vec::new();
         let mut before = None;
         loop {
@@ -647,7 +651,7 @@ impl<B: Backend> Drop for Engine<B> {
 }
 
 impl<B: Backend> Shared<B> {
-    fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         if self.poisoned.load(Ordering::SeqCst) {
             Err(Error::Poisoned)
         } else {
@@ -655,7 +659,7 @@ impl<B: Backend> Shared<B> {
         }
     }
 
-    fn ensure_user(&self, id: UserId) -> Result<()> {
+    pub(crate) fn ensure_user(&self, id: UserId) -> Result<()> {
         match self.backend.user(id)? {
             Some(_) => Ok(()),
             None => Err(Error::UnknownUser(id)),
@@ -663,7 +667,7 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Applies a batch; any failure poisons the engine.
-    fn write(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+    pub(crate) fn write(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.check_writable()?;
         self.backend.apply(batch, durability).inspect_err(|_| {
             self.poisoned.store(true, Ordering::SeqCst);
@@ -849,6 +853,7 @@ impl<B: Backend> Shared<B> {
             for _ in 0..PIPELINE {
                 batch.clear();
                 self.plan(&job, current, last, batch);
+                let _device = self.plan_device_updates(&job, current, batch)?;
                 let next = FanoutJob {
                     cursor: current.last().map(|e| e.user).or(job.cursor),
                     ..job

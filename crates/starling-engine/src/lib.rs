@@ -19,11 +19,14 @@
 //! ```
 
 mod activity;
+mod direct;
 mod engine;
 mod faults;
 mod locks;
 mod mem;
+mod mem_direct;
 
+pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats, UserPage};
 pub use faults::{FaultKind, FaultPlan, FaultyBackend};
 pub use mem::MemBackend;

@@ -20,11 +20,11 @@ use starling_log::PostStore;
 /// The in-memory backend. Clones share one store.
 #[derive(Clone, Debug, Default)]
 pub struct MemBackend {
-    state: Arc<RwLock<State>>,
+    pub(crate) state: Arc<RwLock<State>>,
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     users: BTreeMap<UserId, User>,
     names: HashMap<String, UserId>,
     following: BTreeMap<(UserId, UserId), PostId>,
@@ -38,6 +38,7 @@ struct State {
     author_index: BTreeSet<(UserId, PostId)>,
     inbox: BTreeMap<(UserId, PostId), UserId>,
     jobs: BTreeMap<PostId, FanoutJob>,
+    pub(crate) direct: crate::mem_direct::DirectState,
 }
 
 impl MemBackend {
@@ -135,6 +136,7 @@ impl State {
             Mutation::DeleteAuthorIndex { author, post } => {
                 self.author_index.remove(&(*author, *post));
             }
+            Mutation::Direct(m) => self.direct.apply(m),
         }
     }
 }

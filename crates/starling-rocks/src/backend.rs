@@ -16,6 +16,8 @@ use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
 use starling_log::PostStore;
 
+use crate::direct;
+
 const USERS: &str = "users";
 const NAMES: &str = "names";
 const FOLLOWING: &str = "following";
@@ -31,7 +33,7 @@ const LAST_READS: &str = "last_reads";
 const JOBS: &str = "jobs";
 
 /// Every column family, in the order they are opened.
-const FAMILIES: [&str; 13] = [
+const FAMILIES: [&str; 24] = [
     USERS,
     NAMES,
     FOLLOWING,
@@ -45,6 +47,17 @@ const FAMILIES: [&str; 13] = [
     AUTHORS,
     LAST_READS,
     JOBS,
+    direct::PROFILES,
+    direct::AVATARS,
+    direct::PHONES,
+    direct::PHONE_INDEX,
+    direct::MESSAGES,
+    direct::CONVERSATIONS,
+    direct::CONVERSATION_INDEX,
+    direct::DEVICE_SUBS,
+    direct::OUTBOX,
+    direct::LEASES,
+    direct::USAGE,
 ];
 
 /// Families whose keys start with an 8-byte user id and are scanned per user.
@@ -52,7 +65,7 @@ const PER_USER: [&str; 5] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX, PULLED];
 
 /// Starling's storage over one RocksDB database.
 pub struct RocksBackend {
-    db: DB,
+    pub(crate) db: DB,
     /// Kept for its statistics object, which the database writes into.
     opts: Options,
 }
@@ -101,7 +114,7 @@ pub struct FamilyStats {
     pub memtable_bytes: u64,
 }
 
-fn storage(e: rocksdb::Error) -> Error {
+pub(crate) fn storage(e: rocksdb::Error) -> Error {
     Error::Storage(StorageError::new(e.into_string()))
 }
 
@@ -151,6 +164,7 @@ pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
         INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_floor),
         _ => opts.set_write_buffer_size(32 << 20),
     }
+    direct::tune_family(name, &mut opts);
     opts
 }
 
@@ -237,7 +251,7 @@ impl RocksBackend {
         Ok(())
     }
 
-    fn cf(&self, name: &str) -> &ColumnFamily {
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         // Every family in FAMILIES is created at open and never dropped.
         #[allow(clippy::expect_used)]
         self.db
@@ -245,7 +259,7 @@ impl RocksBackend {
             .expect("column family opened at start")
     }
 
-    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db.get_cf(self.cf(family), key).map_err(storage)
     }
 
@@ -547,6 +561,7 @@ struct Families<'a> {
     authors: &'a ColumnFamily,
     last_reads: &'a ColumnFamily,
     jobs: &'a ColumnFamily,
+    direct: direct::DirectFamilies<'a>,
 }
 
 impl RocksBackend {
@@ -565,6 +580,7 @@ impl RocksBackend {
             authors: self.cf(AUTHORS),
             last_reads: self.cf(LAST_READS),
             jobs: self.cf(JOBS),
+            direct: direct::DirectFamilies::new(self),
         }
     }
 }
@@ -694,6 +710,7 @@ impl RocksBackend {
             Mutation::DeleteAuthorIndex { author, post } => {
                 wb.delete_cf(f.author_posts, codec::author_post_key(*author, *post));
             }
+            Mutation::Direct(m) => direct::encode(&f.direct, m, wb),
         }
     }
 

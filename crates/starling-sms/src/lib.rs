@@ -75,7 +75,6 @@
 //! ```
 
 mod command;
-mod device;
 
 pub use command::{Command, Keyword, Reason, help_text, parse, reply_for_invalid};
-pub use device::{SMS_MAX_CHARS, device_text, fit_sms};
+pub use starling_core::{SMS_MAX_CHARS, device_text, fit_sms};
