@@ -194,7 +194,7 @@ impl Avatar {
                 max: AVATAR_MAX_BYTES,
             });
         }
-        let kind = ImageKind::sniff(&bytes).ok_or(Error::UnsupportedImage)?;
+        let kind = ImageKind::sniff(bytes).ok_or(Error::UnsupportedImage)?;
         Ok(Avatar {
             kind,
             bytes: bytes.to_vec(),

@@ -404,7 +404,7 @@ mod tests {
             let _ = decode_conversation_index_key(&bytes);
             let _ = decode_device_sub_key(&bytes);
             let _ = decode_delivery(&bytes, &bytes);
-            let _ = decode_delivery(&bytes.get(..16).unwrap_or(&[]).to_vec(), &bytes);
+            let _ = decode_delivery(bytes.get(..16).unwrap_or(&[]), &bytes);
             let _ = decode_lease_key(&bytes);
             let _ = decode_usage(&bytes);
             let _ = decode_post_id_value(&bytes);
