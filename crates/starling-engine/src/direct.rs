@@ -132,6 +132,8 @@ impl<B: Backend> Engine<B> {
         let avatar = Avatar::parse(bytes)?;
         let s = &self.shared;
         s.ensure_user(user)?;
+        s.check_writable()?;
+        let _user = s.direct.users.lock(user);
         let kind = avatar.kind;
         let m = DirectMutation::PutAvatar { user, avatar };
         s.write(&[Mutation::Direct(m)], s.config.durability)?;

@@ -674,3 +674,60 @@ fn deliveries_are_written_with_the_inbox_entries_of_their_page() {
     assert_eq!(page.posts.len(), 1);
     let _: &DeviceDelivery = &got[0];
 }
+
+#[test]
+fn concurrent_fan_out_to_one_recipient_respects_the_cap_exactly() {
+    // Two authors fanned out by two workers at once, one recipient
+    // subscribed to both: the usage counters must add up exactly.
+    let cfg = Config {
+        device_daily_cap: 7,
+        fanout_workers: 2,
+        ..config()
+    };
+    let (_b, engine) = engine_with(cfg);
+    let [a1, a2, r] = users(&engine, 3)[..] else {
+        panic!("three users")
+    };
+    engine.link_phone(r, "+15555550100").expect("phone");
+    for a in [a1, a2] {
+        engine.follow(r, a).expect("follow");
+        engine.set_device_updates(r, a, Toggle::On).expect("on");
+    }
+    let mut days = BTreeSet::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = [a1, a2]
+            .into_iter()
+            .map(|a| {
+                let engine = &engine;
+                s.spawn(move || {
+                    (0..200)
+                        .map(|i| {
+                            let p = engine.post(a, &format!("p{i}")).expect("post");
+                            utc_day(p.id.unix_millis())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            days.extend(h.join().expect("poster"));
+        }
+    });
+    engine.wait_for_fanout().expect("fan-out");
+    let queued = engine
+        .lease_device_deliveries_at(1, 200, 1)
+        .expect("lease")
+        .len() as u64;
+    let total: DeviceUsage = days
+        .iter()
+        .map(|&d| engine.device_usage(r, d).expect("usage"))
+        .fold(DeviceUsage::default(), |t, u| DeviceUsage {
+            sent: t.sent + u.sent,
+            over_cap: t.over_cap + u.over_cap,
+        });
+    assert_eq!(total.sent, queued);
+    assert_eq!(total.sent + total.over_cap, 400);
+    if days.len() == 1 {
+        assert_eq!(total.sent, 7);
+    }
+}
