@@ -58,6 +58,9 @@ pub struct Config {
     /// Half-life of the decayed post and read rates the `Rates` policy
     /// compares (default one day).
     pub rate_half_life_ms: u64,
+    /// Device updates queued per recipient per UTC day (default 10); the
+    /// rest are counted as over the cap, not sent.
+    pub device_daily_cap: u64,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             fanout_policy: FanoutPolicy::Threshold,
             inactive_after_ms: Some(30 * 24 * 3600 * 1000),
             rate_half_life_ms: 24 * 3600 * 1000,
+            device_daily_cap: 10,
         }
     }
 }
@@ -99,6 +103,9 @@ impl Config {
         }
         if self.rate_half_life_ms == 0 {
             return bad("rate_half_life_ms must be positive");
+        }
+        if self.device_daily_cap > 10_000 {
+            return bad("device_daily_cap must be at most 10000");
         }
         if self.node_id > PostId::MAX_NODE {
             return bad("node_id must be at most 1023");

@@ -81,6 +81,29 @@ pub enum Error {
     /// The engine was closed.
     #[error("engine is closed")]
     Closed,
+    /// A display name or bio breaks the profile rules.
+    #[error("invalid profile: {0}")]
+    InvalidProfile(&'static str),
+    /// A phone number is not in E.164 form (`+`, 8 to 15 digits, the first not 0).
+    #[error("invalid phone number: {0}")]
+    InvalidPhone(&'static str),
+    /// Another account has already linked this phone number.
+    #[error("phone number is linked to another account")]
+    PhoneTaken,
+    /// An avatar picture is larger than the limit.
+    #[error("avatar has {len} bytes, the limit is {max}")]
+    AvatarTooLarge {
+        /// Bytes in the rejected picture.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An avatar is not a PNG, JPEG, GIF or WebP picture.
+    #[error("unsupported image: only PNG, JPEG, GIF and WebP are accepted")]
+    UnsupportedImage,
+    /// A device delivery id is not of the form `post.recipient`.
+    #[error("malformed device delivery id")]
+    InvalidDeliveryId,
 }
 
 /// A failure reported by the storage backend.

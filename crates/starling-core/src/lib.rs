@@ -18,15 +18,24 @@
 pub mod codec;
 mod config;
 mod cursor;
+mod direct;
+pub mod direct_codec;
 mod error;
 mod ids;
+mod sms_text;
 mod text;
 mod types;
 
 pub use config::{Config, Durability, FanoutPolicy, MAX_PAGE_SIZE};
 pub use cursor::Cursor;
+pub use direct::{
+    AVATAR_MAX_BYTES, Avatar, BIO_MAX_CHARS, Conversation, DAY_MS, DISPLAY_NAME_MAX_CHARS,
+    DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation, DmPolicy, ImageKind,
+    Phone, Profile, Toggle, utc_day,
+};
 pub use error::{Error, Result, StorageError};
 pub use ids::{GroupId, POST_ID_EPOCH_MS, PostId, UserId};
+pub use sms_text::{SMS_MAX_CHARS, device_text, fit_sms};
 pub use text::{
     GROUP_NAME_MAX_CHARS, MAX_MENTIONS, PostText, USERNAME_MAX_LEN, Username, group_name,
     mentioned_names,

@@ -1,6 +1,6 @@
 //! The records Starling stores, and the domain-level mutations a backend applies.
 
-use crate::{GroupId, PostId, UserId, Username};
+use crate::{DirectMutation, GroupId, PostId, UserId, Username};
 
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -350,4 +350,6 @@ pub enum Mutation {
         /// The post id the entry names.
         post: PostId,
     },
+    /// A change to profiles, phones, direct messages or device updates.
+    Direct(DirectMutation),
 }

@@ -123,6 +123,7 @@ pub(crate) struct Shared<B> {
     jobs_resumed: AtomicU64,
     delivered: AtomicU64,
     busy_nanos: AtomicU64,
+    pub(crate) direct: crate::direct::DirectLocks,
 }
 
 impl<B: OpenBackend> Engine<B> {
@@ -141,7 +142,8 @@ impl<B: Backend> Engine<B> {
         config.validate()?;
         let next_user = backend.last_user_id()?.map_or(1, |u| u.0 + 1);
         let next_group = backend.last_group_id()?.map_or(1, |g| g.0 + 1);
-        let ids = PostIdGenerator::new(config.node_id, backend.last_post_id()?);
+        let last_id = backend.last_post_id()?.max(backend.last_message_id()?);
+        let ids = PostIdGenerator::new(config.node_id, last_id);
         let workers = config.fanout_workers;
         let activity = Activity::new(config.rate_half_life_ms);
         activity.ensure(UserId(next_user));
@@ -176,6 +178,7 @@ impl<B: Backend> Engine<B> {
             jobs_resumed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
+            direct: crate::direct::DirectLocks::new(),
         });
         let (sender, receiver) = crossbeam_channel::unbounded();
         let mut engine = Engine {
@@ -392,6 +395,7 @@ impl<B: Backend> Engine<B> {
             return Ok(false);
         }
         let mut batch = vec![Mutation::RemoveEdge { follower, followee }];
+        batch.push(crate::direct::device_sub_removal(follower, followee));
         let mut entries = Vec::new();
         let mut before = None;
         loop {
@@ -955,6 +959,9 @@ impl<B: Backend> Shared<B> {
             Mutation::InboxDelete { owner, post } => {
                 Some((*owner, Event::TimelineRetracted { post: *post }))
             }
+            Mutation::Direct(starling_core::DirectMutation::QueueDelivery(d)) => {
+                Some((d.id.recipient, Event::DeviceDelivery { post: d.id.post }))
+            }
             _ => None,
         }));
     }
@@ -1160,6 +1167,7 @@ impl<B: Backend> Shared<B> {
             for _ in 0..PIPELINE {
                 batch.clear();
                 self.plan(&job, current, page, batch);
+                let _device = self.plan_device_updates(&job, current, batch)?;
                 let next = FanoutJob {
                     cursor: page.end,
                     ..job

@@ -40,6 +40,18 @@ pub enum Event {
         /// The post.
         post: PostId,
     },
+    /// A direct message arrived.
+    DirectMessage {
+        /// Its sender.
+        from: UserId,
+        /// The message's id.
+        message: PostId,
+    },
+    /// A post was queued for the user's phone (a device update).
+    DeviceDelivery {
+        /// The post.
+        post: PostId,
+    },
     /// Events were dropped because this subscriber fell behind.
     Lagged,
 }

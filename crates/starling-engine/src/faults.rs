@@ -232,3 +232,76 @@ impl<B: FanoutQueue> FanoutQueue for FaultyBackend<B> {
         self.inner.jobs(after, limit, out)
     }
 }
+
+impl<B: starling_direct::DirectStore> starling_direct::DirectStore for FaultyBackend<B> {
+    fn profile(&self, user: UserId) -> Result<Option<starling_core::Profile>> {
+        self.inner.profile(user)
+    }
+    fn avatar(&self, user: UserId) -> Result<Option<starling_core::Avatar>> {
+        self.inner.avatar(user)
+    }
+    fn phone_of(&self, user: UserId) -> Result<Option<starling_core::Phone>> {
+        self.inner.phone_of(user)
+    }
+    fn user_by_phone(&self, phone: &starling_core::Phone) -> Result<Option<UserId>> {
+        self.inner.user_by_phone(phone)
+    }
+    fn last_message_id(&self) -> Result<Option<PostId>> {
+        self.inner.last_message_id()
+    }
+    fn conversation(
+        &self,
+        owner: UserId,
+        with: UserId,
+    ) -> Result<Option<starling_core::Conversation>> {
+        self.inner.conversation(owner, with)
+    }
+    fn conversations(
+        &self,
+        owner: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<starling_core::Conversation>,
+    ) -> Result<()> {
+        self.inner.conversations(owner, before, limit, out)
+    }
+    fn messages(
+        &self,
+        a: UserId,
+        b: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<starling_core::DirectMessage>,
+    ) -> Result<()> {
+        self.inner.messages(a, b, before, limit, out)
+    }
+    fn device_sub(&self, followee: UserId, follower: UserId) -> Result<bool> {
+        self.inner.device_sub(followee, follower)
+    }
+    fn device_subs(
+        &self,
+        followee: UserId,
+        after: Option<UserId>,
+        through: UserId,
+        out: &mut Vec<UserId>,
+    ) -> Result<()> {
+        self.inner.device_subs(followee, after, through, out)
+    }
+    fn delivery(
+        &self,
+        id: starling_core::DeliveryId,
+    ) -> Result<Option<starling_core::DeviceDelivery>> {
+        self.inner.delivery(id)
+    }
+    fn due_deliveries(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        out: &mut Vec<starling_core::DeviceDelivery>,
+    ) -> Result<()> {
+        self.inner.due_deliveries(now_ms, limit, out)
+    }
+    fn device_usage(&self, user: UserId, day: u32) -> Result<starling_core::DeviceUsage> {
+        self.inner.device_usage(user, day)
+    }
+}

@@ -19,13 +19,16 @@
 //! ```
 
 mod activity;
+mod direct;
 mod engine;
 mod events;
 mod faults;
 mod locks;
 mod mem;
+mod mem_direct;
 mod social;
 
+pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats, PostOptions, UserPage};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
 pub use faults::{FaultKind, FaultPlan, FaultyBackend};

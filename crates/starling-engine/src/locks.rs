@@ -24,8 +24,25 @@ impl AuthorLocks {
     }
 
     pub(crate) fn lock(&self, author: UserId) -> MutexGuard<'_, ()> {
-        // Fibonacci hashing spreads dense ids over the stripes.
-        let slot = (author.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % STRIPES;
-        self.stripes[slot].lock()
+        self.stripes[slot(author)].lock()
     }
+
+    /// Locks the stripes of two users, lower stripe first (once when they
+    /// share one), so that two callers locking the same pair cannot deadlock.
+    pub(crate) fn lock_pair(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> (MutexGuard<'_, ()>, Option<MutexGuard<'_, ()>>) {
+        let (x, y) = (slot(a), slot(b));
+        let (lo, hi) = (x.min(y), x.max(y));
+        let first = self.stripes[lo].lock();
+        let second = (hi != lo).then(|| self.stripes[hi].lock());
+        (first, second)
+    }
+}
+
+fn slot(user: UserId) -> usize {
+    // Fibonacci hashing spreads dense ids over the stripes.
+    (user.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % STRIPES
 }

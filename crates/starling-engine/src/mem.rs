@@ -20,11 +20,11 @@ use starling_log::PostStore;
 /// The in-memory backend. Clones share one store.
 #[derive(Clone, Debug, Default)]
 pub struct MemBackend {
-    state: Arc<RwLock<State>>,
+    pub(crate) state: Arc<RwLock<State>>,
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     users: BTreeMap<UserId, User>,
     names: HashMap<String, UserId>,
     following: BTreeMap<(UserId, UserId), PostId>,
@@ -40,6 +40,7 @@ struct State {
     jobs: BTreeMap<PostId, FanoutJob>,
     links: BTreeMap<(LinkKind, u64, u64), u64>,
     groups: BTreeMap<GroupId, Group>,
+    pub(crate) direct: crate::mem_direct::DirectState,
 }
 
 impl MemBackend {
@@ -154,6 +155,7 @@ impl State {
             Mutation::DeleteGroup(id) => {
                 self.groups.remove(id);
             }
+            Mutation::Direct(m) => self.direct.apply(m),
         }
     }
 }

@@ -14,6 +14,7 @@ use starling_core::{
     Audience, AuthorMode, Config, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry,
     JobKind, LinkKind, MAX_PAGE_SIZE, Mutation, Post, PostId, Result, UserId,
 };
+use starling_direct::DirectStore;
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
@@ -66,7 +67,7 @@ pub trait FanoutQueue {
 /// and one write, [`Backend::apply`], that applies a batch of mutations
 /// atomically with the durability asked for.
 pub trait Backend:
-    GraphStore + PostStore + InboxStore + FanoutQueue + Send + Sync + 'static
+    GraphStore + PostStore + InboxStore + FanoutQueue + DirectStore + Send + Sync + 'static
 {
     /// Applies `batch` atomically: afterwards either all of it or none of it
     /// is stored. With [`Durability::Synced`] it is on stable storage when

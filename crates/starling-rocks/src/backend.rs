@@ -16,6 +16,8 @@ use starling_graph::{Direction, GraphStore};
 use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
 use starling_log::PostStore;
 
+use crate::direct;
+
 const USERS: &str = "users";
 const NAMES: &str = "names";
 const FOLLOWING: &str = "following";
@@ -33,7 +35,7 @@ const LINKS: &str = "links";
 const GROUPS: &str = "groups";
 
 /// Every column family, in the order they are opened.
-const FAMILIES: [&str; 15] = [
+const FAMILIES: [&str; 26] = [
     USERS,
     NAMES,
     FOLLOWING,
@@ -49,6 +51,17 @@ const FAMILIES: [&str; 15] = [
     JOBS,
     LINKS,
     GROUPS,
+    direct::PROFILES,
+    direct::AVATARS,
+    direct::PHONES,
+    direct::PHONE_INDEX,
+    direct::MESSAGES,
+    direct::CONVERSATIONS,
+    direct::CONVERSATION_INDEX,
+    direct::DEVICE_SUBS,
+    direct::OUTBOX,
+    direct::LEASES,
+    direct::USAGE,
 ];
 
 /// Families whose keys start with an 8-byte user id and are scanned per user.
@@ -56,7 +69,7 @@ const PER_USER: [&str; 5] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX, PULLED];
 
 /// Starling's storage over one RocksDB database.
 pub struct RocksBackend {
-    db: DB,
+    pub(crate) db: DB,
     /// Kept for its statistics object, which the database writes into.
     opts: Options,
 }
@@ -105,7 +118,7 @@ pub struct FamilyStats {
     pub memtable_bytes: u64,
 }
 
-fn storage(e: rocksdb::Error) -> Error {
+pub(crate) fn storage(e: rocksdb::Error) -> Error {
     Error::Storage(StorageError::new(e.into_string()))
 }
 
@@ -161,6 +174,7 @@ pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
         INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_floor),
         _ => opts.set_write_buffer_size(32 << 20),
     }
+    direct::tune_family(name, &mut opts);
     opts
 }
 
@@ -247,7 +261,7 @@ impl RocksBackend {
         Ok(())
     }
 
-    fn cf(&self, name: &str) -> &ColumnFamily {
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         // Every family in FAMILIES is created at open and never dropped.
         #[allow(clippy::expect_used)]
         self.db
@@ -255,7 +269,7 @@ impl RocksBackend {
             .expect("column family opened at start")
     }
 
-    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db.get_cf(self.cf(family), key).map_err(storage)
     }
 
@@ -610,6 +624,7 @@ struct Families<'a> {
     jobs: &'a ColumnFamily,
     links: &'a ColumnFamily,
     groups: &'a ColumnFamily,
+    direct: direct::DirectFamilies<'a>,
 }
 
 impl RocksBackend {
@@ -630,6 +645,7 @@ impl RocksBackend {
             jobs: self.cf(JOBS),
             links: self.cf(LINKS),
             groups: self.cf(GROUPS),
+            direct: direct::DirectFamilies::new(self),
         }
     }
 }
@@ -780,6 +796,7 @@ impl RocksBackend {
                 );
             }
             Mutation::DeleteGroup(id) => wb.delete_cf(f.groups, codec::group_key(*id)),
+            Mutation::Direct(m) => direct::encode(&f.direct, m, wb),
         }
     }
 

@@ -22,6 +22,7 @@
 //! ```
 
 mod backend;
+mod direct;
 
 pub use backend::{FamilyStats, RocksBackend, WriteStats};
 

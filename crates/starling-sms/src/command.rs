@@ -4,7 +4,7 @@ use std::fmt;
 
 use starling_core::{Error, PostText, Username};
 
-use crate::device::fit_sms;
+use starling_core::fit_sms;
 
 /// What a text from a linked phone asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,10 +5,11 @@
 //! device updates turned on leave as one short labelled text each
 //! ([`device_text`]).
 //!
-//! This crate is pure: it does no I/O, keeps no state and knows nothing of
-//! storage, outboxes, gateways or daily caps. It never looks a username up;
-//! it only checks that a name is well formed. Executing a command and
-//! writing the replies other than help and refusals is the engine's job.
+//! Parsing and formatting are pure: they do no I/O, keep no state and know
+//! nothing of storage, outboxes, gateways or daily caps; [`parse`] never
+//! looks a username up, it only checks that a name is well formed.
+//! [`run_text`] executes a parsed command against an engine as the owner of
+//! the phone the text came from, and returns the reply.
 //!
 //! # Incoming commands
 //!
@@ -75,7 +76,8 @@
 //! ```
 
 mod command;
-mod device;
+mod run;
 
 pub use command::{Command, Keyword, Reason, help_text, parse, reply_for_invalid};
-pub use device::{SMS_MAX_CHARS, device_text, fit_sms};
+pub use run::{NOT_LINKED, run_text};
+pub use starling_core::{SMS_MAX_CHARS, device_text, fit_sms};

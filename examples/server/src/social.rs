@@ -338,7 +338,8 @@ async fn suggestions(
 }
 
 /// The session user's real-time events, as the engine reports them:
-/// `timeline` (data `{"post": "<id>"}`), `retract`, `mention`, and
+/// `timeline` (data `{"post": "<id>"}`), `retract`, `mention`, `device`
+/// (queued for the phone), `message` (`{"from", "message"}`), and
 /// `lagged` when events were dropped because this client fell behind (it
 /// should re-read its timeline). The stream ends at shutdown.
 async fn events(
@@ -365,16 +366,18 @@ async fn events(
                 }
                 continue;
             };
-            let (name, post) = match event {
-                Event::TimelineAdded { post } => ("timeline", Some(post)),
-                Event::TimelineRetracted { post } => ("retract", Some(post)),
-                Event::Mention { post } => ("mention", Some(post)),
-                Event::Lagged => ("lagged", None),
-                _ => ("other", None),
-            };
-            let data = match post {
-                Some(p) => serde_json::json!({ "post": p.0.to_string() }),
-                None => serde_json::json!({}),
+            let post = |p: starling::PostId| serde_json::json!({ "post": p.0.to_string() });
+            let (name, data) = match event {
+                Event::TimelineAdded { post: p } => ("timeline", post(p)),
+                Event::TimelineRetracted { post: p } => ("retract", post(p)),
+                Event::Mention { post: p } => ("mention", post(p)),
+                Event::DeviceDelivery { post: p } => ("device", post(p)),
+                Event::DirectMessage { from, message } => (
+                    "message",
+                    serde_json::json!({ "from": from.0, "message": message.0.to_string() }),
+                ),
+                Event::Lagged => ("lagged", serde_json::json!({})),
+                _ => ("other", serde_json::json!({})),
             };
             let sse = SseEvent::default().event(name).data(data.to_string());
             if tx.blocking_send(sse).is_err() {

@@ -1,5 +1,7 @@
 //! Properties of the public API of `starling-sms` over generated inputs.
 
+mod run;
+
 use proptest::prelude::*;
 use starling_core::{PostText, Username};
 use starling_sms::{

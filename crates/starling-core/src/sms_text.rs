@@ -1,4 +1,7 @@
-//! Outgoing texts: a post labelled with its author, fitted into one SMS.
+//! Outgoing device texts: a post labelled with its author, fitted into one
+//! SMS. Pure formatting; it lives in the vocabulary crate so that the
+//! engine (which queues device updates) and `starling-sms` (which re-exports
+//! it and depends on the engine) share one definition.
 
 /// The most characters one outgoing text may hold.
 ///
@@ -19,7 +22,7 @@ const ELLIPSIS: char = '…';
 /// ellipsis included, never exceeds [`SMS_MAX_CHARS`] characters.
 ///
 /// ```
-/// use starling_sms::device_text;
+/// use starling_core::device_text;
 ///
 /// assert_eq!(device_text("alice", "late,\nstart without me"), "alice: late, start without me");
 /// let long = device_text("bob", &"é".repeat(300));
@@ -38,7 +41,7 @@ pub fn device_text(author: &str, text: &str) -> String {
 /// characters is cut and ends with `…`. For the engine's own replies.
 ///
 /// ```
-/// use starling_sms::{SMS_MAX_CHARS, fit_sms};
+/// use starling_core::{SMS_MAX_CHARS, fit_sms};
 ///
 /// assert_eq!(fit_sms("You follow alice now."), "You follow alice now.");
 /// assert_eq!(fit_sms(&"x".repeat(200)).chars().count(), SMS_MAX_CHARS);

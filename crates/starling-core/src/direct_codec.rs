@@ -1,0 +1,448 @@
+//! Byte layout of the records of the direct features (profiles, avatars,
+//! phones, direct messages, conversations, device updates). Same rules as
+//! [`crate::codec`]: integers big-endian, newest-first keys store `!id`,
+//! decoders never panic and refuse anything malformed with
+//! [`Error::Corrupt`].
+
+use crate::{
+    Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Error, ImageKind,
+    Phone, PostId, Profile, Result, UserId,
+};
+
+const VERSION: u8 = 1;
+const DMS_OPEN: u8 = 1;
+const DEVICE_PAUSED: u8 = 2;
+
+fn be_u64(bytes: &[u8], at: usize, what: &'static str) -> Result<u64> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or(Error::Corrupt(what))
+}
+
+fn exact(bytes: &[u8], len: usize, what: &'static str) -> Result<()> {
+    if bytes.len() == len {
+        Ok(())
+    } else {
+        Err(Error::Corrupt(what))
+    }
+}
+
+fn cat<const N: usize>(parts: &[u64]) -> [u8; N] {
+    let mut k = [0; N];
+    for (i, p) in parts.iter().enumerate() {
+        k[i * 8..i * 8 + 8].copy_from_slice(&p.to_be_bytes());
+    }
+    k
+}
+
+/// Key of every per-user record (profiles, avatars, phones): the id.
+pub fn user_key(user: UserId) -> [u8; 8] {
+    user.0.to_be_bytes()
+}
+
+/// Value of a profile: version, flags (bit 0 DMs open, bit 1 device updates
+/// paused), display-name length (2), display name, bio.
+pub fn encode_profile(p: &Profile) -> Vec<u8> {
+    let mut v = Vec::with_capacity(4 + p.display_name.len() + p.bio.len());
+    v.push(VERSION);
+    v.push(if p.dms_open { DMS_OPEN } else { 0 } | if p.device_paused { DEVICE_PAUSED } else { 0 });
+    // A valid display name has at most 50 characters, 200 bytes.
+    let len = u16::try_from(p.display_name.len()).unwrap_or(u16::MAX);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(p.display_name.as_bytes());
+    v.extend_from_slice(p.bio.as_bytes());
+    v
+}
+
+/// Decodes [`encode_profile`].
+pub fn decode_profile(bytes: &[u8]) -> Result<Profile> {
+    let [VERSION, flags, a, b, rest @ ..] = bytes else {
+        return Err(Error::Corrupt("profile record"));
+    };
+    if flags & !(DMS_OPEN | DEVICE_PAUSED) != 0 {
+        return Err(Error::Corrupt("profile flags"));
+    }
+    let len = usize::from(u16::from_be_bytes([*a, *b]));
+    if rest.len() < len {
+        return Err(Error::Corrupt("profile record"));
+    }
+    let (name, bio) = rest.split_at(len);
+    let text = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| Error::Corrupt("profile text"))
+    };
+    Ok(Profile {
+        display_name: text(name)?,
+        bio: text(bio)?,
+        dms_open: flags & DMS_OPEN != 0,
+        device_paused: flags & DEVICE_PAUSED != 0,
+    })
+}
+
+fn kind_byte(kind: ImageKind) -> u8 {
+    match kind {
+        ImageKind::Png => 0,
+        ImageKind::Jpeg => 1,
+        ImageKind::Gif => 2,
+        ImageKind::Webp => 3,
+    }
+}
+
+/// Value of an avatar: version, kind (0 PNG, 1 JPEG, 2 GIF, 3 WebP), bytes.
+pub fn encode_avatar(a: &Avatar) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + a.bytes.len());
+    v.push(VERSION);
+    v.push(kind_byte(a.kind));
+    v.extend_from_slice(&a.bytes);
+    v
+}
+
+/// Decodes [`encode_avatar`]; the kind byte must agree with the bytes.
+pub fn decode_avatar(bytes: &[u8]) -> Result<Avatar> {
+    let [VERSION, kind, rest @ ..] = bytes else {
+        return Err(Error::Corrupt("avatar record"));
+    };
+    match ImageKind::sniff(rest) {
+        Some(k) if kind_byte(k) == *kind => Ok(Avatar {
+            kind: k,
+            bytes: rest.to_vec(),
+        }),
+        _ => Err(Error::Corrupt("avatar kind")),
+    }
+}
+
+/// Value of a user's phone, and key of the phone index: the number's ASCII.
+pub fn phone_bytes(phone: &Phone) -> &[u8] {
+    phone.as_str().as_bytes()
+}
+
+/// Decodes [`phone_bytes`].
+pub fn decode_phone(bytes: &[u8]) -> Result<Phone> {
+    let s = std::str::from_utf8(bytes).map_err(|_| Error::Corrupt("phone"))?;
+    Phone::parse(s).map_err(|_| Error::Corrupt("phone"))
+}
+
+/// Value of a phone-index entry: the user id.
+pub fn encode_user_id(user: UserId) -> [u8; 8] {
+    user.0.to_be_bytes()
+}
+
+/// Decodes [`encode_user_id`].
+pub fn decode_user_id(bytes: &[u8]) -> Result<UserId> {
+    exact(bytes, 8, "user id")?;
+    be_u64(bytes, 0, "user id").map(UserId)
+}
+
+/// A bare post or message id (the newest message id stored).
+pub fn post_id_value(id: PostId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Decodes [`post_id_value`].
+pub fn decode_post_id_value(bytes: &[u8]) -> Result<PostId> {
+    exact(bytes, 8, "id value")?;
+    be_u64(bytes, 0, "id value").map(PostId)
+}
+
+/// The two users of a conversation, lower id first: both share one log.
+pub fn conversation_pair(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// The 16-byte prefix of a conversation's messages.
+pub fn message_prefix(a: UserId, b: UserId) -> [u8; 16] {
+    let (lo, hi) = conversation_pair(a, b);
+    cat(&[lo.0, hi.0])
+}
+
+/// Key of a direct message: `low ++ high ++ !id`, newest first within
+/// the conversation.
+pub fn message_key(a: UserId, b: UserId, id: PostId) -> [u8; 24] {
+    let (lo, hi) = conversation_pair(a, b);
+    cat(&[lo.0, hi.0, !id.0])
+}
+
+/// Value of a direct message: version, sender, text.
+pub fn encode_message(m: &DirectMessage) -> Vec<u8> {
+    let mut v = Vec::with_capacity(9 + m.text.len());
+    v.push(VERSION);
+    v.extend_from_slice(&m.from.0.to_be_bytes());
+    v.extend_from_slice(m.text.as_bytes());
+    v
+}
+
+/// Decodes a message from its key and value.
+pub fn decode_message(key: &[u8], value: &[u8]) -> Result<DirectMessage> {
+    exact(key, 24, "message key")?;
+    let lo = UserId(be_u64(key, 0, "message key")?);
+    let hi = UserId(be_u64(key, 8, "message key")?);
+    let id = PostId(!be_u64(key, 16, "message key")?);
+    if value.first() != Some(&VERSION) {
+        return Err(Error::Corrupt("message version"));
+    }
+    let from = UserId(be_u64(value, 1, "message record")?);
+    let to = if from == lo {
+        hi
+    } else if from == hi {
+        lo
+    } else {
+        return Err(Error::Corrupt("message sender"));
+    };
+    let text = std::str::from_utf8(&value[9..]).map_err(|_| Error::Corrupt("message text"))?;
+    Ok(DirectMessage {
+        id,
+        from,
+        to,
+        text: text.to_owned(),
+    })
+}
+
+/// Key of a conversation summary: `owner ++ with`.
+pub fn conversation_key(owner: UserId, with: UserId) -> [u8; 16] {
+    cat(&[owner.0, with.0])
+}
+
+/// Value of a conversation summary: last message id, unread count.
+pub fn encode_conversation(c: &Conversation) -> [u8; 16] {
+    cat(&[c.last.0, c.unread])
+}
+
+/// Decodes a summary from its key and value.
+pub fn decode_conversation(key: &[u8], value: &[u8]) -> Result<Conversation> {
+    exact(key, 16, "conversation key")?;
+    exact(value, 16, "conversation value")?;
+    Ok(Conversation {
+        with: UserId(be_u64(key, 8, "conversation key")?),
+        last: PostId(be_u64(value, 0, "conversation value")?),
+        unread: be_u64(value, 8, "conversation value")?,
+    })
+}
+
+/// Key of a conversation-list entry: `owner ++ !last ++ with`, newest first.
+pub fn conversation_index_key(owner: UserId, last: PostId, with: UserId) -> [u8; 24] {
+    cat(&[owner.0, !last.0, with.0])
+}
+
+/// Decodes [`conversation_index_key`] into (owner, last, with).
+pub fn decode_conversation_index_key(key: &[u8]) -> Result<(UserId, PostId, UserId)> {
+    exact(key, 24, "conversation index key")?;
+    Ok((
+        UserId(be_u64(key, 0, "conversation index key")?),
+        PostId(!be_u64(key, 8, "conversation index key")?),
+        UserId(be_u64(key, 16, "conversation index key")?),
+    ))
+}
+
+/// Key of a device subscription: `followee ++ follower`, so one range scan
+/// finds the subscribers in a page of the followee's followers.
+pub fn device_sub_key(followee: UserId, follower: UserId) -> [u8; 16] {
+    cat(&[followee.0, follower.0])
+}
+
+/// Decodes [`device_sub_key`] into (followee, follower).
+pub fn decode_device_sub_key(key: &[u8]) -> Result<(UserId, UserId)> {
+    exact(key, 16, "device subscription key")?;
+    Ok((
+        UserId(be_u64(key, 0, "device subscription key")?),
+        UserId(be_u64(key, 8, "device subscription key")?),
+    ))
+}
+
+/// Key of an outbox entry: `post ++ recipient`.
+pub fn delivery_key(id: DeliveryId) -> [u8; 16] {
+    cat(&[id.post.0, id.recipient.0])
+}
+
+/// Decodes [`delivery_key`].
+pub fn decode_delivery_key(key: &[u8]) -> Result<DeliveryId> {
+    exact(key, 16, "delivery key")?;
+    Ok(DeliveryId {
+        post: PostId(be_u64(key, 0, "delivery key")?),
+        recipient: UserId(be_u64(key, 8, "delivery key")?),
+    })
+}
+
+/// Value of an outbox entry: version, lease end (8), phone length (1),
+/// phone, text.
+pub fn encode_delivery(d: &DeviceDelivery) -> Vec<u8> {
+    let phone = phone_bytes(&d.phone);
+    let mut v = Vec::with_capacity(10 + phone.len() + d.text.len());
+    v.push(VERSION);
+    v.extend_from_slice(&d.leased_until_ms.to_be_bytes());
+    // A valid phone has at most 16 bytes.
+    v.push(u8::try_from(phone.len()).unwrap_or(u8::MAX));
+    v.extend_from_slice(phone);
+    v.extend_from_slice(d.text.as_bytes());
+    v
+}
+
+/// Decodes an outbox entry from its key and value.
+pub fn decode_delivery(key: &[u8], value: &[u8]) -> Result<DeviceDelivery> {
+    let id = decode_delivery_key(key)?;
+    if value.first() != Some(&VERSION) {
+        return Err(Error::Corrupt("delivery version"));
+    }
+    let leased_until_ms = be_u64(value, 1, "delivery record")?;
+    let len = usize::from(*value.get(9).ok_or(Error::Corrupt("delivery record"))?);
+    let phone = value
+        .get(10..10 + len)
+        .ok_or(Error::Corrupt("delivery record"))?;
+    let text =
+        std::str::from_utf8(&value[10 + len..]).map_err(|_| Error::Corrupt("delivery text"))?;
+    Ok(DeviceDelivery {
+        id,
+        phone: decode_phone(phone)?,
+        text: text.to_owned(),
+        leased_until_ms,
+    })
+}
+
+/// Key of a lease-index entry: `until ++ post ++ recipient`, so the
+/// deliveries due at `now` are the keys below `now + 1`.
+pub fn lease_key(until_ms: u64, id: DeliveryId) -> [u8; 24] {
+    cat(&[until_ms, id.post.0, id.recipient.0])
+}
+
+/// Decodes [`lease_key`] into (until, id).
+pub fn decode_lease_key(key: &[u8]) -> Result<(u64, DeliveryId)> {
+    exact(key, 24, "lease key")?;
+    Ok((
+        be_u64(key, 0, "lease key")?,
+        decode_delivery_key(&key[8..])?,
+    ))
+}
+
+/// Key of a usage record: `user ++ day` (days since the Unix epoch, 4 bytes).
+pub fn usage_key(user: UserId, day: u32) -> [u8; 12] {
+    let mut k = [0; 12];
+    k[..8].copy_from_slice(&user.0.to_be_bytes());
+    k[8..].copy_from_slice(&day.to_be_bytes());
+    k
+}
+
+/// Value of a usage record: sent, over cap.
+pub fn encode_usage(u: &DeviceUsage) -> [u8; 16] {
+    cat(&[u.sent, u.over_cap])
+}
+
+/// Decodes [`encode_usage`].
+pub fn decode_usage(bytes: &[u8]) -> Result<DeviceUsage> {
+    exact(bytes, 16, "usage value")?;
+    Ok(DeviceUsage {
+        sent: be_u64(bytes, 0, "usage value")?,
+        over_cap: be_u64(bytes, 8, "usage value")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn phone() -> impl Strategy<Value = Phone> {
+        "\\+[1-9][0-9]{7,14}".prop_map(|s| Phone::parse(&s).expect("valid by construction"))
+    }
+
+    proptest! {
+        #[test]
+        fn profiles_round_trip(name in "\\PC{0,50}", bio in "\\PC{0,160}", open: bool, paused: bool) {
+            let p = Profile { display_name: name, bio, dms_open: open, device_paused: paused };
+            prop_assert_eq!(decode_profile(&encode_profile(&p)).ok(), Some(p));
+        }
+
+        #[test]
+        fn messages_round_trip_and_sort_newest_first(a: u64, b: u64, id1: u64, id2: u64, text in "\\PC{0,40}", a_sends: bool) {
+            let (from, to) = if a_sends { (UserId(a), UserId(b)) } else { (UserId(b), UserId(a)) };
+            let m = DirectMessage { id: PostId(id1), from, to, text };
+            let k = message_key(from, to, m.id);
+            prop_assert_eq!(decode_message(&k, &encode_message(&m)).ok(), Some(m));
+            prop_assert_eq!(k, message_key(to, from, PostId(id1)));
+            prop_assert_eq!(k.cmp(&message_key(from, to, PostId(id2))), id2.cmp(&id1));
+            prop_assert!(k.starts_with(&message_prefix(to, from)));
+        }
+
+        #[test]
+        fn conversations_round_trip(owner: u64, with: u64, last: u64, unread: u64, last2: u64) {
+            let c = Conversation { with: UserId(with), last: PostId(last), unread };
+            let k = conversation_key(UserId(owner), UserId(with));
+            prop_assert_eq!(decode_conversation(&k, &encode_conversation(&c)).ok(), Some(c));
+            let ik = conversation_index_key(UserId(owner), PostId(last), UserId(with));
+            prop_assert_eq!(decode_conversation_index_key(&ik).ok(), Some((UserId(owner), PostId(last), UserId(with))));
+            let ik2 = conversation_index_key(UserId(owner), PostId(last2), UserId(with));
+            prop_assert_eq!(ik.cmp(&ik2), last2.cmp(&last));
+        }
+
+        #[test]
+        fn deliveries_round_trip(post: u64, rcpt: u64, until: u64, phone in phone(), text in "\\PC{0,160}") {
+            let d = DeviceDelivery { id: DeliveryId { post: PostId(post), recipient: UserId(rcpt) }, phone, text, leased_until_ms: until };
+            prop_assert_eq!(decode_delivery(&delivery_key(d.id), &encode_delivery(&d)).ok(), Some(d.clone()));
+            prop_assert_eq!(decode_lease_key(&lease_key(until, d.id)).ok(), Some((until, d.id)));
+            prop_assert_eq!(decode_device_sub_key(&device_sub_key(UserId(post), UserId(rcpt))).ok(), Some((UserId(post), UserId(rcpt))));
+        }
+
+        #[test]
+        fn usage_and_avatars_round_trip(sent: u64, over: u64, body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let u = DeviceUsage { sent, over_cap: over };
+            prop_assert_eq!(decode_usage(&encode_usage(&u)).ok(), Some(u));
+            let mut bytes = b"GIF89a".to_vec();
+            bytes.extend(body);
+            let a = Avatar::parse(&bytes).expect("a GIF");
+            prop_assert_eq!(decode_avatar(&encode_avatar(&a)).ok(), Some(a));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let _ = decode_profile(&bytes);
+            let _ = decode_avatar(&bytes);
+            let _ = decode_phone(&bytes);
+            let _ = decode_user_id(&bytes);
+            let _ = decode_message(&bytes, &bytes);
+            let _ = decode_conversation(&bytes, &bytes);
+            let _ = decode_conversation_index_key(&bytes);
+            let _ = decode_device_sub_key(&bytes);
+            let _ = decode_delivery(&bytes, &bytes);
+            let _ = decode_delivery(bytes.get(..16).unwrap_or(&[]), &bytes);
+            let _ = decode_lease_key(&bytes);
+            let _ = decode_usage(&bytes);
+            let _ = decode_post_id_value(&bytes);
+        }
+    }
+
+    #[test]
+    fn bad_records_are_corrupt() {
+        // Kind byte says JPEG, bytes are PNG.
+        assert!(matches!(
+            decode_avatar(b"\x01\x01\x89PNG\r\n\x1a\n"),
+            Err(Error::Corrupt(_))
+        ));
+        // Display-name length past the end.
+        assert!(matches!(
+            decode_profile(&[1, 0, 0, 9, b'a']),
+            Err(Error::Corrupt(_))
+        ));
+        // Unknown flag.
+        assert!(matches!(
+            decode_profile(&[1, 4, 0, 0]),
+            Err(Error::Corrupt(_))
+        ));
+        // Sender is neither party.
+        let key = message_key(UserId(1), UserId(2), PostId(3));
+        let mut value = vec![1];
+        value.extend_from_slice(&9u64.to_be_bytes());
+        assert!(matches!(
+            decode_message(&key, &value),
+            Err(Error::Corrupt(_))
+        ));
+        // Phone length past the end.
+        let mut d = vec![1];
+        d.extend_from_slice(&0u64.to_be_bytes());
+        d.push(200);
+        assert!(matches!(
+            decode_delivery(&[0; 16], &d),
+            Err(Error::Corrupt(_))
+        ));
+    }
+}

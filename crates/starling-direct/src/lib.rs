@@ -1,0 +1,75 @@
+//! The direct half of Starling's storage seam, [`DirectStore`]: the reads a
+//! backend answers about profiles, avatars, phones, direct messages and
+//! their conversation lists, device-update subscriptions, the device
+//! outbox and its daily usage.
+//!
+//! Writes are [`starling_core::DirectMutation`]s, carried in the same
+//! atomic batches as every other mutation. This crate knows nothing of
+//! RocksDB, of the follow graph or of fan-out; the rules (who may message
+//! whom, the daily cap) live in the engine.
+
+use starling_core::{
+    Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Phone, PostId,
+    Profile, Result, UserId,
+};
+
+/// The reads a backend answers about the direct features.
+pub trait DirectStore {
+    /// The user's profile, if one was ever stored.
+    fn profile(&self, user: UserId) -> Result<Option<Profile>>;
+    /// The user's avatar picture, if any.
+    fn avatar(&self, user: UserId) -> Result<Option<Avatar>>;
+    /// The phone linked to the user, if any.
+    fn phone_of(&self, user: UserId) -> Result<Option<Phone>>;
+    /// The user a phone is linked to, if any.
+    fn user_by_phone(&self, phone: &Phone) -> Result<Option<UserId>>;
+    /// The largest direct-message id stored: message ids come from the
+    /// post-id generator, which must start after it on open.
+    fn last_message_id(&self) -> Result<Option<PostId>>;
+    /// `owner`'s summary of the conversation with `with`, if they ever
+    /// exchanged a message.
+    fn conversation(&self, owner: UserId, with: UserId) -> Result<Option<Conversation>>;
+    /// Appends to `out` up to `limit` of `owner`'s conversations, newest
+    /// last message first, starting below the last message id `before`.
+    fn conversations(
+        &self,
+        owner: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<Conversation>,
+    ) -> Result<()>;
+    /// Appends to `out` up to `limit` messages between `a` and `b`, newest
+    /// first, starting below `before`.
+    fn messages(
+        &self,
+        a: UserId,
+        b: UserId,
+        before: Option<PostId>,
+        limit: usize,
+        out: &mut Vec<DirectMessage>,
+    ) -> Result<()>;
+    /// Whether `follower` has device updates on for `followee`.
+    fn device_sub(&self, followee: UserId, follower: UserId) -> Result<bool>;
+    /// Appends to `out`, in id order, the followers of `followee` with
+    /// device updates on whose id is after `after` and at most `through`
+    /// (one range scan; subscriptions are sparse).
+    fn device_subs(
+        &self,
+        followee: UserId,
+        after: Option<UserId>,
+        through: UserId,
+        out: &mut Vec<UserId>,
+    ) -> Result<()>;
+    /// The queued delivery with this id, if it is still in the outbox.
+    fn delivery(&self, id: DeliveryId) -> Result<Option<DeviceDelivery>>;
+    /// Appends to `out` up to `limit` queued deliveries whose lease ends at
+    /// or before `now_ms` (never-leased ones first), in lease order.
+    fn due_deliveries(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        out: &mut Vec<DeviceDelivery>,
+    ) -> Result<()>;
+    /// Device updates of `user` on `day` (days since the Unix epoch).
+    fn device_usage(&self, user: UserId, day: u32) -> Result<DeviceUsage>;
+}

@@ -1,0 +1,543 @@
+//! Engine operations of the direct features: profiles and avatars, phones,
+//! direct messages with per-user conversation lists, and device updates
+//! (subscriptions, the fan-out hook that queues them, the durable outbox a
+//! gateway leases and acknowledges, the per-recipient daily cap).
+
+use parking_lot::{Mutex, MutexGuard};
+use starling_core::{
+    Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
+    DirectMutation, DmPolicy, Edge, Error, FanoutJob, ImageKind, JobKind, Mutation, Phone, PostId,
+    PostText, Profile, Result, Toggle, UserId, device_text, utc_day,
+};
+use starling_graph::check_edge;
+use starling_inbox::{Backend, check_page_size};
+use starling_log::unix_millis;
+
+use crate::engine::{Engine, Shared};
+use crate::locks::AuthorLocks;
+
+/// The locks of the direct features, owned by the engine.
+pub(crate) struct DirectLocks {
+    /// Per-user stripes: a user's profile, and the conversation summaries
+    /// they own. A message locks both users' stripes, lower stripe first.
+    users: AuthorLocks,
+    /// Phone numbers are unique across accounts: links check and write
+    /// under this lock.
+    phones: Mutex<()>,
+    /// Held while a fan-out batch with device subscribers is planned and
+    /// written, so the daily-usage read-check-write of concurrent batches
+    /// (of different authors) cannot race.
+    device: Mutex<()>,
+    /// Held while the outbox is leased or acknowledged.
+    outbox: Mutex<()>,
+}
+
+impl DirectLocks {
+    pub(crate) fn new() -> DirectLocks {
+        DirectLocks {
+            users: AuthorLocks::new(),
+            phones: Mutex::new(()),
+            device: Mutex::new(()),
+            outbox: Mutex::new(()),
+        }
+    }
+}
+
+/// A page of a user's conversations, newest last message first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConversationPage {
+    /// The conversations.
+    pub conversations: Vec<Conversation>,
+    /// Where the next page starts, or `None` at the end.
+    pub next: Option<Cursor>,
+}
+
+/// A page of the messages of one conversation, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessagePage {
+    /// The messages.
+    pub messages: Vec<DirectMessage>,
+    /// Where the next page starts, or `None` at the end.
+    pub next: Option<Cursor>,
+}
+
+/// The mutation an unfollow adds to its batch: the follower's device
+/// updates for the followee end with the edge.
+pub(crate) fn device_sub_removal(follower: UserId, followee: UserId) -> Mutation {
+    Mutation::Direct(DirectMutation::SetDeviceSub {
+        followee,
+        follower,
+        on: Toggle::Off,
+    })
+}
+
+fn position(cursor: Option<&Cursor>) -> Result<Option<PostId>> {
+    cursor
+        .map(|c| c.as_timeline().map(|(last, _)| last))
+        .transpose()
+}
+
+impl<B: Backend> Engine<B> {
+    /// The user's profile (the default one if never set).
+    pub fn profile(&self, user: UserId) -> Result<Profile> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        Ok(s.backend.profile(user)?.unwrap_or_default())
+    }
+
+    /// Sets the user's display name (at most 50 characters, no control
+    /// characters) and bio (at most 160, newlines allowed); the settings
+    /// are kept. Returns the new profile.
+    pub fn set_profile(&self, user: UserId, display_name: &str, bio: &str) -> Result<Profile> {
+        Profile::validate_text(display_name, bio)?;
+        self.update_profile(user, |p| {
+            p.display_name = display_name.to_owned();
+            p.bio = bio.to_owned();
+        })
+    }
+
+    /// Sets who may send the user direct messages.
+    pub fn set_dm_policy(&self, user: UserId, policy: DmPolicy) -> Result<Profile> {
+        self.update_profile(user, |p| p.dms_open = policy == DmPolicy::Open)
+    }
+
+    /// Pauses every device update to the user (the STOP command).
+    pub fn pause_device_updates(&self, user: UserId) -> Result<Profile> {
+        self.update_profile(user, |p| p.device_paused = true)
+    }
+
+    /// Resumes device updates to the user (the START command).
+    pub fn resume_device_updates(&self, user: UserId) -> Result<Profile> {
+        self.update_profile(user, |p| p.device_paused = false)
+    }
+
+    fn update_profile(&self, user: UserId, change: impl FnOnce(&mut Profile)) -> Result<Profile> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.check_writable()?;
+        let _user = s.direct.users.lock(user);
+        let mut profile = s.backend.profile(user)?.unwrap_or_default();
+        change(&mut profile);
+        let m = DirectMutation::PutProfile {
+            user,
+            profile: profile.clone(),
+        };
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(profile)
+    }
+
+    /// Sets the user's avatar: a PNG, JPEG, GIF or WebP picture (told by
+    /// its first bytes) of at most 256 KiB. Returns its kind.
+    pub fn set_avatar(&self, user: UserId, bytes: &[u8]) -> Result<ImageKind> {
+        let avatar = Avatar::parse(bytes)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.check_writable()?;
+        let _user = s.direct.users.lock(user);
+        let kind = avatar.kind;
+        let m = DirectMutation::PutAvatar { user, avatar };
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(kind)
+    }
+
+    /// The user's avatar, if any: its kind and bytes.
+    pub fn avatar(&self, user: UserId) -> Result<Option<(ImageKind, Vec<u8>)>> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        Ok(s.backend.avatar(user)?.map(|a| (a.kind, a.bytes)))
+    }
+
+    /// Removes the user's avatar. Returns whether there was one.
+    pub fn remove_avatar(&self, user: UserId) -> Result<bool> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.check_writable()?;
+        let _user = s.direct.users.lock(user);
+        if s.backend.avatar(user)?.is_none() {
+            return Ok(false);
+        }
+        let m = DirectMutation::DeleteAvatar(user);
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(true)
+    }
+
+    /// Links a phone (E.164: `+`, 8 to 15 digits, the first not 0) to the
+    /// user, replacing the one linked before, in one atomic write. A number
+    /// another account holds is [`Error::PhoneTaken`].
+    pub fn link_phone(&self, user: UserId, phone: &str) -> Result<Phone> {
+        let phone = Phone::parse(phone)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.check_writable()?;
+        let _phones = s.direct.phones.lock();
+        match s.backend.user_by_phone(&phone)? {
+            Some(holder) if holder == user => return Ok(phone),
+            Some(_) => return Err(Error::PhoneTaken),
+            None => {}
+        }
+        let m = DirectMutation::LinkPhone {
+            user,
+            phone: phone.clone(),
+            replaces: s.backend.phone_of(user)?,
+        };
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(phone)
+    }
+
+    /// Unlinks the user's phone. Returns whether one was linked.
+    pub fn unlink_phone(&self, user: UserId) -> Result<bool> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.check_writable()?;
+        let _phones = s.direct.phones.lock();
+        let Some(phone) = s.backend.phone_of(user)? else {
+            return Ok(false);
+        };
+        let m = DirectMutation::UnlinkPhone { user, phone };
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(true)
+    }
+
+    /// The phone linked to the user, if any.
+    pub fn phone(&self, user: UserId) -> Result<Option<Phone>> {
+        self.shared.ensure_user(user)?;
+        self.shared.backend.phone_of(user)
+    }
+
+    /// The user a phone number is linked to, if any.
+    pub fn user_by_phone(&self, phone: &str) -> Result<Option<UserId>> {
+        self.shared.backend.user_by_phone(&Phone::parse(phone)?)
+    }
+
+    /// Sends a direct message. Allowed when the recipient follows the
+    /// sender or accepts messages from anyone ([`DmPolicy::Open`]);
+    /// otherwise [`Error::NotAllowed`]. The text is validated like a post.
+    ///
+    /// The message, both users' conversation summaries and both entries of
+    /// their conversation lists are written in one atomic batch, under both
+    /// users' stripes (lower stripe first).
+    pub fn send_direct(&self, from: UserId, to: UserId, text: &str) -> Result<DirectMessage> {
+        let s = &self.shared;
+        let text = PostText::parse(text, s.config.max_post_chars)?;
+        if from == to {
+            return Err(Error::NotAllowed(
+                "cannot send a direct message to yourself",
+            ));
+        }
+        s.ensure_user(from)?;
+        s.ensure_user(to)?;
+        s.check_writable()?;
+        let _pair = s.direct.users.lock_pair(from, to);
+        if starling_graph::blocked_either(&s.backend, from, to)? {
+            return Err(Error::Blocked("no direct messages across a block"));
+        }
+        if !s.dm_allowed(from, to)? {
+            return Err(Error::NotAllowed(
+                "the recipient neither follows you nor accepts messages from anyone",
+            ));
+        }
+        let message = DirectMessage {
+            id: s.ids.next(),
+            from,
+            to,
+            text: text.into_string(),
+        };
+        let mut batch = vec![Mutation::Direct(DirectMutation::PutMessage(
+            message.clone(),
+        ))];
+        for (owner, with, received) in [(from, to, 0), (to, from, 1)] {
+            let old = s.backend.conversation(owner, with)?;
+            let summary = Conversation {
+                with,
+                last: message.id,
+                unread: old.map_or(0, |c| c.unread) + received,
+            };
+            batch.push(Mutation::Direct(DirectMutation::PutConversation {
+                owner,
+                summary,
+                replaces: old.map(|c| c.last),
+            }));
+        }
+        s.write(&batch, s.config.durability)?;
+        s.hub.publish([(
+            to,
+            crate::Event::DirectMessage {
+                from,
+                message: message.id,
+            },
+        )]);
+        Ok(message)
+    }
+
+    /// A page of the user's conversations, newest last message first, each
+    /// with its unread count; at most `limit` (1 to 200), from `cursor`.
+    pub fn conversations(
+        &self,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ConversationPage> {
+        check_page_size(limit)?;
+        let before = position(cursor)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        let mut conversations = Vec::with_capacity(limit + 1);
+        s.backend
+            .conversations(user, before, limit + 1, &mut conversations)?;
+        let more = conversations.len() > limit;
+        conversations.truncate(limit);
+        let next = more
+            .then(|| conversations.last().map(|c| Cursor::timeline(c.last, 0)))
+            .flatten();
+        Ok(ConversationPage {
+            conversations,
+            next,
+        })
+    }
+
+    /// A page of the messages between `user` and `other`, newest first.
+    pub fn messages(
+        &self,
+        user: UserId,
+        other: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<MessagePage> {
+        check_page_size(limit)?;
+        let before = position(cursor)?;
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.ensure_user(other)?;
+        let mut messages = Vec::with_capacity(limit + 1);
+        s.backend
+            .messages(user, other, before, limit + 1, &mut messages)?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        let next = more
+            .then(|| messages.last().map(|m| Cursor::timeline(m.id, 0)))
+            .flatten();
+        Ok(MessagePage { messages, next })
+    }
+
+    /// Marks the user's conversation with `other` read. Returns how many
+    /// messages were unread.
+    pub fn mark_read(&self, user: UserId, other: UserId) -> Result<u64> {
+        let s = &self.shared;
+        s.ensure_user(user)?;
+        s.ensure_user(other)?;
+        s.check_writable()?;
+        let _user = s.direct.users.lock(user);
+        let Some(old) = s.backend.conversation(user, other)? else {
+            return Ok(0);
+        };
+        if old.unread == 0 {
+            return Ok(0);
+        }
+        let m = DirectMutation::PutConversation {
+            owner: user,
+            summary: Conversation { unread: 0, ..old },
+            replaces: Some(old.last),
+        };
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(old.unread)
+    }
+
+    /// Turns device updates of `followee`'s posts on or off for
+    /// `follower`. Turning them on requires following ([`Error::NotAllowed`]
+    /// otherwise); an unfollow turns them off.
+    pub fn set_device_updates(&self, follower: UserId, followee: UserId, on: Toggle) -> Result<()> {
+        check_edge(follower, followee)?;
+        let s = &self.shared;
+        s.ensure_user(follower)?;
+        s.ensure_user(followee)?;
+        s.check_writable()?;
+        // The followee's lock orders this against unfollow and fan-out.
+        let _author = s.authors.lock(followee);
+        if on == Toggle::On && s.backend.edge(follower, followee)?.is_none() {
+            return Err(Error::NotAllowed(
+                "device updates need a follow of the account",
+            ));
+        }
+        let m = DirectMutation::SetDeviceSub {
+            followee,
+            follower,
+            on,
+        };
+        s.write(&[Mutation::Direct(m)], s.config.durability)
+    }
+
+    /// Whether `follower` has device updates on for `followee`.
+    pub fn device_updates(&self, follower: UserId, followee: UserId) -> Result<bool> {
+        let s = &self.shared;
+        s.ensure_user(follower)?;
+        s.ensure_user(followee)?;
+        s.backend.device_sub(followee, follower)
+    }
+
+    /// [`Engine::lease_device_deliveries_at`] by the wall clock.
+    pub fn lease_device_deliveries(
+        &self,
+        max: usize,
+        lease_ms: u64,
+    ) -> Result<Vec<DeviceDelivery>> {
+        self.lease_device_deliveries_at(unix_millis(), max, lease_ms)
+    }
+
+    /// Offers up to `max` (1 to 200) queued device deliveries whose lease
+    /// has ended by `now_ms` (or that were never leased), and durably
+    /// leases them until `now_ms + lease_ms`: they are not offered again
+    /// before then unless acknowledged. At least once: a delivery leased
+    /// but never acknowledged comes back after its lease.
+    pub fn lease_device_deliveries_at(
+        &self,
+        now_ms: u64,
+        max: usize,
+        lease_ms: u64,
+    ) -> Result<Vec<DeviceDelivery>> {
+        check_page_size(max)?;
+        let s = &self.shared;
+        s.check_writable()?;
+        let _outbox = s.direct.outbox.lock();
+        let mut due = Vec::with_capacity(max);
+        s.backend.due_deliveries(now_ms, max, &mut due)?;
+        if due.is_empty() {
+            return Ok(due);
+        }
+        let until_ms = now_ms.saturating_add(lease_ms);
+        let mut batch = Vec::with_capacity(due.len());
+        for d in &mut due {
+            let from_ms = d.leased_until_ms;
+            d.leased_until_ms = until_ms;
+            batch.push(Mutation::Direct(DirectMutation::LeaseDelivery {
+                delivery: d.clone(),
+                from_ms,
+            }));
+        }
+        s.write(&batch, s.config.durability)?;
+        Ok(due)
+    }
+
+    /// Acknowledges a delivery: it leaves the outbox for good. Returns
+    /// `false` for an unknown or already acknowledged id.
+    pub fn ack_device_delivery(&self, id: DeliveryId) -> Result<bool> {
+        let s = &self.shared;
+        s.check_writable()?;
+        let _outbox = s.direct.outbox.lock();
+        let Some(d) = s.backend.delivery(id)? else {
+            return Ok(false);
+        };
+        let m = DirectMutation::AckDelivery {
+            id,
+            leased_until_ms: d.leased_until_ms,
+        };
+        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        Ok(true)
+    }
+
+    /// The user's device updates on `day` (days since the Unix epoch, see
+    /// [`starling_core::utc_day`]): queued, and not queued over the cap.
+    pub fn device_usage(&self, user: UserId, day: u32) -> Result<DeviceUsage> {
+        self.shared.ensure_user(user)?;
+        self.shared.backend.device_usage(user, day)
+    }
+}
+
+impl<B: Backend> Shared<B> {
+    /// Whether `from` may send `to` a direct message: `to` follows `from`
+    /// or accepts messages from anyone. The one place that decides it
+    /// (blocks belong here too).
+    fn dm_allowed(&self, from: UserId, to: UserId) -> Result<bool> {
+        if self.backend.edge(to, from)?.is_some() {
+            return Ok(true);
+        }
+        Ok(self.backend.profile(to)?.is_some_and(|p| p.dms_open))
+    }
+
+    /// Appends to a planned delivery batch the device updates of its page
+    /// of followers (after the job's cursor, through the page's last
+    /// follower): one outbox entry per follower who has device updates on
+    /// for the author, a linked phone and updates not paused, and whose
+    /// edge is older than the post, within the recipient's daily cap (the
+    /// rest are counted as over the cap). Returns the device lock when it
+    /// planned any, to be held until the batch is written.
+    pub(crate) fn plan_device_updates(
+        &self,
+        job: &FanoutJob,
+        followers: &[Edge],
+        batch: &mut Vec<Mutation>,
+    ) -> Result<Option<MutexGuard<'_, ()>>> {
+        if job.kind != JobKind::Deliver {
+            return Ok(None);
+        }
+        let Some(through) = followers.last().map(|e| e.user) else {
+            return Ok(None);
+        };
+        let mut subs = Vec::new();
+        self.backend
+            .device_subs(job.author, job.cursor, through, &mut subs)?;
+        if subs.is_empty() {
+            return Ok(None);
+        }
+        let guard = self.direct.device.lock();
+        let mut found = Vec::with_capacity(1);
+        self.backend.posts(&[job.post], &mut found)?;
+        let (Some(Some(post)), Some(author)) = (found.pop(), self.backend.user(job.author)?) else {
+            return Ok(None);
+        };
+        if post.deleted {
+            return Ok(None);
+        }
+        let text = device_text(author.name.as_str(), &post.text);
+        let day = utc_day(post.id.unix_millis());
+        let cap = self.config.device_daily_cap;
+        for recipient in subs {
+            let Ok(i) = followers.binary_search_by_key(&recipient, |e| e.user) else {
+                continue;
+            };
+            if followers[i].since >= job.post {
+                continue;
+            }
+            if self
+                .backend
+                .profile(recipient)?
+                .is_some_and(|p| p.device_paused)
+            {
+                continue;
+            }
+            let Some(phone) = self.backend.phone_of(recipient)? else {
+                continue;
+            };
+            let id = DeliveryId {
+                post: job.post,
+                recipient,
+            };
+            if self.backend.delivery(id)?.is_some() {
+                continue;
+            }
+            let mut usage = self.backend.device_usage(recipient, day)?;
+            if usage.sent < cap {
+                usage.sent += 1;
+                batch.push(Mutation::Direct(DirectMutation::QueueDelivery(
+                    DeviceDelivery {
+                        id,
+                        phone,
+                        text: text.clone(),
+                        leased_until_ms: 0,
+                    },
+                )));
+            } else {
+                usage.over_cap += 1;
+            }
+            batch.push(Mutation::Direct(DirectMutation::SetDeviceUsage {
+                user: recipient,
+                day,
+                usage,
+            }));
+        }
+        Ok(Some(guard))
+    }
+}
+
+#[cfg(test)]
+#[path = "direct_tests.rs"]
+mod tests;
