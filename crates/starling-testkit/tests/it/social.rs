@@ -84,6 +84,9 @@ impl Audiences {
     }
 }
 
+/// Reads one page of some timeline from a cursor.
+type Reader<'a> = dyn FnMut(Option<&starling_core::Cursor>) -> starling_engine::TimelinePage + 'a;
+
 /// Everything `viewer` can read, by every path.
 fn everything_seen(
     e: &Engine<MemBackend>,
@@ -92,10 +95,7 @@ fn everything_seen(
     posts: &[PostId],
 ) -> Vec<(String, Post)> {
     let mut seen = Vec::new();
-    let mut pages = |what: &str,
-                     mut read: Box<
-        dyn FnMut(Option<&starling_core::Cursor>) -> starling_engine::TimelinePage + '_,
-    >| {
+    let mut pages = |what: &str, mut read: Box<Reader<'_>>| {
         let mut cursor = None;
         for _ in 0..100 {
             let page = read(cursor.as_ref());
