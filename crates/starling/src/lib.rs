@@ -22,12 +22,15 @@
 //! ```
 
 pub use starling_core::{
-    Audience, Config, Counts, Cursor, Durability, Error, FanoutPolicy, Group, GroupId,
-    MAX_PAGE_SIZE, Post, PostId, Result, StorageError, User, UserId, Username,
+    Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery, DeviceUsage,
+    DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId, ImageKind,
+    MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle, User, UserId,
+    Username, utc_day,
 };
 pub use starling_engine::{
-    CheckReport, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend, MemBackend, PostOptions,
-    Problem, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    CheckReport, ConversationPage, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend,
+    MemBackend, MessagePage, PostOptions, Problem, Subscription, Suggestion, Thread, TimelinePage,
+    UserPage,
 };
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 
