@@ -388,6 +388,11 @@ impl<B: Backend> Engine<B> {
     /// leases them until `now_ms + lease_ms`: they are not offered again
     /// before then unless acknowledged. At least once: a delivery leased
     /// but never acknowledged comes back after its lease.
+    ///
+    /// Each is offered with the phone its recipient has linked now. Due
+    /// deliveries whose post was deleted, or whose recipient has since
+    /// unlinked their phone or paused device updates, are removed instead
+    /// of offered (so a page may hold fewer than `max` while more are due).
     pub fn lease_device_deliveries_at(
         &self,
         now_ms: u64,
@@ -405,16 +410,39 @@ impl<B: Backend> Engine<B> {
         }
         let until_ms = now_ms.saturating_add(lease_ms);
         let mut batch = Vec::with_capacity(due.len());
-        for d in &mut due {
+        let ids: Vec<PostId> = due.iter().map(|d| d.id.post).collect();
+        let mut posts = Vec::with_capacity(ids.len());
+        s.backend.posts(&ids, &mut posts)?;
+        let mut offered = Vec::with_capacity(due.len());
+        for (mut d, post) in due.into_iter().zip(posts) {
+            // Texts are sent to the number linked now: a delivery whose post
+            // was deleted, whose recipient unlinked their phone or paused
+            // device updates since it was queued is dropped, not sent.
+            let live = post.is_some_and(|p| !p.deleted);
+            let paused = s
+                .backend
+                .profile(d.id.recipient)?
+                .is_some_and(|p| p.device_paused);
+            let phone = s.backend.phone_of(d.id.recipient)?;
             let from_ms = d.leased_until_ms;
-            d.leased_until_ms = until_ms;
-            batch.push(Mutation::Direct(DirectMutation::LeaseDelivery {
-                delivery: d.clone(),
-                from_ms,
-            }));
+            match phone {
+                Some(phone) if live && !paused => {
+                    d.phone = phone;
+                    d.leased_until_ms = until_ms;
+                    batch.push(Mutation::Direct(DirectMutation::LeaseDelivery {
+                        delivery: d.clone(),
+                        from_ms,
+                    }));
+                    offered.push(d);
+                }
+                _ => batch.push(Mutation::Direct(DirectMutation::AckDelivery {
+                    id: d.id,
+                    leased_until_ms: from_ms,
+                })),
+            }
         }
         s.write(&batch, s.config.durability)?;
-        Ok(due)
+        Ok(offered)
     }
 
     /// Acknowledges a delivery: it leaves the outbox for good. Returns

@@ -731,3 +731,39 @@ fn concurrent_fan_out_to_one_recipient_respects_the_cap_exactly() {
         assert_eq!(total.sent, 7);
     }
 }
+
+#[test]
+fn queued_texts_follow_deletes_unlinks_pauses_and_new_numbers() {
+    let (_b, engine, author, followers) = device_setup(config(), 4);
+    let [a, b, c, d] = followers[..] else {
+        panic!("four followers")
+    };
+    let kept = engine.post(author, "kept").expect("post");
+    let gone = engine.post(author, "gone").expect("post");
+    engine.wait_for_fanout().expect("fan-out");
+    engine.delete_post(author, gone.id).expect("delete");
+    engine.unlink_phone(a).expect("unlink");
+    engine.pause_device_updates(b).expect("stop");
+    engine.link_phone(c, "+15555550999").expect("new number");
+    let got = engine.lease_device_deliveries_at(1, 200, 1).expect("lease");
+    let mut to: Vec<(UserId, PostId, &str)> = got
+        .iter()
+        .map(|x| (x.id.recipient, x.id.post, x.phone.as_str()))
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        vec![(c, kept.id, "+15555550999"), (d, kept.id, "+14155550003")]
+    );
+    // The dropped ones are gone for good, not just leased.
+    engine.resume_device_updates(b).expect("start");
+    let later = engine
+        .lease_device_deliveries_at(1_000, 200, 1)
+        .expect("lease");
+    assert_eq!(later.len(), 2, "only the two leased ones come back");
+    assert!(
+        later
+            .iter()
+            .all(|x| x.id.post == kept.id && x.id.recipient != b)
+    );
+}
