@@ -33,12 +33,6 @@ pub use starling_engine::{
     UserPage,
 };
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
-// Profiles, phones, direct messages and device updates.
-pub use starling_core::{
-    Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy, ImageKind,
-    Phone, Profile, Toggle, utc_day,
-};
-pub use starling_engine::{ConversationPage, MessagePage};
 
 /// The engine over an embedded RocksDB database.
 pub type Engine = starling_engine::Engine<RocksBackend>;
