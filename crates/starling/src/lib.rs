@@ -22,10 +22,10 @@
 //! ```
 
 pub use starling_core::{
-    Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery, DeviceUsage,
-    DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId, ImageKind,
-    MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle, User, UserId,
-    Username, utc_day,
+    AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
+    DeviceUsage, DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId,
+    ImageKind, MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle, User,
+    UserId, Username, utc_day,
 };
 pub use starling_engine::{
     CheckReport, ConversationPage, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend,

@@ -17,6 +17,23 @@ const DEFAULT_LIVE_POLL_MS: u64 = 1000;
 const DEFAULT_LIVE_STREAMS_PER_USER: usize = 4;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_FANOUT_WORKERS: usize = 2;
+const DEFAULT_DM_BURST: u32 = 20;
+const DEFAULT_DMS_PER_MINUTE: u32 = 30;
+const DEFAULT_DEVICE_DAILY_CAP: u64 = 10;
+const DEFAULT_DEVICE_LEASE_MS: u64 = 30_000;
+const DEFAULT_DEVICE_POLL_MS: u64 = 1_000;
+const DEFAULT_DEVICE_BATCH: usize = 50;
+
+/// Where device updates (texts to phones) are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceTransport {
+    /// Appended as JSON lines to `--device-outbox-file`, for local use.
+    File,
+    /// POSTed as JSON to `--device-webhook-url` (an SMS gateway).
+    Webhook,
+    /// Not sent: deliveries stay queued in the engine's outbox.
+    None,
+}
 
 /// When the engine acknowledges a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -99,6 +116,46 @@ pub struct Config {
     /// Engine fan-out worker threads.
     #[arg(long, env = "STARLING_FANOUT_WORKERS", default_value_t = DEFAULT_FANOUT_WORKERS)]
     pub fanout_workers: usize,
+
+    /// Direct messages an account may send in a burst.
+    #[arg(long, env = "STARLING_DM_BURST", default_value_t = DEFAULT_DM_BURST)]
+    pub dm_burst: u32,
+
+    /// Sustained direct messages per minute per account.
+    #[arg(long, env = "STARLING_DMS_PER_MINUTE", default_value_t = DEFAULT_DMS_PER_MINUTE)]
+    pub dms_per_minute: u32,
+
+    /// Shared secret of the SMS gateway: `POST /sms/inbound` must carry it
+    /// as a bearer token. Without it the route answers 503.
+    #[arg(long, env = "STARLING_SMS_SECRET", hide_env_values = true)]
+    pub sms_secret: Option<String>,
+
+    /// Where device updates are sent.
+    #[arg(long, env = "STARLING_DEVICE_TRANSPORT", value_enum, default_value_t = DeviceTransport::File)]
+    pub device_transport: DeviceTransport,
+
+    /// The gateway URL device updates are POSTed to (`webhook` transport).
+    #[arg(long, env = "STARLING_DEVICE_WEBHOOK_URL")]
+    pub device_webhook_url: Option<String>,
+
+    /// The file device updates are appended to (`file` transport); default
+    /// `device-outbox.jsonl` in the data folder.
+    #[arg(long, env = "STARLING_DEVICE_OUTBOX_FILE")]
+    pub device_outbox_file: Option<PathBuf>,
+
+    /// Device updates per recipient per UTC day; the rest are counted, not sent.
+    #[arg(long, env = "STARLING_DEVICE_DAILY_CAP", default_value_t = DEFAULT_DEVICE_DAILY_CAP)]
+    pub device_daily_cap: u64,
+
+    /// How long a leased device update waits for its acknowledgement before
+    /// it is offered again, in milliseconds.
+    #[arg(long, env = "STARLING_DEVICE_LEASE_MS", default_value_t = DEFAULT_DEVICE_LEASE_MS)]
+    pub device_lease_ms: u64,
+
+    /// How often the device worker looks for queued updates when idle, in
+    /// milliseconds.
+    #[arg(long, env = "STARLING_DEVICE_POLL_MS", default_value_t = DEFAULT_DEVICE_POLL_MS)]
+    pub device_poll_ms: u64,
 }
 
 impl Config {
@@ -119,7 +176,28 @@ impl Config {
             live_streams_per_user: DEFAULT_LIVE_STREAMS_PER_USER,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             fanout_workers: DEFAULT_FANOUT_WORKERS,
+            dm_burst: DEFAULT_DM_BURST,
+            dms_per_minute: DEFAULT_DMS_PER_MINUTE,
+            sms_secret: None,
+            device_transport: DeviceTransport::File,
+            device_webhook_url: None,
+            device_outbox_file: None,
+            device_daily_cap: DEFAULT_DEVICE_DAILY_CAP,
+            device_lease_ms: DEFAULT_DEVICE_LEASE_MS,
+            device_poll_ms: DEFAULT_DEVICE_POLL_MS,
         }
+    }
+
+    /// Where the `file` transport appends device updates.
+    pub fn device_outbox_file(&self) -> PathBuf {
+        self.device_outbox_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("device-outbox.jsonl"))
+    }
+
+    /// Device updates leased per round of the device worker.
+    pub(crate) fn device_batch(&self) -> usize {
+        DEFAULT_DEVICE_BATCH
     }
 
     /// Where the engine's RocksDB database lives.
@@ -152,6 +230,25 @@ impl Config {
         if self.live_streams_per_user == 0 {
             return Err("live_streams_per_user must be at least 1");
         }
+        if self.dm_burst == 0 || self.dms_per_minute == 0 {
+            return Err("dm_burst and dms_per_minute must be at least 1");
+        }
+        if self.sms_secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err("sms_secret must be at least 16 characters");
+        }
+        if self.device_transport == DeviceTransport::Webhook {
+            // Plain HTTP: for TLS, point it at a local TLS-originating proxy.
+            match self.device_webhook_url.as_deref() {
+                Some(url) if url.starts_with("http://") => {}
+                _ => return Err("the webhook transport needs an http:// device_webhook_url"),
+            }
+        }
+        if self.device_lease_ms < 100 || self.device_lease_ms > 86_400_000 {
+            return Err("device_lease_ms must be between 100 and 86400000");
+        }
+        if self.device_poll_ms < 10 || self.device_poll_ms > 60_000 {
+            return Err("device_poll_ms must be between 10 and 60000");
+        }
         Ok(())
     }
 
@@ -171,6 +268,7 @@ impl Config {
         starling::Config {
             durability: self.durability.into(),
             fanout_workers: self.fanout_workers,
+            device_daily_cap: self.device_daily_cap,
             ..starling::Config::default()
         }
     }
@@ -205,5 +303,27 @@ mod tests {
         assert_eq!(parsed.durability, DurabilityMode::Buffered);
         assert_eq!(parsed.post_burst, 3);
         assert!(Config::try_parse_from(["starling-server", "--durability", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn device_and_gateway_settings_are_checked() {
+        let mut c = Config::new("x");
+        c.device_transport = DeviceTransport::Webhook;
+        assert!(c.validate().is_err(), "a webhook needs a URL");
+        c.device_webhook_url = Some("ftp://gateway".into());
+        assert!(c.validate().is_err());
+        c.device_webhook_url = Some("https://gateway".into());
+        assert!(c.validate().is_err());
+        c.device_webhook_url = Some("http://127.0.0.1:9/sms".into());
+        assert_eq!(c.validate(), Ok(()));
+        c.sms_secret = Some("short".into());
+        assert!(c.validate().is_err());
+        c.sms_secret = Some("a-long-enough-secret".into());
+        c.device_lease_ms = 5;
+        assert!(c.validate().is_err());
+        assert_eq!(
+            Config::new("d").device_outbox_file(),
+            PathBuf::from("d/device-outbox.jsonl")
+        );
     }
 }

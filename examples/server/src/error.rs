@@ -142,6 +142,12 @@ impl From<starling::Error> for ApiError {
             E::Blocked(_) => (StatusCode::FORBIDDEN, "blocked"),
             E::UnknownGroup(_) => (StatusCode::NOT_FOUND, "unknown_group"),
             E::InvalidGroupName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_group_name"),
+            E::InvalidProfile(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_profile"),
+            E::InvalidPhone(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone"),
+            E::PhoneTaken => (StatusCode::CONFLICT, "phone_taken"),
+            E::AvatarTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "avatar_too_large"),
+            E::UnsupportedImage => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_image"),
+            E::InvalidDeliveryId => (StatusCode::BAD_REQUEST, "bad_delivery_id"),
             E::MalformedCursor => (StatusCode::BAD_REQUEST, "malformed_cursor"),
             E::PageSize { .. } => (StatusCode::BAD_REQUEST, "bad_limit"),
             E::Closed => return ApiError::unavailable(),
@@ -263,6 +269,9 @@ mod tests {
             "unknown_group",
         );
         check(Error::InvalidGroupName("empty"), 422, "invalid_group_name");
+        check(Error::InvalidPhone("short"), 422, "invalid_phone");
+        check(Error::PhoneTaken, 409, "phone_taken");
+        check(Error::UnsupportedImage, 422, "unsupported_image");
         check(Error::MalformedCursor, 400, "malformed_cursor");
         check(
             Error::PageSize {

@@ -25,6 +25,8 @@ mod accounts;
 mod auth;
 mod config;
 mod db;
+mod device;
+mod direct;
 mod error;
 mod limits;
 mod live;
@@ -34,6 +36,6 @@ mod server;
 mod social;
 mod web;
 
-pub use config::{Config, DurabilityMode};
+pub use config::{Config, DeviceTransport, DurabilityMode};
 pub use routes::app;
 pub use server::{AppState, Server, StartError, serve};

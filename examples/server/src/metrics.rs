@@ -52,6 +52,10 @@ pub(crate) struct Metrics {
     pub(crate) live_streams: AtomicU64,
     /// Posts sent to live timeline streams.
     pub(crate) live_events: AtomicU64,
+    /// Device updates the transport accepted (and the outbox acknowledged).
+    pub(crate) device_sent: AtomicU64,
+    /// Device updates the transport refused (offered again after the lease).
+    pub(crate) device_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -118,6 +122,19 @@ impl Metrics {
             "counter",
             "Events sent to live home-timeline streams.",
             self.live_events.load(Ordering::Relaxed).to_string(),
+        );
+
+        metric(
+            "starling_device_updates_sent_total",
+            "counter",
+            "Device updates handed to the transport and acknowledged.",
+            self.device_sent.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "starling_device_updates_failed_total",
+            "counter",
+            "Device update sends that failed (retried after their lease).",
+            self.device_failed.load(Ordering::Relaxed).to_string(),
         );
 
         let name = "starling_http_request_duration_seconds";

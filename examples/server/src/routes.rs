@@ -20,6 +20,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Session};
+use crate::direct;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::live;
 use crate::metrics;
@@ -52,7 +53,8 @@ pub fn app(state: AppState) -> Router {
         .route("/posts/{id}", get(get_post).delete(delete_post))
         .route("/home", get(home_timeline))
         .route("/home/events", get(home_events))
-        .merge(social::routes());
+        .merge(social::routes())
+        .merge(direct::routes());
 
     Router::new()
         .route("/", get(web::index))
@@ -61,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .nest("/api", api)
+        .merge(direct::gateway_routes())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::accounts::{Accounts, StoreError};
 use crate::config::Config;
 use crate::db::Db;
+use crate::device;
 use crate::limits::RateLimiter;
 use crate::live::Streams;
 use crate::metrics::Metrics;
@@ -50,6 +51,7 @@ struct Inner {
     db: Arc<Db>,
     accounts: Arc<Accounts>,
     post_limits: RateLimiter<UserId>,
+    dm_limits: RateLimiter<UserId>,
     login_limits: RateLimiter<String>,
     /// Argon2 is slow and memory-hungry on purpose: bound how many run at once.
     hashing: Semaphore,
@@ -79,6 +81,7 @@ impl AppState {
         let hashers = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(AppState(Arc::new(Inner {
             post_limits: RateLimiter::new(config.post_burst, config.posts_per_minute),
+            dm_limits: RateLimiter::new(config.dm_burst, config.dms_per_minute),
             login_limits: RateLimiter::new(config.login_burst, config.logins_per_minute),
             hashing: Semaphore::new(hashers),
             signups: tokio::sync::Mutex::new(()),
@@ -106,6 +109,10 @@ impl AppState {
 
     pub(crate) fn post_limits(&self) -> &RateLimiter<UserId> {
         &self.0.post_limits
+    }
+
+    pub(crate) fn dm_limits(&self) -> &RateLimiter<UserId> {
+        &self.0.dm_limits
     }
 
     pub(crate) fn login_limits(&self) -> &RateLimiter<String> {
@@ -191,6 +198,9 @@ impl Server {
         let Server { listener, state } = self;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
+        let transport = device::Transport::from_config(state.config())
+            .map_err(|e| StartError::Io(std::io::Error::other(e)))?;
+        let device_worker = transport.map(|t| tokio::spawn(device::run(state.clone(), t)));
         let signal_state = state.clone();
         let serving =
             axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
@@ -207,6 +217,11 @@ impl Server {
         tokio::select! {
             served = serving.into_future() => served?,
             () = overdue => tracing::warn!(?grace, "in-flight requests outlived the grace period"),
+        }
+        state.begin_shutdown();
+        if let Some(worker) = device_worker {
+            // It stops at the shutdown signal, after the call in progress.
+            let _ = worker.await;
         }
         tracing::info!("waiting for fan-out, then closing the engine");
         state.close().await?;

@@ -1,0 +1,426 @@
+//! Profiles, avatars, settings, phones, direct messages, the text gateway
+//! both ways (inbound commands, outbound device updates over the file and
+//! webhook transports), with their refusals.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode as AxumStatus;
+use parking_lot::Mutex;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use starling_server::DeviceTransport;
+
+use crate::harness::{Account, TestServer, eventually};
+
+const SECRET: &str = "gateway-secret-for-tests";
+
+async fn follow(s: &TestServer, who: &Account, whom: &Account) {
+    let (status, body) = s
+        .put(who, &format!("/api/users/{}/following/{}", who.id, whom.id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn send(s: &TestServer, from: &Account, to: &Account, text: &str) -> (StatusCode, Value) {
+    let path = format!("/api/messages/{}", to.id);
+    s.send_json(Method::POST, &path, Some(from), json!({ "text": text }))
+        .await
+}
+
+async fn put_json(s: &TestServer, who: &Account, path: &str, body: Value) -> (StatusCode, Value) {
+    s.send_json(Method::PUT, path, Some(who), body).await
+}
+
+async fn inbound(
+    s: &TestServer,
+    secret: Option<&str>,
+    from: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = s
+        .client
+        .post(s.url("/sms/inbound"))
+        .json(&json!({"from": from, "body": body}));
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+fn png(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.resize(len, 7);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_avatars_settings_and_phones() {
+    let s = TestServer::start().await;
+    let ada = s.signup("ada", "password-1").await;
+    let bob = s.signup("bob", "password-2").await;
+
+    let (status, p) = put_json(
+        &s,
+        &ada,
+        "/api/me/profile",
+        json!({"display_name": "Ada L.", "bio": "engines"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    let (_, p) = s.get(&bob, &format!("/api/users/{}/profile", ada.id)).await;
+    assert_eq!(
+        (
+            p["display_name"].clone(),
+            p["bio"].clone(),
+            p["has_avatar"].clone()
+        ),
+        (json!("Ada L."), json!("engines"), json!(false))
+    );
+    let (status, body) = put_json(
+        &s,
+        &ada,
+        "/api/me/profile",
+        json!({"display_name": "x".repeat(51), "bio": ""}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_profile"))
+    );
+
+    let picture = png(1000);
+    let upload = |bytes: Vec<u8>| {
+        s.request(Method::PUT, "/api/me/avatar", Some(&ada))
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+    };
+    let response = upload(picture.clone()).await.expect("upload");
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = s
+        .request(
+            Method::GET,
+            &format!("/api/users/{}/avatar", ada.id),
+            Some(&bob),
+        )
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.bytes().await.expect("bytes").to_vec(), picture);
+    let response = upload(b"GIF87a-but-not-really".to_vec())
+        .await
+        .expect("upload");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "GIF is accepted by its bytes"
+    );
+    let response = upload(b"<svg/>".to_vec()).await.expect("upload");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = upload(png(256 * 1024 + 1)).await.expect("upload");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = upload(png(300 * 1024)).await.expect("upload");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, changed) = s.delete(&ada, "/api/me/avatar").await;
+    assert_eq!(changed["changed"], true);
+    let (status, _) = s.get(&bob, &format!("/api/users/{}/avatar", ada.id)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, settings) =
+        put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550100"})).await;
+    assert_eq!(
+        (status, settings["phone"].clone()),
+        (StatusCode::OK, json!("+15555550100"))
+    );
+    let (status, body) =
+        put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550100"})).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::CONFLICT, json!("phone_taken"))
+    );
+    for bad in ["555-0100", "+0123456789", "+1", "+1234567890123456", ""] {
+        let (status, body) = put_json(&s, &bob, "/api/me/phone", json!({"phone": bad})).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_phone")),
+            "{bad}"
+        );
+    }
+    let (_, settings) = put_json(
+        &s,
+        &ada,
+        "/api/me/settings",
+        json!({"dms_open": true, "device_paused": true}),
+    )
+    .await;
+    assert_eq!(
+        settings,
+        json!({"dms_open": true, "device_paused": true, "phone": "+15555550100"})
+    );
+    let (_, changed) = s.delete(&ada, "/api/me/phone").await;
+    assert_eq!(changed["changed"], true);
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["phone"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_are_allowed_refused_listed_and_rate_limited() {
+    let s = TestServer::start_with(|c| c.dm_burst = 6).await;
+    let ada = s.signup("ada", "password-1").await;
+    let bob = s.signup("bob", "password-2").await;
+    let eve = s.signup("eve", "password-3").await;
+    let (status, body) = send(&s, &ada, &bob, "hi").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("not_allowed")),
+        "bob does not follow ada"
+    );
+    follow(&s, &bob, &ada).await;
+    let (status, m) = send(&s, &ada, &bob, "hi bob").await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(
+        (m["from"].clone(), m["to"].clone()),
+        (json!(ada.id), json!(bob.id))
+    );
+    let (status, _) = send(&s, &ada, &ada, "me").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = send(&s, &ada, &bob, "").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_text"))
+    );
+
+    let (_, list) = s.get(&bob, "/api/conversations").await;
+    assert_eq!(list["conversations"][0]["with"]["username"], "ada");
+    assert_eq!(list["conversations"][0]["unread"], 1);
+    let (_, msgs) = s.get(&bob, &format!("/api/messages/{}", ada.id)).await;
+    assert_eq!(msgs["messages"][0]["text"], "hi bob");
+    // A third party sees nothing of it.
+    let (_, theirs) = s.get(&eve, &format!("/api/messages/{}", ada.id)).await;
+    assert_eq!(theirs["messages"], json!([]));
+    let (_, cleared) = s
+        .send(
+            Method::POST,
+            &format!("/api/messages/{}/read", ada.id),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(cleared["cleared"], 1);
+    let (_, list) = s.get(&bob, "/api/conversations").await;
+    assert_eq!(list["conversations"][0]["unread"], 0);
+
+    // Open DMs let anyone write; a block stops it.
+    put_json(&s, &eve, "/api/me/settings", json!({"dms_open": true})).await;
+    let (status, _) = send(&s, &ada, &eve, "hello eve").await;
+    assert_eq!(status, StatusCode::CREATED);
+    s.put(&eve, &format!("/api/blocks/{}", ada.id)).await;
+    let (status, body) = send(&s, &ada, &eve, "again").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("blocked"))
+    );
+    // The burst of 6 is used up (3 accepted; refused attempts count too).
+    let (status, body) = send(&s, &ada, &bob, "one more").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let file = out.path().join("texts.jsonl");
+    let file_for_config = file.clone();
+    let s = TestServer::start_with(move |c| {
+        c.sms_secret = Some(SECRET.into());
+        c.device_outbox_file = Some(file_for_config);
+        c.device_poll_ms = 20;
+    })
+    .await;
+    let ada = s.signup("ada", "password-1").await;
+    let bob = s.signup("bob", "password-2").await;
+    put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550111"})).await;
+
+    let (status, _) = inbound(&s, None, "+15555550111", "HELP").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = inbound(
+        &s,
+        Some("wrong-secret-wrong-secret"),
+        "+15555550111",
+        "HELP",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, reply) = inbound(&s, Some(SECRET), "+15555550111", "follow ada").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["reply"], "You follow ada now.");
+    let (_, edge) = s
+        .get(&bob, &format!("/api/users/{}/following/{}", bob.id, ada.id))
+        .await;
+    assert_eq!(edge["following"], true);
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550111", "ON ada").await;
+    assert!(
+        reply["reply"].as_str().is_some_and(|r| r.contains("ada")),
+        "{reply}"
+    );
+    let (_, device) = s
+        .get(
+            &bob,
+            &format!("/api/users/{}/following/{}/device", bob.id, ada.id),
+        )
+        .await;
+    assert_eq!(device["device"], true);
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550111", "FOLLOW").await;
+    assert!(
+        reply["reply"]
+            .as_str()
+            .is_some_and(|r| r.to_lowercase().contains("help") || r.contains("FOLLOW")),
+        "malformed gets help: {reply}"
+    );
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550999", "hello").await;
+    assert!(
+        reply["reply"].as_str().is_some_and(|r| !r.is_empty()),
+        "{reply}"
+    );
+    let (status, _) = inbound(&s, Some(SECRET), "not a phone", "hello").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a bad number is a reply, not an error page"
+    );
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550111", "posted from my phone").await;
+    assert!(reply["reply"].as_str().is_some());
+    let (_, theirs) = s.get(&ada, &format!("/api/users/{}/posts", bob.id)).await;
+    assert_eq!(theirs["posts"][0]["text"], "posted from my phone");
+
+    // Only the follower switches their own device updates.
+    let (status, _) = s
+        .put(
+            &ada,
+            &format!("/api/users/{}/following/{}/device", bob.id, ada.id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    s.post_text(&ada, "running late, start without me").await;
+    let lines = eventually(|| async {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["to"], "+15555550111");
+    assert_eq!(lines[0]["text"], "ada: running late, start without me");
+    let (_, usage) = s.get(&bob, "/api/me/device-usage").await;
+    assert_eq!(
+        (usage["sent"].clone(), usage["over_cap"].clone()),
+        (json!(1), json!(0))
+    );
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("starling_device_updates_sent_total 1"),
+        "{text}"
+    );
+
+    // STOP pauses: the next post is not queued.
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550111", "STOP").await;
+    assert!(reply["reply"].as_str().is_some());
+    s.post_text(&ada, "nobody should get this").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(&file).expect("file");
+    assert_eq!(text.lines().count(), 1, "paused: {text}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_route_is_off_without_a_secret() {
+    let s = TestServer::start().await;
+    let (status, body) = inbound(&s, Some(SECRET), "+15555550111", "HELP").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("gateway_disabled"))
+    );
+}
+
+/// A stand-in SMS gateway: refuses the first `fail` requests with 500,
+/// then accepts and records.
+async fn gateway(fail: usize) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<Value>>>) {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let (a, r) = (Arc::clone(&attempts), Arc::clone(&received));
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let (a, r) = (Arc::clone(&a), Arc::clone(&r));
+            async move {
+                if a.fetch_add(1, Ordering::SeqCst) < fail {
+                    AxumStatus::INTERNAL_SERVER_ERROR
+                } else {
+                    r.lock().push(body);
+                    AxumStatus::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/sms"), attempts, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_transport_retries_until_the_gateway_takes_it_then_never_resends() {
+    let (url, attempts, received) = gateway(2).await;
+    let s = TestServer::start_with(move |c| {
+        c.device_transport = DeviceTransport::Webhook;
+        c.device_webhook_url = Some(url);
+        c.device_lease_ms = 200;
+        c.device_poll_ms = 20;
+    })
+    .await;
+    let ada = s.signup("ada", "password-1").await;
+    let bob = s.signup("bob", "password-2").await;
+    put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550122"})).await;
+    follow(&s, &bob, &ada).await;
+    let (status, _) = s
+        .put(
+            &bob,
+            &format!("/api/users/{}/following/{}/device", bob.id, ada.id),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    s.post_text(&ada, "hello phones").await;
+    eventually(|| async { (!received.lock().is_empty()).then_some(()) }).await;
+    assert!(
+        attempts.load(Ordering::SeqCst) >= 3,
+        "two refusals, then the send that worked"
+    );
+    // Acknowledged: not offered again, however many leases pass.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let got = received.lock().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["to"], "+15555550122");
+    assert_eq!(got[0]["text"], "ada: hello phones");
+    s.stop().await;
+}
