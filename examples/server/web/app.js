@@ -1,5 +1,6 @@
-// The Starling web page: sign up or log in, post, follow by username, and
-// watch the home timeline update live. Plain JavaScript, no build step.
+// The Starling web page: sign up or log in, post, follow by username, send
+// direct messages, and watch the home timeline update live. Plain
+// JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
 // read with fetch() rather than EventSource, because EventSource cannot
@@ -188,6 +189,7 @@ function signedIn() {
   $("app").hidden = false;
   $("whoami").hidden = false;
   refreshMe().catch((e) => say(e.message));
+  loadConversations().catch((e) => say(e.message));
   loadTimeline(false).then(live).catch((e) => say(e.message));
 }
 
@@ -238,6 +240,29 @@ async function changeFollow(method) {
   }
 }
 
+async function loadConversations() {
+  const data = await api("GET", "/api/conversations");
+  const items = data.conversations.map((c) => {
+    const li = document.createElement("li");
+    li.textContent = "@" + c.with.username + (c.unread ? " (" + c.unread + " unread)" : "");
+    return li;
+  });
+  $("conversations").replaceChildren(...items);
+}
+
+async function sendMessage() {
+  const name = $("dm-name").value.trim();
+  try {
+    const user = await api("GET", "/api/users/by-name/" + encodeURIComponent(name));
+    await api("POST", "/api/messages/" + user.id, { text: $("dm-text").value });
+    $("dm-text").value = "";
+    say("Message sent to @" + user.username, true);
+    await loadConversations();
+  } catch (error) {
+    say(error.status === 403 ? "@" + name + " does not take your messages." : error.message);
+  }
+}
+
 function setUp() {
   $("auth-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -274,6 +299,10 @@ function setUp() {
     if ($("follow-form").reportValidity()) changeFollow("DELETE");
   });
   $("more").addEventListener("click", () => loadTimeline(true).catch((e) => say(e.message)));
+  $("dm-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendMessage();
+  });
   if (session.token) signedIn();
 }
 

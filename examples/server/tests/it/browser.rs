@@ -255,6 +255,26 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     let (status, _) = s.get(&ada, &format!("/api/posts/{own}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // A direct message from the page (ada takes messages from anyone).
+    let (status, _) = s
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/me/settings",
+            Some(&ada),
+            json!({"dms_open": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    b.set_value("dm-name", "ada").await;
+    b.set_value("dm-text", "hi ada, from the page").await;
+    b.click("#dm-send").await;
+    b.wait_for("document.getElementById('status').textContent === 'Message sent to @ada'")
+        .await;
+    b.wait_for("document.getElementById('conversations').textContent.includes('@ada')")
+        .await;
+    let (_, messages) = s.get(&ada, &format!("/api/messages/{grace_id}")).await;
+    assert_eq!(messages["messages"][0]["text"], "hi ada, from the page");
+
     b.click("#logout").await;
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")
         .await;
