@@ -100,7 +100,8 @@ pub struct Config {
     #[arg(long, env = "STARLING_TOKEN_TTL_HOURS", default_value_t = DEFAULT_TOKEN_TTL_HOURS)]
     pub token_ttl_hours: u64,
 
-    /// How often a live timeline stream looks for new posts, in milliseconds.
+    /// How often a live timeline stream re-reads the timeline without an
+    /// engine event (a safety net; events wake it at once), in milliseconds.
     #[arg(long, env = "STARLING_LIVE_POLL_MS", default_value_t = DEFAULT_LIVE_POLL_MS)]
     pub live_poll_ms: u64,
 

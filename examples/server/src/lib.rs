@@ -2,8 +2,9 @@
 //!
 //! It adds what the engine leaves to applications: accounts with passwords
 //! and bearer tokens, authorization on every route, JSON errors, rate
-//! limits, metrics, live home timelines over server-sent events, graceful
-//! shutdown, and a small web page. It is not a library for other programs;
+//! limits, metrics, live home timelines and engine events over server-sent
+//! events, the text gateway both ways, graceful shutdown, and a small web
+//! page. It is not a library for other programs;
 //! the library half exists so that tests run the real server in-process.
 //!
 //! ```no_run
@@ -18,8 +19,10 @@
 //!
 //! Layout: [`Config`] is the command line; `accounts` keeps credentials and
 //! tokens next to the engine's database; `db` runs engine calls on blocking
-//! threads; `routes` holds the handlers; `live` is the polling stand-in for
-//! engine events; `metrics` and `limits` are in-memory bookkeeping.
+//! threads; `routes`, `social` and `direct` hold the handlers; `live` turns
+//! engine events into the live home timeline; `device` drains the engine's
+//! device-update outbox through a transport; `metrics` and `limits` are
+//! in-memory bookkeeping.
 
 mod accounts;
 mod auth;

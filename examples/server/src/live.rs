@@ -1,9 +1,12 @@
 //! Live home timelines over server-sent events.
 //!
-//! The engine has no event bus yet, so this module polls: each stream reads
-//! the head of its user's home timeline every `live_poll_ms` and diffs it
-//! against the previous head. Everything about polling stays in this file,
-//! so that engine events can replace it without touching the routes.
+//! Each stream holds an engine subscription: an engine event for the user
+//! (an entry added or retracted) wakes it, and it re-reads the head of the
+//! home timeline and diffs it against the previous head. Re-reading rather
+//! than forwarding the raw events keeps every read-time rule (blocks, mutes,
+//! a post shown once however many reposts reach it) in the engine. A
+//! stream also re-reads every `live_poll_ms` without an event, as a safety
+//! net (a lagged subscription, a session that ended).
 //!
 //! Events:
 //! - `ready`: once, when the stream is set up; data `{"head": <newest post id or null>}`.
@@ -28,7 +31,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use parking_lot::Mutex;
 use starling::{PostId, UserId};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::accounts::TokenKey;
 use crate::error::ApiError;
@@ -142,7 +145,33 @@ struct Watcher {
     pending: VecDeque<Event>,
     shutdown: watch::Receiver<bool>,
     poll: Duration,
+    /// A tick per burst of engine events for the user.
+    ticks: mpsc::Receiver<()>,
     _slot: Slot,
+}
+
+/// Forwards the engine's events for `user` as ticks (coalesced: one
+/// pending tick stands for any number of events), on a blocking thread
+/// that ends when the stream is dropped or the engine's hub goes away.
+async fn engine_ticks(state: &AppState, user: UserId) -> Result<mpsc::Receiver<()>, ApiError> {
+    let subscription = state
+        .db()
+        .call(move |engine| Ok(engine.subscribe(user)?))
+        .await?;
+    let (tx, rx) = mpsc::channel(1);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            match subscription.recv_timeout(Duration::from_millis(250)) {
+                Some(_) => match tx.try_send(()) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(())) => {}
+                    Err(mpsc::error::TrySendError::Closed(())) => return,
+                },
+                None if tx.is_closed() => return,
+                None => {}
+            }
+        }
+    });
+    Ok(rx)
 }
 
 /// Opens a live stream of `user`'s home timeline for the session `token`.
@@ -158,6 +187,8 @@ pub(crate) async fn home_events(
     }
     let slot = Slot::take(&state, user)
         .ok_or_else(|| ApiError::rate_limited("too_many_streams", Duration::from_secs(5)))?;
+    // Subscribed before the first read, so nothing between the two is missed.
+    let ticks = engine_ticks(&state, user).await?;
     let posts = hydrate_posts(&state, move |engine| {
         Ok(engine.home_timeline(user, None, WINDOW)?.posts)
     })
@@ -174,6 +205,7 @@ pub(crate) async fn home_events(
     let watcher = Watcher {
         shutdown: state.shutdown_signal(),
         poll: state.config().live_poll(),
+        ticks,
         state,
         user,
         token,
@@ -206,6 +238,7 @@ impl Watcher {
                 return Some(event);
             }
             tokio::select! {
+                _ = self.ticks.recv() => {}
                 () = tokio::time::sleep(self.poll) => {}
                 _ = self.shutdown.wait_for(|b| *b) => return None,
             }
