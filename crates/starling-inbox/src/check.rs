@@ -1,15 +1,17 @@
 //! `check` and `rebuild`: derived state against the ground truth.
 //!
-//! Ground truth: users, the `following` side of each edge, posts. Derived:
-//! the name index, the `followers` side of each edge, counts, the author
-//! index, inboxes. `check` lists every difference; `repairs` turns a report
+//! Ground truth: users, the `following` side of each edge, posts, blocks.
+//! Derived: the name index, the `followers` side of each edge, counts, the
+//! author index, the links a post implies (replies, reposts, group posts),
+//! the reverse side of each block, inboxes. `check` lists every difference; `repairs` turns a report
 //! into the mutations that make the derived state equal to the truth again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use starling_core::{
-    Counts, Edge, EdgeMode, InboxEntry, Mutation, Post, PostId, Result, User, UserId,
+    Audience, Counts, Edge, EdgeMode, InboxEntry, LinkKind, Mutation, Post, PostId, Result, User,
+    UserId,
 };
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
@@ -42,6 +44,9 @@ pub enum Problem {
     InboxStale(UserId, InboxEntry),
     /// An inbox lacks an entry the ground truth gives it.
     InboxMissing(UserId, InboxEntry),
+    /// A link a post or a block implies is missing or holds another value
+    /// (kind, from, to, the value it must hold).
+    LinkMissing(LinkKind, u64, u64, u64),
 }
 
 impl fmt::Display for Problem {
@@ -77,6 +82,9 @@ impl fmt::Display for Problem {
                 write!(f, "inbox of {u} holds post {} it should not", e.post)
             }
             Problem::InboxMissing(u, e) => write!(f, "inbox of {u} lacks post {}", e.post),
+            Problem::LinkMissing(kind, from, to, _) => {
+                write!(f, "link {kind:?} {from} -> {to} missing or different")
+            }
         }
     }
 }
@@ -187,6 +195,29 @@ where
                 _ => break,
             }
         }
+        // Blocks are stored both ways.
+        for (kind, mirror) in [
+            (LinkKind::Blocks, LinkKind::BlockedBy),
+            (LinkKind::BlockedBy, LinkKind::Blocks),
+        ] {
+            let mut links = Vec::new();
+            let mut after = None;
+            loop {
+                links.clear();
+                store.links(kind, id.0, after, PAGE, &mut links)?;
+                for &(other, at) in &links {
+                    if store.link(mirror, other, id.0)? != Some(at) {
+                        report
+                            .problems
+                            .push(Problem::LinkMissing(mirror, other, id.0, at));
+                    }
+                }
+                match links.last() {
+                    Some(&(last, _)) if links.len() == PAGE => after = Some(last),
+                    _ => break,
+                }
+            }
+        }
         let lag = may_lag(id);
         check_inbox(
             store,
@@ -231,6 +262,13 @@ where
                     .problems
                     .push(Problem::AuthorIndexMissing(post.clone()));
             }
+            for (kind, from, to, value) in implied_links(post) {
+                if store.link(kind, from, to)? != Some(value) {
+                    report
+                        .problems
+                        .push(Problem::LinkMissing(kind, from, to, value));
+                }
+            }
         }
         match all.last() {
             Some(last) if all.len() == PAGE => after = Some(last.id),
@@ -249,6 +287,24 @@ where
         }
     }
     Ok(report)
+}
+
+/// The links a stored post implies: its place among its parent's replies
+/// and its group's posts, and, while live, its original's reposts.
+fn implied_links(post: &Post) -> Vec<(LinkKind, u64, u64, u64)> {
+    let mut out = Vec::new();
+    if let Some(parent) = post.reply_to {
+        out.push((LinkKind::Replies, parent.0, post.id.0, post.author.0));
+    }
+    if let Some(original) = post.repost_of
+        && !post.deleted
+    {
+        out.push((LinkKind::Reposts, original.0, post.author.0, post.id.0));
+    }
+    if let Audience::Group(group) = post.audience {
+        out.push((LinkKind::GroupPosts, group.0, !post.id.0, 0));
+    }
+    out
 }
 
 fn all_edges<S: GraphStore + ?Sized>(
@@ -344,5 +400,11 @@ fn repair(problem: &Problem) -> Mutation {
             post: entry.post,
         },
         Problem::InboxMissing(owner, entry) => Mutation::InboxPut { owner, entry },
+        Problem::LinkMissing(kind, from, to, value) => Mutation::PutLink {
+            kind,
+            from,
+            to,
+            value,
+        },
     }
 }

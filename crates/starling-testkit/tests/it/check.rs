@@ -109,3 +109,63 @@ fn check_reports_each_damage_and_rebuild_repairs_it() {
         2
     );
 }
+
+#[test]
+fn check_reports_missing_links_and_rebuild_restores_them() {
+    use starling_core::LinkKind;
+    let backend = MemBackend::new();
+    let engine = Engine::with_backend(backend.clone(), Config::default()).expect("engine");
+    let ada = engine.create_user("ada").expect("create").id;
+    let bob = engine.create_user("bob").expect("create").id;
+    let root = engine.post(ada, "root").expect("post").id;
+    let reply = engine.reply(bob, root, "re").expect("reply").id;
+    let repost = engine.repost(bob, root).expect("repost").id;
+    let group = engine.create_group(ada, "g").expect("group").id;
+    let secret = engine.post_to_group(ada, group, "s").expect("post").id;
+    engine.block(ada, bob).expect("block");
+    assert!(engine.check().expect("check").is_clean());
+
+    let damage = [
+        Mutation::DeleteLink {
+            kind: LinkKind::Replies,
+            from: root.0,
+            to: reply.0,
+        },
+        Mutation::DeleteLink {
+            kind: LinkKind::Reposts,
+            from: root.0,
+            to: bob.0,
+        },
+        Mutation::DeleteLink {
+            kind: LinkKind::GroupPosts,
+            from: group.0,
+            to: !secret.0,
+        },
+        Mutation::DeleteLink {
+            kind: LinkKind::BlockedBy,
+            from: bob.0,
+            to: ada.0,
+        },
+    ];
+    backend.apply(&damage, Durability::Synced).expect("damage");
+    let report = engine.check().expect("check");
+    let missing: Vec<(LinkKind, u64, u64)> = report
+        .problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::LinkMissing(kind, from, to, _) => Some((*kind, *from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(missing.len(), 4, "{report:?}");
+    assert!(missing.contains(&(LinkKind::Reposts, root.0, bob.0)));
+    assert!(missing.contains(&(LinkKind::BlockedBy, bob.0, ada.0)));
+    engine.rebuild().expect("rebuild");
+    assert!(engine.check().expect("check").is_clean());
+    let thread = engine.thread(ada, root, None, 10);
+    assert!(thread.is_ok());
+    assert_eq!(
+        engine.get_post(repost).expect("repost").repost_of,
+        Some(root)
+    );
+}
