@@ -296,12 +296,17 @@ impl DirectStore for RocksBackend {
                 if withs.len() == limit {
                     return Ok(false);
                 }
-                withs.push(codec::decode_conversation_index_key(k)?.2);
+                let (_, last, with) = codec::decode_conversation_index_key(k)?;
+                withs.push((last, with));
                 Ok(true)
             },
         )?;
-        for with in withs {
-            if let Some(c) = self.conversation(owner, with)? {
+        for (last, with) in withs {
+            // A message between the scan and this read moved the entry to
+            // the head of the list: it shows there, not here.
+            if let Some(c) = self.conversation(owner, with)?
+                && c.last == last
+            {
                 out.push(c);
             }
         }

@@ -1,8 +1,10 @@
 //! The RocksDB backend under the engine: records of the direct features
 //! survive a reopen, and avatars live in blob files.
 
-use starling_core::{Config, DmPolicy, Durability, ImageKind, Toggle, UserId};
-use starling_engine::Engine;
+use proptest::prelude::*;
+use starling_core::{Config, Cursor, DmPolicy, Durability, ImageKind, Toggle, UserId};
+use starling_engine::{Engine, MemBackend};
+use starling_inbox::Backend;
 use starling_rocks::RocksBackend;
 
 fn config() -> Config {
@@ -109,4 +111,165 @@ fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     assert_eq!(engine.avatar(ada).expect("avatar"), None);
     assert!(engine.unlink_phone(UserId(carol.0)).expect("unlink"));
     engine.close().expect("close");
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Follow(usize, usize),
+    Open(usize),
+    Send(usize, usize, u8),
+    MarkRead(usize, usize),
+    Subscribe(usize),
+    Post,
+    Lease(u64),
+    Ack(usize),
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (0..4usize, 0..4usize).prop_map(|(a, b)| Op::Follow(a, b)),
+        1 => (0..4usize).prop_map(Op::Open),
+        4 => (0..4usize, 0..4usize, any::<u8>()).prop_map(|(a, b, t)| Op::Send(a, b, t)),
+        2 => (0..4usize, 0..4usize).prop_map(|(a, b)| Op::MarkRead(a, b)),
+        1 => (1..4usize).prop_map(Op::Subscribe),
+        1 => Just(Op::Post),
+        2 => (0..100u64).prop_map(Op::Lease),
+        2 => any::<usize>().prop_map(Op::Ack),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+/// What a user sees of the direct features, without ids (which differ
+/// between two engines).
+fn view<B: Backend>(engine: &Engine<B>, ids: &[UserId], day: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for &u in ids {
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = engine
+                .conversations(u, cursor.as_ref(), 1)
+                .expect("conversations");
+            for c in &page.conversations {
+                let mut line = format!("{u}: {} unread {}:", c.with, c.unread);
+                let mut mc: Option<Cursor> = None;
+                loop {
+                    let msgs = engine
+                        .messages(u, c.with, mc.as_ref(), 2)
+                        .expect("messages");
+                    for m in &msgs.messages {
+                        line.push_str(&format!(" {}>{} {}", m.from, m.to, m.text));
+                    }
+                    match msgs.next {
+                        Some(n) if line.len() < 10_000 => mc = Some(n),
+                        Some(_) => panic!("message pages never end"),
+                        None => break,
+                    }
+                }
+                out.push(line);
+            }
+            match page.next {
+                Some(n) if out.len() < 100 => cursor = Some(n),
+                Some(_) => panic!("conversation pages never end"),
+                None => break,
+            }
+        }
+        let usage = engine.device_usage(u, day).expect("usage");
+        out.push(format!(
+            "{u}: profile {:?} phone {:?} usage {usage:?}",
+            engine.profile(u).expect("profile"),
+            engine.phone(u).expect("phone")
+        ));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The same random operations on the RocksDB backend and on the
+    /// in-memory reference backend give the same conversations, unread
+    /// counts, messages (paged), leases and acknowledgements.
+    #[test]
+    fn rocks_direct_features_match_the_reference_backend(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mem = MemBackend::new();
+        let mut rocks = open(dir.path());
+        let mut reference = Engine::with_backend(mem.clone(), config()).expect("engine");
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            let name = format!("u{i}");
+            let a = rocks.create_user(&name).expect("user").id;
+            let b = reference.create_user(&name).expect("user").id;
+            prop_assert_eq!(a, b);
+            ids.push(a);
+            let phone = format!("+1555555010{i}");
+            rocks.link_phone(a, &phone).expect("phone");
+            reference.link_phone(a, &phone).expect("phone");
+        }
+        let mut now = 1_000u64;
+        let mut acked = Vec::new();
+        let day = starling_core::utc_day(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        );
+        for op in ops {
+            macro_rules! both {
+                ($e:ident => $body:expr) => {{
+                    let r = { let $e = &rocks; $body };
+                    let m = { let $e = &reference; $body };
+                    prop_assert_eq!(format!("{r:?}"), format!("{m:?}"));
+                }};
+            }
+            match op {
+                Op::Follow(a, b) => { both!(e => e.follow(ids[a], ids[b]).map_err(|e| e.to_string())); }
+                Op::Open(a) => { both!(e => e.set_dm_policy(ids[a], DmPolicy::Open).map_err(|e| e.to_string())); }
+                Op::Send(a, b, t) => {
+                    both!(e => e.send_direct(ids[a], ids[b], &format!("m{t}")).map(|m| m.text).map_err(|e| e.to_string()));
+                }
+                Op::MarkRead(a, b) => { both!(e => e.mark_read(ids[a], ids[b]).map_err(|e| e.to_string())); }
+                Op::Subscribe(f) => {
+                    both!(e => e.follow(ids[f], ids[0]).map_err(|e| e.to_string()));
+                    both!(e => e.set_device_updates(ids[f], ids[0], Toggle::On).map_err(|e| e.to_string()));
+                }
+                Op::Post => {
+                    both!(e => e.post(ids[0], "news").map(|p| p.text).map_err(|e| e.to_string()));
+                    rocks.wait_for_fanout().expect("fan-out");
+                    reference.wait_for_fanout().expect("fan-out");
+                }
+                Op::Lease(advance) => {
+                    now += advance;
+                    both!(e => e.lease_device_deliveries_at(now, 3, 50).map(|v| {
+                        v.into_iter()
+                            .map(|d| (d.id.recipient, d.phone.to_string(), d.text, d.leased_until_ms))
+                            .collect::<Vec<_>>()
+                    }).map_err(|e| e.to_string()));
+                }
+                Op::Ack(n) => {
+                    // A lease of 0 ms at `now` changes nothing but lists what is due.
+                    let r = rocks.lease_device_deliveries_at(now, 200, 0).expect("due");
+                    let m = reference.lease_device_deliveries_at(now, 200, 0).expect("due");
+                    prop_assert_eq!(r.len(), m.len());
+                    if !r.is_empty() {
+                        let i = n % r.len();
+                        prop_assert!(rocks.ack_device_delivery(r[i].id).expect("ack"));
+                        prop_assert!(reference.ack_device_delivery(m[i].id).expect("ack"));
+                        acked.push((r[i].id, m[i].id));
+                    }
+                }
+                Op::Reopen => {
+                    rocks.close().expect("close");
+                    rocks = open(dir.path());
+                    drop(reference);
+                    reference = Engine::with_backend(mem.clone(), config()).expect("engine");
+                }
+            }
+            prop_assert_eq!(view(&rocks, &ids, day), view(&reference, &ids, day));
+        }
+        for (r, m) in acked {
+            prop_assert!(!rocks.ack_device_delivery(r).expect("ack"));
+            prop_assert!(!reference.ack_device_delivery(m).expect("ack"));
+        }
+    }
 }
