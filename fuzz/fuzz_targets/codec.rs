@@ -27,7 +27,12 @@ use starling_core::{
 // compiling when a variant is added, so that it gets added here too.
 const EDGE_MODES: [EdgeMode; 2] = [EdgeMode::Push, EdgeMode::Pull];
 const AUTHOR_MODES: [AuthorMode; 3] = [AuthorMode::Push, AuthorMode::Promoting, AuthorMode::Pulled];
-const JOB_KINDS: [JobKind; 3] = [JobKind::Deliver, JobKind::Retract, JobKind::Promote];
+const JOB_KINDS: [JobKind; 4] = [
+    JobKind::Deliver,
+    JobKind::Retract,
+    JobKind::Promote,
+    JobKind::Device,
+];
 
 fn edge_mode_tag(mode: EdgeMode) -> u8 {
     match mode {
@@ -49,6 +54,7 @@ fn job_kind_tag(kind: JobKind) -> u8 {
         JobKind::Deliver => 0,
         JobKind::Retract => 1,
         JobKind::Promote => 2,
+        JobKind::Device => 3,
     }
 }
 

@@ -441,6 +441,7 @@ pub fn encode_job(job: &FanoutJob) -> [u8; 19] {
         JobKind::Deliver => 0,
         JobKind::Retract => 1,
         JobKind::Promote => 2,
+        JobKind::Device => 3,
     };
     v[2..10].copy_from_slice(&job.author.0.to_be_bytes());
     if let Some(c) = job.cursor {
@@ -460,6 +461,7 @@ pub fn decode_job(post: PostId, bytes: &[u8]) -> Result<FanoutJob> {
         0 => JobKind::Deliver,
         1 => JobKind::Retract,
         2 => JobKind::Promote,
+        3 => JobKind::Device,
         _ => return Err(Error::Corrupt("job kind")),
     };
     let cursor = match bytes[10] {
@@ -553,11 +555,11 @@ mod tests {
         }
 
         #[test]
-        fn jobs_round_trip(post: u64, author: u64, kind in 0..3u8, cursor: Option<u64>) {
+        fn jobs_round_trip(post: u64, author: u64, kind in 0..4u8, cursor: Option<u64>) {
             let job = FanoutJob {
                 post: PostId(post),
                 author: UserId(author),
-                kind: [JobKind::Deliver, JobKind::Retract, JobKind::Promote][kind as usize],
+                kind: [JobKind::Deliver, JobKind::Retract, JobKind::Promote, JobKind::Device][kind as usize],
                 cursor: cursor.map(UserId),
             };
             prop_assert_eq!(decode_job(job.post, &encode_job(&job)).ok(), Some(job));

@@ -181,6 +181,10 @@ pub enum JobKind {
     /// Turn every edge of the author into a pull edge (the author crossed
     /// the push threshold); `post` is the post that triggered it.
     Promote,
+    /// Queue only the post's device updates (texts to phones): its author
+    /// is pulled, so no inbox is written. Walks the author's device
+    /// subscribers, not their followers.
+    Device,
 }
 
 /// A durable fan-out job: one post, walked over the author's followers in

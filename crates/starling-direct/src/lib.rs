@@ -50,14 +50,15 @@ pub trait DirectStore {
     ) -> Result<()>;
     /// Whether `follower` has device updates on for `followee`.
     fn device_sub(&self, followee: UserId, follower: UserId) -> Result<bool>;
-    /// Appends to `out`, in id order, the followers of `followee` with
-    /// device updates on whose id is after `after` and at most `through`
-    /// (one range scan; subscriptions are sparse).
+    /// Appends to `out`, in id order, up to `limit` followers of `followee`
+    /// with device updates on whose id is after `after` and at most
+    /// `through` (one range scan; subscriptions are sparse).
     fn device_subs(
         &self,
         followee: UserId,
         after: Option<UserId>,
         through: UserId,
+        limit: usize,
         out: &mut Vec<UserId>,
     ) -> Result<()>;
     /// The queued delivery with this id, if it is still in the outbox.

@@ -5,12 +5,12 @@
 
 use parking_lot::{Mutex, MutexGuard};
 use starling_core::{
-    Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
+    Audience, Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
     DirectMutation, DmPolicy, Edge, Error, FanoutJob, ImageKind, JobKind, Mutation, Phone, PostId,
     PostText, Profile, Result, Toggle, UserId, device_text, utc_day,
 };
 use starling_graph::check_edge;
-use starling_inbox::{Backend, check_page_size};
+use starling_inbox::{Backend, FollowerPage, check_page_size};
 use starling_log::unix_millis;
 
 use crate::engine::{Engine, Shared};
@@ -59,6 +59,45 @@ pub struct MessagePage {
     pub messages: Vec<DirectMessage>,
     /// Where the next page starts, or `None` at the end.
     pub next: Option<Cursor>,
+}
+
+impl<B: Backend> Shared<B> {
+    /// Whether anyone has device updates on for `author`.
+    pub(crate) fn has_device_subscribers(&self, author: UserId) -> Result<bool> {
+        let mut one = Vec::with_capacity(1);
+        self.backend
+            .device_subs(author, None, UserId(u64::MAX), 1, &mut one)?;
+        Ok(!one.is_empty())
+    }
+
+    /// Reads the next page of a device-only job into `out`: up to `limit`
+    /// of the author's device subscribers after the job's cursor, with
+    /// their follow edges, keeping those in the post's audience.
+    pub(crate) fn device_page(
+        &self,
+        job: &FanoutJob,
+        audience: Audience,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<FollowerPage> {
+        out.clear();
+        let mut subs = Vec::with_capacity(limit.min(1024));
+        self.backend
+            .device_subs(job.author, job.cursor, UserId(u64::MAX), limit, &mut subs)?;
+        for &sub in &subs {
+            let in_audience = match audience {
+                Audience::Public => true,
+                Audience::Group(group) => starling_graph::is_member(&self.backend, group, sub)?,
+            };
+            if in_audience && let Some(edge) = self.backend.follower_edge(job.author, sub)? {
+                out.push(edge);
+            }
+        }
+        Ok(FollowerPage {
+            last: subs.len() < limit,
+            end: subs.last().copied().or(job.cursor),
+        })
+    }
 }
 
 /// The mutation an unfollow adds to its batch: the follower's device
@@ -494,7 +533,7 @@ impl<B: Backend> Shared<B> {
         followers: &[Edge],
         batch: &mut Vec<Mutation>,
     ) -> Result<Option<MutexGuard<'_, ()>>> {
-        if job.kind != JobKind::Deliver {
+        if job.kind != JobKind::Deliver && job.kind != JobKind::Device {
             return Ok(None);
         }
         let Some(through) = followers.last().map(|e| e.user) else {
@@ -502,7 +541,7 @@ impl<B: Backend> Shared<B> {
         };
         let mut subs = Vec::new();
         self.backend
-            .device_subs(job.author, job.cursor, through, &mut subs)?;
+            .device_subs(job.author, job.cursor, through, usize::MAX, &mut subs)?;
         if subs.is_empty() {
             return Ok(None);
         }
@@ -512,7 +551,9 @@ impl<B: Backend> Shared<B> {
         let (Some(Some(post)), Some(author)) = (found.pop(), self.backend.user(job.author)?) else {
             return Ok(None);
         };
-        if post.deleted {
+        // A repost has no text of its own; its original went out already
+        // to whoever has device updates on for its author.
+        if post.deleted || post.repost_of.is_some() {
             return Ok(None);
         }
         let text = device_text(author.name.as_str(), &post.text);

@@ -908,6 +908,19 @@ impl<B: Backend> Shared<B> {
                     cursor: None,
                 }));
                 jobs.push(post.id);
+            } else if mode == AuthorMode::Pulled
+                && post.repost_of.is_none()
+                && self.has_device_subscribers(author)?
+            {
+                // No fan-out for a pulled author, but texts still go out to
+                // those who asked for them.
+                batch.push(Mutation::PutJob(FanoutJob {
+                    post: post.id,
+                    author,
+                    kind: JobKind::Device,
+                    cursor: None,
+                }));
+                jobs.push(post.id);
             }
             self.write(&batch, self.config.durability)?;
             self.activity.posted(author, unix_millis());
@@ -1163,7 +1176,7 @@ impl<B: Backend> Shared<B> {
                 return Ok(());
             };
             let [current, ahead] = pages;
-            let mut page = next_followers(&self.backend, &job, audience, size, current)?;
+            let mut page = self.next_page(&job, audience, size, current)?;
             for _ in 0..PIPELINE {
                 batch.clear();
                 self.plan(&job, current, page, batch);
@@ -1173,9 +1186,8 @@ impl<B: Backend> Shared<B> {
                     ..job
                 };
                 let (written, read) = std::thread::scope(|s| {
-                    let reader = (!page.last).then(|| {
-                        s.spawn(|| next_followers(&self.backend, &next, audience, size, ahead))
-                    });
+                    let reader = (!page.last)
+                        .then(|| s.spawn(|| self.next_page(&next, audience, size, ahead)));
                     let written = self.write(batch, Durability::Buffered);
                     (written, reader.map(|r| r.join()))
                 });
@@ -1200,6 +1212,22 @@ impl<B: Backend> Shared<B> {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Reads the next page of `job`'s walk: the author's followers (or the
+    /// group's members), or for a device-only job its device subscribers.
+    fn next_page(
+        &self,
+        job: &FanoutJob,
+        audience: Audience,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<FollowerPage> {
+        if job.kind == JobKind::Device {
+            self.device_page(job, audience, limit, out)
+        } else {
+            next_followers(&self.backend, job, audience, limit, out)
         }
     }
 

@@ -283,9 +283,10 @@ impl<B: starling_direct::DirectStore> starling_direct::DirectStore for FaultyBac
         followee: UserId,
         after: Option<UserId>,
         through: UserId,
+        limit: usize,
         out: &mut Vec<UserId>,
     ) -> Result<()> {
-        self.inner.device_subs(followee, after, through, out)
+        self.inner.device_subs(followee, after, through, limit, out)
     }
     fn delivery(
         &self,

@@ -207,6 +207,7 @@ impl DirectStore for MemBackend {
         followee: UserId,
         after: Option<UserId>,
         through: UserId,
+        limit: usize,
         out: &mut Vec<UserId>,
     ) -> Result<()> {
         let state = self.state.read();
@@ -219,6 +220,7 @@ impl DirectStore for MemBackend {
                 .direct
                 .device_subs
                 .range((start, Bound::Included((followee, through))))
+                .take(limit)
                 .map(|&(_, f)| f),
         );
         Ok(())

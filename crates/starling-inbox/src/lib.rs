@@ -148,6 +148,8 @@ pub fn plan_step(
             owner: e.user,
             post: job.post,
         })),
+        // Device updates are planned by the engine; no inbox changes.
+        JobKind::Device => {}
         JobKind::Promote => {
             out.extend(
                 followers

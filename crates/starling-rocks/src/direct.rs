@@ -353,6 +353,7 @@ impl DirectStore for RocksBackend {
         followee: UserId,
         after: Option<UserId>,
         through: UserId,
+        limit: usize,
         out: &mut Vec<UserId>,
     ) -> Result<()> {
         let first = match after {
@@ -363,6 +364,10 @@ impl DirectStore for RocksBackend {
         if first > through {
             return Ok(());
         }
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut taken = 0;
         let end = prefix_end(&codec::device_sub_key(followee, through));
         self.scan_range(
             DEVICE_SUBS,
@@ -370,7 +375,8 @@ impl DirectStore for RocksBackend {
             end,
             |k, _| {
                 out.push(codec::decode_device_sub_key(k)?.1);
-                Ok(true)
+                taken += 1;
+                Ok(taken < limit)
             },
         )
     }

@@ -760,3 +760,62 @@ fn a_slow_subscriber_is_told_it_lagged_and_fan_out_does_not_wait() {
     e.publish(star, "after unsubscribe", options).expect("post");
     e.wait_for_fanout().expect("fan-out");
 }
+
+#[test]
+fn a_pulled_author_still_texts_the_followers_who_asked() {
+    use starling_core::Toggle;
+    let e = engine(Config {
+        push_threshold: 1,
+        ..small()
+    });
+    let [star, fan, member, other] = users(&e, 4)[..] else {
+        unreachable!()
+    };
+    for (f, phone) in [
+        (fan, "+15555550100"),
+        (member, "+15555550101"),
+        (other, "+15555550102"),
+    ] {
+        e.follow(f, star).expect("follow");
+        e.link_phone(f, phone).expect("phone");
+        e.set_device_updates(f, star, Toggle::On)
+            .expect("device on");
+    }
+    e.unfollow(other, star)
+        .expect("unfollow ends device updates too");
+    // Two followers: over the threshold, so this post promotes the author.
+    e.post(star, "first").expect("post");
+    e.wait_for_fanout().expect("fan-out");
+    let group = e.create_group(star, "inner").expect("group");
+    e.add_member(star, group.id, member).expect("member");
+    // From here on the author is pulled: no fan-out, texts still go out.
+    e.post(star, "second").expect("post");
+    e.post_to_group(star, group.id, "members only")
+        .expect("post");
+    let repost_source = e.post(fan, "fan post").expect("post");
+    e.repost(star, repost_source.id)
+        .expect("a repost is not texted");
+    e.wait_for_fanout().expect("fan-out");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let mut texts: Vec<(String, String)> = e
+        .lease_device_deliveries_at(now, 50, 60_000)
+        .expect("lease")
+        .into_iter()
+        .map(|d| (d.phone.as_str().to_owned(), d.text))
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        vec![
+            ("+15555550100".to_owned(), "p0: first".to_owned()),
+            ("+15555550100".to_owned(), "p0: second".to_owned()),
+            ("+15555550101".to_owned(), "p0: first".to_owned()),
+            ("+15555550101".to_owned(), "p0: members only".to_owned()),
+            ("+15555550101".to_owned(), "p0: second".to_owned()),
+        ]
+    );
+    assert!(e.check().expect("check").is_clean());
+}
