@@ -100,3 +100,63 @@ pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<T
         dir,
     })
 }
+
+/// Puts every follower of a [`Fixture`]'s author (users 2 to
+/// `followers + 1`) in a new group of the author's, straight through the
+/// seam. Returns the group.
+pub fn group_of_all_followers(fixture: &Fixture, followers: u64) -> Result<starling::GroupId> {
+    let group = fixture.engine.create_group(fixture.author, "everyone")?.id;
+    let mut batch = Vec::with_capacity(20_000);
+    for id in 2..=followers + 1 {
+        batch.push(Mutation::PutLink {
+            kind: starling_core::LinkKind::Members,
+            from: group.0,
+            to: id,
+            value: 0,
+        });
+        if batch.len() >= 20_000 {
+            fixture
+                .engine
+                .backend()
+                .apply(&batch, Durability::Buffered)?;
+            batch.clear();
+        }
+    }
+    fixture
+        .engine
+        .backend()
+        .apply(&batch, Durability::Buffered)?;
+    fixture.engine.backend().flush()?;
+    Ok(group)
+}
+
+/// A reader whose home timeline is made of reposts: they follow
+/// `reposters` accounts, each of which reposts `each` posts of authors the
+/// reader does not follow (every original reposted once), so every entry
+/// of a page goes through the once-per-post check.
+pub fn repost_fixture(reposters: usize, each: usize) -> Result<TimelineFixture> {
+    let dir = tempfile::tempdir()
+        .map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let config = Config {
+        durability: Durability::Buffered,
+        inactive_after_ms: None,
+        ..Config::default()
+    };
+    let engine = GenericEngine::with_backend(RocksBackend::open(dir.path(), &config)?, config)?;
+    let reader = engine.create_user("reader")?.id;
+    let source = engine.create_user("source")?.id;
+    for i in 0..reposters {
+        let reposter = engine.create_user(&format!("r{i}"))?.id;
+        engine.follow(reader, reposter)?;
+        for p in 0..each {
+            let original = engine.post(source, &format!("original {p} for {i}"))?;
+            engine.repost(reposter, original.id)?;
+        }
+    }
+    engine.wait_for_fanout()?;
+    Ok(TimelineFixture {
+        engine,
+        reader,
+        dir,
+    })
+}
