@@ -609,6 +609,13 @@ impl<B: Backend> Engine<B> {
         self.get_post_for(&mut viewer, id)
     }
 
+    /// The stored record of `id`, tombstone or not, whoever may see it.
+    fn stored_post(&self, id: PostId) -> Result<Option<Post>> {
+        let mut out = Vec::with_capacity(1);
+        self.shared.backend.posts(&[id], &mut out)?;
+        Ok(out.pop().flatten())
+    }
+
     fn get_post_for(&self, viewer: &mut Viewer, id: PostId) -> Result<Post> {
         let s = &self.shared;
         let mut out = Vec::with_capacity(1);
@@ -656,19 +663,25 @@ impl<B: Backend> Engine<B> {
     pub fn delete_post(&self, requester: UserId, post: PostId) -> Result<bool> {
         let s = &self.shared;
         s.ensure_user(requester)?;
-        let found = self.get_post_as(requester, post);
-        let author = match found {
-            Ok(p) => p.author,
-            Err(Error::PostDeleted(_)) => return Ok(false),
-            Err(e) => return Err(e),
+        let author = match self.stored_post(post)? {
+            None => return Err(Error::UnknownPost(post)),
+            Some(p) if p.deleted => return Ok(false),
+            // One's own post, whoever else may see it (a repost whose
+            // original is gone included).
+            Some(p) if p.author == requester => p.author,
+            // Someone else's: refused, without telling whether it exists
+            // when the requester may not see it.
+            Some(_) => {
+                return Err(match self.get_post_as(requester, post) {
+                    Ok(_) => Error::NotAllowed("only the author may delete a post"),
+                    Err(e) => e,
+                });
+            }
         };
-        if author != requester {
-            return Err(Error::NotAllowed("only the author may delete a post"));
-        }
         s.check_writable()?;
         let retract = {
             let _author = s.authors.lock(author);
-            let Ok(live) = self.get_post_as(requester, post) else {
+            let Some(live) = self.stored_post(post)?.filter(|p| !p.deleted) else {
                 return Ok(false);
             };
             let retract = s.backend.counts(author)?.followers > 0 || s.backend.job(post)?.is_some();

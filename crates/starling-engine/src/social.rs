@@ -295,6 +295,7 @@ impl<B: Backend> Engine<B> {
         let s = &self.shared;
         s.ensure_user(blocker)?;
         s.ensure_user(blocked)?;
+        s.check_writable()?;
         if s.backend
             .link(LinkKind::Blocks, blocker.0, blocked.0)?
             .is_none()
@@ -348,6 +349,7 @@ impl<B: Backend> Engine<B> {
             .map_err(|_| Error::NotAllowed("a user cannot mute themselves"))?;
         s.ensure_user(muter)?;
         s.ensure_user(muted)?;
+        s.check_writable()?;
         if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_some() {
             return Ok(false);
         }
@@ -368,6 +370,7 @@ impl<B: Backend> Engine<B> {
         let s = &self.shared;
         s.ensure_user(muter)?;
         s.ensure_user(muted)?;
+        s.check_writable()?;
         if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_none() {
             return Ok(false);
         }

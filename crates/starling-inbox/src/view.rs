@@ -150,12 +150,16 @@ impl Viewer {
         repost: &Post,
         original: &Post,
     ) -> Result<bool> {
+        // Whose posts reach the viewer's home timeline. A muted account's
+        // repost is hidden, so it does not count as an appearance.
         let reaches = |user: UserId| -> Result<bool> {
             Ok(user == self.id || store.edge(self.id, user)?.is_some())
         };
         if reaches(original.author)? {
             return Ok(false);
         }
+        let counts =
+            |user: UserId| -> Result<bool> { Ok(!self.muted.contains(&user) && reaches(user)?) };
         let following = store.counts(self.id)?.following;
         let mut scanned = 0u64;
         let mut after = None;
@@ -165,7 +169,7 @@ impl Viewer {
             store.links(LinkKind::Reposts, original.id.0, after, 256, &mut page)?;
             for &(reposter, id) in &page {
                 let (reposter, id) = (UserId(reposter), PostId(id));
-                if id < repost.id && reposter != repost.author && reaches(reposter)? {
+                if id < repost.id && reposter != repost.author && counts(reposter)? {
                     return Ok(false);
                 }
             }
@@ -191,7 +195,7 @@ impl Viewer {
                 &mut edges,
             )?;
             for e in &edges {
-                if e.user == repost.author {
+                if e.user == repost.author || self.muted.contains(&e.user) {
                     continue;
                 }
                 if let Some(id) = store.link(LinkKind::Reposts, original.id.0, e.user.0)?

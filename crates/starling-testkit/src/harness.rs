@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use starling_core::{Cursor, Error, PostId, UserId};
+use starling_core::{Cursor, Error, GroupId, PostId, UserId};
 use starling_engine::{Backend, Engine};
 
-use crate::model::{Model, Outcome, error_kind};
+use crate::model::{Model, Outcome, PublicView, error_kind};
 use crate::ops::Op;
 
 /// Opens the engine again over what the previous one stored.
@@ -19,6 +19,7 @@ pub struct Harness<B: Backend> {
     model: Model,
     users: Vec<UserId>,
     posts: Vec<PostId>,
+    groups: Vec<GroupId>,
     /// After a storage failure: the failed op and the model as it would be
     /// had the op been stored. Resolved at the next reopen.
     failed: Option<(Op, Model)>,
@@ -38,6 +39,7 @@ impl<B: Backend> Harness<B> {
             model,
             users: Vec::new(),
             posts: Vec::new(),
+            groups: Vec::new(),
             failed: None,
         })
     }
@@ -59,6 +61,24 @@ impl<B: Backend> Harness<B> {
             .get(i)
             .copied()
             .unwrap_or(UserId(u64::MAX - i as u64))
+    }
+
+    fn group_id(&self, i: usize) -> GroupId {
+        self.groups
+            .get(i)
+            .copied()
+            .unwrap_or(GroupId(u64::MAX - i as u64))
+    }
+
+    /// The model index of a post the engine returned, recording it if new.
+    fn post_outcome(&mut self, id: PostId) -> Outcome {
+        match self.posts.iter().position(|p| *p == id) {
+            Some(i) => Outcome::Post(i),
+            None => {
+                self.posts.push(id);
+                Outcome::Post(self.posts.len() - 1)
+            }
+        }
     }
 
     fn post_id(&self, i: usize) -> PostId {
@@ -119,6 +139,66 @@ impl<B: Backend> Harness<B> {
                     .map(Outcome::Changed),
                 self.model.delete(*a, *p),
             ),
+            Op::Block(a, b) => (
+                self.engine()
+                    .block(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
+                self.model.block(*a, *b),
+            ),
+            Op::Unblock(a, b) => (
+                self.engine()
+                    .unblock(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
+                self.model.unblock(*a, *b),
+            ),
+            Op::Mute(a, b) => (
+                self.engine()
+                    .mute(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
+                self.model.mute(*a, *b),
+            ),
+            Op::Unmute(a, b) => (
+                self.engine()
+                    .unmute(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
+                self.model.unmute(*a, *b),
+            ),
+            Op::Repost(a, p) => {
+                let got = self.engine().repost(self.user_id(*a), self.post_id(*p));
+                let want = self.model.repost(*a, *p);
+                (got.map(|r| self.post_outcome(r.id)), want)
+            }
+            Op::CreateGroup(a) => {
+                let got = self.engine().create_group(self.user_id(*a), "friends");
+                let want = self.model.create_group(*a);
+                if let Ok(g) = &got {
+                    self.groups.push(g.id);
+                }
+                (got.map(|_| Outcome::Group(self.groups.len() - 1)), want)
+            }
+            Op::AddMember(a, g, m) => (
+                self.engine()
+                    .add_member(self.user_id(*a), self.group_id(*g), self.user_id(*m))
+                    .map(Outcome::Changed),
+                self.model.add_member(*a, *g, *m),
+            ),
+            Op::RemoveMember(a, g, m) => (
+                self.engine()
+                    .remove_member(self.user_id(*a), self.group_id(*g), self.user_id(*m))
+                    .map(Outcome::Changed),
+                self.model.remove_member(*a, *g, *m),
+            ),
+            Op::PostToGroup(a, g, text) => {
+                let got = self
+                    .engine()
+                    .post_to_group(self.user_id(*a), self.group_id(*g), text)
+                    .map(|p| p.id);
+                let want = self.model.post_to_group(*a, *g, text);
+                if let Ok(id) = &got {
+                    self.posts.push(*id);
+                }
+                (got.map(|_| Outcome::Post(self.posts.len() - 1)), want)
+            }
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -163,8 +243,15 @@ impl<B: Backend> Harness<B> {
     pub fn adopt(&mut self, op: &Op, id: Option<u64>) -> Check {
         match (self.model.apply(op), id) {
             (Outcome::User(_), Some(id)) => self.users.push(UserId(id)),
+            (Outcome::Post(i), Some(id)) if i < self.posts.len() => {
+                // A repeated repost: the one made before.
+                if self.posts[i] != PostId(id) {
+                    return Err(format!("{op:?} returned {id}, the model has post {i}"));
+                }
+            }
             (Outcome::Post(_), Some(id)) => self.posts.push(PostId(id)),
-            (Outcome::User(_) | Outcome::Post(_), None) => {
+            (Outcome::Group(_), Some(id)) => self.groups.push(GroupId(id)),
+            (Outcome::User(_) | Outcome::Post(_) | Outcome::Group(_), None) => {
                 return Err(format!("{op:?} created something but the log has no id"));
             }
             (_, Some(id)) => return Err(format!("{op:?} created nothing but the log has id {id}")),
@@ -178,15 +265,26 @@ impl<B: Backend> Harness<B> {
     /// so. Returns `None` if it was lost, or `Some` of the id it created.
     pub fn resolve(&mut self, op: &Op) -> Result<Option<Option<u64>>, String> {
         let before = self.model.clone();
-        let (users, posts) = (self.users.len(), self.posts.len());
+        let (users, posts, groups) = (self.users.len(), self.posts.len(), self.groups.len());
         let outcome = self.model.apply(op);
-        if matches!(outcome, Outcome::Failed(_)) || !self.was_stored(op)? {
+        if matches!(outcome, Outcome::Failed(_)) {
+            self.model = before;
+            return Ok(None);
+        }
+        if let Outcome::Post(i) = outcome
+            && i < posts
+        {
+            // A repeated repost writes nothing: stored or not, the same.
+            return Ok(Some(Some(self.posts[i].0)));
+        }
+        if !self.was_stored(op)? {
             self.model = before;
             return Ok(None);
         }
         let id = match outcome {
             Outcome::User(_) => self.users.get(users).map(|u| u.0),
             Outcome::Post(_) => self.posts.get(posts).map(|p| p.0),
+            Outcome::Group(_) => self.groups.get(groups).map(|g| g.0),
             _ => None,
         };
         Ok(Some(id))
@@ -210,6 +308,21 @@ impl<B: Backend> Harness<B> {
             Op::Post(a, text) => engine.post(self.user_id(*a), text).map(drop),
             Op::Delete(a, p) => engine
                 .delete_post(self.user_id(*a), self.post_id(*p))
+                .map(drop),
+            Op::Block(a, b) => engine.block(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Unblock(a, b) => engine.unblock(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Mute(a, b) => engine.mute(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Unmute(a, b) => engine.unmute(self.user_id(*a), self.user_id(*b)).map(drop),
+            Op::Repost(a, p) => engine.repost(self.user_id(*a), self.post_id(*p)).map(drop),
+            Op::CreateGroup(a) => engine.create_group(self.user_id(*a), "friends").map(drop),
+            Op::AddMember(a, g, m) => engine
+                .add_member(self.user_id(*a), self.group_id(*g), self.user_id(*m))
+                .map(drop),
+            Op::RemoveMember(a, g, m) => engine
+                .remove_member(self.user_id(*a), self.group_id(*g), self.user_id(*m))
+                .map(drop),
+            Op::PostToGroup(a, g, text) => engine
+                .post_to_group(self.user_id(*a), self.group_id(*g), text)
                 .map(drop),
         };
         match got {
@@ -271,10 +384,57 @@ impl<B: Backend> Harness<B> {
                     _ => false,
                 }
             }
-            Op::Delete(_, p) => matches!(
-                engine.get_post(self.post_id(*p)),
+            Op::Delete(a, p) => matches!(
+                engine.get_post_as(self.user_id(*a), self.post_id(*p)),
                 Err(Error::PostDeleted(_))
             ),
+            Op::Block(a, b) => engine
+                .is_blocking(self.user_id(*a), self.user_id(*b))
+                .map_err(e)?,
+            Op::Unblock(a, b) => !engine
+                .is_blocking(self.user_id(*a), self.user_id(*b))
+                .map_err(e)?,
+            Op::Mute(a, b) | Op::Unmute(a, b) => {
+                let (a, b) = (self.user_id(*a), self.user_id(*b));
+                let muted = engine
+                    .mutes(a, None, starling_core::MAX_PAGE_SIZE)
+                    .map_err(e)?
+                    .users
+                    .contains(&b);
+                muted == matches!(op, Op::Mute(..))
+            }
+            Op::CreateGroup(a) => {
+                let theirs = engine.groups(self.user_id(*a)).map_err(e)?;
+                match theirs.last() {
+                    Some(g) if !self.groups.contains(&g.id) => {
+                        self.groups.push(g.id);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Op::AddMember(a, g, m) | Op::RemoveMember(a, g, m) => {
+                let page = engine
+                    .group_members(
+                        self.user_id(*a),
+                        self.group_id(*g),
+                        None,
+                        starling_core::MAX_PAGE_SIZE,
+                    )
+                    .map_err(e)?;
+                page.users.contains(&self.user_id(*m)) == matches!(op, Op::AddMember(..))
+            }
+            Op::Repost(a, _) | Op::PostToGroup(a, _, _) => {
+                let a = self.user_id(*a);
+                let newest = engine.author_timeline_as(a, a, None, 1).map_err(e)?;
+                match newest.posts.first() {
+                    Some(p) if !self.posts.contains(&p.id) => {
+                        self.posts.push(p.id);
+                        true
+                    }
+                    _ => false,
+                }
+            }
             Op::Reopen | Op::Check => false,
         })
     }
@@ -359,14 +519,45 @@ impl<B: Backend> Harness<B> {
             }
         }
         for (i, &id) in self.posts.iter().enumerate() {
-            match (engine.get_post(id), self.model.post_of(i)) {
-                (Ok(p), Some((author, text))) => {
+            match (engine.get_post(id), self.model.public_view(i)) {
+                (Ok(p), PublicView::Visible(author, text)) => {
                     same("post author", &p.author, &self.users[author])?;
                     same("post text", p.text.as_str(), text)?;
+                    let original = p.repost_of.map(|o| self.posts.iter().position(|x| *x == o));
+                    same("repost of", &original, &self.model.repost_of(i).map(Some))?;
                 }
-                (Err(Error::PostDeleted(_)), None) => {}
+                (Err(Error::PostDeleted(_)), PublicView::Deleted)
+                | (Err(Error::UnknownPost(_)), PublicView::Hidden) => {}
                 (got, want) => return Err(format!("post {i}: engine {got:?}, model {want:?}")),
             }
+        }
+        for (g, &id) in self.groups.iter().enumerate() {
+            let Some(owner) =
+                (0..self.users.len()).find(|&u| engine.group(self.users[u], id).is_ok())
+            else {
+                return Err(format!("group {g} has no owner"));
+            };
+            let members = self.users_of(
+                |c| engine.group_members(self.users[owner], id, c, page),
+                &index,
+            )?;
+            same(
+                &format!("members of group {g}"),
+                &members,
+                &self.model.members(g),
+            )?;
+        }
+        for (a, &ida) in self.users.iter().enumerate() {
+            let blocks = self.users_of(|c| engine.blocks(ida, c, page), &index)?;
+            let mutes = self.users_of(|c| engine.mutes(ida, c, page), &index)?;
+            let want_blocks: Vec<usize> = (0..self.users.len())
+                .filter(|&b| self.model.blocks(a, b))
+                .collect();
+            let want_mutes: Vec<usize> = (0..self.users.len())
+                .filter(|&b| self.model.mutes(a, b))
+                .collect();
+            same(&format!("blocks of {a}"), &blocks, &want_blocks)?;
+            same(&format!("mutes of {a}"), &mutes, &want_mutes)?;
         }
         Ok(())
     }

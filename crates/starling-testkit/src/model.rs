@@ -10,8 +10,10 @@ use starling_core::{Config, Error, PostText, Username};
 pub enum Outcome {
     /// A user was created; its index.
     User(usize),
-    /// A post was created; its index.
+    /// A post was created (or, for a repeated repost, found); its index.
     Post(usize),
+    /// A group was created; its index.
+    Group(usize),
     /// The operation changed something (`true`) or found it already done.
     Changed(bool),
     /// The operation failed with this error kind.
@@ -31,6 +33,9 @@ pub fn error_kind(e: &Error) -> &'static str {
         Error::TextTooLong { .. } => "text too long",
         Error::SelfFollow => "self follow",
         Error::NotAllowed(_) => "not allowed",
+        Error::Blocked(_) => "blocked",
+        Error::UnknownGroup(_) => "unknown group",
+        Error::InvalidGroupName(_) => "invalid group name",
         Error::MalformedCursor => "malformed cursor",
         Error::PageSize { .. } => "page size",
         _ => "other",
@@ -42,6 +47,21 @@ struct ModelPost {
     author: usize,
     text: String,
     deleted: bool,
+    /// For a repost: the original's index.
+    repost_of: Option<usize>,
+    /// For a group post: the group's index.
+    group: Option<usize>,
+}
+
+/// What anyone (no particular viewer) sees of a post by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublicView<'a> {
+    /// Visible: its author and text.
+    Visible(usize, &'a str),
+    /// Deleted.
+    Deleted,
+    /// Not for everyone (a group post, a repost of a deleted post).
+    Hidden,
 }
 
 /// Users, edges and posts, by index (users and posts are numbered in
@@ -53,6 +73,10 @@ pub struct Model {
     /// (follower, followee) -> the followee's newest post index when followed.
     edges: BTreeMap<(usize, usize), Option<usize>>,
     posts: Vec<ModelPost>,
+    blocks: BTreeSet<(usize, usize)>,
+    mutes: BTreeSet<(usize, usize)>,
+    /// Per group: its owner and members.
+    groups: Vec<(usize, BTreeSet<usize>)>,
 }
 
 impl Model {
@@ -63,6 +87,9 @@ impl Model {
             users: Vec::new(),
             edges: BTreeMap::new(),
             posts: Vec::new(),
+            blocks: BTreeSet::new(),
+            mutes: BTreeSet::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -75,6 +102,15 @@ impl Model {
             Op::Unfollow(a, b) => self.unfollow(*a, *b),
             Op::Post(a, text) => self.post(*a, text),
             Op::Delete(a, p) => self.delete(*a, *p),
+            Op::Block(a, b) => self.block(*a, *b),
+            Op::Unblock(a, b) => self.unblock(*a, *b),
+            Op::Mute(a, b) => self.mute(*a, *b),
+            Op::Unmute(a, b) => self.unmute(*a, *b),
+            Op::Repost(a, p) => self.repost(*a, *p),
+            Op::CreateGroup(a) => self.create_group(*a),
+            Op::AddMember(a, g, m) => self.add_member(*a, *g, *m),
+            Op::RemoveMember(a, g, m) => self.remove_member(*a, *g, *m),
+            Op::PostToGroup(a, g, text) => self.post_to_group(*a, *g, text),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -149,6 +185,9 @@ impl Model {
         if self.edges.contains_key(&(a, b)) {
             return Outcome::Changed(false);
         }
+        if self.blocked_either(a, b) {
+            return Outcome::Failed("blocked");
+        }
         let since = self.newest_post_of(b);
         self.edges.insert((a, b), since);
         Outcome::Changed(true)
@@ -177,8 +216,206 @@ impl Model {
             author,
             text: text.to_owned(),
             deleted: false,
+            repost_of: None,
+            group: None,
         });
         Outcome::Post(self.posts.len() - 1)
+    }
+
+    fn blocked_either(&self, a: usize, b: usize) -> bool {
+        self.blocks.contains(&(a, b)) || self.blocks.contains(&(b, a))
+    }
+
+    /// Whether `viewer` may see post `p` (`mutes`: whether the viewer's
+    /// mutes apply, as on the home timeline).
+    fn may_see(&self, viewer: usize, p: usize, mutes: bool) -> bool {
+        let post = &self.posts[p];
+        if post.deleted
+            || self.blocked_either(viewer, post.author)
+            || (mutes && self.mutes.contains(&(viewer, post.author)))
+        {
+            return false;
+        }
+        if let Some(g) = post.group
+            && viewer != post.author
+            && !(self.groups[g].1.contains(&viewer)
+                && self.edges.contains_key(&(viewer, post.author)))
+        {
+            return false;
+        }
+        post.repost_of
+            .is_none_or(|o| self.may_see(viewer, o, mutes))
+    }
+
+    /// `a` blocks `b`: edges both ways go.
+    pub fn block(&mut self, a: usize, b: usize) -> Outcome {
+        if a == b {
+            return Outcome::Failed("not allowed");
+        }
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        let new = self.blocks.insert((a, b));
+        self.edges.remove(&(a, b));
+        self.edges.remove(&(b, a));
+        Outcome::Changed(new)
+    }
+
+    /// `a` unblocks `b`.
+    pub fn unblock(&mut self, a: usize, b: usize) -> Outcome {
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        Outcome::Changed(self.blocks.remove(&(a, b)))
+    }
+
+    /// `a` mutes `b`.
+    pub fn mute(&mut self, a: usize, b: usize) -> Outcome {
+        if a == b {
+            return Outcome::Failed("not allowed");
+        }
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        Outcome::Changed(self.mutes.insert((a, b)))
+    }
+
+    /// `a` unmutes `b`.
+    pub fn unmute(&mut self, a: usize, b: usize) -> Outcome {
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        Outcome::Changed(self.mutes.remove(&(a, b)))
+    }
+
+    /// Post `p` as `viewer` may get it by id: an error kind, or the index.
+    fn get_as(&self, viewer: usize, p: usize) -> Result<usize, &'static str> {
+        match self.posts.get(p) {
+            None => Err("unknown post"),
+            Some(post) if post.deleted => Err("post deleted"),
+            Some(_) if !self.may_see(viewer, p, false) => Err("unknown post"),
+            Some(_) => Ok(p),
+        }
+    }
+
+    /// `a` reposts post `p` (a repost reposts its original).
+    pub fn repost(&mut self, a: usize, p: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        let original = match self.get_as(a, p) {
+            Ok(p) => match self.posts[p].repost_of {
+                Some(o) => match self.get_as(a, o) {
+                    Ok(o) => o,
+                    Err(e) => return Outcome::Failed(e),
+                },
+                None => p,
+            },
+            Err(e) => return Outcome::Failed(e),
+        };
+        if self.posts[original].group.is_some() {
+            return Outcome::Failed("not allowed");
+        }
+        if let Some(existing) = self
+            .posts
+            .iter()
+            .position(|q| q.author == a && q.repost_of == Some(original) && !q.deleted)
+        {
+            return Outcome::Post(existing);
+        }
+        self.posts.push(ModelPost {
+            author: a,
+            text: String::new(),
+            deleted: false,
+            repost_of: Some(original),
+            group: None,
+        });
+        Outcome::Post(self.posts.len() - 1)
+    }
+
+    /// `owner` sets up a group.
+    pub fn create_group(&mut self, owner: usize) -> Outcome {
+        if let Err(e) = self.known(owner) {
+            return Outcome::Failed(e);
+        }
+        self.groups.push((owner, BTreeSet::new()));
+        Outcome::Group(self.groups.len() - 1)
+    }
+
+    fn owned_group(&self, owner: usize, g: usize) -> Result<(), &'static str> {
+        self.known(owner)?;
+        match self.groups.get(g) {
+            Some((o, _)) if *o == owner => Ok(()),
+            _ => Err("unknown group"),
+        }
+    }
+
+    /// `owner` adds `member` to group `g`.
+    pub fn add_member(&mut self, owner: usize, g: usize, member: usize) -> Outcome {
+        if let Err(e) = self.owned_group(owner, g).and(self.known(member)) {
+            return Outcome::Failed(e);
+        }
+        if member == owner {
+            return Outcome::Failed("not allowed");
+        }
+        if self.blocked_either(owner, member) {
+            return Outcome::Failed("blocked");
+        }
+        Outcome::Changed(self.groups[g].1.insert(member))
+    }
+
+    /// `owner` removes `member` from group `g`.
+    pub fn remove_member(&mut self, owner: usize, g: usize, member: usize) -> Outcome {
+        if let Err(e) = self.owned_group(owner, g).and(self.known(member)) {
+            return Outcome::Failed(e);
+        }
+        Outcome::Changed(self.groups[g].1.remove(&member))
+    }
+
+    /// `author` posts `text` to their group `g`.
+    pub fn post_to_group(&mut self, author: usize, g: usize, text: &str) -> Outcome {
+        if let Err(e) = PostText::parse(text, self.config.max_post_chars) {
+            return Outcome::Failed(error_kind(&e));
+        }
+        if let Err(e) = self.known(author) {
+            return Outcome::Failed(e);
+        }
+        match self.groups.get(g) {
+            None => return Outcome::Failed("unknown group"),
+            Some((owner, _)) if *owner != author => return Outcome::Failed("not allowed"),
+            Some(_) => {}
+        }
+        self.posts.push(ModelPost {
+            author,
+            text: text.to_owned(),
+            deleted: false,
+            repost_of: None,
+            group: Some(g),
+        });
+        Outcome::Post(self.posts.len() - 1)
+    }
+
+    /// How many groups were set up.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The members of group `g`, ascending.
+    pub fn members(&self, g: usize) -> Vec<usize> {
+        self.groups
+            .get(g)
+            .map(|(_, m)| m.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `a` blocks `b`.
+    pub fn blocks(&self, a: usize, b: usize) -> bool {
+        self.blocks.contains(&(a, b))
+    }
+
+    /// Whether `a` mutes `b`.
+    pub fn mutes(&self, a: usize, b: usize) -> bool {
+        self.mutes.contains(&(a, b))
     }
 
     /// `requester` deletes post `post` (an index; past the end is unknown).
@@ -186,15 +423,21 @@ impl Model {
         if let Err(e) = self.known(requester) {
             return Outcome::Failed(e);
         }
-        let Some(p) = self.posts.get_mut(post) else {
+        let Some(p) = self.posts.get(post) else {
             return Outcome::Failed("unknown post");
         };
         if p.deleted {
             return Outcome::Changed(false);
         }
         if p.author != requester {
-            return Outcome::Failed("not allowed");
+            // Someone else's post: its existence shows only if visible.
+            return Outcome::Failed(if self.may_see(requester, post, false) {
+                "not allowed"
+            } else {
+                "unknown post"
+            });
         }
+        let p = &mut self.posts[post];
         p.deleted = true;
         p.text.clear();
         Outcome::Changed(true)
@@ -206,6 +449,28 @@ impl Model {
             .get(post)
             .filter(|p| !p.deleted)
             .map(|p| (p.author, p.text.as_str()))
+    }
+
+    /// The original a post reposts, if it is a repost.
+    pub fn repost_of(&self, post: usize) -> Option<usize> {
+        self.posts.get(post).and_then(|p| p.repost_of)
+    }
+
+    /// What anyone sees of post `post` by id.
+    pub fn public_view(&self, post: usize) -> PublicView<'_> {
+        match self.posts.get(post) {
+            None => PublicView::Hidden,
+            Some(p) if p.deleted => PublicView::Deleted,
+            Some(_) if !self.public(post) => PublicView::Hidden,
+            Some(p) => PublicView::Visible(p.author, &p.text),
+        }
+    }
+
+    /// Whether anyone may see live post `p`: public, and for a repost a
+    /// live original.
+    fn public(&self, p: usize) -> bool {
+        let post = &self.posts[p];
+        !post.deleted && post.group.is_none() && post.repost_of.is_none_or(|o| self.public(o))
     }
 
     /// Followers of `user`, ascending.
@@ -227,11 +492,42 @@ impl Model {
     }
 
     /// `user`'s live posts, newest first.
-    pub fn author_timeline(&self, user: usize) -> Vec<usize> {
+    fn own_posts(&self, user: usize) -> Vec<usize> {
         (0..self.posts.len())
             .rev()
             .filter(|&i| self.posts[i].author == user && !self.posts[i].deleted)
             .collect()
+    }
+
+    /// `user`'s posts as anyone sees them, newest first: public ones, and
+    /// reposts of live posts.
+    pub fn author_timeline(&self, user: usize) -> Vec<usize> {
+        self.own_posts(user)
+            .into_iter()
+            .filter(|&i| self.public(i))
+            .collect()
+    }
+
+    /// Whether repost `r` is the one appearance of its original in
+    /// `user`'s home timeline: not when the user wrote the original or
+    /// follows its author, nor when an older live repost of it by the user
+    /// or an unmuted followee exists.
+    fn first_appearance(&self, user: usize, r: usize) -> bool {
+        let (reposter, Some(original)) = (self.posts[r].author, self.posts[r].repost_of) else {
+            return true;
+        };
+        let reaches = |u: usize| u == user || self.edges.contains_key(&(user, u));
+        if reaches(self.posts[original].author) {
+            return false;
+        }
+        !(0..r).any(|q| {
+            let other = &self.posts[q];
+            other.repost_of == Some(original)
+                && !other.deleted
+                && other.author != reposter
+                && reaches(other.author)
+                && !self.mutes.contains(&(user, other.author))
+        })
     }
 
     /// `user`'s home timeline by definition, newest first, all of it (the
@@ -239,7 +535,7 @@ impl Model {
     /// live posts, and for each followee its live posts after the follow
     /// plus, of the posts before it, the newest `backfill_posts` still live.
     pub fn home_timeline(&self, user: usize) -> Vec<usize> {
-        let mut set: BTreeSet<usize> = self.author_timeline(user).into_iter().collect();
+        let mut set: BTreeSet<usize> = self.own_posts(user).into_iter().collect();
         for (&(_, followee), &since) in self.edges.range((user, 0)..(user + 1, 0)) {
             let theirs: Vec<usize> = (0..self.posts.len())
                 .rev()
@@ -250,7 +546,12 @@ impl Model {
             let newer = theirs.iter().filter(|&&i| Some(i) > since);
             set.extend(newer.chain(backfilled).filter(|&&i| !self.posts[i].deleted));
         }
-        set.into_iter().rev().collect()
+        // Then what the viewer sees of it: audiences, blocks, mutes, and
+        // each post once however many reposts reach it.
+        set.into_iter()
+            .rev()
+            .filter(|&i| self.may_see(user, i, true) && self.first_appearance(user, i))
+            .collect()
     }
 }
 

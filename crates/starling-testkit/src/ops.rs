@@ -15,6 +15,24 @@ pub enum Op {
     Post(usize, String),
     /// `.0` deletes post `.1`.
     Delete(usize, usize),
+    /// `.0` blocks `.1`.
+    Block(usize, usize),
+    /// `.0` unblocks `.1`.
+    Unblock(usize, usize),
+    /// `.0` mutes `.1`.
+    Mute(usize, usize),
+    /// `.0` unmutes `.1`.
+    Unmute(usize, usize),
+    /// `.0` reposts post `.1`.
+    Repost(usize, usize),
+    /// `.0` sets up a group.
+    CreateGroup(usize),
+    /// `.0` adds `.2` to its group `.1` (an index among all groups).
+    AddMember(usize, usize, usize),
+    /// `.0` removes `.2` from its group `.1`.
+    RemoveMember(usize, usize, usize),
+    /// `.0` posts this text to its group `.1`.
+    PostToGroup(usize, usize, String),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -58,6 +76,15 @@ impl Op {
             Op::Unfollow(a, b) => format!("unfollow {a} {b}"),
             Op::Post(a, text) => format!("post {a} {}", hex(text)),
             Op::Delete(a, p) => format!("delete {a} {p}"),
+            Op::Block(a, b) => format!("block {a} {b}"),
+            Op::Unblock(a, b) => format!("unblock {a} {b}"),
+            Op::Mute(a, b) => format!("mute {a} {b}"),
+            Op::Unmute(a, b) => format!("unmute {a} {b}"),
+            Op::Repost(a, p) => format!("repost {a} {p}"),
+            Op::CreateGroup(a) => format!("group {a}"),
+            Op::AddMember(a, g, m) => format!("add {a} {g} {m}"),
+            Op::RemoveMember(a, g, m) => format!("remove {a} {g} {m}"),
+            Op::PostToGroup(a, g, text) => format!("grouppost {a} {g} {}", hex(text)),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -66,19 +93,28 @@ impl Op {
     /// Parses [`Op::to_line`]; `None` for anything else.
     pub fn from_line(line: &str) -> Option<Op> {
         let mut words = line.split(' ');
-        let (kind, a, b) = (words.next()?, words.next(), words.next());
+        let (kind, a, b, c) = (words.next()?, words.next(), words.next(), words.next());
         if words.next().is_some() {
             return None;
         }
         let num = |w: Option<&str>| w?.parse::<usize>().ok();
-        Some(match (kind, a, b) {
-            ("create", Some(name), None) => Op::CreateUser(unhex(name)?),
-            ("follow", _, _) => Op::Follow(num(a)?, num(b)?),
-            ("unfollow", _, _) => Op::Unfollow(num(a)?, num(b)?),
-            ("post", _, Some(text)) => Op::Post(num(a)?, unhex(text)?),
-            ("delete", _, _) => Op::Delete(num(a)?, num(b)?),
-            ("reopen", None, None) => Op::Reopen,
-            ("check", None, None) => Op::Check,
+        Some(match (kind, a, b, c) {
+            ("create", Some(name), None, None) => Op::CreateUser(unhex(name)?),
+            ("follow", _, _, None) => Op::Follow(num(a)?, num(b)?),
+            ("unfollow", _, _, None) => Op::Unfollow(num(a)?, num(b)?),
+            ("post", _, Some(text), None) => Op::Post(num(a)?, unhex(text)?),
+            ("delete", _, _, None) => Op::Delete(num(a)?, num(b)?),
+            ("block", _, _, None) => Op::Block(num(a)?, num(b)?),
+            ("unblock", _, _, None) => Op::Unblock(num(a)?, num(b)?),
+            ("mute", _, _, None) => Op::Mute(num(a)?, num(b)?),
+            ("unmute", _, _, None) => Op::Unmute(num(a)?, num(b)?),
+            ("repost", _, _, None) => Op::Repost(num(a)?, num(b)?),
+            ("group", _, None, None) => Op::CreateGroup(num(a)?),
+            ("add", _, _, _) => Op::AddMember(num(a)?, num(b)?, num(c)?),
+            ("remove", _, _, _) => Op::RemoveMember(num(a)?, num(b)?, num(c)?),
+            ("grouppost", _, _, Some(text)) => Op::PostToGroup(num(a)?, num(b)?, unhex(text)?),
+            ("reopen", None, None, None) => Op::Reopen,
+            ("check", None, None, None) => Op::Check,
             _ => return None,
         })
     }
@@ -98,7 +134,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 16;
+        let tag = next() % 26;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -106,7 +142,16 @@ impl Op {
             8..=11 => Op::Post(next() % 8, text(next())),
             12 | 13 => Op::Delete(next() % 8, next() % 24),
             14 => Op::Reopen,
-            _ => Op::Check,
+            15 => Op::Check,
+            16 => Op::Block(next() % 8, next() % 8),
+            17 => Op::Unblock(next() % 8, next() % 8),
+            18 => Op::Mute(next() % 8, next() % 8),
+            19 => Op::Unmute(next() % 8, next() % 8),
+            20 | 21 => Op::Repost(next() % 8, next() % 24),
+            22 => Op::CreateGroup(next() % 8),
+            23 => Op::AddMember(next() % 8, next() % 4, next() % 8),
+            24 => Op::RemoveMember(next() % 8, next() % 4, next() % 8),
+            _ => Op::PostToGroup(next() % 8, next() % 4, text(next())),
         })
     }
 }
@@ -151,9 +196,18 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         5 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Follow(a, b)),
         2 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Unfollow(a, b)),
         5 => (user.clone(), 0..=TEXTS.len()).prop_map(|(a, t)| Op::Post(a, text(t))),
-        2 => (user, 0..24usize).prop_map(|(a, p)| Op::Delete(a, p)),
+        2 => (user.clone(), 0..24usize).prop_map(|(a, p)| Op::Delete(a, p)),
         1 => Just(Op::Reopen),
         3 => Just(Op::Check),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Block(a, b)),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Unblock(a, b)),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Mute(a, b)),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Unmute(a, b)),
+        3 => (user.clone(), 0..24usize).prop_map(|(a, p)| Op::Repost(a, p)),
+        1 => user.clone().prop_map(Op::CreateGroup),
+        3 => (user.clone(), 0..4usize, user.clone()).prop_map(|(a, g, m)| Op::AddMember(a, g, m)),
+        1 => (user.clone(), 0..4usize, user.clone()).prop_map(|(a, g, m)| Op::RemoveMember(a, g, m)),
+        3 => (user, 0..4usize, 0..=TEXTS.len()).prop_map(|(a, g, t)| Op::PostToGroup(a, g, text(t))),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -194,6 +248,9 @@ mod tests {
             "create 41",
             "create x4",
             "delete 1 2 3",
+            "add 1 2",
+            "group 1 2",
+            "grouppost 1 2",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");

@@ -819,3 +819,25 @@ fn a_pulled_author_still_texts_the_followers_who_asked() {
     );
     assert!(e.check().expect("check").is_clean());
 }
+
+#[test]
+fn a_muted_accounts_repost_does_not_hide_the_next_one() {
+    let e = engine(small());
+    let [author, early, late, reader] = users(&e, 4)[..] else {
+        unreachable!()
+    };
+    let original = e.post(author, "share me").expect("post");
+    e.repost(early, original.id).expect("repost");
+    let second = e.repost(late, original.id).expect("repost");
+    e.follow(reader, early).expect("follow");
+    e.follow(reader, late).expect("follow");
+    e.wait_for_fanout().expect("fan-out");
+    e.mute(reader, early).expect("mute");
+    let page = e.home_timeline(reader, None, 10).expect("home");
+    let ids: Vec<PostId> = page.posts.iter().map(|p| p.id).collect();
+    assert_eq!(ids, vec![second.id], "the unmuted reposter's repost shows");
+    e.unmute(reader, early).expect("unmute");
+    let page = e.home_timeline(reader, None, 10).expect("home");
+    assert_eq!(page.posts.len(), 1, "once again, through the older repost");
+    assert_ne!(page.posts[0].id, second.id);
+}
