@@ -174,14 +174,16 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
     let mut log = Log::open(dir)?;
     let mut rng = StdRng::seed_from_u64(seed);
     loop {
-        let op = next_op(&mut rng, h.user_ids().len(), h.post_ids().len());
+        let op = next_op(&mut rng, &h);
         log.line(&format!("op {}", op.to_line()))?;
-        let (users, posts) = (h.user_ids().len(), h.post_ids().len());
+        let (users, posts, groups) = (h.user_ids().len(), h.post_ids().len(), h.group_ids().len());
         h.step(&op).map_err(|e| anyhow!("child: {e}"))?;
         let id = if h.user_ids().len() > users {
             h.user_ids().last().map(|u| u.0)
         } else if h.post_ids().len() > posts {
             h.post_ids().last().map(|p| p.0)
+        } else if h.group_ids().len() > groups {
+            h.group_ids().last().map(|g| g.0)
         } else {
             None
         };
@@ -191,9 +193,15 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
 
 /// A mixed workload: user 0 collects followers, so its posts fan out to
 /// hundreds of inboxes in many small batches; everyone follows, unfollows,
-/// posts and deletes; some input is bad.
-fn next_op(rng: &mut StdRng, users: usize, posts: usize) -> Op {
+/// posts, reposts, deletes, blocks and mutes; groups are set up, change
+/// members and get posts (user 0's reach hundreds of members); some input
+/// is bad.
+fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
+    let (users, posts) = (h.user_ids().len(), h.post_ids().len());
+    let groups = h.model().group_count();
     let user = |rng: &mut StdRng| rng.random_range(0..users.max(1) + 1);
+    let group = |rng: &mut StdRng| rng.random_range(0..groups.max(1));
+    let owner = |g: usize| h.model().group_owner(g).unwrap_or(0);
     if users < 4 || (users < 400 && rng.random_bool(0.15)) {
         let name = if rng.random_bool(0.05) {
             "bad name".to_owned()
@@ -202,7 +210,7 @@ fn next_op(rng: &mut StdRng, users: usize, posts: usize) -> Op {
         };
         return Op::CreateUser(name);
     }
-    match rng.random_range(0..100) {
+    match rng.random_range(0..118) {
         0..30 => Op::Follow(user(rng), 0),
         30..45 => Op::Follow(user(rng), user(rng)),
         45..52 => Op::Unfollow(user(rng), user(rng)),
@@ -215,7 +223,25 @@ fn next_op(rng: &mut StdRng, users: usize, posts: usize) -> Op {
             };
             Op::Post(user(rng), text)
         }
-        _ => Op::Delete(user(rng), rng.random_range(0..posts.max(1) + 2)),
+        90..93 => Op::Delete(user(rng), rng.random_range(0..posts.max(1) + 2)),
+        93..96 => Op::Repost(user(rng), rng.random_range(0..posts.max(1) + 2)),
+        96 => Op::Block(user(rng), user(rng)),
+        97 => Op::Unblock(user(rng), user(rng)),
+        98 => Op::Mute(user(rng), user(rng)),
+        99 => Op::Unmute(user(rng), user(rng)),
+        100 => Op::CreateGroup(if rng.random_bool(0.5) { 0 } else { user(rng) }),
+        101..112 => {
+            let g = group(rng);
+            Op::AddMember(owner(g), g, user(rng))
+        }
+        112..114 => {
+            let g = group(rng);
+            Op::RemoveMember(owner(g), g, user(rng))
+        }
+        _ => {
+            let g = group(rng);
+            Op::PostToGroup(owner(g), g, format!("group post {posts}"))
+        }
     }
 }
 

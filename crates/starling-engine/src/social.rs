@@ -149,11 +149,11 @@ impl<B: Backend> Engine<B> {
             to: member.0,
             value: unix_millis(),
         }];
-        if let Some(edge) = s.backend.follower_edge(owner, member)?
-            && edge.mode == starling_core::EdgeMode::Push
-        {
+        if let Some(edge) = s.backend.follower_edge(owner, member)? {
             // The timeline's definition, restricted to this group's posts:
-            // posts after the follow, and the backfilled ones before it.
+            // posts after the follow (unless the member pulls the owner's
+            // posts, which reads them at read time), and the backfilled ones
+            // before it, which only the inbox holds whatever the edge's mode.
             let mut window = Vec::new();
             s.backend.author_posts(
                 owner,
@@ -169,7 +169,9 @@ impl<B: Backend> Engine<B> {
             let mut ids = Vec::new();
             for (to, _) in first_links(s, LinkKind::GroupPosts, group.id.0, s.config.inbox_cap)? {
                 let id = PostId(!to);
-                if id > edge.since || floor.is_some_and(|f| id >= f) {
+                let newer = id > edge.since;
+                let backfilled = !newer && floor.is_some_and(|f| id >= f);
+                if (newer && edge.mode == starling_core::EdgeMode::Push) || backfilled {
                     ids.push(id);
                 }
             }

@@ -237,6 +237,11 @@ impl<B: Backend> Harness<B> {
         &self.posts
     }
 
+    /// The engine ids of the groups created so far, by model index.
+    pub fn group_ids(&self) -> &[GroupId] {
+        &self.groups
+    }
+
     /// Records an op the engine acknowledged earlier (as a crash log
     /// replays it) without running it: the model applies it, and `id` is
     /// the user or post id the engine returned when it created one.
@@ -250,6 +255,8 @@ impl<B: Backend> Harness<B> {
                 }
             }
             (Outcome::Post(_), Some(id)) => self.posts.push(PostId(id)),
+            // A repeated repost created nothing new.
+            (Outcome::Post(i), None) if i < self.posts.len() => {}
             (Outcome::Group(_), Some(id)) => self.groups.push(GroupId(id)),
             (Outcome::User(_) | Outcome::Post(_) | Outcome::Group(_), None) => {
                 return Err(format!("{op:?} created something but the log has no id"));

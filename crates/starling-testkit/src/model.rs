@@ -395,6 +395,11 @@ impl Model {
         Outcome::Post(self.posts.len() - 1)
     }
 
+    /// The owner of group `g`.
+    pub fn group_owner(&self, g: usize) -> Option<usize> {
+        self.groups.get(g).map(|(owner, _)| *owner)
+    }
+
     /// How many groups were set up.
     pub fn group_count(&self) -> usize {
         self.groups.len()

@@ -841,3 +841,41 @@ fn a_muted_accounts_repost_does_not_hide_the_next_one() {
     assert_eq!(page.posts.len(), 1, "once again, through the older repost");
     assert_ne!(page.posts[0].id, second.id);
 }
+
+/// Found by the crash test (seed 11): a member added to a group after
+/// following its pulled owner lacked the group posts of the backfill
+/// window, which only the inbox holds.
+#[test]
+fn joining_a_group_of_a_pulled_author_brings_in_the_backfilled_group_posts() {
+    // Readers never count as inactive: no rebuild on read papers over it.
+    let e = engine(Config {
+        push_threshold: 1,
+        inactive_after_ms: None,
+        ..small()
+    });
+    let [star, a, b, member] = users(&e, 4)[..] else {
+        unreachable!()
+    };
+    e.follow(a, star).expect("follow");
+    e.follow(b, star).expect("follow");
+    e.post(star, "promotes").expect("post");
+    e.wait_for_fanout().expect("fan-out");
+    let mine = e.post(member, "older, my own").expect("post");
+    let group = e.create_group(star, "inner").expect("group");
+    let secret = e
+        .post_to_group(star, group.id, "before you joined")
+        .expect("post");
+    e.follow(member, star).expect("follow: a pull edge");
+    e.add_member(star, group.id, member).expect("join");
+    e.wait_for_fanout().expect("fan-out");
+    let ids: Vec<PostId> = e
+        .home_timeline(member, None, 10)
+        .expect("home")
+        .posts
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert!(ids.contains(&secret.id), "{ids:?}");
+    assert!(ids.contains(&mine.id));
+    assert!(e.check().expect("check").is_clean());
+}
