@@ -879,3 +879,72 @@ fn joining_a_group_of_a_pulled_author_brings_in_the_backfilled_group_posts() {
     assert!(ids.contains(&mine.id));
     assert!(e.check().expect("check").is_clean());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Suggestions and friends equal their definitions computed by brute
+    /// force over random graphs with blocks.
+    #[test]
+    fn suggestions_and_friends_match_their_definitions(
+        follows in proptest::collection::vec((0..8usize, 0..8usize), 0..40),
+        blocks in proptest::collection::vec((0..8usize, 0..8usize), 0..4),
+        limit in 1..6usize,
+        page in 1..4usize,
+    ) {
+        let e = engine(small());
+        let ids = users(&e, 8);
+        let mut edges: BTreeSet<(usize, usize)> = BTreeSet::new();
+        for &(a, b) in &follows {
+            if a != b && e.follow(ids[a], ids[b]).is_ok() {
+                edges.insert((a, b));
+            }
+        }
+        let mut blocked: BTreeSet<(usize, usize)> = BTreeSet::new();
+        for &(a, b) in &blocks {
+            if a != b {
+                e.block(ids[a], ids[b]).expect("block");
+                blocked.insert((a, b));
+                edges.remove(&(a, b));
+                edges.remove(&(b, a));
+            }
+        }
+        for u in 0..8 {
+            let mut counts: Vec<(usize, u32)> = (0..8)
+                .filter(|&c| c != u && !edges.contains(&(u, c)))
+                .filter(|&c| !blocked.contains(&(u, c)) && !blocked.contains(&(c, u)))
+                .map(|c| {
+                    let n = (0..8).filter(|&f| edges.contains(&(u, f)) && edges.contains(&(f, c))).count();
+                    (c, n as u32)
+                })
+                .filter(|&(_, n)| n > 0)
+                .collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            counts.truncate(limit);
+            let got: Vec<(usize, u32)> = e
+                .suggestions(ids[u], limit)
+                .expect("suggestions")
+                .iter()
+                .map(|s| (ids.iter().position(|i| *i == s.user).expect("known"), s.followed_by))
+                .collect();
+            prop_assert_eq!(got, counts, "suggestions for {}", u);
+
+            let want: Vec<UserId> = (0..8)
+                .filter(|&f| edges.contains(&(u, f)) && edges.contains(&(f, u)))
+                .map(|f| ids[f])
+                .collect();
+            let mut all = Vec::new();
+            let mut cursor = None;
+            for _ in 0..50 {
+                let p = e.friends(ids[u], cursor.as_ref(), page).expect("friends");
+                prop_assert!(p.users.len() <= page);
+                all.extend(p.users);
+                match p.next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            prop_assert_eq!(all, want, "friends of {}", u);
+        }
+    }
+}
