@@ -84,14 +84,15 @@ impl<B: Backend> Shared<B> {
         let mut subs = Vec::with_capacity(limit.min(1024));
         self.backend
             .device_subs(job.author, job.cursor, UserId(u64::MAX), limit, &mut subs)?;
-        for &sub in &subs {
-            let in_audience = match audience {
-                Audience::Public => true,
-                Audience::Group(group) => starling_graph::is_member(&self.backend, group, sub)?,
-            };
-            if in_audience && let Some(edge) = self.backend.follower_edge(job.author, sub)? {
-                out.push(edge);
+        self.backend.follower_edges(job.author, &subs, out)?;
+        if let Audience::Group(group) = audience {
+            let mut kept = Vec::with_capacity(out.len());
+            for edge in out.drain(..) {
+                if starling_graph::is_member(&self.backend, group, edge.user)? {
+                    kept.push(edge);
+                }
             }
+            *out = kept;
         }
         Ok(FollowerPage {
             last: subs.len() < limit,

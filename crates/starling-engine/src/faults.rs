@@ -156,6 +156,14 @@ impl<B: GraphStore> GraphStore for FaultyBackend<B> {
     fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
         self.inner.follower_edge(followee, follower)
     }
+    fn follower_edges(
+        &self,
+        followee: UserId,
+        followers: &[UserId],
+        out: &mut Vec<Edge>,
+    ) -> Result<()> {
+        self.inner.follower_edges(followee, followers, out)
+    }
     fn link(&self, kind: LinkKind, from: u64, to: u64) -> Result<Option<u64>> {
         self.inner.link(kind, from, to)
     }

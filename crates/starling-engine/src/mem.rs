@@ -213,6 +213,22 @@ impl GraphStore for MemBackend {
             .copied())
     }
 
+    fn follower_edges(
+        &self,
+        followee: UserId,
+        followers: &[UserId],
+        out: &mut Vec<Edge>,
+    ) -> Result<()> {
+        let state = self.state.read();
+        out.extend(followers.iter().filter_map(|&user| {
+            state
+                .followers
+                .get(&(followee, user))
+                .map(|&(since, mode)| Edge { user, since, mode })
+        }));
+        Ok(())
+    }
+
     fn follower_edge(&self, followee: UserId, follower: UserId) -> Result<Option<Edge>> {
         Ok(self
             .state

@@ -50,6 +50,14 @@ pub trait GraphStore {
     fn counts(&self, user: UserId) -> Result<Counts>;
     /// How the author's posts are delivered.
     fn author_mode(&self, author: UserId) -> Result<AuthorMode>;
+    /// Appends to `out`, in order, the followers-side edges of `followee`
+    /// for those of `followers` (ascending) who follow it: one batched read.
+    fn follower_edges(
+        &self,
+        followee: UserId,
+        followers: &[UserId],
+        out: &mut Vec<Edge>,
+    ) -> Result<()>;
     /// The value of the link `(from, to)` of `kind`, if present.
     fn link(&self, kind: LinkKind, from: u64, to: u64) -> Result<Option<u64>>;
     /// Appends to `out` up to `limit` links `(to, value)` of `kind` listed

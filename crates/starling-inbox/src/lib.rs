@@ -218,9 +218,8 @@ pub fn next_followers<S: GraphStore + ?Sized>(
                 limit,
                 &mut members,
             )?;
-            for &(member, _) in &members {
-                out.extend(store.follower_edge(job.author, UserId(member))?);
-            }
+            let ids: Vec<UserId> = members.iter().map(|&(m, _)| UserId(m)).collect();
+            store.follower_edges(job.author, &ids, out)?;
             Ok(FollowerPage {
                 last: members.len() < limit,
                 end: members.last().map(|m| UserId(m.0)).or(job.cursor),

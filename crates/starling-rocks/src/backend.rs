@@ -353,6 +353,28 @@ impl GraphStore for RocksBackend {
             .transpose()
     }
 
+    fn follower_edges(
+        &self,
+        followee: UserId,
+        followers: &[UserId],
+        out: &mut Vec<Edge>,
+    ) -> Result<()> {
+        let keys: Vec<[u8; 16]> = followers
+            .iter()
+            .map(|f| codec::edge_key(followee, *f))
+            .collect();
+        // Ascending followers under one followee: the keys are sorted.
+        let found = self
+            .db
+            .batched_multi_get_cf(self.cf(FOLLOWERS), keys.iter(), true);
+        for (follower, value) in followers.iter().zip(found) {
+            if let Some(v) = value.map_err(storage)? {
+                out.push(codec::decode_edge(*follower, &v)?);
+            }
+        }
+        Ok(())
+    }
+
     fn author_mode(&self, author: UserId) -> Result<AuthorMode> {
         self.get(AUTHORS, &codec::user_key(author))?
             .map_or(Ok(AuthorMode::Push), |v| codec::decode_author_mode(&v))
