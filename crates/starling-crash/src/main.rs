@@ -176,7 +176,12 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
     loop {
         let op = next_op(&mut rng, &h);
         log.line(&format!("op {}", op.to_line()))?;
-        let (users, posts, groups) = (h.user_ids().len(), h.post_ids().len(), h.group_ids().len());
+        let (users, posts, groups, messages) = (
+            h.user_ids().len(),
+            h.post_ids().len(),
+            h.group_ids().len(),
+            h.message_ids().len(),
+        );
         h.step(&op).map_err(|e| anyhow!("child: {e}"))?;
         let id = if h.user_ids().len() > users {
             h.user_ids().last().map(|u| u.0)
@@ -184,6 +189,8 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
             h.post_ids().last().map(|p| p.0)
         } else if h.group_ids().len() > groups {
             h.group_ids().last().map(|g| g.0)
+        } else if h.message_ids().len() > messages {
+            h.message_ids().last().map(|m| m.0)
         } else {
             None
         };
@@ -193,9 +200,9 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
 
 /// A mixed workload: user 0 collects followers, so its posts fan out to
 /// hundreds of inboxes in many small batches; everyone follows, unfollows,
-/// posts, reposts, deletes, blocks and mutes; groups are set up, change
-/// members and get posts (user 0's reach hundreds of members); some input
-/// is bad.
+/// posts, reposts, deletes, blocks and mutes, and sends direct messages;
+/// groups are set up, change members and get posts (user 0's reach
+/// hundreds of members); some input is bad.
 fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
     let (users, posts) = (h.user_ids().len(), h.post_ids().len());
     let groups = h.model().group_count();
@@ -210,7 +217,7 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         };
         return Op::CreateUser(name);
     }
-    match rng.random_range(0..118) {
+    match rng.random_range(0..126) {
         0..30 => Op::Follow(user(rng), 0),
         30..45 => Op::Follow(user(rng), user(rng)),
         45..52 => Op::Unfollow(user(rng), user(rng)),
@@ -238,10 +245,13 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
             let g = group(rng);
             Op::RemoveMember(owner(g), g, user(rng))
         }
-        _ => {
+        114..118 => {
             let g = group(rng);
             Op::PostToGroup(owner(g), g, format!("group post {posts}"))
         }
+        118..123 => Op::SendDirect(user(rng), user(rng), format!("message {posts}")),
+        123..125 => Op::MarkRead(user(rng), user(rng)),
+        _ => Op::OpenDms(user(rng), rng.random_bool(0.5)),
     }
 }
 

@@ -391,26 +391,9 @@ impl<B: Backend> Engine<B> {
         s.check_writable()?;
         let _reader = s.readers.lock(follower);
         let _author = s.authors.lock(followee);
-        if s.backend.edge(follower, followee)?.is_none() {
+        let mut batch = Vec::new();
+        if !s.unfollow_batch(follower, followee, &mut batch)? {
             return Ok(false);
-        }
-        let mut batch = vec![Mutation::RemoveEdge { follower, followee }];
-        batch.push(crate::direct::device_sub_removal(follower, followee));
-        let mut entries = Vec::new();
-        let mut before = None;
-        loop {
-            entries.clear();
-            s.backend.inbox(follower, before, 1024, &mut entries)?;
-            batch.extend(entries.iter().filter(|e| e.author == followee).map(|e| {
-                Mutation::InboxDelete {
-                    owner: follower,
-                    post: e.post,
-                }
-            }));
-            match entries.last() {
-                Some(last) if entries.len() == 1024 => before = Some(last.post),
-                _ => break,
-            }
         }
         s.write(&batch, s.config.durability)?;
         s.publish_inbox_changes(&batch);
@@ -971,6 +954,39 @@ impl<B: Backend> Shared<B> {
         }
         self.hub.publish(events);
         Ok(())
+    }
+
+    /// Appends to `batch` what unfollowing takes: the edge both ways, the
+    /// device updates it carried, and the followee's entries in the
+    /// follower's inbox. Returns whether there was an edge. The caller
+    /// holds the follower's reader stripe and the followee's author stripe.
+    pub(crate) fn unfollow_batch(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        batch: &mut Vec<Mutation>,
+    ) -> Result<bool> {
+        if self.backend.edge(follower, followee)?.is_none() {
+            return Ok(false);
+        }
+        batch.push(Mutation::RemoveEdge { follower, followee });
+        batch.push(crate::direct::device_sub_removal(follower, followee));
+        let mut entries = Vec::new();
+        let mut before = None;
+        loop {
+            entries.clear();
+            self.backend.inbox(follower, before, 1024, &mut entries)?;
+            batch.extend(entries.iter().filter(|e| e.author == followee).map(|e| {
+                Mutation::InboxDelete {
+                    owner: follower,
+                    post: e.post,
+                }
+            }));
+            match entries.last() {
+                Some(last) if entries.len() == 1024 => before = Some(last.post),
+                _ => return Ok(true),
+            }
+        }
     }
 
     /// Publishes the inbox entries `batch` added and removed.

@@ -259,34 +259,38 @@ impl<B: Backend> Engine<B> {
         s.ensure_user(blocker)?;
         s.ensure_user(blocked)?;
         s.check_writable()?;
+        // Both users' reader and author stripes (each pair in stripe
+        // order, readers first, as every other operation takes them): the
+        // block and both unfollows are one batch, and no follow between
+        // the two can slip in.
+        let _readers = s.readers.lock_pair(blocker, blocked);
+        let _authors = s.authors.lock_pair(blocker, blocked);
         let new = s
             .backend
             .link(LinkKind::Blocks, blocker.0, blocked.0)?
             .is_none();
+        let mut batch = Vec::new();
         if new {
-            // Written first: a follow racing with this block either sees it
-            // (and is refused) or finished before the unfollows below.
             let at = unix_millis();
-            s.write(
-                &[
-                    Mutation::PutLink {
-                        kind: LinkKind::Blocks,
-                        from: blocker.0,
-                        to: blocked.0,
-                        value: at,
-                    },
-                    Mutation::PutLink {
-                        kind: LinkKind::BlockedBy,
-                        from: blocked.0,
-                        to: blocker.0,
-                        value: at,
-                    },
-                ],
-                s.config.durability,
-            )?;
+            batch.push(Mutation::PutLink {
+                kind: LinkKind::Blocks,
+                from: blocker.0,
+                to: blocked.0,
+                value: at,
+            });
+            batch.push(Mutation::PutLink {
+                kind: LinkKind::BlockedBy,
+                from: blocked.0,
+                to: blocker.0,
+                value: at,
+            });
         }
-        self.unfollow(blocker, blocked)?;
-        self.unfollow(blocked, blocker)?;
+        s.unfollow_batch(blocker, blocked, &mut batch)?;
+        s.unfollow_batch(blocked, blocker, &mut batch)?;
+        if !batch.is_empty() {
+            s.write(&batch, s.config.durability)?;
+            s.publish_inbox_changes(&batch);
+        }
         // Reposts of the other's posts stay in inboxes but are filtered out
         // at read time, like everything else across a block.
         Ok(new)

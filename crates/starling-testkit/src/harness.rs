@@ -20,6 +20,7 @@ pub struct Harness<B: Backend> {
     users: Vec<UserId>,
     posts: Vec<PostId>,
     groups: Vec<GroupId>,
+    messages: Vec<PostId>,
     /// After a storage failure: the failed op and the model as it would be
     /// had the op been stored. Resolved at the next reopen.
     failed: Option<(Op, Model)>,
@@ -40,6 +41,7 @@ impl<B: Backend> Harness<B> {
             users: Vec::new(),
             posts: Vec::new(),
             groups: Vec::new(),
+            messages: Vec::new(),
             failed: None,
         })
     }
@@ -199,6 +201,36 @@ impl<B: Backend> Harness<B> {
                 }
                 (got.map(|_| Outcome::Post(self.posts.len() - 1)), want)
             }
+            Op::SendDirect(a, b, text) => {
+                let got = self
+                    .engine()
+                    .send_direct(self.user_id(*a), self.user_id(*b), text)
+                    .map(|m| m.id);
+                let want = self.model.send_direct(*a, *b, text);
+                if let Ok(id) = &got {
+                    self.messages.push(*id);
+                }
+                (got.map(|_| Outcome::Message(self.messages.len() - 1)), want)
+            }
+            Op::MarkRead(a, b) => (
+                self.engine()
+                    .mark_read(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Count),
+                self.model.mark_read(*a, *b),
+            ),
+            Op::OpenDms(a, open) => {
+                let policy = if *open {
+                    starling_core::DmPolicy::Open
+                } else {
+                    starling_core::DmPolicy::FollowedOnly
+                };
+                (
+                    self.engine()
+                        .set_dm_policy(self.user_id(*a), policy)
+                        .map(|_| Outcome::Changed(true)),
+                    self.model.open_dms(*a, *open),
+                )
+            }
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -237,6 +269,11 @@ impl<B: Backend> Harness<B> {
         &self.posts
     }
 
+    /// The engine ids of the direct messages sent so far, by model index.
+    pub fn message_ids(&self) -> &[PostId] {
+        &self.messages
+    }
+
     /// The engine ids of the groups created so far, by model index.
     pub fn group_ids(&self) -> &[GroupId] {
         &self.groups
@@ -258,7 +295,11 @@ impl<B: Backend> Harness<B> {
             // A repeated repost created nothing new.
             (Outcome::Post(i), None) if i < self.posts.len() => {}
             (Outcome::Group(_), Some(id)) => self.groups.push(GroupId(id)),
-            (Outcome::User(_) | Outcome::Post(_) | Outcome::Group(_), None) => {
+            (Outcome::Message(_), Some(id)) => self.messages.push(PostId(id)),
+            (
+                Outcome::User(_) | Outcome::Post(_) | Outcome::Group(_) | Outcome::Message(_),
+                None,
+            ) => {
                 return Err(format!("{op:?} created something but the log has no id"));
             }
             (_, Some(id)) => return Err(format!("{op:?} created nothing but the log has id {id}")),
@@ -272,7 +313,12 @@ impl<B: Backend> Harness<B> {
     /// so. Returns `None` if it was lost, or `Some` of the id it created.
     pub fn resolve(&mut self, op: &Op) -> Result<Option<Option<u64>>, String> {
         let before = self.model.clone();
-        let (users, posts, groups) = (self.users.len(), self.posts.len(), self.groups.len());
+        let (users, posts, groups, messages) = (
+            self.users.len(),
+            self.posts.len(),
+            self.groups.len(),
+            self.messages.len(),
+        );
         let outcome = self.model.apply(op);
         if matches!(outcome, Outcome::Failed(_)) {
             self.model = before;
@@ -292,6 +338,7 @@ impl<B: Backend> Harness<B> {
             Outcome::User(_) => self.users.get(users).map(|u| u.0),
             Outcome::Post(_) => self.posts.get(posts).map(|p| p.0),
             Outcome::Group(_) => self.groups.get(groups).map(|g| g.0),
+            Outcome::Message(_) => self.messages.get(messages).map(|m| m.0),
             _ => None,
         };
         Ok(Some(id))
@@ -330,6 +377,15 @@ impl<B: Backend> Harness<B> {
                 .map(drop),
             Op::PostToGroup(a, g, text) => engine
                 .post_to_group(self.user_id(*a), self.group_id(*g), text)
+                .map(drop),
+            Op::SendDirect(a, b, text) => engine
+                .send_direct(self.user_id(*a), self.user_id(*b), text)
+                .map(drop),
+            Op::MarkRead(a, b) => engine
+                .mark_read(self.user_id(*a), self.user_id(*b))
+                .map(drop),
+            Op::OpenDms(a, _) => engine
+                .set_dm_policy(self.user_id(*a), starling_core::DmPolicy::Open)
                 .map(drop),
         };
         match got {
@@ -442,6 +498,28 @@ impl<B: Backend> Harness<B> {
                     _ => false,
                 }
             }
+            Op::SendDirect(a, b, _) => {
+                let page = engine
+                    .messages(self.user_id(*a), self.user_id(*b), None, 1)
+                    .map_err(e)?;
+                match page.messages.first() {
+                    Some(m) if !self.messages.contains(&m.id) => {
+                        self.messages.push(m.id);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            // Stored or not, judged by the state it leaves: no unread.
+            Op::MarkRead(a, b) => {
+                let page = engine
+                    .conversations(self.user_id(*a), None, starling_core::MAX_PAGE_SIZE)
+                    .map_err(e)?;
+                page.conversations
+                    .iter()
+                    .all(|c| c.with != self.user_id(*b) || c.unread == 0)
+            }
+            Op::OpenDms(a, open) => engine.profile(self.user_id(*a)).map_err(e)?.dms_open == *open,
             Op::Reopen | Op::Check => false,
         })
     }
@@ -554,7 +632,59 @@ impl<B: Backend> Harness<B> {
                 &self.model.members(g),
             )?;
         }
+        let message_index: HashMap<PostId, usize> = self
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         for (a, &ida) in self.users.iter().enumerate() {
+            let mut conversations = Vec::new();
+            let mut cursor = None;
+            loop {
+                let p = engine
+                    .conversations(ida, cursor.as_ref(), page)
+                    .map_err(|e| err("conversations", e))?;
+                for c in &p.conversations {
+                    let other = *index.get(&c.with).ok_or("unknown user in a conversation")?;
+                    let last = *message_index
+                        .get(&c.last)
+                        .ok_or("unknown message in a conversation")?;
+                    conversations.push((other, last, c.unread));
+                }
+                match p.next {
+                    Some(c) => cursor = Some(roundtrip(c)?),
+                    None => break,
+                }
+            }
+            same(
+                &format!("conversations of {a}"),
+                &conversations,
+                &self.model.conversations(a),
+            )?;
+            for &(other, _, _) in &conversations {
+                let mut got = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let p = engine
+                        .messages(ida, self.users[other], cursor.as_ref(), page)
+                        .map_err(|e| err("messages", e))?;
+                    for m in &p.messages {
+                        got.push(*message_index.get(&m.id).ok_or("unknown message")?);
+                    }
+                    match p.next {
+                        Some(c) => cursor = Some(roundtrip(c)?),
+                        None => break,
+                    }
+                }
+                same(
+                    &format!("messages of {a} with {other}"),
+                    &got,
+                    &self.model.messages(a, other),
+                )?;
+            }
+            let open = engine.profile(ida).map_err(|e| err("profile", e))?.dms_open;
+            same(&format!("DMs open for {a}"), &open, &self.model.dms_open(a))?;
             let blocks = self.users_of(|c| engine.blocks(ida, c, page), &index)?;
             let mutes = self.users_of(|c| engine.mutes(ida, c, page), &index)?;
             let want_blocks: Vec<usize> = (0..self.users.len())

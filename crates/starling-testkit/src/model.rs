@@ -14,6 +14,10 @@ pub enum Outcome {
     Post(usize),
     /// A group was created; its index.
     Group(usize),
+    /// A direct message was sent; its index.
+    Message(usize),
+    /// A count (of unread messages marked read).
+    Count(u64),
     /// The operation changed something (`true`) or found it already done.
     Changed(bool),
     /// The operation failed with this error kind.
@@ -77,6 +81,13 @@ pub struct Model {
     mutes: BTreeSet<(usize, usize)>,
     /// Per group: its owner and members.
     groups: Vec<(usize, BTreeSet<usize>)>,
+    /// Direct messages: (from, to).
+    messages: Vec<(usize, usize)>,
+    /// Per (owner, other): the conversation's newest message and the
+    /// owner's unread count.
+    conversations: BTreeMap<(usize, usize), (usize, u64)>,
+    /// Users who take direct messages from anyone.
+    dms_open: BTreeSet<usize>,
 }
 
 impl Model {
@@ -90,6 +101,9 @@ impl Model {
             blocks: BTreeSet::new(),
             mutes: BTreeSet::new(),
             groups: Vec::new(),
+            messages: Vec::new(),
+            conversations: BTreeMap::new(),
+            dms_open: BTreeSet::new(),
         }
     }
 
@@ -111,6 +125,9 @@ impl Model {
             Op::AddMember(a, g, m) => self.add_member(*a, *g, *m),
             Op::RemoveMember(a, g, m) => self.remove_member(*a, *g, *m),
             Op::PostToGroup(a, g, text) => self.post_to_group(*a, *g, text),
+            Op::SendDirect(a, b, text) => self.send_direct(*a, *b, text),
+            Op::MarkRead(a, b) => self.mark_read(*a, *b),
+            Op::OpenDms(a, open) => self.open_dms(*a, *open),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -393,6 +410,83 @@ impl Model {
             group: Some(g),
         });
         Outcome::Post(self.posts.len() - 1)
+    }
+
+    /// `a` sends `b` a direct message: allowed when `b` follows `a` or takes
+    /// messages from anyone, never across a block.
+    pub fn send_direct(&mut self, a: usize, b: usize, text: &str) -> Outcome {
+        if let Err(e) = PostText::parse(text, self.config.max_post_chars) {
+            return Outcome::Failed(error_kind(&e));
+        }
+        if a == b {
+            return Outcome::Failed("not allowed");
+        }
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        if self.blocked_either(a, b) {
+            return Outcome::Failed("blocked");
+        }
+        if !self.edges.contains_key(&(b, a)) && !self.dms_open.contains(&b) {
+            return Outcome::Failed("not allowed");
+        }
+        self.messages.push((a, b));
+        let m = self.messages.len() - 1;
+        let sender = self.conversations.entry((a, b)).or_insert((m, 0));
+        sender.0 = m;
+        let recipient = self.conversations.entry((b, a)).or_insert((m, 0));
+        recipient.0 = m;
+        recipient.1 += 1;
+        Outcome::Message(m)
+    }
+
+    /// `a` marks their conversation with `b` read.
+    pub fn mark_read(&mut self, a: usize, b: usize) -> Outcome {
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        match self.conversations.get_mut(&(a, b)) {
+            Some((_, unread)) => Outcome::Count(std::mem::take(unread)),
+            None => Outcome::Count(0),
+        }
+    }
+
+    /// `a` opens or closes their direct messages to anyone.
+    pub fn open_dms(&mut self, a: usize, open: bool) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        if open {
+            self.dms_open.insert(a);
+        } else {
+            self.dms_open.remove(&a);
+        }
+        Outcome::Changed(true)
+    }
+
+    /// `user`'s conversations, newest message first: (other, newest
+    /// message, unread).
+    pub fn conversations(&self, user: usize) -> Vec<(usize, usize, u64)> {
+        let mut out: Vec<(usize, usize, u64)> = self
+            .conversations
+            .range((user, 0)..(user + 1, 0))
+            .map(|(&(_, other), &(last, unread))| (other, last, unread))
+            .collect();
+        out.sort_by_key(|x| std::cmp::Reverse(x.1));
+        out
+    }
+
+    /// The messages between `a` and `b`, newest first.
+    pub fn messages(&self, a: usize, b: usize) -> Vec<usize> {
+        (0..self.messages.len())
+            .rev()
+            .filter(|&m| self.messages[m] == (a, b) || self.messages[m] == (b, a))
+            .collect()
+    }
+
+    /// Whether `user` takes direct messages from anyone.
+    pub fn dms_open(&self, user: usize) -> bool {
+        self.dms_open.contains(&user)
     }
 
     /// The owner of group `g`.

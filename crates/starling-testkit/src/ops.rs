@@ -33,6 +33,12 @@ pub enum Op {
     RemoveMember(usize, usize, usize),
     /// `.0` posts this text to its group `.1`.
     PostToGroup(usize, usize, String),
+    /// `.0` sends `.1` a direct message.
+    SendDirect(usize, usize, String),
+    /// `.0` marks their conversation with `.1` read.
+    MarkRead(usize, usize),
+    /// `.0` opens (`true`) or closes their direct messages to anyone.
+    OpenDms(usize, bool),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -85,6 +91,9 @@ impl Op {
             Op::AddMember(a, g, m) => format!("add {a} {g} {m}"),
             Op::RemoveMember(a, g, m) => format!("remove {a} {g} {m}"),
             Op::PostToGroup(a, g, text) => format!("grouppost {a} {g} {}", hex(text)),
+            Op::SendDirect(a, b, text) => format!("dm {a} {b} {}", hex(text)),
+            Op::MarkRead(a, b) => format!("read {a} {b}"),
+            Op::OpenDms(a, open) => format!("dms {a} {}", u8::from(*open)),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -113,6 +122,10 @@ impl Op {
             ("add", _, _, _) => Op::AddMember(num(a)?, num(b)?, num(c)?),
             ("remove", _, _, _) => Op::RemoveMember(num(a)?, num(b)?, num(c)?),
             ("grouppost", _, _, Some(text)) => Op::PostToGroup(num(a)?, num(b)?, unhex(text)?),
+            ("dm", _, _, Some(text)) => Op::SendDirect(num(a)?, num(b)?, unhex(text)?),
+            ("read", _, _, None) => Op::MarkRead(num(a)?, num(b)?),
+            ("dms", _, Some("1"), None) => Op::OpenDms(num(a)?, true),
+            ("dms", _, Some("0"), None) => Op::OpenDms(num(a)?, false),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -134,7 +147,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 26;
+        let tag = next() % 30;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -151,7 +164,10 @@ impl Op {
             22 => Op::CreateGroup(next() % 8),
             23 => Op::AddMember(next() % 8, next() % 4, next() % 8),
             24 => Op::RemoveMember(next() % 8, next() % 4, next() % 8),
-            _ => Op::PostToGroup(next() % 8, next() % 4, text(next())),
+            25 => Op::PostToGroup(next() % 8, next() % 4, text(next())),
+            26 | 27 => Op::SendDirect(next() % 8, next() % 8, text(next())),
+            28 => Op::MarkRead(next() % 8, next() % 8),
+            _ => Op::OpenDms(next() % 8, next() % 2 == 0),
         })
     }
 }
@@ -207,7 +223,10 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         1 => user.clone().prop_map(Op::CreateGroup),
         3 => (user.clone(), 0..4usize, user.clone()).prop_map(|(a, g, m)| Op::AddMember(a, g, m)),
         1 => (user.clone(), 0..4usize, user.clone()).prop_map(|(a, g, m)| Op::RemoveMember(a, g, m)),
-        3 => (user, 0..4usize, 0..=TEXTS.len()).prop_map(|(a, g, t)| Op::PostToGroup(a, g, text(t))),
+        3 => (user.clone(), 0..4usize, 0..=TEXTS.len()).prop_map(|(a, g, t)| Op::PostToGroup(a, g, text(t))),
+        4 => (user.clone(), user.clone(), 0..=TEXTS.len()).prop_map(|(a, b, t)| Op::SendDirect(a, b, text(t))),
+        2 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::MarkRead(a, b)),
+        1 => (user, any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -251,6 +270,8 @@ mod tests {
             "add 1 2",
             "group 1 2",
             "grouppost 1 2",
+            "dms 1 2",
+            "read 1",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");
