@@ -327,25 +327,35 @@ async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
         (usage["sent"].clone(), usage["over_cap"].clone()),
         (json!(1), json!(0))
     );
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        text.contains("starling_device_updates_sent_total 1"),
-        "{text}"
-    );
+    // The line is written before the text is acknowledged and counted.
+    eventually(|| async {
+        let text = s
+            .client
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.contains("starling_device_updates_sent_total 1")
+            .then_some(())
+    })
+    .await;
 
     // STOP pauses: the next post is not queued.
     let (_, reply) = inbound(&s, Some(SECRET), "+15555550111", "STOP").await;
     assert!(reply["reply"].as_str().is_some());
     s.post_text(&ada, "nobody should get this").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Texts are planned in the fan-out batch that writes bob's inbox: once
+    // the post is in bob's timeline, a text would have been queued.
+    eventually(|| async {
+        let (_, home) = s.get(&bob, "/api/home").await;
+        (home["posts"][0]["text"] == "nobody should get this").then_some(())
+    })
+    .await;
+    let (_, usage) = s.get(&bob, "/api/me/device-usage").await;
+    assert_eq!(usage["sent"], 1, "paused: nothing more queued");
     let text = std::fs::read_to_string(&file).expect("file");
     assert_eq!(text.lines().count(), 1, "paused: {text}");
     s.stop().await;

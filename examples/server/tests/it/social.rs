@@ -231,6 +231,14 @@ async fn blocks_mutes_friends_and_suggestions() {
     let (_, changed) = s.put(&ada, &format!("/api/mutes/{}", dan.id)).await;
     assert_eq!(changed["changed"], true);
     s.post_text(&dan, "dan speaks").await;
+    // Bob follows dan too: once it reached him, fan-out is done.
+    eventually(|| async {
+        let (_, home) = s.get(&bob, "/api/home").await;
+        texts(&home)
+            .contains(&"dan speaks".to_owned())
+            .then_some(())
+    })
+    .await;
     let (_, home) = s.get(&ada, "/api/home").await;
     assert!(texts(&home).is_empty(), "muted");
     let (_, mutes) = s.get(&ada, "/api/mutes").await;
