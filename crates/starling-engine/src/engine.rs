@@ -78,6 +78,24 @@ fn post_links(post: &Post) -> Vec<Mutation> {
     links
 }
 
+impl UserPage {
+    /// A page of users from up to `limit + 1` ids in order: the extra one
+    /// says there is more.
+    pub(crate) fn from_ids(ids: impl Iterator<Item = UserId>, limit: usize) -> UserPage {
+        let mut users: Vec<UserId> = ids.collect();
+        let more = users.len() > limit;
+        users.truncate(limit);
+        UserPage {
+            next: if more {
+                users.last().map(|u| Cursor::users(*u))
+            } else {
+                None
+            },
+            users,
+        }
+    }
+}
+
 /// Fan-out counters since the engine opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FanoutStats {
@@ -441,16 +459,7 @@ impl<B: Backend> Engine<B> {
         s.ensure_user(user)?;
         let mut edges: Vec<Edge> = Vec::with_capacity(limit + 1);
         s.backend.edges(user, dir, after, limit + 1, &mut edges)?;
-        let more = edges.len() > limit;
-        edges.truncate(limit);
-        Ok(UserPage {
-            next: if more {
-                edges.last().map(|e| Cursor::users(e.user))
-            } else {
-                None
-            },
-            users: edges.into_iter().map(|e| e.user).collect(),
-        })
+        Ok(UserPage::from_ids(edges.into_iter().map(|e| e.user), limit))
     }
 
     /// Follower and following counts, read in O(1).

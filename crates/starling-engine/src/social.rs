@@ -110,16 +110,7 @@ impl<B: Backend> Engine<B> {
     ) -> Result<UserPage> {
         check_page_size(limit)?;
         let group = self.group(owner, group)?;
-        let after = cursor.map(Cursor::as_users).transpose()?;
-        let mut links = Vec::with_capacity(limit + 1);
-        self.shared.backend.links(
-            LinkKind::Members,
-            group.id.0,
-            after.map(|u| u.0),
-            limit + 1,
-            &mut links,
-        )?;
-        Ok(user_page(links.into_iter().map(|(u, _)| UserId(u)), limit))
+        self.users_linked(LinkKind::Members, group.id.0, cursor, limit)
     }
 
     /// Adds `member` to the owner's group. A member who follows the owner
@@ -404,13 +395,27 @@ impl<B: Backend> Engine<B> {
         limit: usize,
     ) -> Result<UserPage> {
         check_page_size(limit)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        self.shared.ensure_user(user)?;
+        self.users_linked(kind, user.0, cursor, limit)
+    }
+
+    /// A page of the users linked under `from` by `kind`, in id order.
+    fn users_linked(
+        &self,
+        kind: LinkKind,
+        from: u64,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
         let after = cursor.map(Cursor::as_users).transpose()?;
         let mut links = Vec::with_capacity(limit + 1);
-        s.backend
-            .links(kind, user.0, after.map(|u| u.0), limit + 1, &mut links)?;
-        Ok(user_page(links.into_iter().map(|(u, _)| UserId(u)), limit))
+        self.shared
+            .backend
+            .links(kind, from, after.map(|u| u.0), limit + 1, &mut links)?;
+        Ok(UserPage::from_ids(
+            links.into_iter().map(|(u, _)| UserId(u)),
+            limit,
+        ))
     }
 
     /// A page of the posts that mention `user`, newest first: those they
@@ -666,21 +671,5 @@ fn retract_where<B: Backend>(
             Some(last) if entries.len() == 1024 => before = Some(last.post),
             _ => return Ok(()),
         }
-    }
-}
-
-/// A page of users from up to `limit + 1` ids: the extra one says there is
-/// more.
-fn user_page(ids: impl Iterator<Item = UserId>, limit: usize) -> UserPage {
-    let mut users: Vec<UserId> = ids.collect();
-    let more = users.len() > limit;
-    users.truncate(limit);
-    UserPage {
-        next: if more {
-            users.last().map(|u| Cursor::users(*u))
-        } else {
-            None
-        },
-        users,
     }
 }
