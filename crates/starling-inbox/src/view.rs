@@ -9,6 +9,7 @@
 //! - Mutes hide an author (and reposts of their posts) from the muter's
 //!   home timeline and mentions, not from anything else.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use starling_core::{Audience, GroupId, LinkKind, Post, PostId, Result, UserId};
@@ -23,6 +24,8 @@ pub struct Viewer {
     blocked: HashSet<UserId>,
     muted: HashSet<UserId>,
     groups: HashMap<(GroupId, UserId), bool>,
+    /// How many accounts the viewer follows, read once per read.
+    following: Cell<Option<u64>>,
 }
 
 /// Whether a read applies the viewer's mutes.
@@ -53,6 +56,7 @@ impl Viewer {
             blocked,
             muted,
             groups: HashMap::new(),
+            following: Cell::new(None),
         })
     }
 
@@ -63,6 +67,7 @@ impl Viewer {
             blocked: HashSet::new(),
             muted: HashSet::new(),
             groups: HashMap::new(),
+            following: Cell::new(None),
         }
     }
 
@@ -160,7 +165,14 @@ impl Viewer {
         }
         let counts =
             |user: UserId| -> Result<bool> { Ok(!self.muted.contains(&user) && reaches(user)?) };
-        let following = store.counts(self.id)?.following;
+        let following = match self.following.get() {
+            Some(n) => n,
+            None => {
+                let n = store.counts(self.id)?.following;
+                self.following.set(Some(n));
+                n
+            }
+        };
         let mut scanned = 0u64;
         let mut after = None;
         let mut page = Vec::new();
