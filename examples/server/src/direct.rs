@@ -13,8 +13,9 @@ use starling::{AVATAR_MAX_BYTES, DirectMessage, DmPolicy, Engine, Toggle, UserId
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
-use crate::routes::{PageQuery, UserJson};
+use crate::routes::{PageQuery, UserJson, own};
 use crate::server::AppState;
+use crate::social::{ChangedJson, change};
 
 /// The routes of this module under `/api`.
 pub(crate) fn routes() -> Router<AppState> {
@@ -204,15 +205,9 @@ async fn set_avatar(
 async fn remove_avatar(
     State(state): State<AppState>,
     session: Session,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<ChangedJson>, ApiError> {
     let me = session.user;
-    state
-        .db()
-        .call(move |engine| {
-            let changed = engine.remove_avatar(me)?;
-            Ok(axum::Json(serde_json::json!({ "changed": changed })))
-        })
-        .await
+    change(&state, move |e| e.remove_avatar(me)).await
 }
 
 #[derive(Deserialize)]
@@ -239,15 +234,9 @@ async fn link_phone(
 async fn unlink_phone(
     State(state): State<AppState>,
     session: Session,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<ChangedJson>, ApiError> {
     let me = session.user;
-    state
-        .db()
-        .call(move |engine| {
-            let changed = engine.unlink_phone(me)?;
-            Ok(axum::Json(serde_json::json!({ "changed": changed })))
-        })
-        .await
+    change(&state, move |e| e.unlink_phone(me)).await
 }
 
 #[derive(Deserialize)]
@@ -279,23 +268,14 @@ async fn device_usage(
         .await
 }
 
-/// Only the follower changes their own device settings.
-fn own(session: &Session, id: u64) -> Result<UserId, ApiError> {
-    if session.user == UserId(id) {
-        Ok(session.user)
-    } else {
-        Err(ApiError::forbidden(
-            "you can only change your own device updates",
-        ))
-    }
-}
+const DEVICE_IS_OWN: &str = "you can only change your own device updates";
 
 async fn device(
     State(state): State<AppState>,
     session: Session,
     PathParams((id, target)): PathParams<(u64, u64)>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let me = own(&session, id)?;
+    let me = own(&session, id, DEVICE_IS_OWN)?;
     state
         .db()
         .call(move |engine| {
@@ -312,7 +292,7 @@ async fn set_device(
     target: u64,
     toggle: Toggle,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let me = own(session, id)?;
+    let me = own(session, id, DEVICE_IS_OWN)?;
     state
         .db()
         .call(move |engine| {

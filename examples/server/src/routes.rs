@@ -402,23 +402,25 @@ async fn is_following(
         .await
 }
 
-/// Only the owner of a follow list changes it.
-fn own(session: &Session, id: u64) -> Result<UserId, ApiError> {
+/// The session's user, when the path's `{id}` names them: only the owner
+/// of a follow list (or its device settings) changes it. Otherwise 403
+/// with `refusal`.
+pub(crate) fn own(session: &Session, id: u64, refusal: &'static str) -> Result<UserId, ApiError> {
     if session.user == UserId(id) {
         Ok(session.user)
     } else {
-        Err(ApiError::forbidden(
-            "you can only change whom you follow yourself",
-        ))
+        Err(ApiError::forbidden(refusal))
     }
 }
+
+const FOLLOWS_ARE_OWN: &str = "you can only change whom you follow yourself";
 
 async fn follow(
     State(state): State<AppState>,
     session: Session,
     PathParams((id, target)): PathParams<(u64, u64)>,
 ) -> Result<axum::Json<EdgeJson>, ApiError> {
-    let me = own(&session, id)?;
+    let me = own(&session, id, FOLLOWS_ARE_OWN)?;
     state
         .db()
         .call(move |engine| {
@@ -436,7 +438,7 @@ async fn unfollow(
     session: Session,
     PathParams((id, target)): PathParams<(u64, u64)>,
 ) -> Result<axum::Json<EdgeJson>, ApiError> {
-    let me = own(&session, id)?;
+    let me = own(&session, id, FOLLOWS_ARE_OWN)?;
     state
         .db()
         .call(move |engine| {

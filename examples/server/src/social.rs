@@ -198,13 +198,14 @@ async fn group_members(
     .await
 }
 
+/// Whether a change changed anything.
 #[derive(Serialize)]
-struct ChangedJson {
+pub(crate) struct ChangedJson {
     changed: bool,
 }
 
 /// Runs a change that reports whether it changed anything.
-async fn change<F>(state: &AppState, f: F) -> Result<axum::Json<ChangedJson>, ApiError>
+pub(crate) async fn change<F>(state: &AppState, f: F) -> Result<axum::Json<ChangedJson>, ApiError>
 where
     F: FnOnce(&starling::Engine) -> starling::Result<bool> + Send + 'static,
 {
