@@ -154,20 +154,52 @@ struct Watcher {
 /// pending tick stands for any number of events), on a blocking thread
 /// that ends when the stream is dropped or the engine's hub goes away.
 async fn engine_ticks(state: &AppState, user: UserId) -> Result<mpsc::Receiver<()>, ApiError> {
+    engine_events(state, user, 1, WhenFull::Drop, |_| ()).await
+}
+
+/// What [`engine_events`] does with an event when its channel is full.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Wait for room (every event reaches the receiver).
+    Wait,
+    /// Drop it (a pending one already says something happened).
+    Drop,
+}
+
+/// Subscribes to `user`'s engine events and forwards each, mapped by
+/// `map`, into the returned channel of `capacity`. One blocking thread per
+/// subscription waits on the engine's queue; it ends when the receiver is
+/// dropped or shutdown begins.
+pub(crate) async fn engine_events<T: Send + 'static>(
+    state: &AppState,
+    user: UserId,
+    capacity: usize,
+    when_full: WhenFull,
+    map: impl Fn(starling::Event) -> T + Send + 'static,
+) -> Result<mpsc::Receiver<T>, ApiError> {
     let subscription = state
         .db()
         .call(move |engine| Ok(engine.subscribe(user)?))
         .await?;
-    let (tx, rx) = mpsc::channel(1);
+    let (tx, rx) = mpsc::channel(capacity);
+    let mut shutdown = state.shutdown_signal();
     tokio::task::spawn_blocking(move || {
-        loop {
-            match subscription.recv_timeout(Duration::from_millis(250)) {
-                Some(_) => match tx.try_send(()) {
-                    Ok(()) | Err(mpsc::error::TrySendError::Full(())) => {}
-                    Err(mpsc::error::TrySendError::Closed(())) => return,
-                },
-                None if tx.is_closed() => return,
-                None => {}
+        while !*shutdown.borrow_and_update() {
+            let Some(event) = subscription.recv_timeout(Duration::from_millis(250)) else {
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            };
+            let sent = match when_full {
+                WhenFull::Wait => tx.blocking_send(map(event)).is_ok(),
+                WhenFull::Drop => !matches!(
+                    tx.try_send(map(event)),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                ),
+            };
+            if !sent {
+                return;
             }
         }
     });

@@ -5,7 +5,6 @@
 //! user may see (a group post reaches only its audience on every path).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -19,6 +18,7 @@ use starling::{Event, Group, GroupId, UserId};
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
+use crate::live::{self, WhenFull};
 use crate::routes::{
     PageQuery, PostJson, TimelineJson, UsersJson, hydrate, hydrate_posts, post_id, timeline,
     user_list,
@@ -348,44 +348,23 @@ async fn events(
     session: Session,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = session.user;
-    let sub = state
-        .db()
-        .call(move |engine| Ok(engine.subscribe(me)?))
-        .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(64);
-    let mut shutdown = state.shutdown_signal();
-    // One blocking thread per stream waits on the engine's queue; it ends
-    // when the client goes away (the send fails) or at shutdown.
-    tokio::task::spawn_blocking(move || {
-        loop {
-            if *shutdown.borrow_and_update() {
-                return;
-            }
-            let Some(event) = sub.recv_timeout(Duration::from_millis(250)) else {
-                if tx.is_closed() {
-                    return;
-                }
-                continue;
-            };
-            let post = |p: starling::PostId| serde_json::json!({ "post": p.0.to_string() });
-            let (name, data) = match event {
-                Event::TimelineAdded { post: p } => ("timeline", post(p)),
-                Event::TimelineRetracted { post: p } => ("retract", post(p)),
-                Event::Mention { post: p } => ("mention", post(p)),
-                Event::DeviceDelivery { post: p } => ("device", post(p)),
-                Event::DirectMessage { from, message } => (
-                    "message",
-                    serde_json::json!({ "from": from.0, "message": message.0.to_string() }),
-                ),
-                Event::Lagged => ("lagged", serde_json::json!({})),
-                _ => ("other", serde_json::json!({})),
-            };
-            let sse = SseEvent::default().event(name).data(data.to_string());
-            if tx.blocking_send(sse).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = live::engine_events(&state, me, 64, WhenFull::Wait, |event| {
+        let post = |p: starling::PostId| serde_json::json!({ "post": p.0.to_string() });
+        let (name, data) = match event {
+            Event::TimelineAdded { post: p } => ("timeline", post(p)),
+            Event::TimelineRetracted { post: p } => ("retract", post(p)),
+            Event::Mention { post: p } => ("mention", post(p)),
+            Event::DeviceDelivery { post: p } => ("device", post(p)),
+            Event::DirectMessage { from, message } => (
+                "message",
+                serde_json::json!({ "from": from.0, "message": message.0.to_string() }),
+            ),
+            Event::Lagged => ("lagged", serde_json::json!({})),
+            _ => ("other", serde_json::json!({})),
+        };
+        SseEvent::default().event(name).data(data.to_string())
+    })
+    .await?;
     let stream = receiver_stream(rx);
     Ok((
         [("x-accel-buffering", "no")],
