@@ -22,6 +22,7 @@ mod direct;
 pub mod direct_codec;
 mod error;
 mod ids;
+pub mod paging;
 mod sms_text;
 mod text;
 mod types;

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::ops::ControlFlow;
 
+use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{
     Audience, Counts, Edge, EdgeMode, InboxEntry, LinkKind, Mutation, Post, PostId, Result, User,
     UserId,
@@ -17,8 +19,6 @@ use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
 use crate::{FanoutQueue, InboxStore, expected_inbox};
-
-const PAGE: usize = 1024;
 
 /// One difference between derived state and the ground truth.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +134,6 @@ where
 {
     let mut report = CheckReport::default();
     let last_user = store.last_user_id()?.map_or(0, |u| u.0);
-    let mut scratch = Vec::new();
     let mut ids = Vec::new();
     let mut posts = Vec::new();
     // Followers per user, counted from the ground-truth side of the edges.
@@ -147,7 +146,7 @@ where
         if store.user_id_by_name(&user.name)? != Some(id) {
             report.problems.push(Problem::NameIndex(user));
         }
-        let following = all_edges(store, id, Direction::Following, &mut scratch)?;
+        let following = all_edges(store, id, Direction::Following)?;
         report.edges += following.len() as u64;
         let mut pulled = Vec::new();
         store.pulled(id, &mut pulled)?;
@@ -168,7 +167,7 @@ where
             }
         }
         let pulls: BTreeSet<UserId> = pulled.iter().map(|p| p.user).collect();
-        for e in all_edges(store, id, Direction::Followers, &mut scratch)? {
+        for e in all_edges(store, id, Direction::Followers)? {
             if store.edge(e.user, id)?.is_none() {
                 report.problems.push(Problem::ReverseEdgeExtra(e.user, id));
             }
@@ -179,44 +178,41 @@ where
             }
         }
         // The author index must name exactly this author's posts.
-        let mut before = None;
-        loop {
-            ids.clear();
-            store.author_posts(id, before, PAGE, &mut ids)?;
-            posts.clear();
-            store.posts(&ids, &mut posts)?;
-            for (p, post) in ids.iter().zip(&posts) {
-                if post.as_ref().map(|p| p.author) != Some(id) {
-                    report.problems.push(Problem::AuthorIndexDangling(id, *p));
+        for_each_page(
+            PAGE,
+            |before, size, ids| store.author_posts(id, before, size, ids),
+            |&p| p,
+            |ids| {
+                posts.clear();
+                store.posts(ids, &mut posts)?;
+                for (p, post) in ids.iter().zip(&posts) {
+                    if post.as_ref().map(|p| p.author) != Some(id) {
+                        report.problems.push(Problem::AuthorIndexDangling(id, *p));
+                    }
                 }
-            }
-            match ids.last() {
-                Some(last) if ids.len() == PAGE => before = Some(*last),
-                _ => break,
-            }
-        }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
         // Blocks are stored both ways.
         for (kind, mirror) in [
             (LinkKind::Blocks, LinkKind::BlockedBy),
             (LinkKind::BlockedBy, LinkKind::Blocks),
         ] {
-            let mut links = Vec::new();
-            let mut after = None;
-            loop {
-                links.clear();
-                store.links(kind, id.0, after, PAGE, &mut links)?;
-                for &(other, at) in &links {
-                    if store.link(mirror, other, id.0)? != Some(at) {
-                        report
-                            .problems
-                            .push(Problem::LinkMissing(mirror, other, id.0, at));
+            for_each_page(
+                PAGE,
+                |after, size, links| store.links(kind, id.0, after, size, links),
+                |&(other, _)| other,
+                |links| {
+                    for &(other, at) in links {
+                        if store.link(mirror, other, id.0)? != Some(at) {
+                            report
+                                .problems
+                                .push(Problem::LinkMissing(mirror, other, id.0, at));
+                        }
                     }
-                }
-                match links.last() {
-                    Some(&(last, _)) if links.len() == PAGE => after = Some(last),
-                    _ => break,
-                }
-            }
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
         }
         let lag = may_lag(id);
         check_inbox(
@@ -233,59 +229,54 @@ where
             continue;
         }
         let stored = store.counts(id)?;
-        scratch.clear();
         let actual = Counts {
             followers: followers_of.get(&id).copied().unwrap_or(0),
-            following: all_edges(store, id, Direction::Following, &mut scratch)?.len() as u64,
+            following: all_edges(store, id, Direction::Following)?.len() as u64,
         };
         if stored != actual {
             report.problems.push(Problem::Counts(id, stored, actual));
         }
     }
     // Every post must be in its author's index.
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        all.clear();
-        store.scan_posts(after, PAGE, &mut all)?;
-        for post in &all {
-            report.posts += 1;
-            ids.clear();
-            store.author_posts(
-                post.author,
-                Some(PostId(post.id.0.saturating_add(1))),
-                1,
-                &mut ids,
-            )?;
-            if ids.first() != Some(&post.id) {
-                report
-                    .problems
-                    .push(Problem::AuthorIndexMissing(post.clone()));
-            }
-            for (kind, from, to, value) in implied_links(post) {
-                if store.link(kind, from, to)? != Some(value) {
+    for_each_page(
+        PAGE,
+        |after, size, all| store.scan_posts(after, size, all),
+        |post| post.id,
+        |all| {
+            for post in all {
+                report.posts += 1;
+                ids.clear();
+                store.author_posts(
+                    post.author,
+                    Some(PostId(post.id.0.saturating_add(1))),
+                    1,
+                    &mut ids,
+                )?;
+                if ids.first() != Some(&post.id) {
                     report
                         .problems
-                        .push(Problem::LinkMissing(kind, from, to, value));
+                        .push(Problem::AuthorIndexMissing(post.clone()));
+                }
+                for (kind, from, to, value) in implied_links(post) {
+                    if store.link(kind, from, to)? != Some(value) {
+                        report
+                            .problems
+                            .push(Problem::LinkMissing(kind, from, to, value));
+                    }
                 }
             }
-        }
-        match all.last() {
-            Some(last) if all.len() == PAGE => after = Some(last.id),
-            _ => break,
-        }
-    }
-    let mut jobs = Vec::new();
-    let mut after = None;
-    loop {
-        jobs.clear();
-        store.jobs(after, PAGE, &mut jobs)?;
-        report.pending_jobs += jobs.len() as u64;
-        match jobs.last() {
-            Some(last) if jobs.len() == PAGE => after = Some(last.post),
-            _ => break,
-        }
-    }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    for_each_page(
+        PAGE,
+        |after, size, jobs| store.jobs(after, size, jobs),
+        |job| job.post,
+        |jobs| {
+            report.pending_jobs += jobs.len() as u64;
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(report)
 }
 
@@ -307,26 +298,18 @@ fn implied_links(post: &Post) -> Vec<(LinkKind, u64, u64, u64)> {
     out
 }
 
-fn all_edges<S: GraphStore + ?Sized>(
-    store: &S,
-    user: UserId,
-    dir: Direction,
-    scratch: &mut Vec<Edge>,
-) -> Result<Vec<Edge>> {
+fn all_edges<S: GraphStore + ?Sized>(store: &S, user: UserId, dir: Direction) -> Result<Vec<Edge>> {
     let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        scratch.clear();
-        store.edges(user, dir, after, PAGE, scratch)?;
-        out.extend_from_slice(scratch);
-        match scratch.last() {
-            Some(last) if scratch.len() == PAGE => after = Some(last.user),
-            _ => {
-                scratch.clear();
-                return Ok(out);
-            }
-        }
-    }
+    for_each_page(
+        PAGE,
+        |after, size, edges| store.edges(user, dir, after, size, edges),
+        |edge| edge.user,
+        |edges| {
+            out.extend_from_slice(edges);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(out)
 }
 
 fn check_inbox<S>(

@@ -234,12 +234,7 @@ pub fn job_audience<S: PostStore + ?Sized>(store: &S, job: &FanoutJob) -> Result
     if job.kind == JobKind::Promote {
         return Ok(Audience::Public);
     }
-    let mut found = Vec::with_capacity(1);
-    store.posts(&[job.post], &mut found)?;
-    Ok(found
-        .pop()
-        .flatten()
-        .map_or(Audience::Public, |p| p.audience))
+    Ok(view::stored_post(store, job.post)?.map_or(Audience::Public, |p| p.audience))
 }
 
 /// Which timeline a page belongs to: home timelines show a post at most

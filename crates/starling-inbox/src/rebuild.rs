@@ -1,12 +1,13 @@
 //! An inbox recomputed from the ground truth (users, edges, posts).
 
+use std::ops::ControlFlow;
+
+use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{InboxEntry, PostId, Result, UserId};
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
 
 use crate::view::delivered_to;
-
-const PAGE: usize = 1024;
 
 /// What `owner`'s inbox must hold, newest first, at most `limit` entries:
 /// the owner's own live posts; for each followee, its live posts newer than
@@ -24,21 +25,19 @@ pub fn expected_inbox<S: GraphStore + PostStore + ?Sized>(
 ) -> Result<Vec<InboxEntry>> {
     let mut out = Vec::new();
     collect_author(store, owner, owner, PostId(0), 0, limit, &mut out)?;
-    let mut edges = Vec::new();
-    let mut after = None;
-    loop {
-        edges.clear();
-        store.edges(owner, Direction::Following, after, PAGE, &mut edges)?;
-        for edge in &edges {
-            collect_author(
-                store, owner, edge.user, edge.since, backfill, limit, &mut out,
-            )?;
-        }
-        match edges.last() {
-            Some(last) if edges.len() == PAGE => after = Some(last.user),
-            _ => break,
-        }
-    }
+    for_each_page(
+        PAGE,
+        |after, size, edges| store.edges(owner, Direction::Following, after, size, edges),
+        |edge| edge.user,
+        |edges| {
+            for edge in edges {
+                collect_author(
+                    store, owner, edge.user, edge.since, backfill, limit, &mut out,
+                )?;
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     out.sort_by_key(|e| std::cmp::Reverse(e.post));
     out.truncate(limit);
     Ok(out)
@@ -53,37 +52,36 @@ fn collect_author<S: GraphStore + PostStore + ?Sized>(
     limit: usize,
     out: &mut Vec<InboxEntry>,
 ) -> Result<()> {
-    let mut ids = Vec::new();
     let mut posts = Vec::new();
-    let mut before = None;
     let (mut newer_live, mut older_seen) = (0, 0);
-    loop {
-        ids.clear();
-        store.author_posts(author, before, PAGE, &mut ids)?;
-        posts.clear();
-        store.posts(&ids, &mut posts)?;
-        for (id, post) in ids.iter().zip(&posts) {
-            let live = match post {
-                Some(p) if !p.deleted => delivered_to(store, p, owner)?,
-                _ => false,
-            };
-            let wanted = if *id > since {
-                newer_live += usize::from(live);
-                true
-            } else {
-                older_seen += 1;
-                older_seen <= backfill
-            };
-            if wanted && live {
-                out.push(InboxEntry { post: *id, author });
+    for_each_page(
+        PAGE,
+        |before, size, ids| store.author_posts(author, before, size, ids),
+        |&id| id,
+        |ids| {
+            posts.clear();
+            store.posts(ids, &mut posts)?;
+            for (id, post) in ids.iter().zip(&posts) {
+                let live = match post {
+                    Some(p) if !p.deleted => delivered_to(store, p, owner)?,
+                    _ => false,
+                };
+                let wanted = if *id > since {
+                    newer_live += usize::from(live);
+                    true
+                } else {
+                    older_seen += 1;
+                    older_seen <= backfill
+                };
+                if wanted && live {
+                    out.push(InboxEntry { post: *id, author });
+                }
+                if newer_live >= limit || (*id <= since && older_seen >= backfill) {
+                    return Ok(ControlFlow::Break(()));
+                }
             }
-            if newer_live >= limit || (*id <= since && older_seen >= backfill) {
-                return Ok(());
-            }
-        }
-        match ids.last() {
-            Some(last) if ids.len() == PAGE => before = Some(*last),
-            _ => return Ok(()),
-        }
-    }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(())
 }

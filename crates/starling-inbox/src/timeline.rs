@@ -13,7 +13,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::ops::ControlFlow;
 
+use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Cursor, Edge, InboxEntry, Mutation, Post, PostId, Result, UserId};
 use starling_graph::{Direction, GraphStore};
 use starling_log::PostStore;
@@ -297,37 +299,36 @@ fn pull_sources<S: GraphStore + PostStore + ?Sized>(
         floor: None,
     };
     let mut sources = vec![Source::new(own, before)];
-    let mut edges: Vec<Edge> = Vec::new();
-    let mut after = None;
     let mut older = Vec::new();
-    loop {
-        edges.clear();
-        store.edges(owner, Direction::Following, after, 1024, &mut edges)?;
-        for e in &edges {
-            let floor = if backfill == 0 {
-                None
-            } else {
-                older.clear();
-                store.author_posts(
-                    e.user,
-                    Some(PostId(e.since.0.saturating_add(1))),
-                    backfill,
-                    &mut older,
-                )?;
-                older.last().copied()
-            };
-            let from = From::Author {
-                author: e.user,
-                since: e.since,
-                floor,
-            };
-            sources.push(Source::new(from, before));
-        }
-        match edges.last() {
-            Some(last) if edges.len() == 1024 => after = Some(last.user),
-            _ => return Ok(sources),
-        }
-    }
+    for_each_page(
+        PAGE,
+        |after, size, edges| store.edges(owner, Direction::Following, after, size, edges),
+        |e: &Edge| e.user,
+        |edges| {
+            for e in edges {
+                let floor = if backfill == 0 {
+                    None
+                } else {
+                    older.clear();
+                    store.author_posts(
+                        e.user,
+                        Some(PostId(e.since.0.saturating_add(1))),
+                        backfill,
+                        &mut older,
+                    )?;
+                    older.last().copied()
+                };
+                let from = From::Author {
+                    author: e.user,
+                    since: e.since,
+                    floor,
+                };
+                sources.push(Source::new(from, before));
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    Ok(sources)
 }
 
 /// A page of `author`'s own posts, newest first: those the viewer may see.

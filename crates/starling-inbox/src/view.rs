@@ -11,10 +11,16 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 
+use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Audience, GroupId, LinkKind, Post, PostId, Result, UserId};
 use starling_graph::{GraphStore, all_links, is_member};
 use starling_log::PostStore;
+
+/// Reposters of one post read per page by [`Viewer::first_appearance`],
+/// which stops once it has read more of them than the viewer follows.
+const REPOSTERS_PAGE: usize = 256;
 
 /// The reader of a page, with what decides what they see, loaded once per
 /// read: the accounts they block or are blocked by and the ones they mute.
@@ -173,58 +179,78 @@ impl Viewer {
                 n
             }
         };
-        let mut scanned = 0u64;
-        let mut after = None;
-        let mut page = Vec::new();
-        loop {
-            page.clear();
-            store.links(LinkKind::Reposts, original.id.0, after, 256, &mut page)?;
-            for &(reposter, id) in &page {
-                let (reposter, id) = (UserId(reposter), PostId(id));
-                if id < repost.id && reposter != repost.author && counts(reposter)? {
-                    return Ok(false);
+        let (mut scanned, mut earlier, mut too_many) = (0u64, false, false);
+        for_each_page(
+            REPOSTERS_PAGE,
+            |after, size, page| store.links(LinkKind::Reposts, original.id.0, after, size, page),
+            |&(reposter, _)| reposter,
+            |page| {
+                for &(reposter, id) in page {
+                    let (reposter, id) = (UserId(reposter), PostId(id));
+                    if id < repost.id && reposter != repost.author && counts(reposter)? {
+                        earlier = true;
+                        return Ok(ControlFlow::Break(()));
+                    }
                 }
-            }
-            scanned += page.len() as u64;
-            match page.last() {
-                Some(&(last, _)) if page.len() == 256 => after = Some(last),
-                _ => return Ok(true),
-            }
-            if scanned > following {
-                break;
-            }
+                scanned += page.len() as u64;
+                // More reposters than followees, and more to come.
+                too_many = page.len() == REPOSTERS_PAGE && scanned > following;
+                Ok(if too_many {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            },
+        )?;
+        if earlier {
+            return Ok(false);
+        }
+        if !too_many {
+            return Ok(true);
         }
         // More reposters than followees: ask about each followee instead.
-        let mut edges = Vec::new();
-        let mut after = None;
-        loop {
-            edges.clear();
-            store.edges(
-                self.id,
-                starling_graph::Direction::Following,
-                after,
-                1024,
-                &mut edges,
-            )?;
-            for e in &edges {
-                if e.user == repost.author || self.muted.contains(&e.user) {
-                    continue;
+        for_each_page(
+            PAGE,
+            |after, size, edges| {
+                store.edges(
+                    self.id,
+                    starling_graph::Direction::Following,
+                    after,
+                    size,
+                    edges,
+                )
+            },
+            |e| e.user,
+            |edges| {
+                for e in edges {
+                    if e.user == repost.author || self.muted.contains(&e.user) {
+                        continue;
+                    }
+                    if let Some(id) = store.link(LinkKind::Reposts, original.id.0, e.user.0)?
+                        && PostId(id) < repost.id
+                    {
+                        earlier = true;
+                        return Ok(ControlFlow::Break(()));
+                    }
                 }
-                if let Some(id) = store.link(LinkKind::Reposts, original.id.0, e.user.0)?
-                    && PostId(id) < repost.id
-                {
-                    return Ok(false);
-                }
-            }
-            match edges.last() {
-                Some(last) if edges.len() == 1024 => after = Some(last.user),
-                _ => break,
-            }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        if earlier {
+            return Ok(false);
         }
         Ok(store
             .link(LinkKind::Reposts, original.id.0, self.id.0)?
             .is_none_or(|id| PostId(id) >= repost.id || repost.author == self.id))
     }
+}
+
+/// The stored record of post `id`, tombstone or not, whoever may see it:
+/// the one read of a single post by id.
+pub fn stored_post<S: PostStore + ?Sized>(store: &S, id: PostId) -> Result<Option<Post>> {
+    let mut found = Vec::with_capacity(1);
+    store.posts(&[id], &mut found)?;
+    Ok(found.pop().flatten())
 }
 
 /// Whether `reader` is in the audience fan-out delivers `post` to, and the
