@@ -92,7 +92,7 @@ mod tests {
                 })
             },
         )
-        .unwrap();
+        .expect("nothing fails here");
         (starts, seen)
     }
 

@@ -1,47 +1,20 @@
 //! Engine operations of the direct features: profiles and avatars, phones,
 //! direct messages with per-user conversation lists, and device updates
-//! (subscriptions, the fan-out hook that queues them, the durable outbox a
-//! gateway leases and acknowledges, the per-recipient daily cap).
+//! (subscriptions, the durable outbox a gateway leases and acknowledges,
+//! the per-recipient daily usage). The fan-out hook that queues device
+//! updates is planned with each fan-out batch (`fanout.rs`).
 
-use parking_lot::{Mutex, MutexGuard};
 use starling_core::{
-    Audience, Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
-    DirectMutation, DmPolicy, Edge, Error, FanoutJob, ImageKind, JobKind, Mutation, Phone, PostId,
-    PostText, Profile, Result, Toggle, UserId, device_text, utc_day,
+    Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
+    DirectMutation, DmPolicy, Error, ImageKind, Mutation, Phone, PostId, PostText, Profile, Result,
+    Toggle, UserId,
 };
 use starling_graph::check_edge;
-use starling_inbox::{Backend, FollowerPage, check_page_size};
+use starling_inbox::{Backend, check_page_size};
 use starling_log::unix_millis;
 
-use crate::engine::{Engine, Shared};
-use crate::locks::AuthorLocks;
-
-/// The locks of the direct features, owned by the engine.
-pub(crate) struct DirectLocks {
-    /// Per-user stripes: a user's profile, and the conversation summaries
-    /// they own. A message locks both users' stripes, lower stripe first.
-    users: AuthorLocks,
-    /// Phone numbers are unique across accounts: links check and write
-    /// under this lock.
-    phones: Mutex<()>,
-    /// Held while a fan-out batch with device subscribers is planned and
-    /// written, so the daily-usage read-check-write of concurrent batches
-    /// (of different authors) cannot race.
-    device: Mutex<()>,
-    /// Held while the outbox is leased or acknowledged.
-    outbox: Mutex<()>,
-}
-
-impl DirectLocks {
-    pub(crate) fn new() -> DirectLocks {
-        DirectLocks {
-            users: AuthorLocks::new(),
-            phones: Mutex::new(()),
-            device: Mutex::new(()),
-            outbox: Mutex::new(()),
-        }
-    }
-}
+use crate::base::Shared;
+use crate::engine::Engine;
 
 /// A page of a user's conversations, newest last message first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,56 +34,6 @@ pub struct MessagePage {
     pub next: Option<Cursor>,
 }
 
-impl<B: Backend> Shared<B> {
-    /// Whether anyone has device updates on for `author`.
-    pub(crate) fn has_device_subscribers(&self, author: UserId) -> Result<bool> {
-        let mut one = Vec::with_capacity(1);
-        self.backend
-            .device_subs(author, None, UserId(u64::MAX), 1, &mut one)?;
-        Ok(!one.is_empty())
-    }
-
-    /// Reads the next page of a device-only job into `out`: up to `limit`
-    /// of the author's device subscribers after the job's cursor, with
-    /// their follow edges, keeping those in the post's audience.
-    pub(crate) fn device_page(
-        &self,
-        job: &FanoutJob,
-        audience: Audience,
-        limit: usize,
-        out: &mut Vec<Edge>,
-    ) -> Result<FollowerPage> {
-        out.clear();
-        let mut subs = Vec::with_capacity(limit.min(1024));
-        self.backend
-            .device_subs(job.author, job.cursor, UserId(u64::MAX), limit, &mut subs)?;
-        self.backend.follower_edges(job.author, &subs, out)?;
-        if let Audience::Group(group) = audience {
-            let mut kept = Vec::with_capacity(out.len());
-            for edge in out.drain(..) {
-                if starling_graph::is_member(&self.backend, group, edge.user)? {
-                    kept.push(edge);
-                }
-            }
-            *out = kept;
-        }
-        Ok(FollowerPage {
-            last: subs.len() < limit,
-            end: subs.last().copied().or(job.cursor),
-        })
-    }
-}
-
-/// The mutation an unfollow adds to its batch: the follower's device
-/// updates for the followee end with the edge.
-pub(crate) fn device_sub_removal(follower: UserId, followee: UserId) -> Mutation {
-    Mutation::Direct(DirectMutation::SetDeviceSub {
-        followee,
-        follower,
-        on: Toggle::Off,
-    })
-}
-
 fn position(cursor: Option<&Cursor>) -> Result<Option<PostId>> {
     cursor
         .map(|c| c.as_timeline().map(|(last, _)| last))
@@ -120,8 +43,7 @@ fn position(cursor: Option<&Cursor>) -> Result<Option<PostId>> {
 impl<B: Backend> Engine<B> {
     /// The user's profile (the default one if never set).
     pub fn profile(&self, user: UserId) -> Result<Profile> {
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        let s = self.shared.known(&[user])?;
         Ok(s.backend.profile(user)?.unwrap_or_default())
     }
 
@@ -152,9 +74,7 @@ impl<B: Backend> Engine<B> {
     }
 
     fn update_profile(&self, user: UserId, change: impl FnOnce(&mut Profile)) -> Result<Profile> {
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[user])?;
         let _user = s.direct.users.lock(user);
         let mut profile = s.backend.profile(user)?.unwrap_or_default();
         change(&mut profile);
@@ -170,9 +90,7 @@ impl<B: Backend> Engine<B> {
     /// its first bytes) of at most 256 KiB. Returns its kind.
     pub fn set_avatar(&self, user: UserId, bytes: &[u8]) -> Result<ImageKind> {
         let avatar = Avatar::parse(bytes)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[user])?;
         let _user = s.direct.users.lock(user);
         let kind = avatar.kind;
         let m = DirectMutation::PutAvatar { user, avatar };
@@ -182,16 +100,13 @@ impl<B: Backend> Engine<B> {
 
     /// The user's avatar, if any: its kind and bytes.
     pub fn avatar(&self, user: UserId) -> Result<Option<(ImageKind, Vec<u8>)>> {
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        let s = self.shared.known(&[user])?;
         Ok(s.backend.avatar(user)?.map(|a| (a.kind, a.bytes)))
     }
 
     /// Removes the user's avatar. Returns whether there was one.
     pub fn remove_avatar(&self, user: UserId) -> Result<bool> {
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[user])?;
         let _user = s.direct.users.lock(user);
         if s.backend.avatar(user)?.is_none() {
             return Ok(false);
@@ -206,9 +121,7 @@ impl<B: Backend> Engine<B> {
     /// another account holds is [`Error::PhoneTaken`].
     pub fn link_phone(&self, user: UserId, phone: &str) -> Result<Phone> {
         let phone = Phone::parse(phone)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[user])?;
         let _phones = s.direct.phones.lock();
         match s.backend.user_by_phone(&phone)? {
             Some(holder) if holder == user => return Ok(phone),
@@ -226,9 +139,7 @@ impl<B: Backend> Engine<B> {
 
     /// Unlinks the user's phone. Returns whether one was linked.
     pub fn unlink_phone(&self, user: UserId) -> Result<bool> {
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[user])?;
         let _phones = s.direct.phones.lock();
         let Some(phone) = s.backend.phone_of(user)? else {
             return Ok(false);
@@ -240,7 +151,7 @@ impl<B: Backend> Engine<B> {
 
     /// The phone linked to the user, if any.
     pub fn phone(&self, user: UserId) -> Result<Option<Phone>> {
-        self.shared.ensure_user(user)?;
+        self.shared.known(&[user])?;
         self.shared.backend.phone_of(user)
     }
 
@@ -264,9 +175,7 @@ impl<B: Backend> Engine<B> {
                 "cannot send a direct message to yourself",
             ));
         }
-        s.ensure_user(from)?;
-        s.ensure_user(to)?;
-        s.check_writable()?;
+        s.writing(&[from, to])?;
         let _pair = s.direct.users.lock_pair(from, to);
         if starling_graph::blocked_either(&s.backend, from, to)? {
             return Err(Error::Blocked("no direct messages across a block"));
@@ -319,8 +228,7 @@ impl<B: Backend> Engine<B> {
     ) -> Result<ConversationPage> {
         check_page_size(limit)?;
         let before = position(cursor)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        let s = self.shared.known(&[user])?;
         let mut conversations = Vec::with_capacity(limit + 1);
         s.backend
             .conversations(user, before, limit + 1, &mut conversations)?;
@@ -345,9 +253,7 @@ impl<B: Backend> Engine<B> {
     ) -> Result<MessagePage> {
         check_page_size(limit)?;
         let before = position(cursor)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.ensure_user(other)?;
+        let s = self.shared.known(&[user, other])?;
         let mut messages = Vec::with_capacity(limit + 1);
         s.backend
             .messages(user, other, before, limit + 1, &mut messages)?;
@@ -362,10 +268,7 @@ impl<B: Backend> Engine<B> {
     /// Marks the user's conversation with `other` read. Returns how many
     /// messages were unread.
     pub fn mark_read(&self, user: UserId, other: UserId) -> Result<u64> {
-        let s = &self.shared;
-        s.ensure_user(user)?;
-        s.ensure_user(other)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[user, other])?;
         let _user = s.direct.users.lock(user);
         let Some(old) = s.backend.conversation(user, other)? else {
             return Ok(0);
@@ -387,10 +290,7 @@ impl<B: Backend> Engine<B> {
     /// otherwise); an unfollow turns them off.
     pub fn set_device_updates(&self, follower: UserId, followee: UserId, on: Toggle) -> Result<()> {
         check_edge(follower, followee)?;
-        let s = &self.shared;
-        s.ensure_user(follower)?;
-        s.ensure_user(followee)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[follower, followee])?;
         // The followee's lock orders this against unfollow and fan-out.
         let _author = s.authors.lock(followee);
         if on == Toggle::On && s.backend.edge(follower, followee)?.is_none() {
@@ -408,9 +308,7 @@ impl<B: Backend> Engine<B> {
 
     /// Whether `follower` has device updates on for `followee`.
     pub fn device_updates(&self, follower: UserId, followee: UserId) -> Result<bool> {
-        let s = &self.shared;
-        s.ensure_user(follower)?;
-        s.ensure_user(followee)?;
+        let s = self.shared.known(&[follower, followee])?;
         s.backend.device_sub(followee, follower)
     }
 
@@ -505,7 +403,7 @@ impl<B: Backend> Engine<B> {
     /// The user's device updates on `day` (days since the Unix epoch, see
     /// [`starling_core::utc_day`]): queued, and not queued over the cap.
     pub fn device_usage(&self, user: UserId, day: u32) -> Result<DeviceUsage> {
-        self.shared.ensure_user(user)?;
+        self.shared.known(&[user])?;
         self.shared.backend.device_usage(user, day)
     }
 }
@@ -519,92 +417,6 @@ impl<B: Backend> Shared<B> {
             return Ok(true);
         }
         Ok(self.backend.profile(to)?.is_some_and(|p| p.dms_open))
-    }
-
-    /// Appends to a planned delivery batch the device updates of its page
-    /// of followers (after the job's cursor, through the page's last
-    /// follower): one outbox entry per follower who has device updates on
-    /// for the author, a linked phone and updates not paused, and whose
-    /// edge is older than the post, within the recipient's daily cap (the
-    /// rest are counted as over the cap). Returns the device lock when it
-    /// planned any, to be held until the batch is written.
-    pub(crate) fn plan_device_updates(
-        &self,
-        job: &FanoutJob,
-        followers: &[Edge],
-        batch: &mut Vec<Mutation>,
-    ) -> Result<Option<MutexGuard<'_, ()>>> {
-        if job.kind != JobKind::Deliver && job.kind != JobKind::Device {
-            return Ok(None);
-        }
-        let Some(through) = followers.last().map(|e| e.user) else {
-            return Ok(None);
-        };
-        let mut subs = Vec::new();
-        self.backend
-            .device_subs(job.author, job.cursor, through, usize::MAX, &mut subs)?;
-        if subs.is_empty() {
-            return Ok(None);
-        }
-        let guard = self.direct.device.lock();
-        let mut found = Vec::with_capacity(1);
-        self.backend.posts(&[job.post], &mut found)?;
-        let (Some(Some(post)), Some(author)) = (found.pop(), self.backend.user(job.author)?) else {
-            return Ok(None);
-        };
-        // A repost has no text of its own; its original went out already
-        // to whoever has device updates on for its author.
-        if post.deleted || post.repost_of.is_some() {
-            return Ok(None);
-        }
-        let text = device_text(author.name.as_str(), &post.text);
-        let day = utc_day(post.id.unix_millis());
-        let cap = self.config.device_daily_cap;
-        for recipient in subs {
-            let Ok(i) = followers.binary_search_by_key(&recipient, |e| e.user) else {
-                continue;
-            };
-            if followers[i].since >= job.post {
-                continue;
-            }
-            if self
-                .backend
-                .profile(recipient)?
-                .is_some_and(|p| p.device_paused)
-            {
-                continue;
-            }
-            let Some(phone) = self.backend.phone_of(recipient)? else {
-                continue;
-            };
-            let id = DeliveryId {
-                post: job.post,
-                recipient,
-            };
-            if self.backend.delivery(id)?.is_some() {
-                continue;
-            }
-            let mut usage = self.backend.device_usage(recipient, day)?;
-            if usage.sent < cap {
-                usage.sent += 1;
-                batch.push(Mutation::Direct(DirectMutation::QueueDelivery(
-                    DeviceDelivery {
-                        id,
-                        phone,
-                        text: text.clone(),
-                        leased_until_ms: 0,
-                    },
-                )));
-            } else {
-                usage.over_cap += 1;
-            }
-            batch.push(Mutation::Direct(DirectMutation::SetDeviceUsage {
-                user: recipient,
-                day,
-                usage,
-            }));
-        }
-        Ok(Some(guard))
     }
 }
 

@@ -19,19 +19,26 @@
 //! ```
 
 mod activity;
+mod base;
 mod direct;
 mod engine;
 mod events;
+mod fanout;
 mod faults;
 mod locks;
 mod mem;
 mod mem_direct;
+mod posting;
+mod reads;
 mod social;
+mod users;
 
 pub use direct::{ConversationPage, MessagePage};
-pub use engine::{Engine, FanoutStats, PostOptions, UserPage};
+pub use engine::{Engine, FanoutStats};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
 pub use faults::{FaultKind, FaultPlan, FaultyBackend};
 pub use mem::MemBackend;
+pub use posting::PostOptions;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
 pub use starling_inbox::{Backend, CheckReport, OpenBackend, Problem, TimelinePage, Viewer};
+pub use users::UserPage;

@@ -1,4 +1,5 @@
-//! Striped per-author locks.
+//! The engine's locks: striped per-author (and per-reader) locks, and the
+//! locks of the direct features.
 //!
 //! Everything that changes what an author's followers should see (a post,
 //! a delete, a follow or unfollow of the author, each fan-out batch of the
@@ -45,4 +46,31 @@ impl AuthorLocks {
 fn slot(user: UserId) -> usize {
     // Fibonacci hashing spreads dense ids over the stripes.
     (user.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % STRIPES
+}
+
+/// The locks of the direct features, owned by the engine.
+pub(crate) struct DirectLocks {
+    /// Per-user stripes: a user's profile, and the conversation summaries
+    /// they own. A message locks both users' stripes, lower stripe first.
+    pub(crate) users: AuthorLocks,
+    /// Phone numbers are unique across accounts: links check and write
+    /// under this lock.
+    pub(crate) phones: Mutex<()>,
+    /// Held while a fan-out batch with device subscribers is planned and
+    /// written, so the daily-usage read-check-write of concurrent batches
+    /// (of different authors) cannot race.
+    pub(crate) device: Mutex<()>,
+    /// Held while the outbox is leased or acknowledged.
+    pub(crate) outbox: Mutex<()>,
+}
+
+impl DirectLocks {
+    pub(crate) fn new() -> DirectLocks {
+        DirectLocks {
+            users: AuthorLocks::new(),
+            phones: Mutex::new(()),
+            device: Mutex::new(()),
+            outbox: Mutex::new(()),
+        }
+    }
 }

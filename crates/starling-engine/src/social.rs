@@ -1,7 +1,9 @@
 //! Groups, blocks, mutes, mentions, threads and friends of friends.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
+use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{
     Audience, Cursor, Error, Group, GroupId, InboxEntry, LinkKind, Mutation, Post, PostId, Result,
     UserId, group_name,
@@ -12,7 +14,9 @@ use starling_inbox::{
 };
 use starling_log::unix_millis;
 
-use crate::engine::{Engine, UserPage};
+use crate::base::Shared;
+use crate::engine::Engine;
+use crate::users::UserPage;
 
 /// Ancestors a thread view walks up at most.
 pub const MAX_THREAD_DEPTH: usize = 64;
@@ -53,8 +57,7 @@ impl<B: Backend> Engine<B> {
     pub fn create_group(&self, owner: UserId, name: &str) -> Result<Group> {
         let s = &self.shared;
         let name = group_name(name)?;
-        s.ensure_user(owner)?;
-        s.check_writable()?;
+        s.writing(&[owner])?;
         let mut next = s.next_group.lock();
         let group = Group {
             id: GroupId(*next),
@@ -79,8 +82,7 @@ impl<B: Backend> Engine<B> {
 
     /// The group with this id, if `viewer` owns it.
     pub fn group(&self, viewer: UserId, id: GroupId) -> Result<Group> {
-        let s = &self.shared;
-        s.ensure_user(viewer)?;
+        let s = self.shared.known(&[viewer])?;
         match s.backend.group(id)? {
             Some(g) if g.owner == viewer => Ok(g),
             // Another's group is as good as absent.
@@ -90,8 +92,7 @@ impl<B: Backend> Engine<B> {
 
     /// The groups `owner` set up, in creation order.
     pub fn groups(&self, owner: UserId) -> Result<Vec<Group>> {
-        let s = &self.shared;
-        s.ensure_user(owner)?;
+        let s = self.shared.known(&[owner])?;
         let ids = starling_graph::all_links(&s.backend, LinkKind::OwnerGroups, owner.0)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -119,7 +120,7 @@ impl<B: Backend> Engine<B> {
     pub fn add_member(&self, owner: UserId, group: GroupId, member: UserId) -> Result<bool> {
         let s = &self.shared;
         let group = self.group(owner, group)?;
-        s.ensure_user(member)?;
+        s.known(&[member])?;
         if member == owner {
             return Err(Error::NotAllowed(
                 "a group's owner is not one of its members",
@@ -129,8 +130,7 @@ impl<B: Backend> Engine<B> {
             return Err(Error::Blocked("cannot add across a block"));
         }
         s.check_writable()?;
-        let _reader = s.readers.lock(member);
-        let _author = s.authors.lock(owner);
+        let _locks = s.lock_inbox(member, owner);
         if is_member(&s.backend, group.id, member)? {
             return Ok(false);
         }
@@ -188,10 +188,8 @@ impl<B: Backend> Engine<B> {
     pub fn remove_member(&self, owner: UserId, group: GroupId, member: UserId) -> Result<bool> {
         let s = &self.shared;
         let group = self.group(owner, group)?;
-        s.ensure_user(member)?;
-        s.check_writable()?;
-        let _reader = s.readers.lock(member);
-        let _author = s.authors.lock(owner);
+        s.writing(&[member])?;
+        let _locks = s.lock_inbox(member, owner);
         if !is_member(&s.backend, group.id, member)? {
             return Ok(false);
         }
@@ -247,9 +245,7 @@ impl<B: Backend> Engine<B> {
         let s = &self.shared;
         starling_graph::check_edge(blocker, blocked)
             .map_err(|_| Error::NotAllowed("a user cannot block themselves"))?;
-        s.ensure_user(blocker)?;
-        s.ensure_user(blocked)?;
-        s.check_writable()?;
+        s.writing(&[blocker, blocked])?;
         // Both users' reader and author stripes (each pair in stripe
         // order, readers first, as every other operation takes them): the
         // block and both unfollows are one batch, and no follow between
@@ -289,10 +285,7 @@ impl<B: Backend> Engine<B> {
 
     /// Lifts a block (follows are not restored). Returns whether there was one.
     pub fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
-        let s = &self.shared;
-        s.ensure_user(blocker)?;
-        s.ensure_user(blocked)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[blocker, blocked])?;
         if s.backend
             .link(LinkKind::Blocks, blocker.0, blocked.0)?
             .is_none()
@@ -319,9 +312,7 @@ impl<B: Backend> Engine<B> {
 
     /// Whether `blocker` blocks `blocked`.
     pub fn is_blocking(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
-        let s = &self.shared;
-        s.ensure_user(blocker)?;
-        s.ensure_user(blocked)?;
+        let s = self.shared.known(&[blocker, blocked])?;
         Ok(s.backend
             .link(LinkKind::Blocks, blocker.0, blocked.0)?
             .is_some())
@@ -344,9 +335,7 @@ impl<B: Backend> Engine<B> {
         let s = &self.shared;
         starling_graph::check_edge(muter, muted)
             .map_err(|_| Error::NotAllowed("a user cannot mute themselves"))?;
-        s.ensure_user(muter)?;
-        s.ensure_user(muted)?;
-        s.check_writable()?;
+        s.writing(&[muter, muted])?;
         if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_some() {
             return Ok(false);
         }
@@ -364,10 +353,7 @@ impl<B: Backend> Engine<B> {
 
     /// Lifts a mute. Returns whether there was one.
     pub fn unmute(&self, muter: UserId, muted: UserId) -> Result<bool> {
-        let s = &self.shared;
-        s.ensure_user(muter)?;
-        s.ensure_user(muted)?;
-        s.check_writable()?;
+        let s = self.shared.writing(&[muter, muted])?;
         if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_none() {
             return Ok(false);
         }
@@ -395,7 +381,7 @@ impl<B: Backend> Engine<B> {
         limit: usize,
     ) -> Result<UserPage> {
         check_page_size(limit)?;
-        self.shared.ensure_user(user)?;
+        self.shared.known(&[user])?;
         self.users_linked(kind, user.0, cursor, limit)
     }
 
@@ -427,8 +413,7 @@ impl<B: Backend> Engine<B> {
         limit: usize,
     ) -> Result<TimelinePage> {
         check_page_size(limit)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        let s = self.shared.known(&[user])?;
         let (mut before, _) = timeline_position(cursor)?;
         let mut viewer = Viewer::load(&s.backend, user, Mutes::Hide)?;
         let mut page = TimelinePage::default();
@@ -485,11 +470,10 @@ impl<B: Backend> Engine<B> {
         while let Some(parent) = up
             && ancestors.len() < MAX_THREAD_DEPTH
         {
-            let mut found = Vec::with_capacity(1);
-            s.backend.posts(&[parent], &mut found)?;
-            let mut kept: Vec<Post> = found.into_iter().flatten().collect();
-            view.filter(&s.backend, &mut kept, &mut Vec::new())?;
-            let Some(p) = kept.pop() else {
+            let Some(p) = s.stored_post(parent)? else {
+                break;
+            };
+            let Some(p) = s.seen_by(&mut view, p)? else {
                 break;
             };
             up = p.reply_to;
@@ -544,8 +528,7 @@ impl<B: Backend> Engine<B> {
     /// edges however many accounts the user follows.
     pub fn suggestions(&self, user: UserId, limit: usize) -> Result<Vec<Suggestion>> {
         check_page_size(limit)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        let s = self.shared.known(&[user])?;
         let mut followees = Vec::new();
         s.backend.edges(
             user,
@@ -596,8 +579,7 @@ impl<B: Backend> Engine<B> {
     /// asked for, so it may come back short with a cursor to continue.
     pub fn friends(&self, user: UserId, cursor: Option<&Cursor>, limit: usize) -> Result<UserPage> {
         check_page_size(limit)?;
-        let s = &self.shared;
-        s.ensure_user(user)?;
+        let s = self.shared.known(&[user])?;
         let mut after = cursor.map(Cursor::as_users).transpose()?;
         let budget = limit * FRIENDS_SCAN_PER_ENTRY;
         let mut scanned = 0;
@@ -636,7 +618,7 @@ impl<B: Backend> Engine<B> {
 
 /// The first `limit` links of `kind` under `from`.
 fn first_links<B: Backend>(
-    s: &crate::engine::Shared<B>,
+    s: &Shared<B>,
     kind: LinkKind,
     from: u64,
     limit: usize,
@@ -649,27 +631,26 @@ fn first_links<B: Backend>(
 /// Adds to `batch` the deletion of every entry of `owner`'s inbox whose
 /// post matches `doomed`.
 fn retract_where<B: Backend>(
-    s: &crate::engine::Shared<B>,
+    s: &Shared<B>,
     owner: UserId,
     doomed: impl Fn(&Post) -> bool,
     batch: &mut Vec<Mutation>,
 ) -> Result<()> {
-    let (mut entries, mut posts) = (Vec::new(), Vec::new());
-    let mut before = None;
-    loop {
-        entries.clear();
-        s.backend.inbox(owner, before, 1024, &mut entries)?;
-        let ids: Vec<PostId> = entries.iter().map(|e| e.post).collect();
-        posts.clear();
-        s.backend.posts(&ids, &mut posts)?;
-        for p in posts.iter().flatten() {
-            if doomed(p) {
-                batch.push(Mutation::InboxDelete { owner, post: p.id });
+    let mut posts = Vec::new();
+    for_each_page(
+        PAGE,
+        |before, size, entries| s.backend.inbox(owner, before, size, entries),
+        |e| e.post,
+        |entries| {
+            let ids: Vec<PostId> = entries.iter().map(|e| e.post).collect();
+            posts.clear();
+            s.backend.posts(&ids, &mut posts)?;
+            for p in posts.iter().flatten() {
+                if doomed(p) {
+                    batch.push(Mutation::InboxDelete { owner, post: p.id });
+                }
             }
-        }
-        match entries.last() {
-            Some(last) if entries.len() == 1024 => before = Some(last.post),
-            _ => return Ok(()),
-        }
-    }
+            Ok(ControlFlow::Continue(()))
+        },
+    )
 }

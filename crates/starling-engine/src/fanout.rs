@@ -1,0 +1,277 @@
+//! The fan-out worker pool: each worker takes queued jobs and runs them
+//! one durable batch at a time (see ARCHITECTURE.md, "The fan-out loop",
+//! the hot path), planning per follower under the policy, and planning the
+//! device updates (texts) of each batch.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use parking_lot::MutexGuard;
+use starling_core::{
+    Audience, DeliveryId, DeviceDelivery, DirectMutation, Durability, Edge, Error, FanoutJob,
+    FanoutPolicy, JobKind, Mutation, PostId, Result, UserId, device_text, utc_day,
+};
+use starling_inbox::{Backend, Delivery, FollowerPage, job_audience, next_followers, plan_step};
+use starling_log::unix_millis;
+
+use crate::base::Shared;
+
+/// Fan-out batches written under one hold of an author's lock.
+const PIPELINE: usize = 16;
+
+impl<B: Backend> Shared<B> {
+    /// A worker's loop: runs queued jobs until the queue closes.
+    pub(crate) fn work(&self, jobs: &Receiver<PostId>) {
+        let size = self.config.fanout_batch;
+        let mut pages = [Vec::with_capacity(size), Vec::with_capacity(size)];
+        let mut batch = Vec::with_capacity(size + 1);
+        for post in jobs.iter() {
+            if !self.stopping.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                // A failed job has poisoned the engine; `wait_for_fanout` reports it.
+                if self.run_job(post, &mut pages, &mut batch).is_ok() {
+                    self.jobs_done.fetch_add(1, Ordering::Relaxed);
+                }
+                self.busy_nanos
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            self.finished_one();
+        }
+    }
+
+    /// Runs one job to completion, one durable batch at a time.
+    ///
+    /// Under one hold of the author's lock it runs up to [`PIPELINE`]
+    /// batches, reading the next page of followers on a scoped thread while
+    /// the current batch is written (fan-out batches change no edge, so the
+    /// page read ahead is the page that follows). Between holds it re-reads
+    /// the job, so a delete that turned it into a retraction, or another
+    /// worker that advanced it, is seen; and follows and unfollows of the
+    /// author wait at most one hold.
+    fn run_job(
+        &self,
+        post: PostId,
+        pages: &mut [Vec<Edge>; 2],
+        batch: &mut Vec<Mutation>,
+    ) -> Result<()> {
+        let Some(first) = self.backend.job(post)? else {
+            return Ok(());
+        };
+        let size = self.config.fanout_batch;
+        let audience = job_audience(&self.backend, &first)?;
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            self.check_writable()?;
+            let _author = self.authors.lock(first.author);
+            let Some(mut job) = self.backend.job(post)? else {
+                return Ok(());
+            };
+            let [current, ahead] = pages;
+            let mut page = self.next_page(&job, audience, size, current)?;
+            for _ in 0..PIPELINE {
+                batch.clear();
+                self.plan(&job, current, page, batch);
+                let _device = self.plan_device_updates(&job, current, batch)?;
+                let next = FanoutJob {
+                    cursor: page.end,
+                    ..job
+                };
+                let (written, read) = std::thread::scope(|s| {
+                    let reader = (!page.last)
+                        .then(|| s.spawn(|| self.next_page(&next, audience, size, ahead)));
+                    let written = self.write(batch, Durability::Buffered);
+                    (written, reader.map(|r| r.join()))
+                });
+                written?;
+                self.publish_inbox_changes(batch);
+                let delivered = batch
+                    .iter()
+                    .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
+                self.delivered
+                    .fetch_add(delivered.count() as u64, Ordering::Relaxed);
+                let Some(read) = read else {
+                    return Ok(());
+                };
+                page = read.map_err(|_| {
+                    Error::Storage(starling_core::StorageError::new(
+                        "fan-out page reader panicked",
+                    ))
+                })??;
+                std::mem::swap(current, ahead);
+                job = next;
+                if self.stopping.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Reads the next page of `job`'s walk: the author's followers (or the
+    /// group's members), or for a device-only job its device subscribers.
+    fn next_page(
+        &self,
+        job: &FanoutJob,
+        audience: Audience,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<FollowerPage> {
+        if job.kind == JobKind::Device {
+            self.device_page(job, audience, limit, out)
+        } else {
+            next_followers(&self.backend, job, audience, limit, out)
+        }
+    }
+
+    /// Plans one batch: the policy decides per follower.
+    fn plan(
+        &self,
+        job: &FanoutJob,
+        followers: &[Edge],
+        page: FollowerPage,
+        batch: &mut Vec<Mutation>,
+    ) {
+        let now = unix_millis();
+        let author_rate = self.activity.post_rate(job.author, now);
+        let inactive_after = self.config.inactive_after_ms;
+        let rates = self.config.fanout_policy == FanoutPolicy::Rates;
+        let activity = self.activity.view();
+        let decide = |e: &Edge| {
+            if activity.inactive(e.user, inactive_after, now) {
+                Delivery::Skip
+            } else if rates && activity.read_rate(e.user, now) < author_rate {
+                Delivery::Pull
+            } else {
+                activity.delivered(e.user);
+                Delivery::Push
+            }
+        };
+        plan_step(job, followers, page, decide, batch);
+    }
+
+    /// Whether anyone has device updates on for `author`.
+    pub(crate) fn has_device_subscribers(&self, author: UserId) -> Result<bool> {
+        let mut one = Vec::with_capacity(1);
+        self.backend
+            .device_subs(author, None, UserId(u64::MAX), 1, &mut one)?;
+        Ok(!one.is_empty())
+    }
+
+    /// Reads the next page of a device-only job into `out`: up to `limit`
+    /// of the author's device subscribers after the job's cursor, with
+    /// their follow edges, keeping those in the post's audience.
+    fn device_page(
+        &self,
+        job: &FanoutJob,
+        audience: Audience,
+        limit: usize,
+        out: &mut Vec<Edge>,
+    ) -> Result<FollowerPage> {
+        out.clear();
+        let mut subs = Vec::with_capacity(limit.min(1024));
+        self.backend
+            .device_subs(job.author, job.cursor, UserId(u64::MAX), limit, &mut subs)?;
+        self.backend.follower_edges(job.author, &subs, out)?;
+        if let Audience::Group(group) = audience {
+            let mut kept = Vec::with_capacity(out.len());
+            for edge in out.drain(..) {
+                if starling_graph::is_member(&self.backend, group, edge.user)? {
+                    kept.push(edge);
+                }
+            }
+            *out = kept;
+        }
+        Ok(FollowerPage {
+            last: subs.len() < limit,
+            end: subs.last().copied().or(job.cursor),
+        })
+    }
+
+    /// Appends to a planned delivery batch the device updates of its page
+    /// of followers (after the job's cursor, through the page's last
+    /// follower): one outbox entry per follower who has device updates on
+    /// for the author, a linked phone and updates not paused, and whose
+    /// edge is older than the post, within the recipient's daily cap (the
+    /// rest are counted as over the cap). Returns the device lock when it
+    /// planned any, to be held until the batch is written.
+    fn plan_device_updates(
+        &self,
+        job: &FanoutJob,
+        followers: &[Edge],
+        batch: &mut Vec<Mutation>,
+    ) -> Result<Option<MutexGuard<'_, ()>>> {
+        if job.kind != JobKind::Deliver && job.kind != JobKind::Device {
+            return Ok(None);
+        }
+        let Some(through) = followers.last().map(|e| e.user) else {
+            return Ok(None);
+        };
+        let mut subs = Vec::new();
+        self.backend
+            .device_subs(job.author, job.cursor, through, usize::MAX, &mut subs)?;
+        if subs.is_empty() {
+            return Ok(None);
+        }
+        let guard = self.direct.device.lock();
+        let (Some(post), Some(author)) =
+            (self.stored_post(job.post)?, self.backend.user(job.author)?)
+        else {
+            return Ok(None);
+        };
+        // A repost has no text of its own; its original went out already
+        // to whoever has device updates on for its author.
+        if post.deleted || post.repost_of.is_some() {
+            return Ok(None);
+        }
+        let text = device_text(author.name.as_str(), &post.text);
+        let day = utc_day(post.id.unix_millis());
+        let cap = self.config.device_daily_cap;
+        for recipient in subs {
+            let Ok(i) = followers.binary_search_by_key(&recipient, |e| e.user) else {
+                continue;
+            };
+            if followers[i].since >= job.post {
+                continue;
+            }
+            if self
+                .backend
+                .profile(recipient)?
+                .is_some_and(|p| p.device_paused)
+            {
+                continue;
+            }
+            let Some(phone) = self.backend.phone_of(recipient)? else {
+                continue;
+            };
+            let id = DeliveryId {
+                post: job.post,
+                recipient,
+            };
+            if self.backend.delivery(id)?.is_some() {
+                continue;
+            }
+            let mut usage = self.backend.device_usage(recipient, day)?;
+            if usage.sent < cap {
+                usage.sent += 1;
+                batch.push(Mutation::Direct(DirectMutation::QueueDelivery(
+                    DeviceDelivery {
+                        id,
+                        phone,
+                        text: text.clone(),
+                        leased_until_ms: 0,
+                    },
+                )));
+            } else {
+                usage.over_cap += 1;
+            }
+            batch.push(Mutation::Direct(DirectMutation::SetDeviceUsage {
+                user: recipient,
+                day,
+                usage,
+            }));
+        }
+        Ok(Some(guard))
+    }
+}
