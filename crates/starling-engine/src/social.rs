@@ -10,7 +10,7 @@ use starling_core::{
 };
 use starling_graph::{Direction, blocked_either, is_member};
 use starling_inbox::{
-    Backend, Mutes, Reposts, TimelinePage, Viewer, check_page_size, hydrate, timeline_position,
+    Backend, Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position,
 };
 use starling_log::unix_millis;
 
@@ -414,42 +414,24 @@ impl<B: Backend> Engine<B> {
     ) -> Result<TimelinePage> {
         check_page_size(limit)?;
         let s = self.shared.known(&[user])?;
-        let (mut before, _) = timeline_position(cursor)?;
+        let (before, _) = timeline_position(cursor)?;
         let mut viewer = Viewer::load(&s.backend, user, Mutes::Hide)?;
-        let mut page = TimelinePage::default();
-        let (mut links, mut ids, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-        loop {
-            let want = limit - page.posts.len();
-            links.clear();
-            // Keyed by !post: after !before is older than before.
-            s.backend.links(
-                LinkKind::Mentions,
-                user.0,
-                before.map(|b| !b.0),
-                want,
-                &mut links,
-            )?;
-            ids.clear();
-            ids.extend(links.iter().map(|&(to, _)| PostId(!to)));
-            if let Some(last) = ids.last() {
-                before = Some(*last);
-            }
-            hydrate(
-                &s.backend,
-                &mut viewer,
-                &ids,
-                Reposts::Each,
-                &mut scratch,
-                &mut page,
-            )?;
-            if ids.len() < want {
-                return Ok(page);
-            }
-            if page.posts.len() == limit {
-                page.next = before.map(|last| Cursor::timeline(last, 0));
-                return Ok(page);
-            }
-        }
+        let mut links = Vec::new();
+        fill_page(
+            &s.backend,
+            &mut viewer,
+            before,
+            limit,
+            |before, want, ids| {
+                links.clear();
+                // Keyed by !post: after !before is older than before.
+                let after = before.map(|b| !b.0);
+                s.backend
+                    .links(LinkKind::Mentions, user.0, after, want, &mut links)?;
+                ids.extend(links.iter().map(|&(to, _)| PostId(!to)));
+                Ok(())
+            },
+        )
     }
 
     /// `post` in context, as `viewer` may see it: its ancestors and a page
@@ -481,35 +463,15 @@ impl<B: Backend> Engine<B> {
         }
         ancestors.reverse();
         let (after, _) = timeline_position(cursor)?;
-        let mut replies = TimelinePage::default();
-        let (mut links, mut ids, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-        let mut after = after.map(|a| a.0);
-        loop {
-            let want = limit - replies.posts.len();
+        let mut links = Vec::new();
+        let replies = fill_page(&s.backend, &mut view, after, limit, |after, want, ids| {
             links.clear();
+            let after = after.map(|a| a.0);
             s.backend
                 .links(LinkKind::Replies, post.0, after, want, &mut links)?;
-            ids.clear();
             ids.extend(links.iter().map(|&(to, _)| PostId(to)));
-            if let Some(last) = ids.last() {
-                after = Some(last.0);
-            }
-            hydrate(
-                &s.backend,
-                &mut view,
-                &ids,
-                Reposts::Each,
-                &mut scratch,
-                &mut replies,
-            )?;
-            if ids.len() < want {
-                break;
-            }
-            if replies.posts.len() == limit {
-                replies.next = after.map(|last| Cursor::timeline(PostId(last), 0));
-                break;
-            }
-        }
+            Ok(())
+        })?;
         Ok(Thread {
             post: root,
             ancestors,

@@ -25,7 +25,7 @@ pub mod view;
 
 pub use check::{CheckReport, Problem, check, repairs};
 pub use rebuild::expected_inbox;
-pub use timeline::{HomeRead, Start, TimelinePage, author_page, home_page};
+pub use timeline::{HomeRead, Start, TimelinePage, author_page, fill_page, home_page};
 pub use view::{Mutes, Viewer};
 
 /// The reads a backend answers about home-timeline inboxes.

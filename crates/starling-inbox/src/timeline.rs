@@ -340,23 +340,42 @@ pub fn author_page<S: GraphStore + PostStore + ?Sized>(
     limit: usize,
 ) -> Result<TimelinePage> {
     check_page_size(limit)?;
-    let (mut before, _) = timeline_position(cursor)?;
+    let (before, _) = timeline_position(cursor)?;
+    fill_page(store, viewer, before, limit, |before, want, ids| {
+        store.author_posts(author, before, want, ids)
+    })
+}
+
+/// A page of at most `limit` posts the viewer may see, from a listing of
+/// post ids (an author's log, a user's mentions, a post's replies) read
+/// from position `from` on: `read(from, want, ids)` appends to `ids` up to
+/// `want` ids after `from` in the listing's order. Posts the viewer may not
+/// see are skipped, so a page may take several reads; it ends when a read
+/// comes back short (no cursor) or the page is full (a cursor after the
+/// last id read).
+pub fn fill_page<S: GraphStore + PostStore + ?Sized>(
+    store: &S,
+    viewer: &mut Viewer,
+    mut from: Option<PostId>,
+    limit: usize,
+    mut read: impl FnMut(Option<PostId>, usize, &mut Vec<PostId>) -> Result<()>,
+) -> Result<TimelinePage> {
     let mut page = TimelinePage::default();
     let mut ids = Vec::new();
     let mut scratch = Vec::new();
     loop {
         let want = limit - page.posts.len();
         ids.clear();
-        store.author_posts(author, before, want, &mut ids)?;
+        read(from, want, &mut ids)?;
         if let Some(last) = ids.last() {
-            before = Some(*last);
+            from = Some(*last);
         }
         hydrate(store, viewer, &ids, Reposts::Each, &mut scratch, &mut page)?;
         if ids.len() < want {
             return Ok(page);
         }
         if page.posts.len() == limit {
-            page.next = before.map(|last| Cursor::timeline(last, 0));
+            page.next = from.map(|last| Cursor::timeline(last, 0));
             return Ok(page);
         }
     }
