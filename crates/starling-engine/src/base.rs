@@ -229,3 +229,80 @@ impl<B: Backend> Shared<B> {
         self.idle.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Each module of this crate and the crate modules its `use crate::`
+    /// lines name.
+    fn module_uses() -> BTreeMap<String, BTreeSet<String>> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut texts = BTreeMap::new();
+        for entry in std::fs::read_dir(&src).expect("the crate's sources") {
+            let path = entry.expect("a source file").path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let name = path.file_stem().expect("a name").to_string_lossy();
+                let text = std::fs::read_to_string(&path).expect("a readable source");
+                texts.insert(name.into_owned(), text);
+            }
+        }
+        let modules: BTreeSet<String> = texts.keys().cloned().collect();
+        texts
+            .iter()
+            .map(|(name, text)| {
+                let used = text
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("use crate::"))
+                    .filter_map(|rest| rest.split([':', ';', '{']).next())
+                    .filter(|m| modules.contains(*m) && *m != name)
+                    .map(str::to_owned)
+                    .collect();
+                (name.clone(), used)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_module_circle_and_the_base_uses_no_job_module() {
+        let uses = module_uses();
+        assert!(
+            uses["engine"].contains("base"),
+            "the graph is read: {uses:?}"
+        );
+        let leaves: BTreeSet<String> = ["activity", "events", "locks"].map(String::from).into();
+        assert!(
+            uses["base"].is_subset(&leaves),
+            "the base uses only the leaves: {:?}",
+            uses["base"]
+        );
+        // Depth-first, with the path walked so far: a module met again on
+        // its own path closes a circle.
+        fn walk(
+            m: &str,
+            uses: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) {
+            if done.contains(m) {
+                return;
+            }
+            assert!(
+                !path.iter().any(|p| p == m),
+                "module circle: {path:?} -> {m}"
+            );
+            path.push(m.to_owned());
+            for next in &uses[m] {
+                walk(next, uses, path, done);
+            }
+            path.pop();
+            done.insert(m.to_owned());
+        }
+        let mut done = BTreeSet::new();
+        for m in uses.keys() {
+            walk(m, &uses, &mut Vec::new(), &mut done);
+        }
+        assert_eq!(done.len(), uses.len());
+    }
+}
