@@ -9,8 +9,9 @@ use starling_core::{
     PostId, Result, Toggle, User, UserId, Username,
 };
 use starling_graph::{Direction, blocked_either, check_edge};
+use starling_inbox::Backend;
+use starling_inbox::check_page_size;
 use starling_inbox::view::delivered_to;
-use starling_inbox::{Backend, check_page_size};
 use starling_log::unix_millis;
 
 use crate::base::Shared;
