@@ -210,7 +210,7 @@ impl<B: Backend> Engine<B> {
             let handle = std::thread::Builder::new()
                 .name(format!("starling-fanout-{i}"))
                 .spawn(move || shared.work(&receiver))
-                .map_err(|e| Error::Storage(starling_core::StorageError::new(e.to_string())))?;
+                .map_err(|e| Error::Internal(format!("cannot start a fan-out worker: {e}")))?;
             engine.workers.push(handle);
         }
         let mut jobs = Vec::new();
@@ -1239,11 +1239,8 @@ impl<B: Backend> Shared<B> {
                 let Some(read) = read else {
                     return Ok(());
                 };
-                page = read.map_err(|_| {
-                    Error::Storage(starling_core::StorageError::new(
-                        "fan-out page reader panicked",
-                    ))
-                })??;
+                page = read
+                    .map_err(|_| Error::Internal("fan-out page reader panicked".to_owned()))??;
                 std::mem::swap(current, ahead);
                 job = next;
                 if self.stopping.load(Ordering::SeqCst) {

@@ -23,7 +23,7 @@
 
 pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
-    DeviceUsage, DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId,
+    DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind, FanoutPolicy, Group, GroupId,
     ImageKind, MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle, User,
     UserId, Username, utc_day,
 };
