@@ -1239,8 +1239,8 @@ impl<B: Backend> Shared<B> {
                 let Some(read) = read else {
                     return Ok(());
                 };
-                page = read
-                    .map_err(|_| Error::Internal("fan-out page reader panicked".to_owned()))??;
+                page =
+                    read.map_err(|_| Error::Internal("fan-out page reader panicked".to_owned()))??;
                 std::mem::swap(current, ahead);
                 job = next;
                 if self.stopping.load(Ordering::SeqCst) {

@@ -148,7 +148,10 @@ mod tests {
                 Error::UnknownPost(PostId(7)),
                 "Could not do that: unknown post 7.",
             ),
-            (Error::PhoneTaken, "Could not do that: phone number is linked to another account."),
+            (
+                Error::PhoneTaken,
+                "Could not do that: phone number is linked to another account.",
+            ),
             (Error::Poisoned, sorry),
             (Error::Storage(StorageError::new("secret path")), sorry),
             (Error::Corrupt("user record"), sorry),
