@@ -203,10 +203,19 @@ impl<B: Backend> Harness<B> {
             }
             Op::SendDirect(a, b, text) => {
                 let (from, to) = (self.user_id(*a), self.user_id(*b));
+                let newest =
+                    (self.model.messages(*a, *b).first()).and_then(|&m| self.messages.get(m));
+                let newest = newest.copied();
                 let got = self.engine().send_direct(from, to, text);
                 let want = self.model.send_direct(*a, *b, text);
                 if let Ok(m) = &got {
                     same("message sender and recipient", &(m.from, m.to), &(from, to))?;
+                    if newest.is_some_and(|newest| newest >= m.id) {
+                        return Err(format!(
+                            "{op:?}: message {} is not newer than {newest:?}",
+                            m.id
+                        ));
+                    }
                     self.messages.push(m.id);
                 }
                 let got = got.map(|m| m.id);
