@@ -203,9 +203,9 @@ impl<B: Backend> Harness<B> {
             }
             Op::SendDirect(a, b, text) => {
                 let (from, to) = (self.user_id(*a), self.user_id(*b));
-                let newest =
-                    (self.model.messages(*a, *b).first()).and_then(|&m| self.messages.get(m));
-                let newest = newest.copied();
+                // The conversation's newest message before this one.
+                let newest = self.model.messages(*a, *b).first().copied();
+                let newest = newest.and_then(|m| self.messages.get(m).copied());
                 let got = self.engine().send_direct(from, to, text);
                 let want = self.model.send_direct(*a, *b, text);
                 if let Ok(m) = &got {
