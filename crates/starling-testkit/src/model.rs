@@ -684,6 +684,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn failures_compare_by_kind_and_variant_not_payload() {
+        let same = [
+            (Error::UnknownUser(UserId(1)), Error::UnknownUser(UserId(2))),
+            (
+                Error::TextTooLong { len: 3, max: 2 },
+                Error::TextTooLong { len: 9, max: 1 },
+            ),
+            (Error::NotAllowed("a"), Error::NotAllowed("b")),
+            (Error::SelfFollow, Error::SelfFollow),
+        ];
+        for (a, b) in &same {
+            assert_eq!(Failure::of(a), Failure::of(b), "{a:?} and {b:?}");
+        }
+        // Same kind, another variant: a different failure.
+        let differ = [
+            (Error::NotAllowed("a"), Error::Blocked("a")),
+            (
+                Error::UnknownUser(UserId(1)),
+                Error::UnknownUsername("a".into()),
+            ),
+            (Error::UnknownPost(PostId(1)), Error::PostDeleted(PostId(1))),
+            (
+                Error::InvalidText("a"),
+                Error::TextTooLong { len: 3, max: 2 },
+            ),
+        ];
+        for (a, b) in &differ {
+            assert_eq!(a.kind(), b.kind());
+            assert_ne!(Failure::of(a), Failure::of(b), "{a:?} and {b:?}");
+        }
+        assert_eq!(Failure::of(&Error::PhoneTaken).kind(), ErrorKind::Conflict);
+    }
+
+    #[test]
     fn backfill_takes_the_newest_posts_before_the_follow_and_skips_deleted() {
         let mut m = Model::new(Config {
             backfill_posts: 2,
