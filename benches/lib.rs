@@ -18,8 +18,9 @@ pub struct Fixture {
 
 /// Builds a [`Fixture`].
 pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let dir = tempfile::tempdir().map_err(|e| {
+        starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
+    })?;
     let backend = RocksBackend::open(dir.path(), &config)?;
     let author = UserId(1);
     let mut batch = Vec::with_capacity(20_000);
@@ -67,8 +68,9 @@ pub struct TimelineFixture {
 /// Builds a [`TimelineFixture`]. Pulled authors get two extra followers so
 /// that they cross a push threshold of 2.
 pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<TimelineFixture> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let dir = tempfile::tempdir().map_err(|e| {
+        starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
+    })?;
     let config = Config {
         durability: Durability::Buffered,
         push_threshold: 2,
@@ -135,8 +137,9 @@ pub fn group_of_all_followers(fixture: &Fixture, followers: u64) -> Result<starl
 /// reader does not follow (every original reposted once), so every entry
 /// of a page goes through the once-per-post check.
 pub fn repost_fixture(reposters: usize, each: usize) -> Result<TimelineFixture> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| starling::Error::Storage(starling::StorageError::new(e.to_string())))?;
+    let dir = tempfile::tempdir().map_err(|e| {
+        starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
+    })?;
     let config = Config {
         durability: Durability::Buffered,
         inactive_after_ms: None,

@@ -78,9 +78,10 @@ pub enum Error {
     /// An earlier write failed; the engine refuses writes until reopened.
     #[error("engine is poisoned by an earlier storage failure; reopen it")]
     Poisoned,
-    /// The engine was closed.
-    #[error("engine is closed")]
-    Closed,
+    /// One of the engine's own workers failed: a thread could not be
+    /// started, or a reader thread panicked.
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// A display name or bio breaks the profile rules.
     #[error("invalid profile: {0}")]
     InvalidProfile(&'static str),
@@ -106,25 +107,173 @@ pub enum Error {
     InvalidDeliveryId,
 }
 
-/// A failure reported by the storage backend.
+/// What sort of refusal or failure an [`Error`] is, for callers that
+/// answer by sort (a status code, a reply, a retry) rather than by variant.
+/// [`Error::kind`] gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// What was asked for does not exist, was deleted, or may not be seen
+    /// by the caller: a user, username, post or group.
+    NotFound,
+    /// The input breaks a rule (a name, text, profile, phone, picture,
+    /// cursor, page size, delivery id or configuration value); the same
+    /// input is refused again.
+    Invalid,
+    /// The input is well formed but clashes with what is stored: a
+    /// username or phone number another account holds.
+    Conflict,
+    /// The caller may not do this: another's post or group, or an action
+    /// across a block.
+    Forbidden,
+    /// The storage failed, or an earlier storage failure poisoned the
+    /// engine: a retry (after reopening, when poisoned) may succeed.
+    Unavailable,
+    /// A fault inside Starling, not the caller's doing: stored bytes that
+    /// do not decode, or a failed worker.
+    Internal,
+}
+
+impl Error {
+    /// The sort of this error (see [`ErrorKind`] for what each means).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::UnknownUser(_)
+            | Error::UnknownUsername(_)
+            | Error::UnknownPost(_)
+            | Error::PostDeleted(_)
+            | Error::UnknownGroup(_) => ErrorKind::NotFound,
+            Error::InvalidUsername(_)
+            | Error::InvalidText(_)
+            | Error::TextTooLong { .. }
+            | Error::SelfFollow
+            | Error::InvalidGroupName(_)
+            | Error::MalformedCursor
+            | Error::PageSize { .. }
+            | Error::InvalidConfig(_)
+            | Error::InvalidProfile(_)
+            | Error::InvalidPhone(_)
+            | Error::AvatarTooLarge { .. }
+            | Error::UnsupportedImage
+            | Error::InvalidDeliveryId => ErrorKind::Invalid,
+            Error::UsernameTaken(_) | Error::PhoneTaken => ErrorKind::Conflict,
+            Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
+            Error::Storage(_) | Error::Poisoned => ErrorKind::Unavailable,
+            Error::Corrupt(_) | Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A failure reported by the storage backend: a message, and the
+/// backend's own error when there is one (returned by
+/// [`std::error::Error::source`]).
 #[derive(Debug)]
 pub struct StorageError {
     message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl StorageError {
-    /// Wraps a backend's error message.
+    /// A failure told by a message alone.
     pub fn new(message: impl Into<String>) -> StorageError {
         StorageError {
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Wraps a backend's error, keeping it as the source; `context` says
+    /// what was being done. Shown as `context: error`.
+    pub fn from_source(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> StorageError {
+        StorageError {
+            message: context.into(),
+            source: Some(source.into()),
         }
     }
 }
 
 impl fmt::Display for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
 
-impl std::error::Error for StorageError {}
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::GroupId;
+
+    #[test]
+    fn every_variant_has_its_kind() {
+        use ErrorKind::*;
+        let table: Vec<(Error, ErrorKind)> = vec![
+            (Error::UnknownUser(UserId(1)), NotFound),
+            (Error::UnknownUsername("ada".into()), NotFound),
+            (Error::UnknownPost(PostId(1)), NotFound),
+            (Error::PostDeleted(PostId(1)), NotFound),
+            (Error::UnknownGroup(GroupId(1)), NotFound),
+            (Error::InvalidUsername("empty"), Invalid),
+            (Error::InvalidText("empty"), Invalid),
+            (Error::TextTooLong { len: 2, max: 1 }, Invalid),
+            (Error::SelfFollow, Invalid),
+            (Error::InvalidGroupName("empty"), Invalid),
+            (Error::MalformedCursor, Invalid),
+            (
+                Error::PageSize {
+                    requested: 0,
+                    max: 1,
+                },
+                Invalid,
+            ),
+            (Error::InvalidConfig("inbox_cap"), Invalid),
+            (Error::InvalidProfile("bio"), Invalid),
+            (Error::InvalidPhone("short"), Invalid),
+            (Error::AvatarTooLarge { len: 2, max: 1 }, Invalid),
+            (Error::UnsupportedImage, Invalid),
+            (Error::InvalidDeliveryId, Invalid),
+            (Error::UsernameTaken("ada".into()), Conflict),
+            (Error::PhoneTaken, Conflict),
+            (Error::NotAllowed("no"), Forbidden),
+            (Error::Blocked("no"), Forbidden),
+            (Error::Storage(StorageError::new("disk")), Unavailable),
+            (Error::Poisoned, Unavailable),
+            (Error::Corrupt("user record"), Internal),
+            (Error::Internal("worker panicked".into()), Internal),
+        ];
+        for (error, kind) in table {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("device is gone")]
+    struct Backend;
+
+    #[test]
+    fn a_wrapped_storage_error_keeps_its_source_and_message() {
+        let e = StorageError::from_source("write batch", Backend);
+        assert_eq!(e.to_string(), "write batch: device is gone");
+        let source = e.source().expect("a wrapped error has a source");
+        assert!(source.is::<Backend>(), "{source:?}");
+        let outer = Error::Storage(e);
+        let chain = outer.source().and_then(|s| s.source());
+        assert!(chain.is_some_and(|s| s.is::<Backend>()));
+        assert!(StorageError::new("disk").source().is_none());
+    }
+}

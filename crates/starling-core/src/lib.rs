@@ -34,7 +34,7 @@ pub use direct::{
     DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation, DmPolicy, ImageKind,
     Phone, Profile, Toggle, utc_day,
 };
-pub use error::{Error, Result, StorageError};
+pub use error::{Error, ErrorKind, Result, StorageError};
 pub use ids::{GroupId, POST_ID_EPOCH_MS, PostId, UserId};
 pub use sms_text::{SMS_MAX_CHARS, device_text, fit_sms};
 pub use text::{

@@ -65,7 +65,7 @@ impl<B: Backend> Engine<B> {
             let handle = std::thread::Builder::new()
                 .name(format!("starling-fanout-{i}"))
                 .spawn(move || shared.work(&receiver))
-                .map_err(|e| Error::Storage(starling_core::StorageError::new(e.to_string())))?;
+                .map_err(|e| Error::Internal(format!("cannot start a fan-out worker: {e}")))?;
             engine.workers.push(handle);
         }
         for_each_page(

@@ -96,11 +96,8 @@ impl<B: Backend> Shared<B> {
                 let Some(read) = read else {
                     return Ok(());
                 };
-                page = read.map_err(|_| {
-                    Error::Storage(starling_core::StorageError::new(
-                        "fan-out page reader panicked",
-                    ))
-                })??;
+                page =
+                    read.map_err(|_| Error::Internal("fan-out page reader panicked".to_owned()))??;
                 std::mem::swap(current, ahead);
                 job = next;
                 if self.stopping.load(Ordering::SeqCst) {

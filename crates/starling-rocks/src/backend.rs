@@ -119,7 +119,7 @@ pub struct FamilyStats {
 }
 
 pub(crate) fn storage(e: rocksdb::Error) -> Error {
-    Error::Storage(StorageError::new(e.into_string()))
+    Error::Storage(StorageError::from_source("RocksDB", e))
 }
 
 /// Merge operator of the inbox floors: keeps the largest big-endian u64.

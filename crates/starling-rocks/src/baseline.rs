@@ -16,7 +16,7 @@ use crate::backend::{INBOX, db_options, family_options, shared_cache};
 /// does. Returns the time the writes took.
 pub fn sorted_inbox_writes(path: &Path, entries: u64, batch: usize) -> Result<Duration> {
     let storage =
-        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::from_source("RocksDB", e));
     let opts = db_options();
     let cache = shared_cache();
     let cf = ColumnFamilyDescriptor::new(INBOX, family_options(INBOX, &cache));
@@ -48,7 +48,7 @@ pub fn sorted_inbox_writes(path: &Path, entries: u64, batch: usize) -> Result<Du
 /// concurrent synced writers into one fsync, as it does for the engine.
 pub fn synced_writes(path: &Path, threads: usize, per_thread: u64) -> Result<Duration> {
     let storage =
-        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::from_source("RocksDB", e));
     let _ = std::fs::remove_dir_all(path);
     let db = DB::open(&db_options(), path).map_err(storage)?;
     let value = [b'x'; 120];
@@ -82,7 +82,7 @@ pub fn synced_writes(path: &Path, threads: usize, per_thread: u64) -> Result<Dur
 /// As [`synced_writes`], returning each write's latency in milliseconds.
 pub fn synced_write_latencies(path: &Path, threads: usize, per_thread: u64) -> Result<Vec<f64>> {
     let storage =
-        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::new(e.into_string()));
+        |e: rocksdb::Error| Error::Storage(starling_core::StorageError::from_source("RocksDB", e));
     let _ = std::fs::remove_dir_all(path);
     let db = DB::open(&db_options(), path).map_err(storage)?;
     let value = [b'x'; 120];

@@ -1,6 +1,6 @@
 //! Executing an incoming text as the owner of the phone it came from.
 
-use starling_core::{Error, Phone, Toggle, UserId, Username};
+use starling_core::{Error, ErrorKind, Phone, Toggle, UserId, Username};
 use starling_engine::{Backend, Engine};
 
 use crate::{Command, help_text, parse, reply_for_invalid};
@@ -105,19 +105,60 @@ fn execute<B: Backend>(
     })
 }
 
-/// A short reply for an engine error.
+/// A short reply for an engine error: for the caller's own mistakes (by
+/// [`ErrorKind`]) what was wrong, for failures on our side an apology with
+/// no detail.
 fn error_reply(e: &Error) -> String {
-    match e {
-        Error::UnknownUsername(name) => format!("No user named {name}."),
-        Error::SelfFollow => "You cannot do that to yourself.".to_owned(),
-        Error::NotAllowed(why) => format!("Not allowed: {why}."),
-        Error::TextTooLong { len, max } => {
-            format!("Too long: {len} characters, the limit is {max}.")
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::Forbidden => {
+            match e {
+                Error::UnknownUsername(name) => format!("No user named {name}."),
+                Error::SelfFollow => "You cannot do that to yourself.".to_owned(),
+                Error::NotAllowed(why) => format!("Not allowed: {why}."),
+                Error::TextTooLong { len, max } => {
+                    format!("Too long: {len} characters, the limit is {max}.")
+                }
+                Error::InvalidText(why) => format!("Not sent: {why}."),
+                other => format!("Could not do that: {other}."),
+            }
         }
-        Error::InvalidText(why) => format!("Not sent: {why}."),
-        Error::Poisoned | Error::Closed | Error::Storage(_) | Error::Corrupt(_) => {
-            "Sorry, that failed. Please try again later.".to_owned()
+        // Unavailable, Internal and any kind added later.
+        _ => "Sorry, that failed. Please try again later.".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use starling_core::{PostId, StorageError};
+
+    #[test]
+    fn replies_follow_the_kind_of_the_error() {
+        let sorry = "Sorry, that failed. Please try again later.";
+        let table = [
+            (Error::UnknownUsername("eve".into()), "No user named eve."),
+            (Error::SelfFollow, "You cannot do that to yourself."),
+            (Error::NotAllowed("closed"), "Not allowed: closed."),
+            (
+                Error::TextTooLong { len: 300, max: 280 },
+                "Too long: 300 characters, the limit is 280.",
+            ),
+            (Error::InvalidText("empty"), "Not sent: empty."),
+            (
+                Error::UnknownPost(PostId(7)),
+                "Could not do that: unknown post 7.",
+            ),
+            (
+                Error::PhoneTaken,
+                "Could not do that: phone number is linked to another account.",
+            ),
+            (Error::Poisoned, sorry),
+            (Error::Storage(StorageError::new("secret path")), sorry),
+            (Error::Corrupt("user record"), sorry),
+            (Error::Internal("worker panicked".into()), sorry),
+        ];
+        for (error, reply) in table {
+            assert_eq!(error_reply(&error), reply, "{error:?}");
         }
-        other => format!("Could not do that: {other}."),
     }
 }

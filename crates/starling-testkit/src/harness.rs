@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use starling_core::{Cursor, Error, GroupId, PostId, UserId};
+use starling_core::{Cursor, DmPolicy, Error, ErrorKind, GroupId, PostId, UserId};
 use starling_engine::{Backend, Engine};
 
-use crate::model::{Model, Outcome, PublicView, error_kind};
+use crate::model::{Failure, Model, Outcome, PublicView};
 use crate::ops::Op;
 
 /// Opens the engine again over what the previous one stored.
@@ -202,14 +202,23 @@ impl<B: Backend> Harness<B> {
                 (got.map(|_| Outcome::Post(self.posts.len() - 1)), want)
             }
             Op::SendDirect(a, b, text) => {
-                let got = self
-                    .engine()
-                    .send_direct(self.user_id(*a), self.user_id(*b), text)
-                    .map(|m| m.id);
+                let (from, to) = (self.user_id(*a), self.user_id(*b));
+                // The conversation's newest message before this one.
+                let newest = self.model.messages(*a, *b).first().copied();
+                let newest = newest.and_then(|m| self.messages.get(m).copied());
+                let got = self.engine().send_direct(from, to, text);
                 let want = self.model.send_direct(*a, *b, text);
-                if let Ok(id) = &got {
-                    self.messages.push(*id);
+                if let Ok(m) = &got {
+                    same("message sender and recipient", &(m.from, m.to), &(from, to))?;
+                    if newest.is_some_and(|newest| newest >= m.id) {
+                        return Err(format!(
+                            "{op:?}: message {} is not newer than {newest:?}",
+                            m.id
+                        ));
+                    }
+                    self.messages.push(m.id);
                 }
+                let got = got.map(|m| m.id);
                 (got.map(|_| Outcome::Message(self.messages.len() - 1)), want)
             }
             Op::MarkRead(a, b) => (
@@ -219,15 +228,14 @@ impl<B: Backend> Harness<B> {
                 self.model.mark_read(*a, *b),
             ),
             Op::OpenDms(a, open) => {
-                let policy = if *open {
-                    starling_core::DmPolicy::Open
-                } else {
-                    starling_core::DmPolicy::FollowedOnly
-                };
+                let got = self
+                    .engine()
+                    .set_dm_policy(self.user_id(*a), dm_policy(*open));
+                if let Ok(profile) = &got {
+                    same("DMs open in the returned profile", &profile.dms_open, open)?;
+                }
                 (
-                    self.engine()
-                        .set_dm_policy(self.user_id(*a), policy)
-                        .map(|_| Outcome::Changed(true)),
+                    got.map(|_| Outcome::Changed(true)),
                     self.model.open_dms(*a, *open),
                 )
             }
@@ -252,7 +260,7 @@ impl<B: Backend> Harness<B> {
             self.failed = Some((op.clone(), with));
             return Ok(());
         }
-        let got = got.unwrap_or_else(|e| Outcome::Failed(error_kind(&e)));
+        let got = got.unwrap_or_else(|e| Outcome::Failed(Failure::of(&e)));
         if got != want {
             return Err(format!("{op:?}: engine {got:?}, model {want:?}"));
         }
@@ -384,14 +392,24 @@ impl<B: Backend> Harness<B> {
             Op::MarkRead(a, b) => engine
                 .mark_read(self.user_id(*a), self.user_id(*b))
                 .map(drop),
-            Op::OpenDms(a, _) => engine
-                .set_dm_policy(self.user_id(*a), starling_core::DmPolicy::Open)
+            Op::OpenDms(a, open) => engine
+                .set_dm_policy(self.user_id(*a), dm_policy(*open))
                 .map(drop),
         };
         match got {
-            // Bad input may still be refused for what it is; nothing is written.
             Err(Error::Poisoned) => Ok(()),
-            Err(e) if !matches!(e, Error::Storage(_)) && error_kind(&e) != "other" => Ok(()),
+            // Bad input may still be refused for what it is; nothing is written.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NotFound
+                        | ErrorKind::Invalid
+                        | ErrorKind::Conflict
+                        | ErrorKind::Forbidden
+                ) =>
+            {
+                Ok(())
+            }
             other => Err(format!(
                 "{op:?} after a storage failure: {other:?}, want Poisoned"
             )),
@@ -670,7 +688,10 @@ impl<B: Backend> Harness<B> {
                         .messages(ida, self.users[other], cursor.as_ref(), page)
                         .map_err(|e| err("messages", e))?;
                     for m in &p.messages {
-                        got.push(*message_index.get(&m.id).ok_or("unknown message")?);
+                        let i = *message_index.get(&m.id).ok_or("unknown message")?;
+                        let (from, _) = self.model.message(i).ok_or("message not in the model")?;
+                        same("message sender", &m.from, &self.users[from])?;
+                        got.push(i);
                     }
                     match p.next {
                         Some(c) => cursor = Some(roundtrip(c)?),
@@ -744,6 +765,15 @@ impl<B: Backend> Harness<B> {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// The policy an [`Op::OpenDms`] flag asks for.
+fn dm_policy(open: bool) -> DmPolicy {
+    if open {
+        DmPolicy::Open
+    } else {
+        DmPolicy::FollowedOnly
     }
 }
 

@@ -17,7 +17,7 @@ mod model;
 mod ops;
 
 pub use harness::{Harness, Reopen};
-pub use model::{Model, Outcome, error_kind};
+pub use model::{Failure, Model, Outcome};
 pub use ops::Op;
 #[cfg(feature = "proptest")]
 pub use ops::ops;

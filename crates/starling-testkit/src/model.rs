@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use starling_core::{Config, Error, PostText, Username};
+use starling_core::{Config, Error, ErrorKind, GroupId, PostId, PostText, UserId, Username};
 
 /// What an operation returned, reduced to what the model can predict: a
-/// value, or the kind of error.
+/// value, or the error's kind and variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// A user was created; its index.
@@ -20,30 +20,46 @@ pub enum Outcome {
     Count(u64),
     /// The operation changed something (`true`) or found it already done.
     Changed(bool),
-    /// The operation failed with this error kind.
-    Failed(&'static str),
+    /// The operation failed with this error.
+    Failed(Failure),
 }
 
-/// The kind of an error, for comparing outcomes.
-pub fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::UnknownUser(_) => "unknown user",
-        Error::UnknownUsername(_) => "unknown username",
-        Error::UnknownPost(_) => "unknown post",
-        Error::PostDeleted(_) => "post deleted",
-        Error::InvalidUsername(_) => "invalid username",
-        Error::UsernameTaken(_) => "username taken",
-        Error::InvalidText(_) => "invalid text",
-        Error::TextTooLong { .. } => "text too long",
-        Error::SelfFollow => "self follow",
-        Error::NotAllowed(_) => "not allowed",
-        Error::Blocked(_) => "blocked",
-        Error::UnknownGroup(_) => "unknown group",
-        Error::InvalidGroupName(_) => "invalid group name",
-        Error::MalformedCursor => "malformed cursor",
-        Error::PageSize { .. } => "page size",
-        _ => "other",
+/// An error as the model predicts it: its [`ErrorKind`] and its variant.
+/// Payloads (ids, reasons) are not compared: the model numbers users and
+/// posts by index, not by the engine's ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    kind: ErrorKind,
+    variant: String,
+}
+
+impl Failure {
+    /// The failure `e` is: its kind and the name of its variant.
+    pub fn of(e: &Error) -> Failure {
+        // The variant's name opens its `Debug` form, as in `UnknownUser(7)`
+        // or `TextTooLong { .. }`: every variant, including later ones,
+        // has its own.
+        let debug = format!("{e:?}");
+        let variant = debug
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Failure {
+            kind: e.kind(),
+            variant,
+        }
     }
+
+    /// The kind of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+/// The failure of `e` (a representative: its payload does not matter).
+fn failure(e: Error) -> Failure {
+    Failure::of(&e)
 }
 
 #[derive(Clone, Debug)]
@@ -147,39 +163,39 @@ impl Model {
         self.posts.len()
     }
 
-    fn known(&self, user: usize) -> Result<(), &'static str> {
+    fn known(&self, user: usize) -> Result<(), Failure> {
         if user < self.users.len() {
             Ok(())
         } else {
-            Err("unknown user")
+            Err(failure(Error::UnknownUser(UserId(0))))
         }
     }
 
     /// Creates a user.
     pub fn create_user(&mut self, name: &str) -> Outcome {
         let Ok(parsed) = Username::parse(name) else {
-            return Outcome::Failed("invalid username");
+            return Outcome::Failed(failure(Error::InvalidUsername("")));
         };
         if self
             .users
             .iter()
             .any(|u| u.eq_ignore_ascii_case(parsed.as_str()))
         {
-            return Outcome::Failed("username taken");
+            return Outcome::Failed(failure(Error::UsernameTaken(String::new())));
         }
         self.users.push(name.to_owned());
         Outcome::User(self.users.len() - 1)
     }
 
     /// A user's index by name.
-    pub fn user_by_name(&self, name: &str) -> Result<usize, &'static str> {
+    pub fn user_by_name(&self, name: &str) -> Result<usize, Failure> {
         if Username::parse(name).is_err() {
-            return Err("invalid username");
+            return Err(failure(Error::InvalidUsername("")));
         }
         self.users
             .iter()
             .position(|u| u.eq_ignore_ascii_case(name))
-            .ok_or("unknown username")
+            .ok_or_else(|| failure(Error::UnknownUsername(String::new())))
     }
 
     /// A user's name.
@@ -194,7 +210,7 @@ impl Model {
     /// `a` follows `b`.
     pub fn follow(&mut self, a: usize, b: usize) -> Outcome {
         if a == b {
-            return Outcome::Failed("self follow");
+            return Outcome::Failed(failure(Error::SelfFollow));
         }
         if let Err(e) = self.known(a).and(self.known(b)) {
             return Outcome::Failed(e);
@@ -203,7 +219,7 @@ impl Model {
             return Outcome::Changed(false);
         }
         if self.blocked_either(a, b) {
-            return Outcome::Failed("blocked");
+            return Outcome::Failed(failure(Error::Blocked("")));
         }
         let since = self.newest_post_of(b);
         self.edges.insert((a, b), since);
@@ -213,7 +229,7 @@ impl Model {
     /// `a` unfollows `b`.
     pub fn unfollow(&mut self, a: usize, b: usize) -> Outcome {
         if a == b {
-            return Outcome::Failed("self follow");
+            return Outcome::Failed(failure(Error::SelfFollow));
         }
         if let Err(e) = self.known(a).and(self.known(b)) {
             return Outcome::Failed(e);
@@ -224,7 +240,7 @@ impl Model {
     /// `author` posts `text`.
     pub fn post(&mut self, author: usize, text: &str) -> Outcome {
         if let Err(e) = PostText::parse(text, self.config.max_post_chars) {
-            return Outcome::Failed(error_kind(&e));
+            return Outcome::Failed(Failure::of(&e));
         }
         if let Err(e) = self.known(author) {
             return Outcome::Failed(e);
@@ -267,7 +283,7 @@ impl Model {
     /// `a` blocks `b`: edges both ways go.
     pub fn block(&mut self, a: usize, b: usize) -> Outcome {
         if a == b {
-            return Outcome::Failed("not allowed");
+            return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         if let Err(e) = self.known(a).and(self.known(b)) {
             return Outcome::Failed(e);
@@ -289,7 +305,7 @@ impl Model {
     /// `a` mutes `b`.
     pub fn mute(&mut self, a: usize, b: usize) -> Outcome {
         if a == b {
-            return Outcome::Failed("not allowed");
+            return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         if let Err(e) = self.known(a).and(self.known(b)) {
             return Outcome::Failed(e);
@@ -306,11 +322,13 @@ impl Model {
     }
 
     /// Post `p` as `viewer` may get it by id: an error kind, or the index.
-    fn get_as(&self, viewer: usize, p: usize) -> Result<usize, &'static str> {
+    fn get_as(&self, viewer: usize, p: usize) -> Result<usize, Failure> {
         match self.posts.get(p) {
-            None => Err("unknown post"),
-            Some(post) if post.deleted => Err("post deleted"),
-            Some(_) if !self.may_see(viewer, p, false) => Err("unknown post"),
+            None => Err(failure(Error::UnknownPost(PostId(0)))),
+            Some(post) if post.deleted => Err(failure(Error::PostDeleted(PostId(0)))),
+            Some(_) if !self.may_see(viewer, p, false) => {
+                Err(failure(Error::UnknownPost(PostId(0))))
+            }
             Some(_) => Ok(p),
         }
     }
@@ -331,7 +349,7 @@ impl Model {
             Err(e) => return Outcome::Failed(e),
         };
         if self.posts[original].group.is_some() {
-            return Outcome::Failed("not allowed");
+            return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         if let Some(existing) = self
             .posts
@@ -359,11 +377,11 @@ impl Model {
         Outcome::Group(self.groups.len() - 1)
     }
 
-    fn owned_group(&self, owner: usize, g: usize) -> Result<(), &'static str> {
+    fn owned_group(&self, owner: usize, g: usize) -> Result<(), Failure> {
         self.known(owner)?;
         match self.groups.get(g) {
             Some((o, _)) if *o == owner => Ok(()),
-            _ => Err("unknown group"),
+            _ => Err(failure(Error::UnknownGroup(GroupId(0)))),
         }
     }
 
@@ -373,10 +391,10 @@ impl Model {
             return Outcome::Failed(e);
         }
         if member == owner {
-            return Outcome::Failed("not allowed");
+            return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         if self.blocked_either(owner, member) {
-            return Outcome::Failed("blocked");
+            return Outcome::Failed(failure(Error::Blocked("")));
         }
         Outcome::Changed(self.groups[g].1.insert(member))
     }
@@ -392,14 +410,16 @@ impl Model {
     /// `author` posts `text` to their group `g`.
     pub fn post_to_group(&mut self, author: usize, g: usize, text: &str) -> Outcome {
         if let Err(e) = PostText::parse(text, self.config.max_post_chars) {
-            return Outcome::Failed(error_kind(&e));
+            return Outcome::Failed(Failure::of(&e));
         }
         if let Err(e) = self.known(author) {
             return Outcome::Failed(e);
         }
         match self.groups.get(g) {
-            None => return Outcome::Failed("unknown group"),
-            Some((owner, _)) if *owner != author => return Outcome::Failed("not allowed"),
+            None => return Outcome::Failed(failure(Error::UnknownGroup(GroupId(0)))),
+            Some((owner, _)) if *owner != author => {
+                return Outcome::Failed(failure(Error::NotAllowed("")));
+            }
             Some(_) => {}
         }
         self.posts.push(ModelPost {
@@ -416,19 +436,19 @@ impl Model {
     /// messages from anyone, never across a block.
     pub fn send_direct(&mut self, a: usize, b: usize, text: &str) -> Outcome {
         if let Err(e) = PostText::parse(text, self.config.max_post_chars) {
-            return Outcome::Failed(error_kind(&e));
+            return Outcome::Failed(Failure::of(&e));
         }
         if a == b {
-            return Outcome::Failed("not allowed");
+            return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         if let Err(e) = self.known(a).and(self.known(b)) {
             return Outcome::Failed(e);
         }
         if self.blocked_either(a, b) {
-            return Outcome::Failed("blocked");
+            return Outcome::Failed(failure(Error::Blocked("")));
         }
         if !self.edges.contains_key(&(b, a)) && !self.dms_open.contains(&b) {
-            return Outcome::Failed("not allowed");
+            return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         self.messages.push((a, b));
         let m = self.messages.len() - 1;
@@ -484,6 +504,11 @@ impl Model {
             .collect()
     }
 
+    /// Direct message `m`'s sender and recipient.
+    pub fn message(&self, m: usize) -> Option<(usize, usize)> {
+        self.messages.get(m).copied()
+    }
+
     /// Whether `user` takes direct messages from anyone.
     pub fn dms_open(&self, user: usize) -> bool {
         self.dms_open.contains(&user)
@@ -523,7 +548,7 @@ impl Model {
             return Outcome::Failed(e);
         }
         let Some(p) = self.posts.get(post) else {
-            return Outcome::Failed("unknown post");
+            return Outcome::Failed(failure(Error::UnknownPost(PostId(0))));
         };
         if p.deleted {
             return Outcome::Changed(false);
@@ -531,9 +556,9 @@ impl Model {
         if p.author != requester {
             // Someone else's post: its existence shows only if visible.
             return Outcome::Failed(if self.may_see(requester, post, false) {
-                "not allowed"
+                failure(Error::NotAllowed(""))
             } else {
-                "unknown post"
+                failure(Error::UnknownPost(PostId(0)))
             });
         }
         let p = &mut self.posts[post];
@@ -657,6 +682,40 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_compare_by_kind_and_variant_not_payload() {
+        let same = [
+            (Error::UnknownUser(UserId(1)), Error::UnknownUser(UserId(2))),
+            (
+                Error::TextTooLong { len: 3, max: 2 },
+                Error::TextTooLong { len: 9, max: 1 },
+            ),
+            (Error::NotAllowed("a"), Error::NotAllowed("b")),
+            (Error::SelfFollow, Error::SelfFollow),
+        ];
+        for (a, b) in &same {
+            assert_eq!(Failure::of(a), Failure::of(b), "{a:?} and {b:?}");
+        }
+        // Same kind, another variant: a different failure.
+        let differ = [
+            (Error::NotAllowed("a"), Error::Blocked("a")),
+            (
+                Error::UnknownUser(UserId(1)),
+                Error::UnknownUsername("a".into()),
+            ),
+            (Error::UnknownPost(PostId(1)), Error::PostDeleted(PostId(1))),
+            (
+                Error::InvalidText("a"),
+                Error::TextTooLong { len: 3, max: 2 },
+            ),
+        ];
+        for (a, b) in &differ {
+            assert_eq!(a.kind(), b.kind());
+            assert_ne!(Failure::of(a), Failure::of(b), "{a:?} and {b:?}");
+        }
+        assert_eq!(Failure::of(&Error::PhoneTaken).kind(), ErrorKind::Conflict);
+    }
 
     #[test]
     fn backfill_takes_the_newest_posts_before_the_follow_and_skips_deleted() {

@@ -23,9 +23,9 @@
 
 pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
-    DeviceUsage, DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId,
-    ImageKind, MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle, User,
-    UserId, Username, utc_day,
+    DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind, FanoutPolicy, Group,
+    GroupId, ImageKind, MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle,
+    User, UserId, Username, utc_day,
 };
 pub use starling_engine::{
     CheckReport, ConversationPage, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend,

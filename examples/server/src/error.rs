@@ -127,33 +127,55 @@ impl ApiError {
 
 impl From<starling::Error> for ApiError {
     fn from(e: starling::Error) -> ApiError {
-        use starling::Error as E;
-        let (status, code) = match &e {
-            E::UnknownUser(_) => (StatusCode::NOT_FOUND, "unknown_user"),
-            E::UnknownUsername(_) => (StatusCode::NOT_FOUND, "unknown_user"),
-            E::UnknownPost(_) => (StatusCode::NOT_FOUND, "unknown_post"),
-            E::PostDeleted(_) => (StatusCode::NOT_FOUND, "post_deleted"),
-            E::InvalidUsername(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_username"),
-            E::UsernameTaken(_) => (StatusCode::CONFLICT, "username_taken"),
-            E::InvalidText(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_text"),
-            E::TextTooLong { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "text_too_long"),
-            E::SelfFollow => (StatusCode::UNPROCESSABLE_ENTITY, "self_follow"),
-            E::NotAllowed(_) => (StatusCode::FORBIDDEN, "not_allowed"),
-            E::Blocked(_) => (StatusCode::FORBIDDEN, "blocked"),
-            E::UnknownGroup(_) => (StatusCode::NOT_FOUND, "unknown_group"),
-            E::InvalidGroupName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_group_name"),
-            E::InvalidProfile(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_profile"),
-            E::InvalidPhone(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone"),
-            E::PhoneTaken => (StatusCode::CONFLICT, "phone_taken"),
-            E::AvatarTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "avatar_too_large"),
-            E::UnsupportedImage => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_image"),
-            E::InvalidDeliveryId => (StatusCode::BAD_REQUEST, "bad_delivery_id"),
-            E::MalformedCursor => (StatusCode::BAD_REQUEST, "malformed_cursor"),
-            E::PageSize { .. } => (StatusCode::BAD_REQUEST, "bad_limit"),
-            E::Closed => return ApiError::unavailable(),
-            // Storage, Poisoned, Corrupt, InvalidConfig and whatever is
-            // added later: the server's fault, not the caller's.
+        use starling::{Error as E, ErrorKind as K};
+        let status = match e.kind() {
+            K::NotFound => StatusCode::NOT_FOUND,
+            K::Conflict => StatusCode::CONFLICT,
+            K::Forbidden => StatusCode::FORBIDDEN,
+            // The server's own configuration: its fault, not the caller's.
+            K::Invalid if matches!(e, E::InvalidConfig(_)) => return ApiError::internal(&e),
+            // Within bad input, what the README documents apart: a damaged
+            // cursor, limit or id is 400, a too-large picture 413.
+            K::Invalid => match e {
+                E::MalformedCursor | E::PageSize { .. } | E::InvalidDeliveryId => {
+                    StatusCode::BAD_REQUEST
+                }
+                E::AvatarTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            // Unavailable (storage failed, engine poisoned), Internal and any
+            // kind added later: the server's fault, logged, answered 500.
             _ => return ApiError::internal(&e),
+        };
+        // The stable code the README documents for each variant; a variant
+        // added later answers with its kind's code.
+        let code = match &e {
+            E::UnknownUser(_) | E::UnknownUsername(_) => "unknown_user",
+            E::UnknownPost(_) => "unknown_post",
+            E::PostDeleted(_) => "post_deleted",
+            E::UnknownGroup(_) => "unknown_group",
+            E::InvalidUsername(_) => "invalid_username",
+            E::InvalidText(_) => "invalid_text",
+            E::TextTooLong { .. } => "text_too_long",
+            E::SelfFollow => "self_follow",
+            E::InvalidGroupName(_) => "invalid_group_name",
+            E::InvalidProfile(_) => "invalid_profile",
+            E::InvalidPhone(_) => "invalid_phone",
+            E::AvatarTooLarge { .. } => "avatar_too_large",
+            E::UnsupportedImage => "unsupported_image",
+            E::InvalidDeliveryId => "bad_delivery_id",
+            E::MalformedCursor => "malformed_cursor",
+            E::PageSize { .. } => "bad_limit",
+            E::UsernameTaken(_) => "username_taken",
+            E::PhoneTaken => "phone_taken",
+            E::NotAllowed(_) => "not_allowed",
+            E::Blocked(_) => "blocked",
+            _ => match status {
+                StatusCode::NOT_FOUND => "not_found",
+                StatusCode::CONFLICT => "conflict",
+                StatusCode::FORBIDDEN => "not_allowed",
+                _ => "bad_request",
+            },
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -288,7 +310,15 @@ mod tests {
             500,
             "internal",
         );
-        check(Error::Closed, 503, "unavailable");
+        check(Error::Internal("worker panicked".into()), 500, "internal");
+        check(Error::InvalidConfig("inbox_cap"), 500, "internal");
+        check(Error::InvalidProfile("bio"), 422, "invalid_profile");
+        check(
+            Error::AvatarTooLarge { len: 2, max: 1 },
+            413,
+            "avatar_too_large",
+        );
+        check(Error::InvalidDeliveryId, 400, "bad_delivery_id");
     }
 
     #[test]

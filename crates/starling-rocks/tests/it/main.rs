@@ -19,6 +19,25 @@ fn open(dir: &std::path::Path) -> Engine<RocksBackend> {
     Engine::open(dir, config()).expect("engine opens")
 }
 
+/// A RocksDB failure (here: the database is already open, so its lock is
+/// held) is a storage error that keeps RocksDB's own error as its source
+/// and its message in its text.
+#[test]
+fn a_rocksdb_failure_keeps_its_error_as_the_source() {
+    use starling_inbox::OpenBackend;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = RocksBackend::open(dir.path(), &config()).map_err(|e| e.to_string());
+    assert!(first.is_ok(), "the first open succeeds: {:?}", first.err());
+    let Err(starling_core::Error::Storage(e)) = RocksBackend::open(dir.path(), &config()) else {
+        panic!("a second open of a locked database is a storage error");
+    };
+    let source = std::error::Error::source(&e).expect("the RocksDB error is kept");
+    let rocks = source
+        .downcast_ref::<rocksdb::Error>()
+        .expect("the source is RocksDB's error");
+    assert!(e.to_string().contains(&rocks.to_string()), "{e}");
+}
+
 #[test]
 fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,6 +1,7 @@
 //! The engine over the in-memory backend against the reference model.
 
 mod check;
+mod direct;
 mod faults;
 mod social;
 

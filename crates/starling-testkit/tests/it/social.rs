@@ -61,17 +61,86 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Who is in whose group and who follows whom: enough to say who may see
-/// a group post, independently of the engine.
+/// Who is in whose group, who follows and blocks whom, and which posts
+/// were deleted or repost which: enough to say who may see a post,
+/// independently of the engine.
 #[derive(Default)]
 struct Audiences {
     follows: HashSet<(usize, usize)>,
     members: HashMap<GroupId, BTreeSet<usize>>,
     ever_members: HashMap<GroupId, BTreeSet<usize>>,
     blocks: HashSet<(usize, usize)>,
+    deleted: HashSet<PostId>,
+    /// Repost -> the original it reposts.
+    reposts: HashMap<PostId, PostId>,
+}
+
+/// Each post's author and audience.
+type Meta = HashMap<PostId, (usize, Audience)>;
+
+/// What reading a post by id must give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Read {
+    /// The post.
+    Visible,
+    /// [`Error::PostDeleted`].
+    Deleted,
+    /// [`Error::UnknownPost`]: unknown, or not for this reader.
+    Hidden,
 }
 
 impl Audiences {
+    fn blocked_either(&self, a: usize, b: usize) -> bool {
+        self.blocks.contains(&(a, b)) || self.blocks.contains(&(b, a))
+    }
+
+    /// Whether `viewer` (`None`: anyone) may see a live post of `author`
+    /// to `audience`.
+    fn sees(&self, viewer: Option<usize>, author: usize, audience: Audience) -> bool {
+        match viewer {
+            None => audience == Audience::Public,
+            Some(v) => !self.blocked_either(v, author) && self.may_see(v, author, audience),
+        }
+    }
+
+    /// What `viewer` (`None`: anyone) reads of post `id` by id: deleted
+    /// first, then its own audience and author, then a repost's original.
+    fn read(&self, meta: &Meta, viewer: Option<usize>, id: PostId) -> Read {
+        let Some(&(author, audience)) = meta.get(&id) else {
+            return Read::Hidden;
+        };
+        if self.deleted.contains(&id) {
+            return Read::Deleted;
+        }
+        let original_seen = self.reposts.get(&id).is_none_or(|o| {
+            !self.deleted.contains(o)
+                && meta
+                    .get(o)
+                    .is_some_and(|&(author, audience)| self.sees(viewer, author, audience))
+        });
+        if self.sees(viewer, author, audience) && original_seen {
+            Read::Visible
+        } else {
+            Read::Hidden
+        }
+    }
+
+    /// What replying to or reposting `id` as `a` must give: the read's
+    /// error, or for a visible post whose original is a group post
+    /// [`Error::NotAllowed`].
+    fn share(&self, meta: &Meta, a: usize, id: PostId) -> Result<(), Read> {
+        match self.read(meta, Some(a), id) {
+            Read::Visible => {
+                let original = self.reposts.get(&id).copied().unwrap_or(id);
+                match meta.get(&original) {
+                    Some((_, Audience::Public)) => Ok(()),
+                    _ => Err(Read::Visible),
+                }
+            }
+            refused => Err(refused),
+        }
+    }
+
     fn may_see(&self, viewer: usize, author: usize, audience: Audience) -> bool {
         match audience {
             Audience::Public => true,
@@ -84,16 +153,66 @@ impl Audiences {
     }
 }
 
+/// Checks a read by id against what the model says it must give: the post
+/// when visible (returned for checking), else exactly the error that says
+/// why not, naming `id`. Anything else fails the test.
+fn expect_read<T>(
+    what: &str,
+    got: Result<T, Error>,
+    want: Read,
+    id: PostId,
+) -> Result<Option<T>, TestCaseError> {
+    match (got, want) {
+        (Ok(t), Read::Visible) => Ok(Some(t)),
+        (Err(Error::PostDeleted(p)), Read::Deleted)
+        | (Err(Error::UnknownPost(p)), Read::Hidden)
+            if p == id =>
+        {
+            Ok(None)
+        }
+        (got, want) => Err(TestCaseError::fail(format!(
+            "{what} of {id}: got {:?}, want {want:?}",
+            got.map(drop)
+        ))),
+    }
+}
+
+/// Checks a write's result against the model's expectation (`None`: it
+/// must succeed; `Some`: it must fail with an error of exactly this
+/// variant). Returns the value when it succeeded.
+fn expect_write<T>(
+    what: &str,
+    got: Result<T, Error>,
+    want: Option<fn(&Error) -> bool>,
+) -> Result<Option<T>, TestCaseError> {
+    match (got, want) {
+        (Ok(t), None) => Ok(Some(t)),
+        (Err(e), Some(expected)) if expected(&e) => Ok(None),
+        (got, _) => Err(TestCaseError::fail(format!(
+            "{what}: got {:?}, want {}",
+            got.map(drop),
+            if want.is_some() {
+                "a refusal"
+            } else {
+                "success"
+            },
+        ))),
+    }
+}
+
 /// Reads one page of some timeline from a cursor.
 type Reader<'a> = dyn FnMut(Option<&starling_core::Cursor>) -> starling_engine::TimelinePage + 'a;
 
-/// Everything `viewer` can read, by every path.
+/// Everything user `v` can read, by every path; each read by id either
+/// gives the post or exactly the error the model predicts.
 fn everything_seen(
     e: &Engine<MemBackend>,
-    viewer: UserId,
+    (model, meta): (&Audiences, &Meta),
+    v: usize,
     users: &[UserId],
     posts: &[PostId],
-) -> Vec<(String, Post)> {
+) -> Result<Vec<(String, Post)>, TestCaseError> {
+    let viewer = users[v];
     let mut seen = Vec::new();
     let mut pages = |what: &str, mut read: Box<Reader<'_>>| {
         let mut cursor = None;
@@ -127,26 +246,37 @@ fn everything_seen(
         );
     }
     for &id in posts {
-        if let Ok(p) = e.get_post_as(viewer, id) {
+        let want = model.read(meta, Some(v), id);
+        if let Some(p) = expect_read("get", e.get_post_as(viewer, id), want, id)? {
+            prop_assert_eq!(p.id, id);
             seen.push(("get".to_owned(), p));
         }
-        if let Ok(p) = e.get_post(id) {
+        let public = model.read(meta, None, id);
+        if let Some(p) = expect_read("public get", e.get_post(id), public, id)? {
+            prop_assert_eq!(p.id, id);
             seen.push(("public get".to_owned(), p));
         }
-        if let Ok(t) = e.thread(viewer, id, None, 200) {
+        if let Some(t) = expect_read("thread", e.thread(viewer, id, None, 200), want, id)? {
+            prop_assert_eq!(t.post.id, id);
             seen.push(("thread".to_owned(), t.post));
             seen.extend(t.ancestors.into_iter().map(|p| ("ancestor".to_owned(), p)));
             seen.extend(t.replies.posts.into_iter().map(|p| ("reply".to_owned(), p)));
         }
     }
-    if let Ok(got) = e.get_posts(posts.get(..posts.len().min(200)).unwrap_or_default()) {
-        seen.extend(
-            got.into_iter()
-                .flatten()
-                .map(|p| ("public get_posts".to_owned(), p)),
-        );
+    let some = posts.get(..posts.len().min(200)).unwrap_or_default();
+    let got = e
+        .get_posts(some)
+        .map_err(|err| TestCaseError::fail(format!("get_posts: {err}")))?;
+    prop_assert_eq!(got.len(), some.len());
+    for (&id, p) in some.iter().zip(got) {
+        let want = model.read(meta, None, id) == Read::Visible;
+        prop_assert_eq!(p.is_some(), want, "public get_posts of {}", id);
+        if let Some(p) = p {
+            prop_assert_eq!(p.id, id);
+            seen.push(("public get_posts".to_owned(), p));
+        }
     }
-    seen
+    Ok(seen)
 }
 
 fn drain(sub: &Subscription) -> Vec<Event> {
@@ -173,7 +303,7 @@ proptest! {
         let mut model = Audiences::default();
         let mut groups: Vec<(usize, GroupId)> = Vec::new();
         let mut posts: Vec<PostId> = Vec::new();
-        let mut meta: HashMap<PostId, (usize, Audience)> = HashMap::new();
+        let mut meta: Meta = HashMap::new();
         let mut events: Vec<Vec<Event>> = vec![Vec::new(); USERS];
         let owned = |groups: &[(usize, GroupId)], o: usize, g: usize| {
             let mine: Vec<GroupId> = groups.iter().filter(|(x, _)| *x == o).map(|(_, id)| *id).collect();
@@ -182,12 +312,21 @@ proptest! {
         for s in &steps {
             match *s {
                 Step::Follow(a, b) => {
-                    if e.follow(users[a], users[b]).is_ok() {
+                    let want: Option<fn(&Error) -> bool> = if a == b {
+                        Some(|e| matches!(e, Error::SelfFollow))
+                    } else if model.blocked_either(a, b) {
+                        Some(|e| matches!(e, Error::Blocked(_)))
+                    } else {
+                        None
+                    };
+                    if expect_write("follow", e.follow(users[a], users[b]), want)?.is_some() {
                         model.follows.insert((a, b));
                     }
                 }
                 Step::Unfollow(a, b) => {
-                    if e.unfollow(users[a], users[b]).is_ok() {
+                    let want: Option<fn(&Error) -> bool> =
+                        (a == b).then_some(|e| matches!(e, Error::SelfFollow));
+                    if expect_write("unfollow", e.unfollow(users[a], users[b]), want)?.is_some() {
                         model.follows.remove(&(a, b));
                     }
                 }
@@ -196,11 +335,18 @@ proptest! {
                     groups.push((o, g.id));
                 }
                 Step::AddMember(o, g, m) => {
-                    if let Some(id) = owned(&groups, o, g)
-                        && e.add_member(users[o], id, users[m]).is_ok()
-                    {
-                        model.members.entry(id).or_default().insert(m);
-                        model.ever_members.entry(id).or_default().insert(m);
+                    if let Some(id) = owned(&groups, o, g) {
+                        let want: Option<fn(&Error) -> bool> = if o == m {
+                            Some(|e| matches!(e, Error::NotAllowed(_)))
+                        } else if model.blocked_either(o, m) {
+                            Some(|e| matches!(e, Error::Blocked(_)))
+                        } else {
+                            None
+                        };
+                        if expect_write("add member", e.add_member(users[o], id, users[m]), want)?.is_some() {
+                            model.members.entry(id).or_default().insert(m);
+                            model.ever_members.entry(id).or_default().insert(m);
+                        }
                     }
                 }
                 Step::RemoveMember(o, g, m) => {
@@ -225,30 +371,39 @@ proptest! {
                 }
                 Step::Reply(a, p) => {
                     if let Some(&parent) = posts.get(p) {
-                        match e.reply(users[a], parent, "re") {
-                            Ok(r) => {
+                        match (e.reply(users[a], parent, "re"), model.share(&meta, a, parent)) {
+                            (Ok(r), Ok(())) => {
                                 let (author, audience) = meta[&parent];
                                 prop_assert_eq!(audience, Audience::Public, "replied to a group post");
                                 prop_assert!(model.may_see(a, author, audience));
                                 meta.insert(r.id, (a, Audience::Public));
                                 posts.push(r.id);
                             }
-                            Err(Error::UnknownPost(_) | Error::PostDeleted(_) | Error::NotAllowed(_)) => {}
-                            Err(other) => prop_assert!(false, "reply: {other}"),
+                            (Err(Error::NotAllowed(_)), Err(Read::Visible)) => {}
+                            (got, Err(want)) => {
+                                expect_read("reply", got.map(drop), want, parent)?;
+                            }
+                            (Err(other), Ok(())) => prop_assert!(false, "reply: {other}"),
                         }
                     }
                 }
                 Step::Repost(a, p) => {
                     if let Some(&original) = posts.get(p) {
-                        match e.repost(users[a], original) {
-                            Ok(r) => {
+                        match (e.repost(users[a], original), model.share(&meta, a, original)) {
+                            (Ok(r), Ok(())) => {
                                 let (_, audience) = meta[&original];
                                 prop_assert_eq!(audience, Audience::Public, "reposted a group post");
+                                let of = model.reposts.get(&original).copied().unwrap_or(original);
+                                prop_assert_eq!(r.repost_of, Some(of));
+                                model.reposts.insert(r.id, of);
                                 meta.insert(r.id, (a, Audience::Public));
                                 posts.push(r.id);
                             }
-                            Err(Error::UnknownPost(_) | Error::PostDeleted(_) | Error::NotAllowed(_)) => {}
-                            Err(other) => prop_assert!(false, "repost: {other}"),
+                            (Err(Error::NotAllowed(_)), Err(Read::Visible)) => {}
+                            (got, Err(want)) => {
+                                expect_read("repost", got.map(drop), want, original)?;
+                            }
+                            (Err(other), Ok(())) => prop_assert!(false, "repost: {other}"),
                         }
                     }
                 }
@@ -259,23 +414,43 @@ proptest! {
                 }
                 Step::Delete(a, p) => {
                     if let Some(&id) = posts.get(p) {
-                        let _ = e.delete_post(users[a], id);
+                        let got = e.delete_post(users[a], id);
+                        if model.deleted.contains(&id) {
+                            prop_assert!(matches!(got, Ok(false)), "deleted twice: {:?}", got);
+                        } else if meta[&id].0 == a {
+                            prop_assert!(matches!(got, Ok(true)), "delete own: {:?}", got);
+                            model.deleted.insert(id);
+                        } else {
+                            // Another's post: refused, saying it exists only if visible.
+                            match model.read(&meta, Some(a), id) {
+                                Read::Visible => prop_assert!(
+                                    matches!(got, Err(Error::NotAllowed(_))),
+                                    "delete another's visible post: {:?}", got
+                                ),
+                                want => {
+                                    expect_read("delete", got, want, id)?;
+                                }
+                            }
+                        }
                     }
                 }
                 Step::Block(a, b) => {
-                    if e.block(users[a], users[b]).is_ok() {
+                    let want: Option<fn(&Error) -> bool> =
+                        (a == b).then_some(|e| matches!(e, Error::NotAllowed(_)));
+                    if expect_write("block", e.block(users[a], users[b]), want)?.is_some() {
                         model.blocks.insert((a, b));
                         model.follows.remove(&(a, b));
                         model.follows.remove(&(b, a));
                     }
                 }
                 Step::Unblock(a, b) => {
-                    if e.unblock(users[a], users[b]).is_ok() {
-                        model.blocks.remove(&(a, b));
-                    }
+                    e.unblock(users[a], users[b]).map_err(|err| TestCaseError::fail(format!("unblock: {err}")))?;
+                    model.blocks.remove(&(a, b));
                 }
                 Step::Mute(a, b) => {
-                    let _ = e.mute(users[a], users[b]);
+                    let want: Option<fn(&Error) -> bool> =
+                        (a == b).then_some(|e| matches!(e, Error::NotAllowed(_)));
+                    expect_write("mute", e.mute(users[a], users[b]), want)?;
                 }
             }
             e.wait_for_fanout().expect("fan-out");
@@ -285,7 +460,7 @@ proptest! {
         }
         let index: HashMap<UserId, usize> = users.iter().enumerate().map(|(i, u)| (*u, i)).collect();
         for (v, &viewer) in users.iter().enumerate() {
-            for (path, post) in everything_seen(&e, viewer, &users, &posts) {
+            for (path, post) in everything_seen(&e, (&model, &meta), v, &users, &posts)? {
                 let author = index[&post.author];
                 prop_assert_eq!(Some(&(author, post.audience)), meta.get(&post.id));
                 prop_assert!(
