@@ -26,6 +26,7 @@ mod faults;
 mod locks;
 mod mem;
 mod mem_direct;
+mod progress;
 mod social;
 
 pub use direct::{ConversationPage, MessagePage};
@@ -34,4 +35,6 @@ pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
 pub use faults::{FaultKind, FaultPlan, FaultyBackend};
 pub use mem::MemBackend;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
-pub use starling_inbox::{Backend, CheckReport, OpenBackend, Problem, TimelinePage, Viewer};
+pub use starling_inbox::{
+    Backend, CheckReport, OpenBackend, Problem, Progress, Stage, TimelinePage, Viewer,
+};
