@@ -45,6 +45,7 @@ impl DirectLocks {
 
 /// A page of a user's conversations, newest last message first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConversationPage {
     /// The conversations.
     pub conversations: Vec<Conversation>,
@@ -54,6 +55,7 @@ pub struct ConversationPage {
 
 /// A page of the messages of one conversation, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MessagePage {
     /// The messages.
     pub messages: Vec<DirectMessage>,

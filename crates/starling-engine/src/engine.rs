@@ -31,6 +31,7 @@ const PIPELINE: usize = 16;
 
 /// A page of user ids (followers or following), in id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UserPage {
     /// The users.
     pub users: Vec<UserId>,

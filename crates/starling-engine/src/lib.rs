@@ -27,6 +27,8 @@ mod locks;
 mod mem;
 mod mem_direct;
 mod progress;
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests;
 mod social;
 
 pub use direct::{ConversationPage, MessagePage};
