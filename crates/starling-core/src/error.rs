@@ -104,6 +104,15 @@ pub enum Error {
     /// A device delivery id is not of the form `post.recipient`.
     #[error("malformed device delivery id")]
     InvalidDeliveryId,
+    /// A store was to be opened as it is, and the folder holds none (or a
+    /// database that is not Starling's); nothing was created.
+    #[error("no Starling store at {}: {reason}", path.display())]
+    NoStore {
+        /// The folder that was to hold the store.
+        path: std::path::PathBuf,
+        /// What was found there instead.
+        reason: &'static str,
+    },
 }
 
 /// A failure reported by the storage backend.

@@ -20,6 +20,62 @@ fn open(dir: &std::path::Path) -> Engine<RocksBackend> {
 }
 
 #[test]
+fn open_existing_refuses_what_is_not_a_store_and_creates_nothing() {
+    use starling_core::Error;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let listing = |p: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(p)
+            .expect("listing")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let refused = |p: &std::path::Path, why: &str| match RocksBackend::open_existing(p, &config()) {
+        Err(Error::NoStore { path, reason }) => {
+            assert_eq!(path, p);
+            assert!(reason.contains(why), "{reason}");
+        }
+        Err(e) => panic!("{}: wrong error {e}", p.display()),
+        Ok(_) => panic!("{}: opened", p.display()),
+    };
+    // A missing folder stays missing.
+    let missing = tmp.path().join("missing");
+    refused(&missing, "does not exist");
+    assert!(!missing.exists());
+    // An empty folder stays empty.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    refused(&empty, "no database");
+    assert!(listing(&empty).is_empty());
+    // A file is not a folder.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").expect("write");
+    refused(&file, "not a folder");
+    // A RocksDB database of someone else's is not a Starling store.
+    let other = tmp.path().join("other");
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        drop(rocksdb::DB::open(&opts, &other).expect("other database"));
+    }
+    let before = listing(&other);
+    refused(&other, "not a Starling store");
+    assert_eq!(listing(&other), before);
+    // A store opens as it is, and keeps its records.
+    let store = tmp.path().join("store");
+    {
+        let engine = open(&store);
+        engine.create_user("ada").expect("ada");
+        engine.close().expect("close");
+    }
+    let backend = RocksBackend::open_existing(&store, &config()).expect("opens");
+    let engine = Engine::with_backend(backend, config()).expect("engine");
+    assert_eq!(engine.user_by_name("ada").expect("ada").id, UserId(1));
+    engine.close().expect("close");
+}
+
+#[test]
 fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A 100 KiB JPEG-looking picture: well over the blob threshold.
