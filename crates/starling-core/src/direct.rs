@@ -2,6 +2,7 @@
 //! the mutations of the "direct" features, and the validation of their
 //! inputs (display names, bios, phone numbers, avatar pictures).
 
+use bytes::Bytes;
 use std::fmt;
 use std::str::FromStr;
 
@@ -187,8 +188,9 @@ impl ImageKind {
 pub struct Avatar {
     /// What kind of picture it is.
     pub kind: ImageKind,
-    /// The picture's bytes.
-    pub bytes: Vec<u8>,
+    /// The picture's bytes, shared: cloning an avatar, or handing its
+    /// bytes on to an HTTP body, copies nothing.
+    pub bytes: Bytes,
 }
 
 impl Avatar {
@@ -204,7 +206,7 @@ impl Avatar {
         let kind = ImageKind::sniff(bytes).ok_or(Error::UnsupportedImage)?;
         Ok(Avatar {
             kind,
-            bytes: bytes.to_vec(),
+            bytes: Bytes::copy_from_slice(bytes),
         })
     }
 }

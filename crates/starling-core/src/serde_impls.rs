@@ -122,7 +122,11 @@ macro_rules! as_string {
 as_string!(Username, Username::parse, "a username");
 as_string!(Phone, Phone::parse, "a phone number in E.164 form");
 as_string!(Cursor, str::parse::<Cursor>, "a cursor string");
-as_string!(DeliveryId, str::parse::<DeliveryId>, "a delivery id `post.recipient`");
+as_string!(
+    DeliveryId,
+    str::parse::<DeliveryId>,
+    "a delivery id `post.recipient`"
+);
 
 #[cfg(test)]
 mod tests {
@@ -163,7 +167,10 @@ mod tests {
         assert!(soon_after_epoch.unix_millis() < 1_706_227_200_000);
         assert!(POST.0 > soon_after_epoch.0);
         // Either form is read.
-        assert_eq!(serde_json::from_str::<UserId>("\"7\"").ok(), Some(UserId(7)));
+        assert_eq!(
+            serde_json::from_str::<UserId>("\"7\"").ok(),
+            Some(UserId(7))
+        );
         assert_eq!(serde_json::from_str::<PostId>("12").ok(), Some(PostId(12)));
         refused::<UserId>("-1");
         refused::<UserId>("\"\"");
@@ -186,7 +193,10 @@ mod tests {
         round_trip(Username::parse("Ada_99").expect("valid"), "\"Ada_99\"");
         refused::<Username>("\"no spaces\"");
         refused::<Username>("\"\"");
-        round_trip(Phone::parse("+15551234567").expect("valid"), "\"+15551234567\"");
+        round_trip(
+            Phone::parse("+15551234567").expect("valid"),
+            "\"+15551234567\"",
+        );
         refused::<Phone>("\"5551234567\"");
         let cursor = Cursor::timeline(POST, 3);
         round_trip(cursor, &format!("\"{cursor}\""));

@@ -3,6 +3,7 @@
 //! (subscriptions, the fan-out hook that queues them, the durable outbox a
 //! gateway leases and acknowledges, the per-recipient daily cap).
 
+use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use starling_core::{
     Audience, Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
@@ -182,8 +183,10 @@ impl<B: Backend> Engine<B> {
         Ok(kind)
     }
 
-    /// The user's avatar, if any: its kind and bytes.
-    pub fn avatar(&self, user: UserId) -> Result<Option<(ImageKind, Vec<u8>)>> {
+    /// The user's avatar, if any: its kind and bytes. The bytes are shared
+    /// with the store's copy where the backend can (handing them on to an
+    /// HTTP body copies nothing).
+    pub fn avatar(&self, user: UserId) -> Result<Option<(ImageKind, Bytes)>> {
         let s = &self.shared;
         s.ensure_user(user)?;
         Ok(s.backend.avatar(user)?.map(|a| (a.kind, a.bytes)))

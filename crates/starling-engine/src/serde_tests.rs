@@ -37,7 +37,10 @@ fn pages() {
         },
         &format!(r#"{{"posts":[{POST_JSON}],"reposted":[],"next":"{cursor}"}}"#),
     );
-    round_trip(TimelinePage::default(), r#"{"posts":[],"reposted":[],"next":null}"#);
+    round_trip(
+        TimelinePage::default(),
+        r#"{"posts":[],"reposted":[],"next":null}"#,
+    );
     let cursor = Cursor::users(UserId(3));
     round_trip(
         UserPage {

@@ -125,7 +125,7 @@ fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     let engine = open(dir.path());
     assert_eq!(
         engine.avatar(ada).expect("avatar"),
-        Some((ImageKind::Jpeg, jpeg.clone()))
+        Some((ImageKind::Jpeg, bytes::Bytes::from(jpeg.clone())))
     );
     assert_eq!(engine.profile(ada).expect("profile").display_name, "Ada");
     assert_eq!(
