@@ -329,3 +329,36 @@ proptest! {
         }
     }
 }
+
+/// Reads of the largest avatar (256 KiB) through the engine: reads per
+/// second. A measurement, ignored by default:
+/// `cargo test --release -p starling-rocks --test it -- --ignored --nocapture avatar_reads`.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn avatar_reads() {
+    const READS: u32 = 10_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = open(dir.path());
+    let ada = engine.create_user("ada").expect("ada").id;
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0];
+    jpeg.extend(
+        (0..starling_core::AVATAR_MAX_BYTES as u32 - 4)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8),
+    );
+    engine.set_avatar(ada, &jpeg).expect("avatar");
+    let mut bytes = 0;
+    let started = std::time::Instant::now();
+    for _ in 0..READS {
+        let (_, picture) = engine.avatar(ada).expect("read").expect("an avatar");
+        bytes += picture.len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(bytes, READS as usize * jpeg.len());
+    println!(
+        "avatar read, {} KiB: {READS} reads in {secs:.3} s, {:.0} reads/s, {:.1} us per read",
+        jpeg.len() / 1024,
+        f64::from(READS) / secs,
+        secs * 1e6 / f64::from(READS)
+    );
+    engine.close().expect("close");
+}
