@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use starling::{Config, Engine, Progress, RocksBackend, Stage};
@@ -93,12 +93,12 @@ fn run(cli: Cli) -> Result<bool> {
             store.display()
         );
     }
-    let backend = RocksBackend::open_existing(&store, &config).with_context(|| {
-        format!(
-            "refusing {}: --dir must name a Starling store, or a server data \
-             folder holding one in {SERVER_ENGINE_DIR}/",
-            cli.dir.display()
-        )
+    let backend = RocksBackend::open_existing(&store, &config).map_err(|e| match e {
+        starling::Error::NoStore { .. } => anyhow!(
+            "{e}; --dir must name a Starling store, or the example server's data \
+             folder (whose store is in {SERVER_ENGINE_DIR}/)"
+        ),
+        e => anyhow::Error::from(e),
     })?;
     let engine = Engine::with_backend(backend, config)?;
     let started = Instant::now();
