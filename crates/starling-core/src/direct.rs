@@ -2,6 +2,7 @@
 //! the mutations of the "direct" features, and the validation of their
 //! inputs (display names, bios, phone numbers, avatar pictures).
 
+use bytes::Bytes;
 use std::fmt;
 use std::str::FromStr;
 
@@ -26,6 +27,7 @@ pub fn utc_day(unix_ms: u64) -> u32 {
 /// `Profile::default()`: no display name, no bio, DMs only from accounts
 /// they follow, device updates not paused.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Profile {
     /// Display name: at most [`DISPLAY_NAME_MAX_CHARS`] characters, no
     /// control characters; may be empty.
@@ -75,6 +77,8 @@ impl Profile {
 
 /// Who may send a user direct messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum DmPolicy {
     /// Anyone.
     Open,
@@ -84,6 +88,8 @@ pub enum DmPolicy {
 
 /// On or off (device updates for one followed account).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Toggle {
     /// Turned on.
     On,
@@ -127,6 +133,8 @@ impl fmt::Display for Phone {
 
 /// The kinds of picture an avatar may be, told apart by their first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum ImageKind {
     /// PNG (`89 50 4E 47 0D 0A 1A 0A`).
     Png,
@@ -180,8 +188,9 @@ impl ImageKind {
 pub struct Avatar {
     /// What kind of picture it is.
     pub kind: ImageKind,
-    /// The picture's bytes.
-    pub bytes: Vec<u8>,
+    /// The picture's bytes, shared: cloning an avatar, or handing its
+    /// bytes on to an HTTP body, copies nothing.
+    pub bytes: Bytes,
 }
 
 impl Avatar {
@@ -197,13 +206,14 @@ impl Avatar {
         let kind = ImageKind::sniff(bytes).ok_or(Error::UnsupportedImage)?;
         Ok(Avatar {
             kind,
-            bytes: bytes.to_vec(),
+            bytes: Bytes::copy_from_slice(bytes),
         })
     }
 }
 
 /// One direct message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DirectMessage {
     /// Its id, from the post-id generator (so it dates itself).
     pub id: PostId,
@@ -217,6 +227,7 @@ pub struct DirectMessage {
 
 /// One user's summary of a conversation with another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Conversation {
     /// The other user.
     pub with: UserId,
@@ -264,6 +275,7 @@ impl FromStr for DeliveryId {
 
 /// A queued device update: one text for one phone.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeviceDelivery {
     /// Post and recipient.
     pub id: DeliveryId,
@@ -278,6 +290,7 @@ pub struct DeviceDelivery {
 
 /// Device updates of one recipient on one UTC day.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeviceUsage {
     /// Deliveries queued.
     pub sent: u64,

@@ -4,6 +4,8 @@
 //! decoders never panic and refuse anything malformed with
 //! [`Error::Corrupt`].
 
+use bytes::Bytes;
+
 use crate::{
     Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Error, ImageKind,
     Phone, PostId, Profile, Result, UserId,
@@ -101,14 +103,21 @@ pub fn encode_avatar(a: &Avatar) -> Vec<u8> {
 }
 
 /// Decodes [`encode_avatar`]; the kind byte must agree with the bytes.
+/// Copies the picture; [`decode_avatar_bytes`] shares it instead.
 pub fn decode_avatar(bytes: &[u8]) -> Result<Avatar> {
-    let [VERSION, kind, rest @ ..] = bytes else {
+    decode_avatar_bytes(Bytes::copy_from_slice(bytes))
+}
+
+/// Decodes [`encode_avatar`] from bytes the caller owns: the avatar's bytes
+/// are a slice of `value`, not a copy.
+pub fn decode_avatar_bytes(value: Bytes) -> Result<Avatar> {
+    let [VERSION, kind, rest @ ..] = &value[..] else {
         return Err(Error::Corrupt("avatar record"));
     };
     match ImageKind::sniff(rest) {
         Some(k) if kind_byte(k) == *kind => Ok(Avatar {
             kind: k,
-            bytes: rest.to_vec(),
+            bytes: value.slice(2..),
         }),
         _ => Err(Error::Corrupt("avatar kind")),
     }
@@ -396,7 +405,12 @@ mod tests {
             let mut bytes = b"GIF89a".to_vec();
             bytes.extend(body);
             let a = Avatar::parse(&bytes).expect("a GIF");
-            prop_assert_eq!(decode_avatar(&encode_avatar(&a)).ok(), Some(a));
+            prop_assert_eq!(decode_avatar(&encode_avatar(&a)).ok(), Some(a.clone()));
+            let shared = Bytes::from(encode_avatar(&a));
+            let back = decode_avatar_bytes(shared.clone()).expect("decodes");
+            // The picture is a view into the stored value, not a copy.
+            prop_assert_eq!(back.bytes.as_ptr(), shared[2..].as_ptr());
+            prop_assert_eq!(back, a);
         }
 
         #[test]

@@ -105,6 +105,15 @@ pub enum Error {
     /// A device delivery id is not of the form `post.recipient`.
     #[error("malformed device delivery id")]
     InvalidDeliveryId,
+    /// A store was to be opened as it is, and the folder holds none (or a
+    /// database that is not Starling's); nothing was created.
+    #[error("no Starling store at {}: {reason}", path.display())]
+    NoStore {
+        /// The folder that was to hold the store.
+        path: std::path::PathBuf,
+        /// What was found there instead.
+        reason: &'static str,
+    },
 }
 
 /// What sort of refusal or failure an [`Error`] is, for callers that
@@ -142,7 +151,8 @@ impl Error {
             | Error::UnknownUsername(_)
             | Error::UnknownPost(_)
             | Error::PostDeleted(_)
-            | Error::UnknownGroup(_) => ErrorKind::NotFound,
+            | Error::UnknownGroup(_)
+            | Error::NoStore { .. } => ErrorKind::NotFound,
             Error::InvalidUsername(_)
             | Error::InvalidText(_)
             | Error::TextTooLong { .. }
@@ -255,6 +265,13 @@ mod tests {
             (Error::Poisoned, Unavailable),
             (Error::Corrupt("user record"), Internal),
             (Error::Internal("worker panicked".into()), Internal),
+            (
+                Error::NoStore {
+                    path: "data".into(),
+                    reason: "the folder holds no database",
+                },
+                NotFound,
+            ),
         ];
         for (error, kind) in table {
             assert_eq!(error.kind(), kind, "{error:?}");

@@ -14,6 +14,13 @@
 //! assert_eq!(text.as_str(), "hello, world");
 //! # Ok::<(), starling_core::Error>(())
 //! ```
+//!
+//! With the `serde` feature, the records and values an application hands
+//! on (users, posts, groups, counts, profiles, messages, conversations,
+//! ids, usernames, cursors) implement `Serialize` and `Deserialize`. User
+//! and group ids are JSON numbers; post and message ids are decimal
+//! strings, since they exceed the 2^53 JavaScript numbers hold exactly;
+//! every id is read from either form. A cursor is its opaque string.
 
 pub mod codec;
 mod config;
@@ -23,6 +30,8 @@ pub mod direct_codec;
 mod error;
 mod ids;
 pub mod paging;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod sms_text;
 mod text;
 mod types;

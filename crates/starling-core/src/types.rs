@@ -4,10 +4,12 @@ use crate::{DirectMutation, GroupId, PostId, UserId, Username};
 
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct User {
     /// Its id.
     pub id: UserId,
-    /// Its username, as chosen (look-ups ignore case).
+    /// Its username, as chosen (look-ups ignore case); `username` in JSON.
+    #[cfg_attr(feature = "serde", serde(rename = "username"))]
     pub name: Username,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: u64,
@@ -15,6 +17,7 @@ pub struct User {
 
 /// A post, or the tombstone a deleted post leaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Post {
     /// Its id (which also dates it).
     pub id: PostId,
@@ -61,6 +64,8 @@ impl Post {
 
 /// Who may see a post.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Audience {
     /// Everyone not blocked by or blocking the author.
     #[default]
@@ -72,6 +77,7 @@ pub enum Audience {
 
 /// A named set of people, owned by one user, that posts can be addressed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Group {
     /// Its id.
     pub id: GroupId,
@@ -203,6 +209,7 @@ pub struct FanoutJob {
 
 /// Follower and following counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counts {
     /// Accounts following this one.
     pub followers: u64,

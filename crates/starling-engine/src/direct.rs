@@ -4,6 +4,7 @@
 //! the per-recipient daily usage). The fan-out hook that queues device
 //! updates is planned with each fan-out batch (`fanout.rs`).
 
+use bytes::Bytes;
 use starling_core::{
     Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
     DirectMutation, DmPolicy, Error, ImageKind, Mutation, Phone, PostId, PostText, Profile, Result,
@@ -18,6 +19,7 @@ use crate::engine::Engine;
 
 /// A page of a user's conversations, newest last message first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConversationPage {
     /// The conversations.
     pub conversations: Vec<Conversation>,
@@ -27,6 +29,7 @@ pub struct ConversationPage {
 
 /// A page of the messages of one conversation, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MessagePage {
     /// The messages.
     pub messages: Vec<DirectMessage>,
@@ -98,8 +101,10 @@ impl<B: Backend> Engine<B> {
         Ok(kind)
     }
 
-    /// The user's avatar, if any: its kind and bytes.
-    pub fn avatar(&self, user: UserId) -> Result<Option<(ImageKind, Vec<u8>)>> {
+    /// The user's avatar, if any: its kind and bytes. The bytes are shared
+    /// with the store's copy where the backend can (handing them on to an
+    /// HTTP body copies nothing).
+    pub fn avatar(&self, user: UserId) -> Result<Option<(ImageKind, Bytes)>> {
         let s = self.shared.known(&[user])?;
         Ok(s.backend.avatar(user)?.map(|a| (a.kind, a.bytes)))
     }

@@ -393,7 +393,10 @@ fn bad_profile_phone_and_avatar_input_changes_nothing() {
         engine.user_by_phone("+442079460000").expect("lookup"),
         Some(ada)
     );
-    assert_eq!(after.1, Some((ImageKind::Png, PNG.to_vec())));
+    assert_eq!(
+        after.1,
+        Some((ImageKind::Png, bytes::Bytes::from_static(PNG)))
+    );
     assert_eq!(after.0.display_name, "Ada L.");
 }
 

@@ -22,6 +22,8 @@ pub const SUBSCRIPTION_CAPACITY: usize = 256;
 
 /// Something that happened to a subscribed user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Event {
     /// A post entered the user's home timeline.

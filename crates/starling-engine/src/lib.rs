@@ -29,7 +29,10 @@ mod locks;
 mod mem;
 mod mem_direct;
 mod posting;
+mod progress;
 mod reads;
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests;
 mod social;
 mod users;
 
@@ -40,5 +43,7 @@ pub use faults::{FaultKind, FaultPlan, FaultyBackend};
 pub use mem::MemBackend;
 pub use posting::PostOptions;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
-pub use starling_inbox::{Backend, CheckReport, OpenBackend, Problem, TimelinePage, Viewer};
+pub use starling_inbox::{
+    Backend, CheckReport, OpenBackend, Problem, Progress, Stage, TimelinePage, Viewer,
+};
 pub use users::UserPage;

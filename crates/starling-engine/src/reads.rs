@@ -11,7 +11,7 @@ use starling_inbox::Backend;
 use starling_inbox::view::delivered_to;
 use starling_inbox::{
     CheckReport, HomeRead, Mutes, Start, TimelinePage, Viewer, author_page, check_page_size,
-    expected_inbox, home_page, repairs,
+    expected_inbox, home_page,
 };
 use starling_log::unix_millis;
 
@@ -108,16 +108,7 @@ impl<B: Backend> Engine<B> {
     /// counts, reverse edges, indexes) with the ground truth and reports
     /// every difference.
     pub fn check(&self) -> Result<CheckReport> {
-        self.wait_for_fanout()?;
-        let s = &self.shared;
-        let now = unix_millis();
-        let may_lag = |u: UserId| s.activity.inactive(u, s.config.inactive_after_ms, now);
-        starling_inbox::check(
-            &s.backend,
-            s.config.backfill_posts,
-            s.config.inbox_cap,
-            &may_lag,
-        )
+        self.check_with_progress(&|_| {})
     }
 
     /// Runs [`Engine::check`] and repairs every difference it found, in
@@ -128,18 +119,7 @@ impl<B: Backend> Engine<B> {
     /// change what an inbox must hold: repairs run in rounds until a check
     /// comes back clean (two rounds at most for any damage `check` reports).
     pub fn rebuild(&self) -> Result<CheckReport> {
-        let first = self.check()?;
-        let mut report = first.clone();
-        for _round in 0..3 {
-            if report.is_clean() {
-                break;
-            }
-            for chunk in repairs(&report).chunks(10_000) {
-                self.shared.write(chunk, Durability::Synced)?;
-            }
-            report = self.check()?;
-        }
-        Ok(first)
+        self.rebuild_with_progress(&|_| {})
     }
 
     /// A page of `author`'s posts, newest first, as anyone may see them

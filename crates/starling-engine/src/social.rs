@@ -33,6 +33,7 @@ const FRIENDS_SCAN_PER_ENTRY: usize = 8;
 
 /// A post in context: the posts it replies to and a page of its replies.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Thread {
     /// The post asked for.
     pub post: Post,
@@ -45,6 +46,7 @@ pub struct Thread {
 
 /// An account suggested to follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Suggestion {
     /// The account.
     pub user: UserId,

@@ -20,6 +20,7 @@ use crate::events::Event;
 
 /// A page of user ids (followers or following), in id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UserPage {
     /// The users.
     pub users: Vec<UserId>,

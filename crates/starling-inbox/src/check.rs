@@ -113,6 +113,34 @@ impl CheckReport {
     }
 }
 
+/// Which part of the work a [`Progress`] report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Each user's edges, indexes, blocks and inbox (`total`: user ids).
+    Users,
+    /// Each user's stored counts against the edges (`total`: user ids).
+    Counts,
+    /// Every post against its author's index and implied links (no total).
+    Posts,
+    /// Pending fan-out jobs (no total).
+    Jobs,
+    /// Repairs written by a rebuild (`total`: repairs to write).
+    Repairs,
+}
+
+/// How far a long operation (check, rebuild) has come: `done` units of
+/// `stage`, out of `total` when it is known in advance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The part of the work.
+    pub stage: Stage,
+    /// Units of this stage done so far.
+    pub done: u64,
+    /// Units this stage holds, when known in advance.
+    pub total: Option<u64>,
+}
+
 /// Compares all derived state with the ground truth. `backfill` and `cap`
 /// are the engine's `backfill_posts` and `inbox_cap`.
 ///
@@ -132,13 +160,33 @@ pub fn check<S>(
 where
     S: GraphStore + PostStore + InboxStore + FanoutQueue + ?Sized,
 {
+    check_with_progress(store, backfill, cap, may_lag, &|_| {})
+}
+
+/// [`check`], calling `progress` as it goes: after each user id of the
+/// [`Stage::Users`] and [`Stage::Counts`] passes, after each page of posts
+/// and of jobs. The report is the one `check` returns.
+pub fn check_with_progress<S>(
+    store: &S,
+    backfill: usize,
+    cap: usize,
+    may_lag: &dyn Fn(UserId) -> bool,
+    progress: &dyn Fn(Progress),
+) -> Result<CheckReport>
+where
+    S: GraphStore + PostStore + InboxStore + FanoutQueue + ?Sized,
+{
     let mut report = CheckReport::default();
     let last_user = store.last_user_id()?.map_or(0, |u| u.0);
+    let step = |stage, done, total| {
+        progress(Progress { stage, done, total });
+    };
     let mut ids = Vec::new();
     let mut posts = Vec::new();
     // Followers per user, counted from the ground-truth side of the edges.
     let mut followers_of: HashMap<UserId, u64> = HashMap::new();
     for id in (1..=last_user).map(UserId) {
+        step(Stage::Users, id.0 - 1, Some(last_user));
         let Some(user) = store.user(id)? else {
             continue;
         };
@@ -224,7 +272,9 @@ where
             &mut report,
         )?;
     }
+    step(Stage::Users, last_user, Some(last_user));
     for id in (1..=last_user).map(UserId) {
+        step(Stage::Counts, id.0 - 1, Some(last_user));
         if store.user(id)?.is_none() {
             continue;
         }
@@ -237,6 +287,7 @@ where
             report.problems.push(Problem::Counts(id, stored, actual));
         }
     }
+    step(Stage::Counts, last_user, Some(last_user));
     // Every post must be in its author's index.
     for_each_page(
         PAGE,
@@ -265,6 +316,7 @@ where
                     }
                 }
             }
+            step(Stage::Posts, report.posts, None);
             Ok(ControlFlow::Continue(()))
         },
     )?;
@@ -274,6 +326,7 @@ where
         |job| job.post,
         |jobs| {
             report.pending_jobs += jobs.len() as u64;
+            step(Stage::Jobs, report.pending_jobs, None);
             Ok(ControlFlow::Continue(()))
         },
     )?;

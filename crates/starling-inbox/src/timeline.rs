@@ -27,6 +27,7 @@ const PAST_INBOX: u32 = u32::MAX;
 
 /// One page of a timeline.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TimelinePage {
     /// Posts, newest first.
     pub posts: Vec<Post>,

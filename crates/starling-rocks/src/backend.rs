@@ -199,7 +199,12 @@ pub(crate) fn shared_cache() -> Cache {
 
 impl OpenBackend for RocksBackend {
     fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
-        let db_opts = db_options();
+        RocksBackend::open_with(path, db_options())
+    }
+}
+
+impl RocksBackend {
+    fn open_with(path: &Path, db_opts: Options) -> Result<RocksBackend> {
         let cache = shared_cache();
         let families = FAMILIES
             .iter()
@@ -207,9 +212,54 @@ impl OpenBackend for RocksBackend {
         let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
         Ok(RocksBackend { db, opts: db_opts })
     }
-}
 
-impl RocksBackend {
+    /// Opens the Starling store at `path` as it is, creating nothing: the
+    /// open mode of tools that inspect a store (a checker must never create
+    /// what it checks). A folder that is missing, holds no database, or
+    /// holds a RocksDB database without Starling's column families is
+    /// refused with [`Error::NoStore`], and is left as it was.
+    ///
+    /// ```
+    /// use starling_core::{Config, Error};
+    /// use starling_inbox::OpenBackend;
+    /// use starling_rocks::RocksBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let refused = RocksBackend::open_existing(dir.path(), &Config::default());
+    /// assert!(matches!(refused, Err(Error::NoStore { .. })));
+    /// assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing created");
+    /// drop(RocksBackend::open(dir.path(), &Config::default())?);
+    /// assert!(RocksBackend::open_existing(dir.path(), &Config::default()).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_existing(path: &Path, _config: &Config) -> Result<RocksBackend> {
+        let no = |reason| Error::NoStore {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.exists() {
+            return Err(no("the folder does not exist"));
+        }
+        if !path.is_dir() {
+            return Err(no("it is not a folder"));
+        }
+        if !path.join("CURRENT").is_file() {
+            return Err(no("the folder holds no database"));
+        }
+        let families = DB::list_cf(&Options::default(), path).map_err(storage)?;
+        if ![USERS, POSTS, INBOX]
+            .iter()
+            .all(|f| families.iter().any(|have| have == f))
+        {
+            return Err(no("the database is not a Starling store"));
+        }
+        let mut db_opts = db_options();
+        db_opts.create_if_missing(false);
+        // A store written by an older version may lack a family added
+        // since; adding it is the upgrade every open performs.
+        RocksBackend::open_with(path, db_opts)
+    }
+
     /// Bytes written since open, for write amplification.
     pub fn write_stats(&self) -> WriteStats {
         let t = |ticker| self.opts.get_ticker_count(ticker);

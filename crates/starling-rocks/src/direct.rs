@@ -3,6 +3,7 @@
 //! their reads ([`DirectStore`]) and the translation of each
 //! [`DirectMutation`] into `WriteBatch` operations.
 
+use bytes::Bytes;
 use rocksdb::{ColumnFamily, Options, ReadOptions, WriteBatch};
 use starling_core::direct_codec as codec;
 use starling_core::{
@@ -245,8 +246,14 @@ impl DirectStore for RocksBackend {
     }
 
     fn avatar(&self, user: UserId) -> Result<Option<Avatar>> {
-        self.get(AVATARS, &codec::user_key(user))?
-            .map(|v| codec::decode_avatar(&v))
+        // One copy, out of RocksDB's pinned block into shared bytes; the
+        // picture is a slice of them, and no later step copies it.
+        let pinned = self
+            .db
+            .get_pinned_cf(self.cf(AVATARS), codec::user_key(user))
+            .map_err(storage)?;
+        pinned
+            .map(|v| codec::decode_avatar_bytes(Bytes::copy_from_slice(&v)))
             .transpose()
     }
 

@@ -5,6 +5,16 @@
 //! This is the crate applications link. [`Engine`] is the engine over the
 //! RocksDB backend; everything else is re-exported vocabulary.
 //!
+//! Feature `serde`: the records, pages and events ([`User`], [`Post`],
+//! [`Profile`], [`Counts`], [`Group`], [`TimelinePage`], [`UserPage`],
+//! [`Conversation`], [`ConversationPage`], [`DirectMessage`],
+//! [`MessagePage`], [`Event`], ...) implement `Serialize` and
+//! `Deserialize`. In JSON, user and group ids are numbers; post and message
+//! ids are decimal strings (they exceed 2^53, the largest integer a
+//! JavaScript number holds exactly); any id is read from either form. A
+//! [`Cursor`] is its opaque string, a [`Username`] its string (validated
+//! when read), and a [`User`]'s name is written as `username`.
+//!
 //! ```
 //! use starling::{Config, Engine};
 //!
@@ -29,10 +39,14 @@ pub use starling_core::{
 };
 pub use starling_engine::{
     CheckReport, ConversationPage, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend,
-    MemBackend, MessagePage, PostOptions, Problem, Subscription, Suggestion, Thread, TimelinePage,
-    UserPage,
+    MemBackend, MessagePage, PostOptions, Problem, Progress, Stage, Subscription, Suggestion,
+    Thread, TimelinePage, UserPage,
 };
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
+
+/// Shared, reference-counted bytes: what `Engine::avatar` hands out, so
+/// that passing a picture on (to an HTTP body, say) copies nothing.
+pub use bytes::Bytes;
 
 /// The engine over an embedded RocksDB database.
 pub type Engine = starling_engine::Engine<RocksBackend>;

@@ -6,11 +6,10 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use starling::UserId;
+use starling::{User, UserId};
 
 use crate::accounts::{self, Issued, PASSWORD_CHARS, TokenKey};
 use crate::error::{ApiError, JsonBody};
-use crate::routes::UserJson;
 use crate::server::AppState;
 
 /// The logged-in caller: every handler that takes this acts as `user` and
@@ -61,12 +60,12 @@ pub(crate) struct Credentials {
 
 #[derive(Serialize)]
 struct SessionJson {
-    user: UserJson,
+    user: User,
     token: String,
     expires_at_ms: u64,
 }
 
-fn session_json(user: UserJson, issued: Issued) -> SessionJson {
+fn session_json(user: User, issued: Issued) -> SessionJson {
     SessionJson {
         user,
         token: issued.token,
@@ -152,10 +151,7 @@ pub(crate) async fn signup(
         return Err(starling::Error::UsernameTaken(creds.username).into());
     };
     tracing::info!(user = user.id.0, "signed up");
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(session_json(UserJson::from(&user), issued)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(session_json(user, issued))))
 }
 
 /// `POST /api/login`: a new bearer token for the right password.
@@ -206,7 +202,7 @@ pub(crate) async fn login(
     .map_err(|e| ApiError::internal(&e))?
     .map_err(|e| ApiError::internal(&e))?
     .ok_or_else(refused)?;
-    Ok(axum::Json(session_json(UserJson::from(&user), issued)))
+    Ok(axum::Json(session_json(user, issued)))
 }
 
 /// `POST /api/logout`: ends the session whose token was sent.

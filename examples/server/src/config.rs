@@ -1,7 +1,9 @@
 //! Configuration from flags and environment variables.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -16,10 +18,8 @@ const DEFAULT_TOKEN_TTL_HOURS: u64 = 30 * 24;
 const DEFAULT_LIVE_POLL_MS: u64 = 1000;
 const DEFAULT_LIVE_STREAMS_PER_USER: usize = 4;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
-const DEFAULT_FANOUT_WORKERS: usize = 2;
 const DEFAULT_DM_BURST: u32 = 20;
 const DEFAULT_DMS_PER_MINUTE: u32 = 30;
-const DEFAULT_DEVICE_DAILY_CAP: u64 = 10;
 const DEFAULT_DEVICE_LEASE_MS: u64 = 30_000;
 const DEFAULT_DEVICE_POLL_MS: u64 = 1_000;
 const DEFAULT_DEVICE_BATCH: usize = 50;
@@ -54,6 +54,120 @@ impl From<DurabilityMode> for starling::Durability {
     }
 }
 
+impl From<starling::Durability> for DurabilityMode {
+    fn from(durability: starling::Durability) -> DurabilityMode {
+        match durability {
+            starling::Durability::Synced => DurabilityMode::Synced,
+            starling::Durability::Buffered => DurabilityMode::Buffered,
+        }
+    }
+}
+
+/// How fan-out decides between pushing a post into inboxes and letting
+/// readers pull it (below the push threshold).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FanoutPolicyMode {
+    /// Push to every follower of an author under the threshold.
+    Threshold,
+    /// Push or pull per (author, reader) from measured post and read rates.
+    Rates,
+}
+
+impl From<FanoutPolicyMode> for starling::FanoutPolicy {
+    fn from(mode: FanoutPolicyMode) -> starling::FanoutPolicy {
+        match mode {
+            FanoutPolicyMode::Threshold => starling::FanoutPolicy::Threshold,
+            FanoutPolicyMode::Rates => starling::FanoutPolicy::Rates,
+        }
+    }
+}
+
+impl From<starling::FanoutPolicy> for FanoutPolicyMode {
+    fn from(policy: starling::FanoutPolicy) -> FanoutPolicyMode {
+        match policy {
+            starling::FanoutPolicy::Threshold => FanoutPolicyMode::Threshold,
+            starling::FanoutPolicy::Rates => FanoutPolicyMode::Rates,
+        }
+    }
+}
+
+/// Units a [`Period`] may be written in, largest first.
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// A span of time written as a whole number and a unit (`250ms`, `90s`,
+/// `15m`, `12h`, `30d`), held in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period(pub u64);
+
+impl FromStr for Period {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Period, String> {
+        let raw = raw.trim();
+        let split = raw
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("{raw:?} has no unit: add ms, s, m, h or d"))?;
+        let (number, unit) = raw.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{raw:?} does not start with a whole number"))?;
+        let (_, scale) = UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .ok_or_else(|| format!("{raw:?}: unknown unit {unit:?} (ms, s, m, h or d)"))?;
+        number
+            .checked_mul(*scale)
+            .map(Period)
+            .ok_or_else(|| format!("{raw:?} is too long"))
+    }
+}
+
+impl fmt::Display for Period {
+    /// In the largest unit that divides it exactly (`30d`, `90s`, `0ms`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, scale) = UNITS
+            .iter()
+            .find(|(_, scale)| self.0 != 0 && self.0.is_multiple_of(*scale))
+            .unwrap_or(&("ms", 1));
+        write!(f, "{}{name}", self.0 / scale)
+    }
+}
+
+/// A [`Period`], or `never`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaybePeriod(pub Option<Period>);
+
+impl FromStr for MaybePeriod {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<MaybePeriod, String> {
+        if raw.trim().eq_ignore_ascii_case("never") {
+            return Ok(MaybePeriod(None));
+        }
+        raw.parse().map(|p| MaybePeriod(Some(p)))
+    }
+}
+
+impl fmt::Display for MaybePeriod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => p.fmt(f),
+            None => f.write_str("never"),
+        }
+    }
+}
+
+/// The engine's defaults, which every engine flag starts from.
+fn engine_default() -> starling::Config {
+    starling::Config::default()
+}
+
 /// The server's settings. Every flag can also be given as an environment
 /// variable (shown in `--help`); a flag wins over the variable.
 #[derive(Clone, Debug, Parser)]
@@ -73,7 +187,7 @@ pub struct Config {
     pub bind: SocketAddr,
 
     /// When writes are acknowledged.
-    #[arg(long, env = "STARLING_DURABILITY", value_enum, default_value_t = DurabilityMode::Synced)]
+    #[arg(long, env = "STARLING_DURABILITY", value_enum, default_value_t = engine_default().durability.into())]
     pub durability: DurabilityMode,
 
     /// Largest request body accepted, in bytes.
@@ -114,9 +228,52 @@ pub struct Config {
     #[arg(long, env = "STARLING_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
 
-    /// Engine fan-out worker threads.
-    #[arg(long, env = "STARLING_FANOUT_WORKERS", default_value_t = DEFAULT_FANOUT_WORKERS)]
+    /// Engine fan-out worker threads (1 to 64).
+    #[arg(long, env = "STARLING_FANOUT_WORKERS", default_value_t = engine_default().fanout_workers)]
     pub fanout_workers: usize,
+
+    /// Followers delivered per fan-out write batch (1 to 1000000).
+    #[arg(long, env = "STARLING_FANOUT_BATCH", default_value_t = engine_default().fanout_batch)]
+    pub fanout_batch: usize,
+
+    /// Authors with more followers than this are never fanned out; readers
+    /// merge their posts at read time.
+    #[arg(long, env = "STARLING_PUSH_THRESHOLD", default_value_t = engine_default().push_threshold)]
+    pub push_threshold: u64,
+
+    /// Push or pull below the threshold: `threshold` pushes to every
+    /// follower, `rates` decides per reader from measured rates.
+    #[arg(long, env = "STARLING_FANOUT_POLICY", value_enum, default_value_t = engine_default().fanout_policy.into())]
+    pub fanout_policy: FanoutPolicyMode,
+
+    /// Readers who have not read their home timeline for this long are
+    /// skipped by fan-out and rebuilt on their next read (`30d`, `12h`, ...
+    /// or `never`).
+    #[arg(long, env = "STARLING_INACTIVE_AFTER", default_value_t = MaybePeriod(engine_default().inactive_after_ms.map(Period)))]
+    pub inactive_after: MaybePeriod,
+
+    /// Half-life of the post and read rates the `rates` policy compares
+    /// (`1d`, `6h`, ...).
+    #[arg(long, env = "STARLING_RATE_HALF_LIFE", default_value_t = Period(engine_default().rate_half_life_ms))]
+    pub rate_half_life: Period,
+
+    /// Entries kept in each home-timeline inbox (1 to 1000000).
+    #[arg(long, env = "STARLING_INBOX_CAP", default_value_t = engine_default().inbox_cap)]
+    pub inbox_cap: usize,
+
+    /// Recent posts of an author copied into a new follower's inbox (at
+    /// most 10000).
+    #[arg(long, env = "STARLING_BACKFILL_POSTS", default_value_t = engine_default().backfill_posts)]
+    pub backfill_posts: usize,
+
+    /// Longest post, in characters (1 to 100000).
+    #[arg(long, env = "STARLING_MAX_POST_CHARS", default_value_t = engine_default().max_post_chars)]
+    pub max_post_chars: usize,
+
+    /// This node's id, stamped into post ids (0 to 1023); distinct per
+    /// process writing the same ids.
+    #[arg(long, env = "STARLING_NODE_ID", default_value_t = engine_default().node_id)]
+    pub node_id: u16,
 
     /// Direct messages an account may send in a burst.
     #[arg(long, env = "STARLING_DM_BURST", default_value_t = DEFAULT_DM_BURST)]
@@ -144,8 +301,9 @@ pub struct Config {
     #[arg(long, env = "STARLING_DEVICE_OUTBOX_FILE")]
     pub device_outbox_file: Option<PathBuf>,
 
-    /// Device updates per recipient per UTC day; the rest are counted, not sent.
-    #[arg(long, env = "STARLING_DEVICE_DAILY_CAP", default_value_t = DEFAULT_DEVICE_DAILY_CAP)]
+    /// Device updates per recipient per UTC day; the rest are counted, not
+    /// sent (at most 10000).
+    #[arg(long, env = "STARLING_DEVICE_DAILY_CAP", default_value_t = engine_default().device_daily_cap)]
     pub device_daily_cap: u64,
 
     /// How long a leased device update waits for its acknowledgement before
@@ -163,10 +321,11 @@ impl Config {
     /// The defaults, with data in `data_dir`. Unlike parsing, this reads no
     /// environment variables.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        let engine = engine_default();
         Config {
             data_dir: data_dir.into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            durability: DurabilityMode::Synced,
+            durability: engine.durability.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             post_burst: DEFAULT_POST_BURST,
             posts_per_minute: DEFAULT_POSTS_PER_MINUTE,
@@ -176,14 +335,23 @@ impl Config {
             live_poll_ms: DEFAULT_LIVE_POLL_MS,
             live_streams_per_user: DEFAULT_LIVE_STREAMS_PER_USER,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
-            fanout_workers: DEFAULT_FANOUT_WORKERS,
+            fanout_workers: engine.fanout_workers,
+            fanout_batch: engine.fanout_batch,
+            push_threshold: engine.push_threshold,
+            fanout_policy: engine.fanout_policy.into(),
+            inactive_after: MaybePeriod(engine.inactive_after_ms.map(Period)),
+            rate_half_life: Period(engine.rate_half_life_ms),
+            inbox_cap: engine.inbox_cap,
+            backfill_posts: engine.backfill_posts,
+            max_post_chars: engine.max_post_chars,
+            node_id: engine.node_id,
             dm_burst: DEFAULT_DM_BURST,
             dms_per_minute: DEFAULT_DMS_PER_MINUTE,
             sms_secret: None,
             device_transport: DeviceTransport::File,
             device_webhook_url: None,
             device_outbox_file: None,
-            device_daily_cap: DEFAULT_DEVICE_DAILY_CAP,
+            device_daily_cap: engine.device_daily_cap,
             device_lease_ms: DEFAULT_DEVICE_LEASE_MS,
             device_poll_ms: DEFAULT_DEVICE_POLL_MS,
         }
@@ -250,7 +418,11 @@ impl Config {
         if self.device_poll_ms < 10 || self.device_poll_ms > 60_000 {
             return Err("device_poll_ms must be between 10 and 60000");
         }
-        Ok(())
+        match self.engine_config().validate() {
+            Ok(()) => Ok(()),
+            Err(starling::Error::InvalidConfig(what)) => Err(what),
+            Err(_) => Err("the engine settings are out of range"),
+        }
     }
 
     pub(crate) fn token_ttl(&self) -> Duration {
@@ -265,18 +437,30 @@ impl Config {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    pub(crate) fn engine_config(&self) -> starling::Config {
+    /// The engine's settings. Every field is named, so a setting the
+    /// engine gains fails to compile here until it has a flag.
+    pub fn engine_config(&self) -> starling::Config {
         starling::Config {
             durability: self.durability.into(),
+            max_post_chars: self.max_post_chars,
+            inbox_cap: self.inbox_cap,
+            backfill_posts: self.backfill_posts,
             fanout_workers: self.fanout_workers,
+            fanout_batch: self.fanout_batch,
+            node_id: self.node_id,
+            push_threshold: self.push_threshold,
+            fanout_policy: self.fanout_policy.into(),
+            inactive_after_ms: self.inactive_after.0.map(|p| p.0),
+            rate_half_life_ms: self.rate_half_life.0,
             device_daily_cap: self.device_daily_cap,
-            ..starling::Config::default()
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     #[test]
@@ -304,6 +488,142 @@ mod tests {
         assert_eq!(parsed.durability, DurabilityMode::Buffered);
         assert_eq!(parsed.post_burst, 3);
         assert!(Config::try_parse_from(["starling-server", "--durability", "sometimes"]).is_err());
+    }
+
+    fn parse(flags: &[&str]) -> Result<Config, String> {
+        let args = std::iter::once("starling-server").chain(flags.iter().copied());
+        let config = Config::try_parse_from(args).map_err(|e| e.to_string())?;
+        config.validate().map_err(str::to_owned)?;
+        Ok(config)
+    }
+
+    fn engine(flags: &[&str]) -> starling::Config {
+        match parse(flags) {
+            Ok(c) => c.engine_config(),
+            Err(e) => panic!("{flags:?} refused: {e}"),
+        }
+    }
+
+    fn refused(flags: &[&str], why: &str) {
+        match parse(flags) {
+            Ok(c) => panic!("{flags:?} accepted: {:?}", c.engine_config()),
+            Err(e) => assert!(e.contains(why), "{flags:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn engine_defaults_come_from_the_engine() {
+        let d = starling::Config::default();
+        assert_eq!(
+            format!("{:?}", Config::new("x").engine_config()),
+            format!("{d:?}")
+        );
+        assert_eq!(format!("{:?}", engine(&[])), format!("{d:?}"));
+        // `--help` shows the engine's defaults, written as the flags read them.
+        let help = Config::command().render_long_help().to_string();
+        for shown in [
+            format!("[default: {}]", d.inbox_cap),
+            format!("[default: {}]", d.push_threshold),
+            "[default: 30d]".to_owned(),
+            "[default: 1d]".to_owned(),
+            "[default: threshold]".to_owned(),
+            "[default: synced]".to_owned(),
+        ] {
+            assert!(help.contains(&shown), "{shown} not in --help");
+        }
+    }
+
+    #[test]
+    fn fanout_flags() {
+        let e = engine(&[
+            "--fanout-policy",
+            "rates",
+            "--push-threshold",
+            "5000",
+            "--fanout-batch",
+            "256",
+            "--fanout-workers",
+            "4",
+        ]);
+        assert_eq!(e.fanout_policy, starling::FanoutPolicy::Rates);
+        assert_eq!(e.push_threshold, 5000);
+        assert_eq!(e.fanout_batch, 256);
+        assert_eq!(e.fanout_workers, 4);
+        refused(&["--fanout-policy", "sometimes"], "invalid value");
+        refused(&["--fanout-batch", "0"], "fanout_batch");
+        refused(&["--fanout-workers", "65"], "fanout_workers");
+        refused(&["--push-threshold", "lots"], "invalid digit");
+    }
+
+    #[test]
+    fn inbox_flags() {
+        let e = engine(&["--inbox-cap", "100", "--backfill-posts", "0"]);
+        assert_eq!((e.inbox_cap, e.backfill_posts), (100, 0));
+        refused(&["--inbox-cap", "0"], "inbox_cap");
+        refused(&["--backfill-posts", "10001"], "backfill_posts");
+        refused(&["--inbox-cap", "many"], "invalid digit");
+    }
+
+    #[test]
+    fn period_flags() {
+        let e = engine(&["--inactive-after", "7d", "--rate-half-life", "90m"]);
+        assert_eq!(e.inactive_after_ms, Some(7 * 86_400_000));
+        assert_eq!(e.rate_half_life_ms, 90 * 60_000);
+        assert_eq!(
+            engine(&["--inactive-after", "never"]).inactive_after_ms,
+            None
+        );
+        assert_eq!(
+            engine(&["--inactive-after", "250ms"]).inactive_after_ms,
+            Some(250)
+        );
+        refused(&["--inactive-after", "7"], "no unit");
+        refused(&["--inactive-after", "7w"], "unknown unit");
+        refused(&["--rate-half-life", "never"], "whole number");
+        refused(&["--rate-half-life", "0s"], "rate_half_life_ms");
+        refused(&["--rate-half-life", "99999999999999999d"], "too long");
+        for (ms, shown) in [
+            (86_400_000, "1d"),
+            (90_000, "90s"),
+            (1500, "1500ms"),
+            (0, "0ms"),
+        ] {
+            assert_eq!(Period(ms).to_string(), shown);
+            assert_eq!(shown.parse::<Period>(), Ok(Period(ms)));
+        }
+    }
+
+    #[test]
+    fn post_and_node_flags() {
+        let e = engine(&["--max-post-chars", "500", "--node-id", "1023"]);
+        assert_eq!((e.max_post_chars, e.node_id), (500, 1023));
+        refused(&["--max-post-chars", "0"], "max_post_chars");
+        refused(&["--node-id", "1024"], "node_id");
+    }
+
+    #[test]
+    fn durability_and_device_flags() {
+        let e = engine(&["--durability", "buffered", "--device-daily-cap", "3"]);
+        assert_eq!(e.durability, starling::Durability::Buffered);
+        assert_eq!(e.device_daily_cap, 3);
+        refused(&["--device-daily-cap", "10001"], "device_daily_cap");
+    }
+
+    #[test]
+    fn every_flag_has_a_variable_and_a_row_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let command = Config::command();
+        let flags: Vec<_> = command
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .collect();
+        assert!(flags.len() >= 31, "{} flags", flags.len());
+        for arg in flags {
+            let long = arg.get_long().expect("every setting is a long flag");
+            let env = arg.get_env().expect("every setting has a variable");
+            let row = format!("| `--{long}` | `{}` |", env.to_string_lossy());
+            assert!(readme.contains(&row), "README lacks {row}");
+        }
     }
 
     #[test]

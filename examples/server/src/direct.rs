@@ -9,11 +9,11 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use starling::{AVATAR_MAX_BYTES, DirectMessage, DmPolicy, Engine, Toggle, UserId};
+use starling::{AVATAR_MAX_BYTES, DirectMessage, DmPolicy, Engine, Toggle, User, UserId};
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
-use crate::routes::{PageQuery, UserJson, own};
+use crate::routes::{PageQuery, own};
 use crate::server::AppState;
 use crate::social::{ChangedJson, change};
 
@@ -51,7 +51,7 @@ pub(crate) fn gateway_routes() -> Router<AppState> {
 
 #[derive(Serialize)]
 struct ProfileJson {
-    user: UserJson,
+    user: User,
     display_name: String,
     bio: String,
     has_avatar: bool,
@@ -72,7 +72,7 @@ fn profile_json(engine: &Engine, user: UserId) -> Result<ProfileJson, ApiError> 
     let u = engine.user(user)?;
     let p = engine.profile(user)?;
     Ok(ProfileJson {
-        user: UserJson::from(&u),
+        user: u,
         display_name: p.display_name,
         bio: p.bio,
         has_avatar: engine.avatar(user)?.is_some(),
@@ -181,6 +181,7 @@ async fn avatar(
             (header::CONTENT_TYPE, kind.mime().to_owned()),
             (header::ETAG, etag),
         ],
+        // Shared with the engine's read: the body takes it without a copy.
         bytes,
     ))
 }
@@ -343,7 +344,7 @@ impl From<DirectMessage> for MessageJson {
 
 #[derive(Serialize)]
 struct ConversationJson {
-    with: UserJson,
+    with: User,
     last: String,
     unread: u64,
 }
@@ -362,7 +363,7 @@ async fn conversations(
             let mut out = Vec::with_capacity(page.conversations.len());
             for c in page.conversations {
                 out.push(ConversationJson {
-                    with: UserJson::from(&engine.user(c.with)?),
+                    with: engine.user(c.with)?,
                     last: c.last.0.to_string(),
                     unread: c.unread,
                 });

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use starling::{
-    Audience, Cursor, Engine, GroupId, Post, PostId, PostOptions, TimelinePage, User, UserId,
-    UserPage,
+    Audience, Counts, Cursor, Engine, GroupId, Post, PostId, PostOptions, TimelinePage, User,
+    UserId, UserPage,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -86,24 +86,6 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
-}
-
-/// A user as the API shows it.
-#[derive(Serialize)]
-pub(crate) struct UserJson {
-    id: u64,
-    username: String,
-    created_at_ms: u64,
-}
-
-impl From<&User> for UserJson {
-    fn from(user: &User) -> UserJson {
-        UserJson {
-            id: user.id.0,
-            username: user.name.as_str().to_owned(),
-            created_at_ms: user.created_at_ms,
-        }
-    }
 }
 
 /// A post as the API shows it, with its author's name.
@@ -206,10 +188,11 @@ impl TimelineJson {
     }
 }
 
+/// A page of users: unlike the engine's `UserPage` (ids), whole users.
 #[derive(Serialize)]
 pub(crate) struct UsersJson {
-    users: Vec<UserJson>,
-    next: Option<String>,
+    users: Vec<User>,
+    next: Option<Cursor>,
 }
 
 /// `?cursor=...&limit=...` of every listing.
@@ -262,11 +245,11 @@ where
             let page = f(engine, cursor.as_ref(), limit)?;
             let mut users = Vec::with_capacity(page.users.len());
             for id in page.users {
-                users.push(UserJson::from(&engine.user(id)?));
+                users.push(engine.user(id)?);
             }
             Ok(axum::Json(UsersJson {
                 users,
-                next: page.next.map(|c| c.to_string()),
+                next: page.next,
             }))
         })
         .await
@@ -301,12 +284,6 @@ async fn metrics_text(State(state): State<AppState>) -> Result<impl IntoResponse
     ))
 }
 
-#[derive(Serialize)]
-struct CountsJson {
-    followers: u64,
-    following: u64,
-}
-
 async fn me(
     State(state): State<AppState>,
     session: Session,
@@ -318,8 +295,8 @@ async fn me(
             let me = engine.user(user)?;
             let counts = engine.counts(user)?;
             Ok(axum::Json(serde_json::json!({
-                "user": UserJson::from(&me),
-                "counts": CountsJson { followers: counts.followers, following: counts.following },
+                "user": me,
+                "counts": counts,
             })))
         })
         .await
@@ -329,10 +306,10 @@ async fn user_by_id(
     State(state): State<AppState>,
     _: Session,
     PathParams(id): PathParams<u64>,
-) -> Result<axum::Json<UserJson>, ApiError> {
+) -> Result<axum::Json<User>, ApiError> {
     state
         .db()
-        .call(move |engine| Ok(axum::Json(UserJson::from(&engine.user(UserId(id))?))))
+        .call(move |engine| Ok(axum::Json(engine.user(UserId(id))?)))
         .await
 }
 
@@ -340,10 +317,10 @@ async fn user_by_name(
     State(state): State<AppState>,
     _: Session,
     PathParams(name): PathParams<String>,
-) -> Result<axum::Json<UserJson>, ApiError> {
+) -> Result<axum::Json<User>, ApiError> {
     state
         .db()
-        .call(move |engine| Ok(axum::Json(UserJson::from(&engine.user_by_name(&name)?))))
+        .call(move |engine| Ok(axum::Json(engine.user_by_name(&name)?)))
         .await
 }
 
@@ -351,16 +328,10 @@ async fn counts(
     State(state): State<AppState>,
     _: Session,
     PathParams(id): PathParams<u64>,
-) -> Result<axum::Json<CountsJson>, ApiError> {
+) -> Result<axum::Json<Counts>, ApiError> {
     state
         .db()
-        .call(move |engine| {
-            let c = engine.counts(UserId(id))?;
-            Ok(axum::Json(CountsJson {
-                followers: c.followers,
-                following: c.following,
-            }))
-        })
+        .call(move |engine| Ok(axum::Json(engine.counts(UserId(id))?)))
         .await
 }
 

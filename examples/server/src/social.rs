@@ -106,23 +106,6 @@ async fn mentions(
     timeline(&state, query, move |e, c, l| e.mentions(me, c, l)).await
 }
 
-#[derive(Serialize)]
-struct GroupJson {
-    id: u64,
-    owner: u64,
-    name: String,
-}
-
-impl From<Group> for GroupJson {
-    fn from(g: Group) -> GroupJson {
-        GroupJson {
-            id: g.id.0,
-            owner: g.owner.0,
-            name: g.name,
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewGroup {
@@ -139,7 +122,7 @@ async fn create_group(
         .db()
         .call(move |engine| Ok(engine.create_group(me, &body.name)?))
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(GroupJson::from(group))))
+    Ok((StatusCode::CREATED, axum::Json(group)))
 }
 
 async fn list_groups(
@@ -150,11 +133,7 @@ async fn list_groups(
     state
         .db()
         .call(move |engine| {
-            let groups: Vec<GroupJson> = engine
-                .groups(me)?
-                .into_iter()
-                .map(GroupJson::from)
-                .collect();
+            let groups: Vec<Group> = engine.groups(me)?;
             Ok(axum::Json(serde_json::json!({ "groups": groups })))
         })
         .await
@@ -164,11 +143,11 @@ async fn get_group(
     State(state): State<AppState>,
     session: Session,
     PathParams(id): PathParams<u64>,
-) -> Result<axum::Json<GroupJson>, ApiError> {
+) -> Result<axum::Json<Group>, ApiError> {
     let me = session.user;
     state
         .db()
-        .call(move |engine| Ok(axum::Json(engine.group(me, GroupId(id))?.into())))
+        .call(move |engine| Ok(axum::Json(engine.group(me, GroupId(id))?)))
         .await
 }
 

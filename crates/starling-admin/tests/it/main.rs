@@ -1,5 +1,7 @@
-//! The admin tool end to end: a backup opens on its own and checks clean;
-//! damage is reported by `check` and repaired by `rebuild`.
+//! The admin tool end to end: it refuses folders without a store and
+//! creates nothing there, finds the store in a server data folder, a backup
+//! opens on its own and checks clean, damage is reported by `check` and
+//! repaired by `rebuild`.
 
 use std::process::Command;
 
@@ -20,6 +22,95 @@ fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// Every file and folder under `dir`, relative, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("listing") {
+            let path = entry.expect("entry").path();
+            out.push(
+                path.strip_prefix(dir)
+                    .expect("inside")
+                    .display()
+                    .to_string(),
+            );
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A store holding one user and one post, written by the engine.
+fn make_store(path: &std::path::Path) {
+    let engine = Engine::open(path, Config::default()).expect("open");
+    let ada = engine.create_user("ada").expect("create").id;
+    engine.post(ada, "hello").expect("post");
+    engine.close().expect("close");
+}
+
+#[test]
+fn an_empty_folder_is_refused_and_left_empty() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let copy = elsewhere.path().join("copy");
+    let copy = copy.to_str().expect("utf-8 path");
+    for command in [&["check"][..], &["rebuild"], &["stats"], &["backup", copy]] {
+        let (code, out) = admin(tmp.path(), command);
+        assert_eq!(code, 2, "{command:?}: {out}");
+        assert!(
+            out.contains("no Starling store at") && out.contains("holds no database"),
+            "{command:?}: {out}"
+        );
+        assert!(
+            tree(tmp.path()).is_empty(),
+            "{command:?} created {:?}",
+            tree(tmp.path())
+        );
+    }
+    assert!(!elsewhere.path().join("copy").exists(), "no backup");
+    // A folder that does not exist is not created either.
+    let missing = tmp.path().join("data");
+    let (code, out) = admin(&missing, &["check"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn a_server_data_folder_is_checked_through_its_engine_store() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // The example server's layout: the engine's store in `engine/`, the
+    // accounts beside it.
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("accounts")).expect("mkdir");
+    make_store(&data.join("engine"));
+    let before = tree(&data);
+    let (code, out) = admin(&data, &["check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("server data folder"), "{out}");
+    assert!(out.contains("checked 1 users, 0 edges, 1 posts"), "{out}");
+    // Nothing new at the data folder's top level (RocksDB's own files
+    // inside the store may change).
+    let top =
+        |t: &[String]| -> Vec<String> { t.iter().filter(|p| !p.contains('/')).cloned().collect() };
+    assert_eq!(top(&tree(&data)), top(&before));
+}
+
+#[test]
+fn a_store_folder_is_checked_as_it_is() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("db");
+    make_store(&store);
+    let (code, out) = admin(&store, &["check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("server data folder"), "{out}");
+    assert!(out.contains("checked 1 users, 0 edges, 1 posts"), "{out}");
 }
 
 #[test]

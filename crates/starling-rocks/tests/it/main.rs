@@ -39,6 +39,62 @@ fn a_rocksdb_failure_keeps_its_error_as_the_source() {
 }
 
 #[test]
+fn open_existing_refuses_what_is_not_a_store_and_creates_nothing() {
+    use starling_core::Error;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let listing = |p: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(p)
+            .expect("listing")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let refused = |p: &std::path::Path, why: &str| match RocksBackend::open_existing(p, &config()) {
+        Err(Error::NoStore { path, reason }) => {
+            assert_eq!(path, p);
+            assert!(reason.contains(why), "{reason}");
+        }
+        Err(e) => panic!("{}: wrong error {e}", p.display()),
+        Ok(_) => panic!("{}: opened", p.display()),
+    };
+    // A missing folder stays missing.
+    let missing = tmp.path().join("missing");
+    refused(&missing, "does not exist");
+    assert!(!missing.exists());
+    // An empty folder stays empty.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    refused(&empty, "no database");
+    assert!(listing(&empty).is_empty());
+    // A file is not a folder.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").expect("write");
+    refused(&file, "not a folder");
+    // A RocksDB database of someone else's is not a Starling store.
+    let other = tmp.path().join("other");
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        drop(rocksdb::DB::open(&opts, &other).expect("other database"));
+    }
+    let before = listing(&other);
+    refused(&other, "not a Starling store");
+    assert_eq!(listing(&other), before);
+    // A store opens as it is, and keeps its records.
+    let store = tmp.path().join("store");
+    {
+        let engine = open(&store);
+        engine.create_user("ada").expect("ada");
+        engine.close().expect("close");
+    }
+    let backend = RocksBackend::open_existing(&store, &config()).expect("opens");
+    let engine = Engine::with_backend(backend, config()).expect("engine");
+    assert_eq!(engine.user_by_name("ada").expect("ada").id, UserId(1));
+    engine.close().expect("close");
+}
+
+#[test]
 fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A 100 KiB JPEG-looking picture: well over the blob threshold.
@@ -88,7 +144,7 @@ fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     let engine = open(dir.path());
     assert_eq!(
         engine.avatar(ada).expect("avatar"),
-        Some((ImageKind::Jpeg, jpeg.clone()))
+        Some((ImageKind::Jpeg, bytes::Bytes::from(jpeg.clone())))
     );
     assert_eq!(engine.profile(ada).expect("profile").display_name, "Ada");
     assert_eq!(
@@ -291,4 +347,37 @@ proptest! {
             prop_assert!(!reference.ack_device_delivery(m).expect("ack"));
         }
     }
+}
+
+/// Reads of the largest avatar (256 KiB) through the engine: reads per
+/// second. A measurement, ignored by default:
+/// `cargo test --release -p starling-rocks --test it -- --ignored --nocapture avatar_reads`.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn avatar_reads() {
+    const READS: u32 = 10_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = open(dir.path());
+    let ada = engine.create_user("ada").expect("ada").id;
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0];
+    jpeg.extend(
+        (0..starling_core::AVATAR_MAX_BYTES as u32 - 4)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8),
+    );
+    engine.set_avatar(ada, &jpeg).expect("avatar");
+    let mut bytes = 0;
+    let started = std::time::Instant::now();
+    for _ in 0..READS {
+        let (_, picture) = engine.avatar(ada).expect("read").expect("an avatar");
+        bytes += picture.len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(bytes, READS as usize * jpeg.len());
+    println!(
+        "avatar read, {} KiB: {READS} reads in {secs:.3} s, {:.0} reads/s, {:.1} us per read",
+        jpeg.len() / 1024,
+        f64::from(READS) / secs,
+        secs * 1e6 / f64::from(READS)
+    );
+    engine.close().expect("close");
 }

@@ -4,6 +4,7 @@
 mod browser;
 mod direct;
 mod harness;
+mod measure;
 mod social;
 
 use std::time::Duration;
