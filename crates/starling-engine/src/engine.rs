@@ -242,7 +242,8 @@ impl<B: Backend> Engine<B> {
         &self.shared.config
     }
 
-    /// Stops the fan-out workers after their current batch and joins them.
+    /// Stops the fan-out workers after their current batch and joins them,
+    /// and ends every [`Subscription`] (after the events already queued).
     /// Unfinished jobs stay durable and resume on the next open.
     pub fn close(mut self) -> Result<()> {
         self.shutdown();
@@ -262,6 +263,8 @@ impl<B: Backend> Engine<B> {
         // Nothing will run what is still queued.
         *self.shared.pending.lock() = 0;
         self.shared.idle.notify_all();
+        // No worker publishes any more: end every subscription.
+        self.shared.hub.close();
     }
 
     fn enqueue(&self, post: PostId) {
@@ -828,7 +831,9 @@ impl<B: Backend> Engine<B> {
         author_page(&s.backend, &mut viewer, author, cursor, limit)
     }
 
-    /// Subscribes to `user`'s real-time events (see [`Event`]).
+    /// Subscribes to `user`'s real-time events (see [`Event`]). Read the
+    /// subscription by blocking or await it as a `Stream`; it ends when the
+    /// engine closes.
     ///
     /// Subscribing counts as a read of the home timeline: a reader who had
     /// been inactive gets their inbox rebuilt, and fan-out writes to them
