@@ -3,7 +3,10 @@
 //! timelines over RocksDB.
 //!
 //! This is the crate applications link. [`Engine`] is the engine over the
-//! RocksDB backend; everything else is re-exported vocabulary.
+//! RocksDB backend; everything else is re-exported vocabulary. With the
+//! `tokio` feature, `AsyncEngine` is its async front for tokio
+//! applications: the same operations as futures, and subscriptions as
+//! streams.
 //!
 //! ```
 //! use starling::{Config, Engine};
@@ -21,6 +24,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_engine;
+
+#[cfg(feature = "tokio")]
+pub use async_engine::{AsyncEngine, DEFAULT_MAX_CALLS, MAX_CALLS};
 pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
     DeviceUsage, DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId,
