@@ -1,29 +1,32 @@
 //! The async front: the engine's operations as futures for tokio
 //! applications (feature `tokio`).
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 
+use crossbeam_channel::{Receiver, Sender};
 use starling_core::{
     Config, Counts, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy,
-    Error, Group, GroupId, ImageKind, Phone, Post, PostId, Profile, Result, Toggle, User, UserId,
+    Error, Group, GroupId, ImageKind, Phone, Post, PostId, Profile, Result, StorageError, Toggle,
+    User, UserId,
 };
 use starling_engine::{
     Backend, CheckReport, ConversationPage, FanoutStats, MessagePage, PostOptions, Subscription,
     Suggestion, Thread, TimelinePage, UserPage,
 };
 use starling_rocks::RocksBackend;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::GenericEngine;
 
-/// Engine calls that [`AsyncEngine::new`] lets run at once.
-pub const DEFAULT_MAX_CALLS: usize = 16;
+/// Threads in the pool of an [`AsyncEngine::new`].
+pub const DEFAULT_THREADS: usize = 8;
 
-/// The most engine calls an [`AsyncEngine`] may let run at once: tokio's
-/// own default cap on blocking threads, past which a larger bound changes
-/// nothing.
-pub const MAX_CALLS: usize = 512;
+/// The most threads an [`AsyncEngine`]'s pool may have (tokio's own
+/// default cap on its blocking threads).
+pub const MAX_THREADS: usize = 512;
 
 /// The engine for async applications: every operation of [`Engine`]
 /// returns a future, and [`subscribe`](AsyncEngine::subscribe) a
@@ -34,34 +37,35 @@ pub const MAX_CALLS: usize = 512;
 /// The engine's operations block: they read and write RocksDB and may wait
 /// on a lock or an fsync. Call [`Engine`] directly from threads you own (a
 /// command-line tool, a thread-per-request server, tests). In an async
-/// program (tokio, axum) use `AsyncEngine`, so that no call stalls a
-/// runtime worker: each call runs on tokio's blocking pool, at most
-/// [`max_calls`](AsyncEngine::max_calls) at once, and the calls beyond that
-/// wait as futures (not threads) in arrival order.
+/// program (tokio, axum) use `AsyncEngine`, so that no call stalls the
+/// executor: each call runs on a pool of [`threads`](AsyncEngine::threads)
+/// that the `AsyncEngine` owns, and the calls beyond that wait in a queue
+/// (as futures, not threads) in arrival order.
 ///
 /// # The pool
 ///
-/// The bound is a semaphore in front of `tokio::task::spawn_blocking`, not
-/// threads of its own: the runtime already owns and joins its blocking
-/// threads, so there is nothing to leak or to join here, and the semaphore
-/// keeps a burst of requests from growing that pool toward tokio's 512
-/// threads. The futures must therefore be polled inside a tokio runtime;
-/// outside one they fail with [`Error::InvalidConfig`].
+/// The pool is a fixed set of threads, started with the `AsyncEngine` and
+/// joined when it closes, fed by one queue. A fixed pool, rather than
+/// tokio's `spawn_blocking` behind a semaphore, is what makes the bound
+/// exact: tokio starts a new blocking thread whenever none is idle at the
+/// instant of a call, so a steady stream of calls grows its pool toward 512
+/// threads even when only a few run at once. The futures need no particular
+/// runtime: they wait on a channel.
 ///
 /// # Cancellation
 ///
-/// Every future is cancellation-safe. Dropped while it waits for its turn,
-/// it has done nothing; once its call has started on the pool, the call
+/// Every future is cancellation-safe. Dropped while its call waits in the
+/// queue, the call never runs; once the call has started on the pool, it
 /// runs to completion (and its result is dropped). A call is never cut
 /// short, so dropping a future never half-applies an operation.
 ///
 /// # Closing
 ///
 /// Clones share one engine. [`close`](AsyncEngine::close) refuses new calls
-/// (they fail with [`Error::Closed`]), waits for the running ones, closes
-/// the engine and so ends every subscription stream. Dropping the last clone
-/// without closing closes the engine too, but blocks the dropping thread
-/// while the fan-out workers stop.
+/// (they fail with [`Error::Closed`]), lets the queued ones finish, joins
+/// the pool, closes the engine and so ends every subscription stream.
+/// Dropping the last clone without closing does the same, but blocks the
+/// dropping thread while it happens.
 ///
 /// ```
 /// use futures_util::StreamExt as _;
@@ -92,13 +96,50 @@ pub struct AsyncEngine<B: Backend = RocksBackend> {
     inner: Arc<Inner<B>>,
 }
 
+/// A call queued for the pool.
+type Job<B> = Box<dyn FnOnce(&GenericEngine<B>) + Send>;
+
 struct Inner<B: Backend> {
-    /// `None` once closed. A call clones the `Arc` out while it holds a
-    /// permit and drops it before the permit, so holding every permit
-    /// means holding the only reference.
-    engine: Mutex<Option<Arc<GenericEngine<B>>>>,
-    calls: Arc<Semaphore>,
-    max_calls: usize,
+    /// The queue's sending end; `None` once closing has begun.
+    jobs: Mutex<Option<Sender<Job<B>>>>,
+    /// The pool and the engine, until closed.
+    pool: Mutex<Option<Pool<B>>>,
+    threads: usize,
+}
+
+struct Pool<B: Backend> {
+    workers: Vec<JoinHandle<()>>,
+    /// Also held by every worker until it stops.
+    engine: Arc<GenericEngine<B>>,
+}
+
+impl<B: Backend> Pool<B> {
+    /// Joins the workers (the queue must be closed) and closes the engine.
+    fn finish(self) -> Result<()> {
+        for worker in self.workers {
+            // A worker catches the panics of calls; nothing else can panic.
+            let _ = worker.join();
+        }
+        match Arc::try_unwrap(self.engine) {
+            Ok(engine) => engine.close(),
+            // Unreachable once every worker has stopped; the engine would
+            // close when its last holder drops it.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl<B: Backend> Drop for Inner<B> {
+    fn drop(&mut self) {
+        drop(lock(&self.jobs).take());
+        if let Some(pool) = lock(&self.pool).take() {
+            let _ = pool.finish();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<B: Backend> Clone for AsyncEngine<B> {
@@ -112,65 +153,85 @@ impl<B: Backend> Clone for AsyncEngine<B> {
 impl<B: Backend> std::fmt::Debug for AsyncEngine<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncEngine")
-            .field("max_calls", &self.inner.max_calls)
-            .field("closed", &self.inner.calls.is_closed())
+            .field("threads", &self.inner.threads)
+            .field("closed", &lock(&self.inner.jobs).is_none())
             .finish()
     }
 }
 
 impl AsyncEngine<RocksBackend> {
-    /// Opens (creating if missing) the store at `path` on the blocking
-    /// pool, and resumes any unfinished fan-out, as [`Engine::open`] does.
+    /// Opens (creating if missing) the store at `path`, and resumes any
+    /// unfinished fan-out, as [`Engine::open`] does, with a pool of
+    /// [`DEFAULT_THREADS`]. The opening itself runs on a thread of its own.
     ///
-    /// [`Engine::open`]: crate::Engine::open
+    /// [`Engine::open`]: crate::GenericEngine::open
     pub async fn open(path: impl AsRef<Path>, config: Config) -> Result<AsyncEngine> {
         let path = path.as_ref().to_owned();
-        let engine =
-            spawn_blocking(move || GenericEngine::<RocksBackend>::open(&path, config)).await??;
-        Ok(AsyncEngine::new(engine))
+        let (tx, rx) = oneshot::channel();
+        let opener = std::thread::Builder::new()
+            .name("starling-open".to_owned())
+            .spawn(move || {
+                let _ = tx.send(GenericEngine::<RocksBackend>::open(&path, config));
+            })
+            .map_err(spawn_error)?;
+        let opened = rx.await;
+        // It has sent its result: the join is immediate.
+        let _ = opener.join();
+        let engine = opened.map_err(|_| Error::Closed)??;
+        AsyncEngine::new(engine)
     }
 }
 
 impl<B: Backend> AsyncEngine<B> {
-    /// Wraps `engine`, letting [`DEFAULT_MAX_CALLS`] calls run at once.
-    pub fn new(engine: GenericEngine<B>) -> AsyncEngine<B> {
-        AsyncEngine::build(engine, DEFAULT_MAX_CALLS)
+    /// Wraps `engine` with a pool of [`DEFAULT_THREADS`].
+    pub fn new(engine: GenericEngine<B>) -> Result<AsyncEngine<B>> {
+        AsyncEngine::with_threads(engine, DEFAULT_THREADS)
     }
 
-    /// Wraps `engine`, letting `max_calls` calls (1 to [`MAX_CALLS`]) run at
-    /// once. Out of range, the engine is handed back with the error.
-    pub fn with_max_calls(
-        engine: GenericEngine<B>,
-        max_calls: usize,
-    ) -> std::result::Result<AsyncEngine<B>, (GenericEngine<B>, Error)> {
-        if max_calls == 0 || max_calls > MAX_CALLS {
-            return Err((
-                engine,
-                Error::InvalidConfig("max_calls must be between 1 and 512"),
+    /// Wraps `engine` with a pool of `threads` (1 to [`MAX_THREADS`]): at
+    /// most that many calls run at once. On error the engine is closed.
+    pub fn with_threads(engine: GenericEngine<B>, threads: usize) -> Result<AsyncEngine<B>> {
+        if threads == 0 || threads > MAX_THREADS {
+            return Err(Error::InvalidConfig(
+                "an AsyncEngine needs between 1 and 512 threads",
             ));
         }
-        Ok(AsyncEngine::build(engine, max_calls))
-    }
-
-    fn build(engine: GenericEngine<B>, max_calls: usize) -> AsyncEngine<B> {
-        AsyncEngine {
-            inner: Arc::new(Inner {
-                engine: Mutex::new(Some(Arc::new(engine))),
-                calls: Arc::new(Semaphore::new(max_calls)),
-                max_calls,
-            }),
+        let engine = Arc::new(engine);
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job<B>>();
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (shared, jobs) = (Arc::clone(&engine), receiver.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("starling-call-{i}"))
+                .spawn(move || work(&shared, &jobs));
+            match spawned {
+                Ok(worker) => workers.push(worker),
+                Err(e) => {
+                    drop(sender);
+                    let _ = Pool { workers, engine }.finish();
+                    return Err(spawn_error(e));
+                }
+            }
         }
+        Ok(AsyncEngine {
+            inner: Arc::new(Inner {
+                jobs: Mutex::new(Some(sender)),
+                pool: Mutex::new(Some(Pool { workers, engine })),
+                threads,
+            }),
+        })
     }
 
-    /// How many calls may run at once.
-    pub fn max_calls(&self) -> usize {
-        self.inner.max_calls
+    /// Threads in the pool: the most calls that run at once.
+    pub fn threads(&self) -> usize {
+        self.inner.threads
     }
 
-    /// Runs `f` against the engine on the blocking pool and returns what it
+    /// Runs `f` against the engine on the pool and returns what it
     /// returns: the way to run several operations as one call, or one this
     /// type does not mirror. Fails with [`Error::Closed`] once closed. A
-    /// panic in `f` resumes in the awaiting task.
+    /// panic in `f` resumes in the awaiting task (the pool keeps its
+    /// thread).
     ///
     /// The error type is the caller's (any `E: From<Error>`, such as an
     /// application's own); where nothing else fixes it, name it:
@@ -181,69 +242,53 @@ impl<B: Backend> AsyncEngine<B> {
         T: Send + 'static,
         E: From<Error> + Send + 'static,
     {
-        let permit = Arc::clone(&self.inner.calls)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Closed)?;
-        // No await from here until the call is on the pool: a future
-        // dropped now has done nothing, and one dropped later leaves the
-        // call running to completion.
-        let engine = self.engine().ok_or(Error::Closed)?;
-        spawn_blocking(move || {
-            let out = f(engine.as_ref());
-            // The engine before the permit: see `Inner::engine`.
-            drop(engine);
-            drop(permit);
-            out
-        })
-        .await?
-    }
-
-    fn engine(&self) -> Option<Arc<GenericEngine<B>>> {
-        self.inner
-            .engine
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Refuses new calls, waits for the running ones, and closes the
-    /// engine as [`Engine::close`] does: the fan-out workers stop, queued
-    /// jobs stay durable, and every subscription stream ends after its
-    /// queued events. Closing again, or from a clone, does nothing. Dropped
-    /// once the engine's own close has begun, that close still completes.
-    ///
-    /// [`Engine::close`]: crate::Engine::close
-    pub async fn close(&self) -> Result<()> {
-        let Ok(all) = self
-            .inner
-            .calls
-            .acquire_many(u32::try_from(self.inner.max_calls).unwrap_or(u32::MAX))
-            .await
-        else {
-            return Ok(());
-        };
-        let engine = self
-            .inner
-            .engine
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        self.inner.calls.close();
-        drop(all);
-        let Some(engine) = engine else {
-            return Ok(());
-        };
-        spawn_blocking(move || match Arc::try_unwrap(engine) {
-            Ok(engine) => engine.close(),
-            // Only a call whose task the runtime dropped unstarted can
-            // still hold it; the engine closes when that reference goes.
-            Err(shared) => {
-                drop(shared);
-                Ok(())
+        let (tx, rx) = oneshot::channel();
+        let job: Job<B> = Box::new(move |engine| {
+            // The caller stopped waiting before the call started: skip it.
+            if tx.is_closed() {
+                return;
             }
-        })
-        .await?
+            let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(engine)));
+            let _ = tx.send(out);
+        });
+        // Queued without an await: a future dropped before this point has
+        // queued nothing.
+        lock(&self.inner.jobs)
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .send(job)
+            .map_err(|_| Error::Closed)?;
+        match rx.await {
+            Ok(Ok(out)) => out,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(Error::Closed.into()),
+        }
+    }
+
+    /// Refuses new calls, lets the queued ones finish, joins the pool and
+    /// closes the engine as [`Engine::close`] does: the fan-out workers
+    /// stop, queued jobs stay durable, and every subscription stream ends
+    /// after its queued events. Closing again, or from a clone, does
+    /// nothing. The joining runs on a thread of its own, which completes
+    /// even if this future is dropped.
+    ///
+    /// [`Engine::close`]: crate::GenericEngine::close
+    pub async fn close(&self) -> Result<()> {
+        drop(lock(&self.inner.jobs).take());
+        let Some(pool) = lock(&self.inner.pool).take() else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        let closer = std::thread::Builder::new()
+            .name("starling-close".to_owned())
+            .spawn(move || {
+                let _ = tx.send(pool.finish());
+            })
+            .map_err(spawn_error)?;
+        let closed = rx.await;
+        // It has sent its result: the join is immediate.
+        let _ = closer.join();
+        closed.map_err(|_| Error::Closed)?
     }
 
     /// Subscribes to `user`'s real-time events (see [`Engine::subscribe`]).
@@ -251,23 +296,21 @@ impl<B: Backend> AsyncEngine<B> {
     /// [`Event`](crate::Event)s: awaiting it holds no thread, and it ends
     /// when the engine closes.
     ///
-    /// [`Engine::subscribe`]: crate::Engine::subscribe
+    /// [`Engine::subscribe`]: crate::GenericEngine::subscribe
     pub async fn subscribe(&self, user: UserId) -> Result<Subscription> {
         self.call(move |e| e.subscribe(user)).await
     }
 }
 
-/// Runs `f` on tokio's blocking pool: an error outside a runtime, the
-/// panic of `f` resumed, [`Error::Closed`] if the runtime shut down first.
-async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-        Error::InvalidConfig("an AsyncEngine call must be polled inside a tokio runtime")
-    })?;
-    match runtime.spawn_blocking(f).await {
-        Ok(out) => Ok(out),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(Error::Closed),
+/// A pool thread: runs queued calls until the queue closes and drains.
+fn work<B: Backend>(engine: &GenericEngine<B>, jobs: &Receiver<Job<B>>) {
+    for job in jobs {
+        job(engine);
     }
+}
+
+fn spawn_error(e: std::io::Error) -> Error {
+    Error::Storage(StorageError::new(format!("cannot start a thread: {e}")))
 }
 
 /// Mirrors of the engine's operations whose arguments are all `Copy`.

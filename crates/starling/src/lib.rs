@@ -28,7 +28,7 @@
 mod async_engine;
 
 #[cfg(feature = "tokio")]
-pub use async_engine::{AsyncEngine, DEFAULT_MAX_CALLS, MAX_CALLS};
+pub use async_engine::{AsyncEngine, DEFAULT_THREADS, MAX_THREADS};
 pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
     DeviceUsage, DirectMessage, DmPolicy, Durability, Error, FanoutPolicy, Group, GroupId,

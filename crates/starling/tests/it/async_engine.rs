@@ -9,12 +9,10 @@ use starling::{AsyncEngine, Config, Error, Event, GenericEngine, MemBackend, Sub
 
 type Mem = AsyncEngine<MemBackend>;
 
-fn engine(max_calls: usize) -> Mem {
+fn engine(threads: usize) -> Mem {
     let engine =
         GenericEngine::with_backend(MemBackend::new(), Config::default()).expect("engine opens");
-    AsyncEngine::with_max_calls(engine, max_calls)
-        .map_err(|(_, e)| e)
-        .expect("in range")
+    AsyncEngine::with_threads(engine, threads).expect("in range")
 }
 
 /// A gate a blocking call waits at until the test releases it.
@@ -80,7 +78,7 @@ async fn operations_run_and_events_stream_until_close() -> Result<(), Error> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_more_than_max_calls_run_at_once() -> Result<(), Error> {
+async fn no_more_calls_run_at_once_than_the_pool_has_threads() -> Result<(), Error> {
     let engine = engine(3);
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
@@ -178,24 +176,37 @@ async fn close_waits_for_running_calls_and_refuses_new_ones() -> Result<(), Erro
 }
 
 #[test]
-fn bad_bounds_and_a_missing_runtime_are_typed_errors() {
+fn bad_pool_sizes_are_typed_errors_and_no_runtime_is_needed() -> Result<(), Error> {
     let make = || GenericEngine::with_backend(MemBackend::new(), Config::default());
-    for bad in [0, starling::MAX_CALLS + 1] {
-        let refused = AsyncEngine::with_max_calls(make().expect("opens"), bad);
-        assert!(
-            matches!(refused, Err((_, Error::InvalidConfig(_)))),
-            "{bad}"
-        );
+    for bad in [0, starling::MAX_THREADS + 1] {
+        let refused = AsyncEngine::with_threads(make()?, bad);
+        assert!(matches!(refused, Err(Error::InvalidConfig(_))), "{bad}");
     }
-    let engine = AsyncEngine::new(make().expect("opens"));
-    assert_eq!(engine.max_calls(), starling::DEFAULT_MAX_CALLS);
-    let mut call = std::pin::pin!(engine.is_poisoned());
-    let waker = std::task::Waker::noop();
-    let polled = call
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(waker));
-    assert!(
-        matches!(polled, std::task::Poll::Ready(Err(Error::InvalidConfig(_)))),
-        "outside a runtime: {polled:?}"
-    );
+    let engine = AsyncEngine::new(make()?)?;
+    assert_eq!(engine.threads(), starling::DEFAULT_THREADS);
+    // Outside any runtime, the futures still complete.
+    let ada = block_on(engine.create_user("ada"))?;
+    assert_eq!(block_on(engine.user(ada.id))?.name, ada.name);
+    block_on(engine.close())?;
+    assert!(matches!(block_on(engine.user(ada.id)), Err(Error::Closed)));
+    Ok(())
+}
+
+/// Polls `future` to completion on this thread, parking between polls.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }

@@ -5,6 +5,7 @@ mod browser;
 mod direct;
 mod harness;
 mod social;
+mod streams;
 
 use std::time::Duration;
 
