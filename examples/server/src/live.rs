@@ -224,10 +224,8 @@ impl Watcher {
             }
             tokio::select! {
                 event = self.events.next() => {
-                    if event.is_none() {
-                        // The engine closed.
-                        return None;
-                    }
+                    // `None`: the engine closed.
+                    event?;
                     // One re-read answers every event queued by now.
                     while self.events.try_recv().is_some() {}
                 }
