@@ -78,6 +78,9 @@ pub enum Error {
     /// An earlier write failed; the engine refuses writes until reopened.
     #[error("engine is poisoned by an earlier storage failure; reopen it")]
     Poisoned,
+    /// The engine was closed (an `AsyncEngine` refuses calls after close).
+    #[error("engine is closed")]
+    Closed,
     /// One of the engine's own workers failed: a thread could not be
     /// started, or a reader thread panicked.
     #[error("internal failure: {0}")]
@@ -168,7 +171,7 @@ impl Error {
             | Error::InvalidDeliveryId => ErrorKind::Invalid,
             Error::UsernameTaken(_) | Error::PhoneTaken => ErrorKind::Conflict,
             Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
-            Error::Storage(_) | Error::Poisoned => ErrorKind::Unavailable,
+            Error::Storage(_) | Error::Poisoned | Error::Closed => ErrorKind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -265,6 +268,7 @@ mod tests {
             (Error::Poisoned, Unavailable),
             (Error::Corrupt("user record"), Internal),
             (Error::Internal("worker panicked".into()), Internal),
+            (Error::Closed, Unavailable),
             (
                 Error::NoStore {
                     path: "data".into(),

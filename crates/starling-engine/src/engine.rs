@@ -114,6 +114,8 @@ impl<B: Backend> Engine<B> {
         }
         // Nothing will run what is still queued.
         self.shared.clear_pending();
+        // No worker publishes any more: end every subscription.
+        self.shared.hub.close();
     }
 
     /// Whether a failed write poisoned the engine: it then refuses writes

@@ -150,6 +150,8 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Subscribes to `user`'s real-time events (see [`Event`](crate::Event)).
+    /// Read the subscription by blocking or await it as a `Stream`; it ends
+    /// when the engine closes.
     ///
     /// Subscribing counts as a read of the home timeline: a reader who had
     /// been inactive gets their inbox rebuilt, and fan-out writes to them

@@ -3,7 +3,10 @@
 //! timelines over RocksDB.
 //!
 //! This is the crate applications link. [`Engine`] is the engine over the
-//! RocksDB backend; everything else is re-exported vocabulary.
+//! RocksDB backend; everything else is re-exported vocabulary. With the
+//! `tokio` feature, `AsyncEngine` is its async front for tokio
+//! applications: the same operations as futures, and subscriptions as
+//! streams.
 //!
 //! Feature `serde`: the records, pages and events ([`User`], [`Post`],
 //! [`Profile`], [`Counts`], [`Group`], [`TimelinePage`], [`UserPage`],
@@ -31,6 +34,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+mod async_engine;
+
+#[cfg(feature = "tokio")]
+pub use async_engine::{AsyncEngine, DEFAULT_THREADS, MAX_THREADS};
 pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
     DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind, FanoutPolicy, Group,
@@ -47,6 +55,16 @@ pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 /// Shared, reference-counted bytes: what `Engine::avatar` hands out, so
 /// that passing a picture on (to an HTTP body, say) copies nothing.
 pub use bytes::Bytes;
+
+/// Text messages from and to phones: parsing an incoming text into a
+/// command, running it as the phone's owner (`run_text`), and the
+/// 160-character formatting of device updates.
+pub mod sms {
+    pub use starling_sms::{
+        Command, Keyword, NOT_LINKED, Reason, SMS_MAX_CHARS, device_text, fit_sms, help_text,
+        parse, reply_for_invalid, run_text,
+    };
+}
 
 /// The engine over an embedded RocksDB database.
 pub type Engine = starling_engine::Engine<RocksBackend>;

@@ -1,56 +1,51 @@
-//! The engine, behind a gate that runs every call on a blocking thread and
-//! lets shutdown take the engine away once in-flight calls are done.
+//! The engine behind its async front (`starling::AsyncEngine`, which runs
+//! every call on a fixed pool of threads it owns), with the server's error
+//! type.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use parking_lot::RwLock;
-use starling::Engine;
+use starling::{AsyncEngine, Engine, Subscription, UserId};
 
 use crate::error::ApiError;
 
 /// The open engine, shared by every request.
 pub(crate) struct Db {
-    /// `None` once closed. Calls hold the read lock for their duration;
-    /// closing takes the write lock, so it waits for them.
-    engine: RwLock<Option<Engine>>,
+    engine: AsyncEngine,
 }
 
 impl Db {
     /// Opens the engine (blocking).
     pub(crate) fn open(path: &Path, config: starling::Config) -> starling::Result<Db> {
-        let engine = Engine::open(path, config)?;
         Ok(Db {
-            engine: RwLock::new(Some(engine)),
+            engine: AsyncEngine::new(Engine::open(path, config)?)?,
         })
     }
 
-    /// Runs `f` against the engine on a blocking thread.
-    pub(crate) async fn call<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    /// Runs `f` against the engine on the engine's pool. Once
+    /// closed, calls answer 503.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
     {
-        let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let guard = db.engine.read();
-            match guard.as_ref() {
-                Some(engine) => f(engine),
-                None => Err(ApiError::unavailable()),
-            }
-        })
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+        self.engine.call(f).await
     }
 
-    /// Waits for running calls, lets queued fan-out finish, and closes the
-    /// engine (blocking). Later calls answer 503.
-    pub(crate) fn close(&self) -> starling::Result<()> {
-        let Some(engine) = self.engine.write().take() else {
-            return Ok(());
+    /// Subscribes to `user`'s engine events: a stream that holds no thread
+    /// while it waits and ends when the engine closes.
+    pub(crate) async fn subscribe(&self, user: UserId) -> Result<Subscription, ApiError> {
+        Ok(self.engine.subscribe(user).await?)
+    }
+
+    /// Lets queued fan-out finish, waits for running calls, and closes the
+    /// engine, which ends every subscription. Later calls answer 503.
+    pub(crate) async fn close(&self) -> starling::Result<()> {
+        let waited = match self.engine.wait_for_fanout().await {
+            // Closed already: nothing left to wait for.
+            Err(starling::Error::Closed) => Ok(()),
+            other => other,
         };
-        let waited = engine.wait_for_fanout();
-        let closed = engine.close();
+        let closed = self.engine.close().await;
         waited.and(closed)
     }
 }

@@ -478,7 +478,7 @@ async fn sms_inbound(
     }
     let reply = state
         .db()
-        .call(move |engine| Ok(starling_sms::run_text(engine, &text.from, &text.body)))
+        .call(move |engine| Ok(starling::sms::run_text(engine, &text.from, &text.body)))
         .await?;
     Ok(axum::Json(serde_json::json!({ "reply": reply })))
 }

@@ -18,11 +18,11 @@
 //! ```
 //!
 //! Layout: [`Config`] is the command line; `accounts` keeps credentials and
-//! tokens next to the engine's database; `db` runs engine calls on blocking
-//! threads; `routes`, `social` and `direct` hold the handlers; `live` turns
-//! engine events into the live home timeline; `device` drains the engine's
-//! device-update outbox through a transport; `metrics` and `limits` are
-//! in-memory bookkeeping.
+//! tokens next to the engine's database; `db` runs engine calls through
+//! `starling::AsyncEngine`, on a fixed pool of threads; `routes`, `social`
+//! and `direct` hold the handlers; `live` turns engine events into the live
+//! home timeline; `device` drains the engine's device-update outbox through
+//! a transport; `metrics` and `limits` are in-memory bookkeeping.
 
 mod accounts;
 mod auth;

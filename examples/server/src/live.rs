@@ -1,12 +1,15 @@
 //! Live home timelines over server-sent events.
 //!
-//! Each stream holds an engine subscription: an engine event for the user
-//! (an entry added or retracted) wakes it, and it re-reads the head of the
-//! home timeline and diffs it against the previous head. Re-reading rather
-//! than forwarding the raw events keeps every read-time rule (blocks, mutes,
-//! a post shown once however many reposts reach it) in the engine. A
-//! stream also re-reads every `live_poll_ms` without an event, as a safety
-//! net (a lagged subscription, a session that ended).
+//! Each stream holds an engine subscription, awaited as a stream of engine
+//! events: no thread waits for it. An event for the user (an entry added or
+//! retracted) wakes the stream's task, which re-reads the head of the home
+//! timeline and diffs it against the previous head; events queued by then
+//! are folded into that one re-read. Re-reading rather than forwarding the
+//! raw events keeps every read-time rule (blocks, mutes, a post shown once
+//! however many reposts reach it) in the engine. A stream also re-reads
+//! every `live_poll_ms` without an event, as a safety net (a change that
+//! sends no event, a session that ended); that is a timer on the runtime,
+//! not a thread.
 //!
 //! Events:
 //! - `ready`: once, when the stream is set up; data `{"head": <newest post id or null>}`.
@@ -28,10 +31,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use parking_lot::Mutex;
-use starling::{PostId, UserId};
-use tokio::sync::{mpsc, watch};
+use starling::{PostId, Subscription, UserId};
+use tokio::sync::watch;
 
 use crate::accounts::TokenKey;
 use crate::error::ApiError;
@@ -145,65 +148,15 @@ struct Watcher {
     pending: VecDeque<Event>,
     shutdown: watch::Receiver<bool>,
     poll: Duration,
-    /// A tick per burst of engine events for the user.
-    ticks: mpsc::Receiver<()>,
+    /// The engine's events for the user.
+    events: Subscription,
     _slot: Slot,
 }
 
-/// Forwards the engine's events for `user` as ticks (coalesced: one
-/// pending tick stands for any number of events), on a blocking thread
-/// that ends when the stream is dropped or the engine's hub goes away.
-async fn engine_ticks(state: &AppState, user: UserId) -> Result<mpsc::Receiver<()>, ApiError> {
-    engine_events(state, user, 1, WhenFull::Drop, |_| ()).await
-}
-
-/// What [`engine_events`] does with an event when its channel is full.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WhenFull {
-    /// Wait for room (every event reaches the receiver).
-    Wait,
-    /// Drop it (a pending one already says something happened).
-    Drop,
-}
-
-/// Subscribes to `user`'s engine events and forwards each, mapped by
-/// `map`, into the returned channel of `capacity`. One blocking thread per
-/// subscription waits on the engine's queue; it ends when the receiver is
-/// dropped or shutdown begins.
-pub(crate) async fn engine_events<T: Send + 'static>(
-    state: &AppState,
-    user: UserId,
-    capacity: usize,
-    when_full: WhenFull,
-    map: impl Fn(starling::Event) -> T + Send + 'static,
-) -> Result<mpsc::Receiver<T>, ApiError> {
-    let subscription = state
-        .db()
-        .call(move |engine| Ok(engine.subscribe(user)?))
-        .await?;
-    let (tx, rx) = mpsc::channel(capacity);
-    let mut shutdown = state.shutdown_signal();
-    tokio::task::spawn_blocking(move || {
-        while !*shutdown.borrow_and_update() {
-            let Some(event) = subscription.recv_timeout(Duration::from_millis(250)) else {
-                if tx.is_closed() {
-                    return;
-                }
-                continue;
-            };
-            let sent = match when_full {
-                WhenFull::Wait => tx.blocking_send(map(event)).is_ok(),
-                WhenFull::Drop => !matches!(
-                    tx.try_send(map(event)),
-                    Err(mpsc::error::TrySendError::Closed(_))
-                ),
-            };
-            if !sent {
-                return;
-            }
-        }
-    });
-    Ok(rx)
+/// Subscribes to `user`'s engine events. The subscription is a stream:
+/// awaiting it holds no thread, and it ends when the engine closes.
+pub(crate) async fn subscribe(state: &AppState, user: UserId) -> Result<Subscription, ApiError> {
+    state.db().subscribe(user).await
 }
 
 /// Opens a live stream of `user`'s home timeline for the session `token`.
@@ -220,7 +173,7 @@ pub(crate) async fn home_events(
     let slot = Slot::take(&state, user)
         .ok_or_else(|| ApiError::rate_limited("too_many_streams", Duration::from_secs(5)))?;
     // Subscribed before the first read, so nothing between the two is missed.
-    let ticks = engine_ticks(&state, user).await?;
+    let events = subscribe(&state, user).await?;
     let posts = hydrate_posts(&state, move |engine| {
         Ok(engine.home_timeline(user, None, WINDOW)?.posts)
     })
@@ -237,7 +190,7 @@ pub(crate) async fn home_events(
     let watcher = Watcher {
         shutdown: state.shutdown_signal(),
         poll: state.config().live_poll(),
-        ticks,
+        events,
         state,
         user,
         token,
@@ -270,7 +223,12 @@ impl Watcher {
                 return Some(event);
             }
             tokio::select! {
-                _ = self.ticks.recv() => {}
+                event = self.events.next() => {
+                    // `None`: the engine closed.
+                    event?;
+                    // One re-read answers every event queued by now.
+                    while self.events.try_recv().is_some() {}
+                }
                 () = tokio::time::sleep(self.poll) => {}
                 _ = self.shutdown.wait_for(|b| *b) => return None,
             }

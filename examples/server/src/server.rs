@@ -155,10 +155,7 @@ impl AppState {
     /// closes it. Requests still arriving are answered 503.
     pub async fn close(&self) -> Result<(), StartError> {
         self.begin_shutdown();
-        let db = Arc::clone(&self.0.db);
-        tokio::task::spawn_blocking(move || db.close())
-            .await
-            .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
+        self.0.db.close().await?;
         Ok(())
     }
 }

@@ -12,13 +12,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post, put};
-use futures_util::Stream;
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use starling::{Event, Group, GroupId, UserId};
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
-use crate::live::{self, WhenFull};
+use crate::live;
 use crate::routes::{
     PageQuery, PostJson, TimelineJson, UsersJson, hydrate, hydrate_posts, post_id, timeline,
     user_list,
@@ -322,12 +322,21 @@ async fn suggestions(
 /// (queued for the phone), `message` (`{"from", "message"}`), and
 /// `lagged` when events were dropped because this client fell behind (it
 /// should re-read its timeline). The stream ends at shutdown.
+///
+/// The engine's subscription is the stream itself: each event is taken
+/// from its queue when the connection can take it (a client that falls
+/// behind sees `lagged`), and no thread waits on it.
 async fn events(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = session.user;
-    let rx = live::engine_events(&state, me, 64, WhenFull::Wait, |event| {
+    let subscription = live::subscribe(&state, me).await?;
+    let mut shutdown = state.shutdown_signal();
+    let shutdown = async move {
+        let _ = shutdown.wait_for(|b| *b).await;
+    };
+    let stream = subscription.take_until(shutdown).map(|event| {
         let post = |p: starling::PostId| serde_json::json!({ "post": p.0.to_string() });
         let (name, data) = match event {
             Event::TimelineAdded { post: p } => ("timeline", post(p)),
@@ -341,18 +350,10 @@ async fn events(
             Event::Lagged => ("lagged", serde_json::json!({})),
             _ => ("other", serde_json::json!({})),
         };
-        SseEvent::default().event(name).data(data.to_string())
-    })
-    .await?;
-    let stream = receiver_stream(rx);
+        Ok::<_, Infallible>(SseEvent::default().event(name).data(data.to_string()))
+    });
     Ok((
         [("x-accel-buffering", "no")],
         Sse::new(stream).keep_alive(KeepAlive::default()),
     ))
-}
-
-fn receiver_stream(
-    mut rx: tokio::sync::mpsc::Receiver<SseEvent>,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)))
 }

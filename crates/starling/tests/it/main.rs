@@ -1,6 +1,8 @@
 //! The engine over RocksDB: model-based property test, bad input, caps,
 //! restarts.
 
+#[cfg(feature = "tokio")]
+mod async_engine;
 mod stress;
 
 use std::path::Path;

@@ -6,6 +6,7 @@ mod direct;
 mod harness;
 mod measure;
 mod social;
+mod streams;
 
 use std::time::Duration;
 
