@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, Zipf};
 use starling::{Durability, PostId, RocksBackend, UserId};
 use starling_core::{EdgeMode, Mutation, User, Username};
-use starling_inbox::Backend;
+use starling::Backend;
 
 /// Graph shape.
 #[derive(Clone, Copy, Debug)]

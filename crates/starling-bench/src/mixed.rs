@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use serde::Serialize;
 use starling::{Config, Durability, GenericEngine, PostId, RocksBackend, UserId};
-use starling_inbox::{FanoutQueue, OpenBackend};
+use starling::FanoutQueue;
 
 use crate::graph::progress;
 

@@ -10,8 +10,9 @@ use starling_core::{
     PostText, Profile, Result, Toggle, UserId, device_text, utc_day,
 };
 use starling_graph::check_edge;
-use starling_inbox::{Backend, FollowerPage, check_page_size};
+use starling_inbox::{FollowerPage, check_page_size};
 use starling_log::unix_millis;
+use starling_store::Backend;
 
 use crate::engine::{Engine, Shared};
 use crate::locks::AuthorLocks;

@@ -10,7 +10,9 @@ use starling_core::{
     Durability, Error, ImageKind, PostId, Toggle, UserId, utc_day,
 };
 
-use crate::{Engine, MemBackend};
+use starling_memstore::MemBackend;
+
+use crate::Engine;
 
 type Mem = Engine<MemBackend>;
 

@@ -13,14 +13,14 @@ use starling_core::{
     FanoutPolicy, GroupId, InboxEntry, JobKind, LinkKind, MAX_PAGE_SIZE, Mutation, Post, PostId,
     PostText, Result, User, UserId, Username, mentioned_names,
 };
-use starling_graph::{Direction, blocked_either, check_edge};
+use starling_graph::{blocked_either, check_edge};
 use starling_inbox::view::delivered_to;
 use starling_inbox::{
-    Backend, CheckReport, Delivery, FollowerPage, HomeRead, Mutes, OpenBackend, Start,
-    TimelinePage, Viewer, author_page, check_page_size, expected_inbox, home_page, job_audience,
-    next_followers, plan_step, repairs,
+    CheckReport, Delivery, FollowerPage, HomeRead, Mutes, Start, TimelinePage, Viewer, author_page,
+    check_page_size, expected_inbox, home_page, job_audience, next_followers, plan_step, repairs,
 };
 use starling_log::{PostIdGenerator, unix_millis};
+use starling_store::{Backend, Direction};
 
 use crate::activity::Activity;
 use crate::events::{Event, Hub, Subscription};
@@ -144,12 +144,16 @@ pub(crate) struct Shared<B> {
     pub(crate) direct: crate::direct::DirectLocks,
 }
 
-impl<B: OpenBackend> Engine<B> {
+impl<B> Engine<B>
+where
+    B: Backend + for<'a> TryFrom<(&'a Path, &'a Config), Error = Error>,
+{
     /// Opens (creating if missing) the store at `path` and resumes any
-    /// unfinished fan-out.
+    /// unfinished fan-out, for backends that live at a path on disk (they
+    /// say so by converting from a path and a configuration).
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine<B>> {
         config.validate()?;
-        let backend = B::open(path.as_ref(), &config)?;
+        let backend = B::try_from((path.as_ref(), &config))?;
         Engine::with_backend(backend, config)
     }
 }

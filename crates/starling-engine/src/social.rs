@@ -6,11 +6,12 @@ use starling_core::{
     Audience, Cursor, Error, Group, GroupId, InboxEntry, LinkKind, Mutation, Post, PostId, Result,
     UserId, group_name,
 };
-use starling_graph::{Direction, blocked_either, is_member};
+use starling_graph::{blocked_either, is_member};
 use starling_inbox::{
-    Backend, Mutes, Reposts, TimelinePage, Viewer, check_page_size, hydrate, timeline_position,
+    Mutes, Reposts, TimelinePage, Viewer, check_page_size, hydrate, timeline_position,
 };
 use starling_log::unix_millis;
+use starling_store::{Backend, Direction};
 
 use crate::engine::{Engine, UserPage};
 

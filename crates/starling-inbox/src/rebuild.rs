@@ -1,8 +1,7 @@
 //! An inbox recomputed from the ground truth (users, edges, posts).
 
 use starling_core::{InboxEntry, PostId, Result, UserId};
-use starling_graph::{Direction, GraphStore};
-use starling_log::PostStore;
+use starling_store::{Direction, GraphStore, PostStore};
 
 use crate::view::delivered_to;
 

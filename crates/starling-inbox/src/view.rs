@@ -13,8 +13,8 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use starling_core::{Audience, GroupId, LinkKind, Post, PostId, Result, UserId};
-use starling_graph::{GraphStore, all_links, is_member};
-use starling_log::PostStore;
+use starling_graph::{all_links, is_member};
+use starling_store::{GraphStore, PostStore};
 
 /// The reader of a page, with what decides what they see, loaded once per
 /// read: the accounts they block or are blocked by and the ones they mute.
@@ -201,7 +201,7 @@ impl Viewer {
             edges.clear();
             store.edges(
                 self.id,
-                starling_graph::Direction::Following,
+                starling_store::Direction::Following,
                 after,
                 1024,
                 &mut edges,

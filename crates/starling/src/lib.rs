@@ -28,9 +28,12 @@ pub use starling_core::{
     UserId, Username, utc_day,
 };
 pub use starling_engine::{
-    CheckReport, ConversationPage, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend,
-    MemBackend, MessagePage, PostOptions, Problem, Subscription, Suggestion, Thread, TimelinePage,
-    UserPage,
+    CheckReport, ConversationPage, Event, FanoutStats, MessagePage, PostOptions, Problem,
+    Subscription, Suggestion, Thread, TimelinePage, UserPage,
+};
+pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
+pub use starling_store::{
+    Backend, Direction, DirectStore, FanoutQueue, GraphStore, InboxStore, PostStore,
 };
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use starling::{Config, Counts, Durability, Engine, RocksBackend};
 use starling_core::Mutation;
-use starling_inbox::{Backend, InboxStore, OpenBackend};
+use starling::{Backend, InboxStore};
 
 fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_starling-admin"))

@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 use starling_core::{Config, Cursor, DmPolicy, Durability, ImageKind, Toggle, UserId};
-use starling_engine::{Engine, MemBackend};
-use starling_inbox::Backend;
+use starling_engine::Engine;
+use starling_memstore::MemBackend;
+use starling_store::Backend;
 use starling_rocks::RocksBackend;
 
 fn config() -> Config {

@@ -10,7 +10,7 @@ use starling::{
     Config, Cursor, Durability, Engine, Error, FanoutPolicy, MAX_PAGE_SIZE, PostId, RocksBackend,
     UserId,
 };
-use starling_inbox::InboxStore;
+use starling::InboxStore;
 use starling_testkit::{Harness, Op, ops};
 
 fn config() -> Config {

@@ -9,7 +9,7 @@ use starling_core::{
     Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation,
     Phone, PostId, Profile, Result, Toggle, UserId,
 };
-use starling_direct::DirectStore;
+use starling_store::DirectStore;
 
 use crate::MemBackend;
 

@@ -1,0 +1,76 @@
+//! The database handle: opening, family handles, point reads, checkpoints
+//! and flushes.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options};
+use starling_core::{Config, Error, Result, StorageError};
+
+use crate::families::{FAMILIES, db_options, family_options, shared_cache};
+
+/// Starling's storage over one RocksDB database.
+pub struct RocksBackend {
+    pub(crate) db: DB,
+    /// Kept for its statistics object, which the database writes into.
+    pub(crate) opts: Options,
+}
+
+pub(crate) fn storage(e: rocksdb::Error) -> Error {
+    Error::Storage(StorageError::new(e.into_string()))
+}
+
+
+impl RocksBackend {
+    /// Opens (creating if missing) the database at `path`, with every
+    /// column family.
+    pub fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
+        let db_opts = db_options();
+        let cache = shared_cache();
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
+        let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
+        Ok(RocksBackend { db, opts: db_opts })
+    }
+}
+}
+
+/// A backend that lives at a path converts from a path and a configuration,
+/// which is how `Engine::open` opens it.
+impl<'a> TryFrom<(&'a Path, &'a Config)> for RocksBackend {
+    type Error = Error;
+
+    fn try_from((path, config): (&'a Path, &'a Config)) -> Result<RocksBackend> {
+        RocksBackend::open(path, config)
+    }
+}
+
+impl RocksBackend {
+    /// Writes a consistent point-in-time copy of the database to `path` (a
+    /// folder that must not exist), hard-linking files where it can. The
+    /// copy opens as a database of its own.
+    pub fn checkpoint(&self, path: &Path) -> Result<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(storage)?;
+        cp.create_checkpoint(path).map_err(storage)
+    }
+
+    /// Flushes every memtable and waits, so size figures include all data.
+    pub fn flush(&self) -> Result<()> {
+        for name in FAMILIES {
+            self.db.flush_cf(self.cf(name)).map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every family in FAMILIES is created at open and never dropped.
+        #[allow(clippy::expect_used)]
+        self.db
+            .cf_handle(name)
+            .expect("column family opened at start")
+    }
+
+    pub(crate) fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(family), key).map_err(storage)
+    }
+}
