@@ -210,6 +210,11 @@ impl DirectStore for MemBackend {
         limit: usize,
         out: &mut Vec<UserId>,
     ) -> Result<()> {
+        if after.is_some_and(|a| a >= through) {
+            // Nothing is after `after` and at most `through` (and the
+            // range below would be inverted).
+            return Ok(());
+        }
         let state = self.state.read();
         let start = match after {
             Some(a) => Bound::Excluded((followee, a)),
