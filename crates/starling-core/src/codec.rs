@@ -514,6 +514,20 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn scan_bounds_start_after_and_end_past_a_prefix() {
+        assert_eq!(u64_key_after(None), Some([0; 8]));
+        assert_eq!(u64_key_after(Some(4)), Some(5u64.to_be_bytes()));
+        assert_eq!(u64_key_after(Some(u64::MAX)), None);
+        assert_eq!(prefix_end(&[1, 2]), vec![1, 3]);
+        assert_eq!(prefix_end(&[1, 0xff]), vec![2]);
+        assert!(prefix_end(&[0xff, 0xff]).as_slice() > [0xff, 0xff, 0xff].as_slice());
+        let user = UserId(7);
+        assert_eq!(user_prefix(user).len(), USER_PREFIX_LEN);
+        assert_eq!(link_prefix(LinkKind::Mutes, 7).len(), LINK_PREFIX_LEN);
+        assert!(inbox_key(user, PostId(1)).starts_with(&user_prefix(user)));
+    }
+
+    #[test]
     fn version_one_posts_still_decode_as_public_posts() {
         let mut v1 = vec![VALUE_VERSION];
         v1.extend_from_slice(&7u64.to_be_bytes());

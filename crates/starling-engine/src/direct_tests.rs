@@ -648,7 +648,7 @@ fn deliveries_are_written_with_the_inbox_entries_of_their_page() {
     // With a failing write after setup, the batch holding a page's inbox
     // entries and its deliveries is refused whole: no delivery without
     // the inbox entry, and none after reopen until the job runs again.
-    use crate::{FaultKind, FaultPlan, FaultyBackend};
+    use starling_memstore::{FaultKind, FaultPlan, FaultyBackend};
     let mem = MemBackend::new();
     {
         let engine = Engine::with_backend(mem.clone(), config()).expect("engine");

@@ -1,9 +1,9 @@
-//! The append-only post log: posts, the per-author index, tombstones, and
-//! the generator of time-ordered post ids.
+//! The generator of time-ordered post ids, and the wall clock it reads.
 //!
-//! The reads of posts are the seam's `PostStore` (in `starling-store`).
-//! A post is never rewritten except into its tombstone, which keeps the id
-//! and author and drops the text.
+//! Posts themselves are read through the seam's `PostStore` (in
+//! `starling-store`) and written as mutations; a post is never rewritten
+//! except into its tombstone, which keeps the id and author and drops the
+//! text.
 //!
 //! ```
 //! use starling_log::PostIdGenerator;

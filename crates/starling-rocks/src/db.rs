@@ -46,6 +46,11 @@ impl<'a> TryFrom<(&'a Path, &'a Config)> for RocksBackend {
 }
 
 impl RocksBackend {
+    /// The folder the database lives in.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
     /// Writes a consistent point-in-time copy of the database to `path` (a
     /// folder that must not exist), hard-linking files where it can. The
     /// copy opens as a database of its own.

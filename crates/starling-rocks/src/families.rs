@@ -66,8 +66,9 @@ pub(crate) const LEASES: &str = "device_leases";
 pub(crate) const USAGE: &str = "device_usage";
 
 
-/// Merge operator of the inbox floors: keeps the largest big-endian u64.
-fn max_floor(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+/// Merge operator of the inbox floors and of the largest message id:
+/// keeps the largest big-endian u64.
+fn max_u64(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
     let mut max = match existing {
         Some(v) => codec::decode_millis(v).ok()?,
         None => 0,
@@ -115,7 +116,12 @@ pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
     match name {
         INBOX => opts.set_write_buffer_size(128 << 20),
         COUNTERS => opts.set_merge_operator_associative("starling.add", add_counts),
-        INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_floor),
+        INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_u64),
+        CONVERSATIONS => {
+            opts.set_write_buffer_size(32 << 20);
+            // Only the largest-message-id key is ever merged.
+            opts.set_merge_operator_associative("starling.max", max_u64);
+        }
         _ => opts.set_write_buffer_size(32 << 20),
     }
     tune_family(name, &mut opts);

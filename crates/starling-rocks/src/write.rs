@@ -320,9 +320,10 @@ fn encode_direct(f: &DirectFamilies<'_>, m: &DirectMutation, wb: &mut WriteBatch
                 dcodec::message_key(m.from, m.to, m.id),
                 dcodec::encode_message(m),
             );
-            // Ids increase within a run, and on open the generator starts
-            // after the stored one: the newest write is the largest id.
-            wb.put_cf(
+            // Concurrent senders store their messages in any order: the
+            // merge keeps the largest id, which the generator starts after
+            // on open.
+            wb.merge_cf(
                 f.conversations,
                 dcodec::LAST_MESSAGE_KEY,
                 dcodec::post_id_value(m.id),
