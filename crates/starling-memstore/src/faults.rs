@@ -11,7 +11,7 @@ use starling_core::{
     Mutation, Post, PostId, Result, StorageError, User, UserId, Username,
 };
 use starling_store::{
-    Backend, Direction, DirectStore, FanoutQueue, GraphStore, InboxStore, PostStore,
+    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
 };
 
 /// When writes fail.

@@ -19,7 +19,6 @@ pub(crate) fn storage(e: rocksdb::Error) -> Error {
     Error::Storage(StorageError::new(e.into_string()))
 }
 
-
 impl RocksBackend {
     /// Opens (creating if missing) the database at `path`, with every
     /// column family.
@@ -32,20 +31,7 @@ impl RocksBackend {
         let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
         Ok(RocksBackend { db, opts: db_opts })
     }
-}
-}
 
-/// A backend that lives at a path converts from a path and a configuration,
-/// which is how `Engine::open` opens it.
-impl<'a> TryFrom<(&'a Path, &'a Config)> for RocksBackend {
-    type Error = Error;
-
-    fn try_from((path, config): (&'a Path, &'a Config)) -> Result<RocksBackend> {
-        RocksBackend::open(path, config)
-    }
-}
-
-impl RocksBackend {
     /// The folder the database lives in.
     pub fn path(&self) -> &Path {
         self.db.path()
@@ -77,5 +63,15 @@ impl RocksBackend {
 
     pub(crate) fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db.get_cf(self.cf(family), key).map_err(storage)
+    }
+}
+
+/// A backend that lives at a path converts from a path and a configuration,
+/// which is how `Engine::open` opens it.
+impl<'a> TryFrom<(&'a Path, &'a Config)> for RocksBackend {
+    type Error = Error;
+
+    fn try_from((path, config): (&'a Path, &'a Config)) -> Result<RocksBackend> {
+        RocksBackend::open(path, config)
     }
 }

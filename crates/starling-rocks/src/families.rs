@@ -1,7 +1,9 @@
 //! The column families: their names, their options, and the merge
 //! operators of the families updated by merges (counters, inbox floors).
 
-use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, MergeOperands, Options, SliceTransform};
+use rocksdb::{
+    BlockBasedOptions, Cache, DBCompressionType, MergeOperands, Options, SliceTransform,
+};
 use starling_core::codec;
 
 pub(crate) const USERS: &str = "users";
@@ -64,7 +66,6 @@ pub(crate) const DEVICE_SUBS: &str = "device_subs";
 pub(crate) const OUTBOX: &str = "device_outbox";
 pub(crate) const LEASES: &str = "device_leases";
 pub(crate) const USAGE: &str = "device_usage";
-
 
 /// Merge operator of the inbox floors and of the largest message id:
 /// keeps the largest big-endian u64.
@@ -147,7 +148,6 @@ pub(crate) fn shared_cache() -> Cache {
     Cache::new_lru_cache(256 << 20)
 }
 
-
 /// Avatars at least this large go to blob files, out of the LSM tree.
 const MIN_BLOB_SIZE: u64 = 4096;
 
@@ -163,4 +163,3 @@ pub(crate) fn tune_family(name: &str, opts: &mut Options) {
         opts.set_blob_compression_type(rocksdb::DBCompressionType::None);
     }
 }
-

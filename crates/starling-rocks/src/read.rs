@@ -9,9 +9,7 @@ use starling_core::{
     DirectMessage, Edge, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, Post, PostId,
     Profile, Result, User, UserId, Username,
 };
-use starling_store::{
-    Direction, DirectStore, FanoutQueue, GraphStore, InboxStore, PostStore,
-};
+use starling_store::{DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
 
 use crate::db::{RocksBackend, storage};
 use crate::families::*;
@@ -66,7 +64,6 @@ impl RocksBackend {
     }
 }
 
-
 impl RocksBackend {
     /// Scans `family` forward from `start` to `end` (exclusive), calling
     /// `each` until it returns false.
@@ -92,7 +89,6 @@ impl RocksBackend {
         iter.status().map_err(storage)
     }
 }
-
 
 impl GraphStore for RocksBackend {
     fn user(&self, id: UserId) -> Result<Option<User>> {
@@ -481,19 +477,14 @@ impl DirectStore for RocksBackend {
             Some(PostId(x)) => dcodec::message_key(a, b, PostId(x - 1)),
         };
         let mut n = 0;
-        self.scan_range(
-            MESSAGES,
-            &start,
-            dcodec::messages_end(a, b),
-            |k, v| {
-                if n == limit {
-                    return Ok(false);
-                }
-                out.push(dcodec::decode_message(k, v)?);
-                n += 1;
-                Ok(true)
-            },
-        )
+        self.scan_range(MESSAGES, &start, dcodec::messages_end(a, b), |k, v| {
+            if n == limit {
+                return Ok(false);
+            }
+            out.push(dcodec::decode_message(k, v)?);
+            n += 1;
+            Ok(true)
+        })
     }
 
     fn device_sub(&self, followee: UserId, follower: UserId) -> Result<bool> {

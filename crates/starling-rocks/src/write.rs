@@ -308,7 +308,11 @@ fn encode_direct(f: &DirectFamilies<'_>, m: &DirectMutation, wb: &mut WriteBatch
                 dcodec::phone_bytes(phone),
                 dcodec::encode_user_id(*user),
             );
-            wb.put_cf(f.phones, dcodec::user_key(*user), dcodec::phone_bytes(phone));
+            wb.put_cf(
+                f.phones,
+                dcodec::user_key(*user),
+                dcodec::phone_bytes(phone),
+            );
         }
         DirectMutation::UnlinkPhone { user, phone } => {
             wb.delete_cf(f.phone_index, dcodec::phone_bytes(phone));
@@ -401,4 +405,3 @@ fn encode_direct(f: &DirectFamilies<'_>, m: &DirectMutation, wb: &mut WriteBatch
         ),
     }
 }
-

@@ -159,12 +159,7 @@ fn pages<B, T: Clone + Debug + PartialEq, C: Copy>(
 ) {
     for limit in LIMITS {
         let got = walk::<B, _, _>(op, limit, &mut read, &cursor_of);
-        assert_eq!(
-            got,
-            want,
-            "{}: {op} in pages of {limit}",
-            type_name::<B>()
-        );
+        assert_eq!(got, want, "{}: {op} in pages of {limit}", type_name::<B>());
     }
 }
 
@@ -282,10 +277,7 @@ pub fn apply_is_all_or_nothing<B: Backend>(new: &mut dyn FnMut() -> B) {
                 let batch: Vec<Mutation> = (0..WIDTH)
                     .map(|to| link(LinkKind::Members, 900, to, round))
                     .collect();
-                ok::<B, _>(
-                    b.apply(&batch, Durability::Buffered),
-                    "apply of one round",
-                );
+                ok::<B, _>(b.apply(&batch, Durability::Buffered), "apply of one round");
             }
             done.store(true, std::sync::atomic::Ordering::SeqCst);
         });
@@ -457,7 +449,11 @@ fn profile() -> Profile {
 
 fn check_everything<B: Backend>(b: &B, when: &str) {
     let r = |op: &str| format!("{op} {when}");
-    same::<B, _>(ok::<B, _>(b.user(UserId(2)), "user"), Some(user(2)), &r("user"));
+    same::<B, _>(
+        ok::<B, _>(b.user(UserId(2)), "user"),
+        Some(user(2)),
+        &r("user"),
+    );
     same::<B, _>(
         ok::<B, _>(b.user_id_by_name(&name("USER_1")), "user_id_by_name"),
         Some(UserId(1)),
@@ -563,11 +559,7 @@ fn check_everything<B: Backend>(b: &B, when: &str) {
 fn check_nothing<B: Backend>(b: &B) {
     let op = "after a refused batch";
     same::<B, _>(ok::<B, _>(b.user(UserId(2)), "user"), None, op);
-    same::<B, _>(
-        ok::<B, _>(b.edge(UserId(2), UserId(1)), "edge"),
-        None,
-        op,
-    );
+    same::<B, _>(ok::<B, _>(b.edge(UserId(2), UserId(1)), "edge"), None, op);
     same::<B, _>(
         ok::<B, _>(b.counts(UserId(1)), "counts"),
         Counts::default(),
@@ -583,18 +575,10 @@ fn check_nothing<B: Backend>(b: &B) {
         op,
     );
     same::<B, _>(ok::<B, _>(b.job(PostId(40)), "job"), None, op);
-    same::<B, _>(
-        ok::<B, _>(b.link(LinkKind::Mutes, 2, 1), "link"),
-        None,
-        op,
-    );
+    same::<B, _>(ok::<B, _>(b.link(LinkKind::Mutes, 2, 1), "link"), None, op);
     same::<B, _>(ok::<B, _>(b.group(GroupId(3)), "group"), None, op);
     same::<B, _>(ok::<B, _>(b.profile(UserId(1)), "profile"), None, op);
-    same::<B, _>(
-        ok::<B, _>(b.last_message_id(), "last_message_id"),
-        None,
-        op,
-    );
+    same::<B, _>(ok::<B, _>(b.last_message_id(), "last_message_id"), None, op);
     let mut due = Vec::new();
     ok::<B, _>(b.due_deliveries(u64::MAX, 10, &mut due), "due_deliveries");
     same::<B, _>(due, Vec::new(), op);
@@ -608,7 +592,11 @@ pub fn users_and_names<B: Backend>(new: &mut dyn FnMut() -> B) {
     let batch: Vec<_> = IDS.iter().map(|&id| Mutation::PutUser(user(id))).collect();
     apply(&b, &batch, "apply");
     for id in IDS {
-        same::<B, _>(ok::<B, _>(b.user(UserId(id)), "user"), Some(user(id)), "user");
+        same::<B, _>(
+            ok::<B, _>(b.user(UserId(id)), "user"),
+            Some(user(id)),
+            "user",
+        );
         same::<B, _>(
             ok::<B, _>(
                 b.user_id_by_name(&name(&format!("USER_{id}"))),
@@ -651,7 +639,10 @@ pub fn edges_page_in_id_order<B: Backend>(new: &mut dyn FnMut() -> B) {
     // Edges of neighbours on either side, which no read of `star` may show.
     batch.push(add_edge(3, 0, 1, EdgeMode::Push));
     batch.push(add_edge(3, 2, 1, EdgeMode::Push));
-    batch.extend(IDS.iter().map(|&f| add_edge(star, f, 200 + f, EdgeMode::Push)));
+    batch.extend(
+        IDS.iter()
+            .map(|&f| add_edge(star, f, 200 + f, EdgeMode::Push)),
+    );
     apply(&b, &batch, "apply");
     let followers: Vec<Edge> = IDS
         .iter()
@@ -880,7 +871,10 @@ pub fn pull_edges_and_author_modes<B: Backend>(new: &mut dyn FnMut() -> B) {
 /// when told.
 pub fn posts_and_author_index_page_newest_first<B: Backend>(new: &mut dyn FnMut() -> B) {
     let b = new();
-    let mut batch: Vec<_> = IDS.iter().map(|&id| Mutation::PutPost(post(id, 1))).collect();
+    let mut batch: Vec<_> = IDS
+        .iter()
+        .map(|&id| Mutation::PutPost(post(id, 1)))
+        .collect();
     batch.push(Mutation::PutPost(post(4, 0)));
     batch.push(Mutation::PutPost(post(6, 2)));
     apply(&b, &batch, "apply");
@@ -889,7 +883,11 @@ pub fn posts_and_author_index_page_newest_first<B: Backend>(new: &mut dyn FnMut(
         b.posts(&[PostId(13), PostId(1), PostId(4)], &mut got),
         "posts",
     );
-    same::<B, _>(got, vec![Some(post(13, 1)), None, Some(post(4, 0))], "posts");
+    same::<B, _>(
+        got,
+        vec![Some(post(13, 1)), None, Some(post(4, 0))],
+        "posts",
+    );
     let newest_first: Vec<PostId> = IDS.iter().rev().map(|&id| PostId(id)).collect();
     pages::<B, _, _>(
         "author_posts",
@@ -1032,7 +1030,11 @@ pub fn inbox_trim_raises_the_floor<B: Backend>(new: &mut dyn FnMut() -> B) {
         Some(PostId(8)),
         "floor",
     );
-    apply(&b, &[trim(3), put(7, 2)], "a lower trim, then an older entry");
+    apply(
+        &b,
+        &[trim(3), put(7, 2)],
+        "a lower trim, then an older entry",
+    );
     same::<B, _>(
         ok::<B, _>(b.inbox_floor(UserId(7)), "inbox_floor"),
         Some(PostId(8)),
@@ -1237,7 +1239,11 @@ pub fn profiles_avatars_and_phones<B: Backend>(new: &mut dyn FnMut() -> B) {
         Some(profile()),
         "profile",
     );
-    same::<B, _>(ok::<B, _>(b.profile(UserId(2)), "profile"), None, "no profile");
+    same::<B, _>(
+        ok::<B, _>(b.profile(UserId(2)), "profile"),
+        None,
+        "no profile",
+    );
     same::<B, _>(
         ok::<B, _>(b.avatar(UserId(1)), "avatar"),
         Some(avatar()),
@@ -1260,7 +1266,11 @@ pub fn profiles_avatars_and_phones<B: Backend>(new: &mut dyn FnMut() -> B) {
         ],
         "apply",
     );
-    same::<B, _>(ok::<B, _>(b.avatar(UserId(1)), "avatar"), None, "deleted avatar");
+    same::<B, _>(
+        ok::<B, _>(b.avatar(UserId(1)), "avatar"),
+        None,
+        "deleted avatar",
+    );
     same::<B, _>(
         ok::<B, _>(b.user_by_phone(&phone("+15555550001")), "user_by_phone"),
         None,
@@ -1279,7 +1289,11 @@ pub fn profiles_avatars_and_phones<B: Backend>(new: &mut dyn FnMut() -> B) {
         })],
         "apply",
     );
-    same::<B, _>(ok::<B, _>(b.phone_of(UserId(1)), "phone_of"), None, "unlinked");
+    same::<B, _>(
+        ok::<B, _>(b.phone_of(UserId(1)), "phone_of"),
+        None,
+        "unlinked",
+    );
     same::<B, _>(
         ok::<B, _>(b.user_by_phone(&phone("+15555550009")), "user_by_phone"),
         None,
@@ -1480,7 +1494,11 @@ pub fn outbox_leases_in_order_and_acks<B: Backend>(new: &mut dyn FnMut() -> B) {
             "lease",
         );
     }
-    same::<B, _>(due(299, 64), queued[3..].to_vec(), "leased ones are not due");
+    same::<B, _>(
+        due(299, 64),
+        queued[3..].to_vec(),
+        "leased ones are not due",
+    );
     let mut at_300 = queued[3..].to_vec();
     at_300.extend([leased[1].clone(), leased[2].clone()]);
     same::<B, _>(due(300, 64), at_300.clone(), "due at the lease end");
@@ -1531,7 +1549,11 @@ pub fn device_usage_per_day<B: Backend>(new: &mut dyn FnMut() -> B) {
     };
     apply(
         &b,
-        &[set(1, 100, usage(3)), set(1, 101, usage(5)), set(1, 100, usage(4))],
+        &[
+            set(1, 100, usage(3)),
+            set(1, 101, usage(5)),
+            set(1, 100, usage(4)),
+        ],
         "apply",
     );
     same::<B, _>(

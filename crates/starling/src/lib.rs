@@ -32,10 +32,10 @@ pub use starling_engine::{
     Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
-pub use starling_store::{
-    Backend, Direction, DirectStore, FanoutQueue, GraphStore, InboxStore, PostStore,
-};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
+pub use starling_store::{
+    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+};
 
 /// The engine over an embedded RocksDB database.
 pub type Engine = starling_engine::Engine<RocksBackend>;

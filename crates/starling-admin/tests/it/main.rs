@@ -3,9 +3,9 @@
 
 use std::process::Command;
 
+use starling::{Backend, InboxStore};
 use starling::{Config, Counts, Durability, Engine, RocksBackend};
 use starling_core::Mutation;
-use starling::{Backend, InboxStore};
 
 fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_starling-admin"))
