@@ -628,7 +628,7 @@ pub fn edges_page_in_id_order<B: Backend>(new: &mut dyn FnMut() -> B) {
     let mut batch: Vec<_> = IDS
         .iter()
         .map(|&f| {
-            let mode = if f % 2 == 0 {
+            let mode = if f.is_multiple_of(2) {
                 EdgeMode::Pull
             } else {
                 EdgeMode::Push
@@ -650,7 +650,7 @@ pub fn edges_page_in_id_order<B: Backend>(new: &mut dyn FnMut() -> B) {
             edge(
                 f,
                 100 + f,
-                if f % 2 == 0 {
+                if f.is_multiple_of(2) {
                     EdgeMode::Pull
                 } else {
                     EdgeMode::Push
@@ -1142,7 +1142,7 @@ pub fn jobs_put_advance_delete_and_page<B: Backend>(new: &mut dyn FnMut() -> B) 
     let job = |post: u64, cursor: Option<u64>| FanoutJob {
         post: PostId(post),
         author: UserId(post % 4),
-        kind: if post % 2 == 0 {
+        kind: if post.is_multiple_of(2) {
             JobKind::Deliver
         } else {
             JobKind::Retract
@@ -1314,7 +1314,7 @@ pub fn messages_page_newest_first<B: Backend>(new: &mut dyn FnMut() -> B) {
     let mut all: Vec<DirectMessage> = IDS
         .iter()
         .map(|&id| {
-            if id % 2 == 0 {
+            if id.is_multiple_of(2) {
                 message(id, 3, 9)
             } else {
                 message(id, 9, 3)
@@ -1336,7 +1336,7 @@ pub fn messages_page_newest_first<B: Backend>(new: &mut dyn FnMut() -> B) {
     for m in batch {
         apply(&b, &[m], "one message");
     }
-    all.sort_by(|x, y| y.id.cmp(&x.id));
+    all.sort_by_key(|m| std::cmp::Reverse(m.id));
     for (a, c) in [(3, 9), (9, 3)] {
         pages::<B, _, _>(
             "messages",
