@@ -1,9 +1,8 @@
 //! Shared set-up for Starling's benchmarks: loading a graph straight
 //! through the storage seam, so that set-up time stays out of the figures.
 
-use starling::{Config, Durability, GenericEngine, PostId, Result, RocksBackend, UserId};
+use starling::{Backend, Config, Durability, GenericEngine, PostId, Result, RocksBackend, UserId};
 use starling_core::{EdgeMode, Mutation, User, Username};
-use starling_inbox::{Backend, OpenBackend};
 
 /// An engine in a temporary folder whose user 1 has `followers` followers
 /// (users 2 to followers + 1).

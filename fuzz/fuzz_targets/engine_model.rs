@@ -15,7 +15,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use starling_core::{Config, FanoutPolicy};
-use starling_engine::{Engine, MemBackend};
+use starling_engine::Engine;
+use starling_memstore::MemBackend;
 use starling_testkit::{Harness, Op};
 
 /// Operations per run, so that every run stays short.

@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Zipf};
+use starling::Backend;
 use starling::{Durability, PostId, RocksBackend, UserId};
 use starling_core::{EdgeMode, Mutation, User, Username};
-use starling_inbox::Backend;
 
 /// Graph shape.
 #[derive(Clone, Copy, Debug)]

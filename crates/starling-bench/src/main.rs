@@ -12,7 +12,6 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use starling::{Config, Durability, RocksBackend};
-use starling_inbox::OpenBackend;
 
 #[derive(Parser)]
 #[command(about = "Starling's workload driver")]

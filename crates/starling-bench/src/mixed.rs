@@ -11,8 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use serde::Serialize;
+use starling::FanoutQueue;
 use starling::{Config, Durability, GenericEngine, PostId, RocksBackend, UserId};
-use starling_inbox::{FanoutQueue, OpenBackend};
 
 use crate::graph::progress;
 

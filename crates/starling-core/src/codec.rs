@@ -128,6 +128,33 @@ pub fn user_prefix_end(user: UserId) -> Vec<u8> {
     }
 }
 
+/// Length of [`user_prefix`]: the per-user families are scanned by it.
+pub const USER_PREFIX_LEN: usize = 8;
+
+/// The first key after `after` in a family keyed by one big-endian u64
+/// (users, posts, jobs, last reads), or `None` when nothing can follow.
+pub fn u64_key_after(after: Option<u64>) -> Option<[u8; 8]> {
+    match after {
+        None => Some(0u64.to_be_bytes()),
+        Some(u64::MAX) => None,
+        Some(a) => Some((a + 1).to_be_bytes()),
+    }
+}
+
+/// The first key after every key that starts with `prefix` (big-endian
+/// numbers, so incrementing the last byte below 0xff works), or a key past
+/// all of them when every byte is 0xff.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 9]
+}
+
 /// Key of a fan-out job: the post id.
 pub fn job_key(post: PostId) -> [u8; 8] {
     post.0.to_be_bytes()
@@ -355,8 +382,11 @@ pub fn link_key(kind: LinkKind, from: u64, to: u64) -> [u8; 17] {
     k
 }
 
+/// Length of [`link_prefix`]: the links family is scanned by it.
+pub const LINK_PREFIX_LEN: usize = 9;
+
 /// The prefix shared by every link of `kind` listed under `from`.
-pub fn link_prefix(kind: LinkKind, from: u64) -> [u8; 9] {
+pub fn link_prefix(kind: LinkKind, from: u64) -> [u8; LINK_PREFIX_LEN] {
     let mut k = [0; 9];
     k[0] = kind as u8;
     k[1..].copy_from_slice(&from.to_be_bytes());
@@ -482,6 +512,20 @@ pub fn decode_job(post: PostId, bytes: &[u8]) -> Result<FanoutJob> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn scan_bounds_start_after_and_end_past_a_prefix() {
+        assert_eq!(u64_key_after(None), Some([0; 8]));
+        assert_eq!(u64_key_after(Some(4)), Some(5u64.to_be_bytes()));
+        assert_eq!(u64_key_after(Some(u64::MAX)), None);
+        assert_eq!(prefix_end(&[1, 2]), vec![1, 3]);
+        assert_eq!(prefix_end(&[1, 0xff]), vec![2]);
+        assert!(prefix_end(&[0xff, 0xff]).as_slice() > [0xff, 0xff, 0xff].as_slice());
+        let user = UserId(7);
+        assert_eq!(user_prefix(user).len(), USER_PREFIX_LEN);
+        assert_eq!(link_prefix(LinkKind::Mutes, 7).len(), LINK_PREFIX_LEN);
+        assert!(inbox_key(user, PostId(1)).starts_with(&user_prefix(user)));
+    }
 
     #[test]
     fn version_one_posts_still_decode_as_public_posts() {

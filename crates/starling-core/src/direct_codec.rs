@@ -39,6 +39,32 @@ fn cat<const N: usize>(parts: &[u64]) -> [u8; N] {
     k
 }
 
+/// Key, in the conversations family (whose other keys are 16 bytes and
+/// only ever read one by one), of the largest message id stored.
+pub const LAST_MESSAGE_KEY: &[u8] = b"last";
+
+/// The first key after every conversation-index key of `owner`.
+pub fn conversation_index_end(owner: UserId) -> Vec<u8> {
+    crate::codec::prefix_end(&user_key(owner))
+}
+
+/// The first key after every message key between `a` and `b`.
+pub fn messages_end(a: UserId, b: UserId) -> Vec<u8> {
+    crate::codec::prefix_end(&message_prefix(a, b))
+}
+
+/// The first key after every device-subscription key of `followee` up to
+/// and including follower `through`.
+pub fn device_subs_end(followee: UserId, through: UserId) -> Vec<u8> {
+    crate::codec::prefix_end(&device_sub_key(followee, through))
+}
+
+/// The first lease-index key after every lease that ends at or before
+/// `now_ms`.
+pub fn leases_due_end(now_ms: u64) -> Vec<u8> {
+    crate::codec::prefix_end(&now_ms.to_be_bytes())
+}
+
 /// Key of every per-user record (profiles, avatars, phones): the id.
 pub fn user_key(user: UserId) -> [u8; 8] {
     user.0.to_be_bytes()

@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Config, Durability, Error, Mutation, Post, PostId, Result, UserId};
-use starling_inbox::Backend;
+use starling_store::Backend;
 use starling_inbox::view::stored_post;
 use starling_log::PostIdGenerator;
 

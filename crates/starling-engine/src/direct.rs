@@ -11,8 +11,9 @@ use starling_core::{
     Toggle, UserId,
 };
 use starling_graph::check_edge;
-use starling_inbox::{Backend, check_page_size};
+use starling_inbox::check_page_size;
 use starling_log::unix_millis;
+use starling_store::Backend;
 
 use crate::base::Shared;
 use crate::engine::Engine;

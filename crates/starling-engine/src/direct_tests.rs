@@ -11,7 +11,9 @@ use starling_core::{
     Durability, Error, ImageKind, PostId, Toggle, UserId, utc_day,
 };
 
-use crate::{Engine, MemBackend};
+use starling_memstore::MemBackend;
+
+use crate::Engine;
 
 type Mem = Engine<MemBackend>;
 
@@ -516,7 +518,7 @@ fn deliveries_are_written_with_the_inbox_entries_of_their_page() {
     // With a failing write after setup, the batch holding a page's inbox
     // entries and its deliveries is refused whole: no delivery without
     // the inbox entry, and none after reopen until the job runs again.
-    use crate::{FaultKind, FaultPlan, FaultyBackend};
+    use starling_memstore::{FaultKind, FaultPlan, FaultyBackend};
     let mem = MemBackend::new();
     {
         let engine = Engine::with_backend(mem.clone(), config()).expect("engine");

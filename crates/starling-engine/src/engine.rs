@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Config, Error, Result};
-use starling_inbox::{Backend, OpenBackend};
+use starling_store::Backend;
 
 use crate::base::Shared;
 
@@ -38,12 +38,16 @@ pub struct Engine<B: Backend> {
     workers: Vec<JoinHandle<()>>,
 }
 
-impl<B: OpenBackend> Engine<B> {
+impl<B> Engine<B>
+where
+    B: Backend + for<'a> TryFrom<(&'a Path, &'a Config), Error = Error>,
+{
     /// Opens (creating if missing) the store at `path` and resumes any
-    /// unfinished fan-out.
+    /// unfinished fan-out, for backends that live at a path on disk (they
+    /// say so by converting from a path and a configuration).
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine<B>> {
         config.validate()?;
-        let backend = B::open(path.as_ref(), &config)?;
+        let backend = B::try_from((path.as_ref(), &config))?;
         Engine::with_backend(backend, config)
     }
 }

@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn a_stream_ends_when_the_engine_closes() -> starling_core::Result<()> {
         let engine = crate::Engine::with_backend(
-            crate::MemBackend::new(),
+            starling_memstore::MemBackend::new(),
             starling_core::Config::default(),
         )?;
         let ada = engine.create_user("ada")?;

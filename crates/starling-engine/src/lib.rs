@@ -1,11 +1,13 @@
 //! Starling's engine, generic over the storage seam ([`Backend`]): users,
 //! the follow graph, the post log, fan-out-on-write with a bounded pool of
 //! workers, and timelines. The facade crate `starling` instantiates it over
-//! RocksDB; tests and fuzzers instantiate it over [`MemBackend`].
+//! RocksDB; tests and fuzzers instantiate it over the in-memory backend of
+//! `starling-memstore`.
 //!
 //! ```
-//! use starling_engine::{Engine, MemBackend};
 //! use starling_core::Config;
+//! use starling_engine::Engine;
+//! use starling_memstore::MemBackend;
 //!
 //! let engine = Engine::with_backend(MemBackend::new(), Config::default())?;
 //! let ada = engine.create_user("ada")?;
@@ -24,10 +26,7 @@ mod direct;
 mod engine;
 mod events;
 mod fanout;
-mod faults;
 mod locks;
-mod mem;
-mod mem_direct;
 mod posting;
 mod progress;
 mod reads;
@@ -39,11 +38,8 @@ mod users;
 pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
-pub use faults::{FaultKind, FaultPlan, FaultyBackend};
-pub use mem::MemBackend;
 pub use posting::PostOptions;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
-pub use starling_inbox::{
-    Backend, CheckReport, OpenBackend, Problem, Progress, Stage, TimelinePage, Viewer,
-};
+pub use starling_inbox::{CheckReport, Problem, Progress, Stage, TimelinePage, Viewer};
+pub use starling_store::Backend;
 pub use users::UserPage;

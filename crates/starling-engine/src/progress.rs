@@ -2,7 +2,8 @@
 //! draw progress bars over a large store.
 
 use starling_core::{Durability, Result, UserId};
-use starling_inbox::{Backend, CheckReport, Progress, Stage, check_with_progress, repairs};
+use starling_inbox::{CheckReport, Progress, Stage, check_with_progress, repairs};
+use starling_store::Backend;
 use starling_log::unix_millis;
 
 use crate::Engine;
@@ -60,9 +61,11 @@ mod tests {
     use std::cell::RefCell;
 
     use starling_core::{Config, Counts, Mutation, UserId};
-    use starling_inbox::{Backend, Progress, Stage};
+    use starling_inbox::{Progress, Stage};
+    use starling_store::Backend;
 
-    use crate::{Engine, MemBackend};
+    use crate::Engine;
+    use starling_memstore::MemBackend;
 
     fn engine_with_posts() -> Engine<MemBackend> {
         let engine = Engine::with_backend(MemBackend::new(), Config::default()).expect("open");

@@ -7,7 +7,7 @@ use starling_core::{
     AuthorMode, Cursor, Durability, EdgeMode, Error, FanoutPolicy, InboxEntry, MAX_PAGE_SIZE,
     Mutation, Post, PostId, Result, UserId,
 };
-use starling_inbox::Backend;
+use starling_store::Backend;
 use starling_inbox::view::delivered_to;
 use starling_inbox::{
     CheckReport, HomeRead, Mutes, Start, TimelinePage, Viewer, author_page, check_page_size,

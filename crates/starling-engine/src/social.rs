@@ -8,11 +8,12 @@ use starling_core::{
     Audience, Cursor, Error, Group, GroupId, InboxEntry, LinkKind, Mutation, Post, PostId, Result,
     UserId, group_name,
 };
-use starling_graph::{Direction, blocked_either, is_member};
+use starling_graph::{blocked_either, is_member};
 use starling_inbox::{
-    Backend, Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position,
+    Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position,
 };
 use starling_log::unix_millis;
+use starling_store::{Backend, Direction};
 
 use crate::base::Shared;
 use crate::engine::Engine;

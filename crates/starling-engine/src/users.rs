@@ -8,8 +8,9 @@ use starling_core::{
     AuthorMode, Counts, Cursor, DirectMutation, Edge, EdgeMode, Error, InboxEntry, Mutation,
     PostId, Result, Toggle, User, UserId, Username,
 };
-use starling_graph::{Direction, blocked_either, check_edge};
-use starling_inbox::Backend;
+use starling_graph::{blocked_either, check_edge};
+use starling_store::Direction;
+use starling_store::Backend;
 use starling_inbox::check_page_size;
 use starling_inbox::view::delivered_to;
 use starling_log::unix_millis;

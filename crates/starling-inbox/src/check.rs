@@ -15,10 +15,9 @@ use starling_core::{
     Audience, Counts, Edge, EdgeMode, InboxEntry, LinkKind, Mutation, Post, PostId, Result, User,
     UserId,
 };
-use starling_graph::{Direction, GraphStore};
-use starling_log::PostStore;
+use starling_store::{Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
 
-use crate::{FanoutQueue, InboxStore, expected_inbox};
+use crate::expected_inbox;
 
 /// One difference between derived state and the ground truth.
 #[derive(Clone, Debug, PartialEq, Eq)]

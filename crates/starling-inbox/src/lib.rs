@@ -1,22 +1,18 @@
-//! Fan-out and home timelines: the inbox and job-queue halves of Starling's
-//! storage seam, the planning of each fan-out batch, the assembly of
-//! timeline pages, and the rebuild of an inbox from the ground truth.
+//! Fan-out and home timelines: the planning of each fan-out batch, the
+//! assembly of timeline pages, and the rebuild of an inbox from the ground
+//! truth.
 //!
 //! Nothing here does I/O of its own or spawns threads: everything reads
-//! through the [`Backend`] seam and returns [`Mutation`]s for the caller to
+//! through the storage seam (`starling_store`) and returns [`Mutation`]s for the caller to
 //! apply, so that the same logic runs over RocksDB, over the in-memory
 //! reference backend, and (later) over a Redis-protocol cluster that keeps
 //! inboxes as sorted sets.
 
-use std::path::Path;
-
 use starling_core::{
-    Audience, AuthorMode, Config, Cursor, Durability, Edge, EdgeMode, Error, FanoutJob, InboxEntry,
-    JobKind, LinkKind, MAX_PAGE_SIZE, Mutation, Post, PostId, Result, UserId,
+    Audience, AuthorMode, Cursor, Edge, EdgeMode, Error, FanoutJob, InboxEntry, JobKind, LinkKind,
+    MAX_PAGE_SIZE, Mutation, Post, PostId, Result, UserId,
 };
-use starling_direct::DirectStore;
-use starling_graph::{Direction, GraphStore};
-use starling_log::PostStore;
+use starling_store::{Direction, GraphStore, PostStore};
 
 mod check;
 mod rebuild;
@@ -27,59 +23,6 @@ pub use check::{CheckReport, Problem, Progress, Stage, check, check_with_progres
 pub use rebuild::expected_inbox;
 pub use timeline::{HomeRead, Start, TimelinePage, author_page, fill_page, home_page};
 pub use view::{Mutes, Viewer};
-
-/// The reads a backend answers about home-timeline inboxes.
-pub trait InboxStore {
-    /// Appends to `out` up to `limit` entries of `owner`'s inbox, newest
-    /// first, starting below `before`.
-    fn inbox(
-        &self,
-        owner: UserId,
-        before: Option<PostId>,
-        limit: usize,
-        out: &mut Vec<InboxEntry>,
-    ) -> Result<()>;
-    /// The newest post id a trim of `owner`'s inbox removed, if any: the
-    /// inbox may lack entries at or below it.
-    fn inbox_floor(&self, owner: UserId) -> Result<Option<PostId>>;
-    /// Appends to `out` the followees whose posts `reader` pulls at read
-    /// time (pull edges), in followee order.
-    fn pulled(&self, reader: UserId, out: &mut Vec<Edge>) -> Result<()>;
-    /// Appends to `out` up to `limit` recorded last reads (user, ms) in user
-    /// order, after `after`.
-    fn last_reads(
-        &self,
-        after: Option<UserId>,
-        limit: usize,
-        out: &mut Vec<(UserId, u64)>,
-    ) -> Result<()>;
-}
-
-/// The reads a backend answers about durable fan-out jobs.
-pub trait FanoutQueue {
-    /// The job for this post, if one is pending.
-    fn job(&self, post: PostId) -> Result<Option<FanoutJob>>;
-    /// Appends to `out` up to `limit` pending jobs in post order, after `after`.
-    fn jobs(&self, after: Option<PostId>, limit: usize, out: &mut Vec<FanoutJob>) -> Result<()>;
-}
-
-/// Starling's whole storage seam: the domain-level reads of every store,
-/// and one write, [`Backend::apply`], that applies a batch of mutations
-/// atomically with the durability asked for.
-pub trait Backend:
-    GraphStore + PostStore + InboxStore + FanoutQueue + DirectStore + Send + Sync + 'static
-{
-    /// Applies `batch` atomically: afterwards either all of it or none of it
-    /// is stored. With [`Durability::Synced`] it is on stable storage when
-    /// this returns.
-    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()>;
-}
-
-/// A backend that lives at a path on disk.
-pub trait OpenBackend: Backend + Sized {
-    /// Opens (creating if missing) the store at `path`.
-    fn open(path: &Path, config: &Config) -> Result<Self>;
-}
 
 /// Checks a requested page size against `1..=MAX_PAGE_SIZE`.
 pub fn check_page_size(requested: usize) -> Result<()> {

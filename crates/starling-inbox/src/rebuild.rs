@@ -4,8 +4,7 @@ use std::ops::ControlFlow;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{InboxEntry, PostId, Result, UserId};
-use starling_graph::{Direction, GraphStore};
-use starling_log::PostStore;
+use starling_store::{Direction, GraphStore, PostStore};
 
 use crate::view::delivered_to;
 

@@ -17,10 +17,9 @@ use std::ops::ControlFlow;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Cursor, Edge, InboxEntry, Mutation, Post, PostId, Result, UserId};
-use starling_graph::{Direction, GraphStore};
-use starling_log::PostStore;
+use starling_store::{Direction, GraphStore, InboxStore, PostStore};
 
-use crate::{InboxStore, Reposts, Viewer, check_page_size, hydrate, timeline_position};
+use crate::{Reposts, Viewer, check_page_size, hydrate, timeline_position};
 
 /// Position value of `seen` once a reader is past the materialized inbox.
 const PAST_INBOX: u32 = u32::MAX;

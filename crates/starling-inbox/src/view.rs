@@ -15,8 +15,8 @@ use std::ops::ControlFlow;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Audience, GroupId, LinkKind, Post, PostId, Result, UserId};
-use starling_graph::{GraphStore, all_links, is_member};
-use starling_log::PostStore;
+use starling_graph::{all_links, is_member};
+use starling_store::{GraphStore, PostStore};
 
 /// Reposters of one post read per page by [`Viewer::first_appearance`],
 /// which stops once it has read more of them than the viewer follows.
@@ -214,7 +214,7 @@ impl Viewer {
             |after, size, edges| {
                 store.edges(
                     self.id,
-                    starling_graph::Direction::Following,
+                    starling_store::Direction::Following,
                     after,
                     size,
                     edges,

@@ -1,9 +1,9 @@
-//! The append-only post log: posts, the per-author index, tombstones, and
-//! the generator of time-ordered post ids.
+//! The generator of time-ordered post ids, and the wall clock it reads.
 //!
-//! This crate owns the post half of Starling's storage seam, [`PostStore`].
-//! A post is never rewritten except into its tombstone, which keeps the id
-//! and author and drops the text.
+//! Posts themselves are read through the seam's `PostStore` (in
+//! `starling-store`) and written as mutations; a post is never rewritten
+//! except into its tombstone, which keeps the id and author and drops the
+//! text.
 //!
 //! ```
 //! use starling_log::PostIdGenerator;
@@ -15,27 +15,7 @@
 //! ```
 
 use parking_lot::Mutex;
-use starling_core::{POST_ID_EPOCH_MS, Post, PostId, Result, UserId};
-
-/// The reads a backend answers about posts.
-pub trait PostStore {
-    /// Appends to `out`, for each id in order, the post or tombstone, or `None`.
-    fn posts(&self, ids: &[PostId], out: &mut Vec<Option<Post>>) -> Result<()>;
-    /// Appends to `out` up to `limit` of `author`'s post ids (tombstoned
-    /// ones too), newest first, starting below `before`.
-    fn author_posts(
-        &self,
-        author: UserId,
-        before: Option<PostId>,
-        limit: usize,
-        out: &mut Vec<PostId>,
-    ) -> Result<()>;
-    /// The largest post id stored.
-    fn last_post_id(&self) -> Result<Option<PostId>>;
-    /// Appends to `out` up to `limit` stored posts (tombstones too) in id
-    /// order, after `after`. For checks and tools, not for serving.
-    fn scan_posts(&self, after: Option<PostId>, limit: usize, out: &mut Vec<Post>) -> Result<()>;
-}
+use starling_core::{POST_ID_EPOCH_MS, PostId};
 
 /// Hands out strictly increasing, time-ordered post ids for one node, even
 /// when the wall clock steps back (it then borrows from the last id's

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rocksdb::{ColumnFamilyDescriptor, DB, WriteBatch, WriteOptions};
 use starling_core::{Error, PostId, Result, UserId, codec};
 
-use crate::backend::{INBOX, db_options, family_options, shared_cache};
+use crate::families::{INBOX, db_options, family_options, shared_cache};
 
 /// Writes `entries` inbox keys for one post (owners 1..=entries) in sorted
 /// batches of `batch` into a fresh database at `path`, unsynced, as fan-out

@@ -1,6 +1,6 @@
 //! The RocksDB backend of Starling: the only crate that links RocksDB.
 //!
-//! [`RocksBackend`] implements the storage seam ([`starling_inbox::Backend`])
+//! [`RocksBackend`] implements the storage seam ([`starling_store::Backend`])
 //! with one column family per kind of record; the key layout of each is
 //! decided in `starling_core::codec` and described in ARCHITECTURE.md. A
 //! batch of mutations becomes one RocksDB `WriteBatch`, so it is atomic;
@@ -9,9 +9,8 @@
 //!
 //! ```
 //! use starling_core::{Config, Durability, Mutation, User, UserId, Username};
-//! use starling_graph::GraphStore;
-//! use starling_inbox::{Backend, OpenBackend};
 //! use starling_rocks::RocksBackend;
+//! use starling_store::{Backend, GraphStore};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let db = RocksBackend::open(dir.path(), &Config::default())?;
@@ -21,9 +20,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod backend;
-mod direct;
+mod db;
+mod families;
+mod read;
+mod stats;
+mod write;
 
-pub use backend::{FamilyStats, RocksBackend, WriteStats};
+pub use db::RocksBackend;
+pub use stats::{FamilyStats, WriteStats};
 
 pub mod baseline;

@@ -19,7 +19,8 @@ pub const NOT_LINKED: &str = "This phone is not linked to a Starling account.";
 ///
 /// ```
 /// use starling_core::Config;
-/// use starling_engine::{Engine, MemBackend};
+/// use starling_engine::Engine;
+/// use starling_memstore::MemBackend;
 /// use starling_sms::run_text;
 ///
 /// let engine = Engine::with_backend(MemBackend::new(), Config::default())?;

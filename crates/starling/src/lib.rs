@@ -46,11 +46,14 @@ pub use starling_core::{
     User, UserId, Username, utc_day,
 };
 pub use starling_engine::{
-    CheckReport, ConversationPage, Event, FanoutStats, FaultKind, FaultPlan, FaultyBackend,
-    MemBackend, MessagePage, PostOptions, Problem, Progress, Stage, Subscription, Suggestion,
-    Thread, TimelinePage, UserPage,
+    CheckReport, ConversationPage, Event, FanoutStats, MessagePage, PostOptions, Problem, Progress,
+    Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
+pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
+pub use starling_store::{
+    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+};
 
 /// Shared, reference-counted bytes: what `Engine::avatar` hands out, so
 /// that passing a picture on (to an HTTP body, say) copies nothing.

@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
+use starling::{Backend, InboxStore};
 use starling::{Config, Counts, Durability, Engine, RocksBackend};
 use starling_core::Mutation;
-use starling_inbox::{Backend, InboxStore, OpenBackend};
 
 fn admin(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_starling-admin"))

@@ -3,9 +3,12 @@
 
 use proptest::prelude::*;
 use starling_core::{Config, Cursor, DmPolicy, Durability, ImageKind, Toggle, UserId};
-use starling_engine::{Engine, MemBackend};
-use starling_inbox::Backend;
+use starling_engine::Engine;
+use starling_memstore::MemBackend;
 use starling_rocks::RocksBackend;
+use starling_store::Backend;
+
+mod conformance;
 
 fn config() -> Config {
     Config {

@@ -2,7 +2,8 @@
 //! command's effect and reply, table-driven.
 
 use starling_core::{Config, DmPolicy, Durability, UserId};
-use starling_engine::{Engine, MemBackend};
+use starling_engine::Engine;
+use starling_memstore::MemBackend;
 use starling_sms::{NOT_LINKED, SMS_MAX_CHARS, help_text, run_text};
 
 const ADA: &str = "+15555550100";

@@ -2,7 +2,8 @@
 
 use starling_core::Durability;
 use starling_core::{Config, Counts, EdgeMode, InboxEntry, Mutation, PostId};
-use starling_engine::{Backend, Engine, MemBackend, Problem};
+use starling_engine::{Backend, Engine, Problem};
+use starling_memstore::MemBackend;
 
 #[test]
 fn check_reports_each_damage_and_rebuild_repairs_it() {

@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 use starling_core::Config;
-use starling_engine::{Engine, FaultKind, FaultPlan, FaultyBackend, MemBackend};
+use starling_engine::Engine;
+use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 use starling_testkit::{Harness, Op, ops};
 
 fn harness(plan: FaultPlan, kind: FaultKind) -> Harness<FaultyBackend<MemBackend>> {

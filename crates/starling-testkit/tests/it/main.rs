@@ -7,7 +7,8 @@ mod social;
 
 use proptest::prelude::*;
 use starling_core::{Config, FanoutPolicy};
-use starling_engine::{Engine, MemBackend};
+use starling_engine::Engine;
+use starling_memstore::MemBackend;
 use starling_testkit::{Harness, Op, ops};
 
 fn harness(config: Config) -> Harness<MemBackend> {

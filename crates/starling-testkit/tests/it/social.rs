@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use starling_core::{Audience, Config, Error, GroupId, Post, PostId, UserId};
-use starling_engine::{Engine, Event, MemBackend, PostOptions, Subscription};
+use starling_engine::{Engine, Event, PostOptions, Subscription};
+use starling_memstore::MemBackend;
 
 fn engine(config: Config) -> Engine<MemBackend> {
     Engine::with_backend(MemBackend::new(), config).expect("in-memory engine opens")

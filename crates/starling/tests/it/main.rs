@@ -8,11 +8,11 @@ mod stress;
 use std::path::Path;
 
 use proptest::prelude::*;
+use starling::InboxStore;
 use starling::{
     Config, Cursor, Durability, Engine, Error, FanoutPolicy, MAX_PAGE_SIZE, PostId, RocksBackend,
     UserId,
 };
-use starling_inbox::InboxStore;
 use starling_testkit::{Harness, Op, ops};
 
 fn config() -> Config {

@@ -10,9 +10,9 @@ use starling_core::{
     AuthorMode, Config, Counts, Durability, Edge, FanoutJob, Group, GroupId, InboxEntry, LinkKind,
     Mutation, Post, PostId, Result, StorageError, User, UserId, Username,
 };
-use starling_graph::{Direction, GraphStore};
-use starling_inbox::{Backend, FanoutQueue, InboxStore, OpenBackend};
-use starling_log::PostStore;
+use starling_store::{
+    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+};
 
 /// When writes fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,11 +113,16 @@ impl<B: Backend> Backend for FaultyBackend<B> {
     }
 }
 
-impl<B: OpenBackend> OpenBackend for FaultyBackend<B> {
-    /// Opens the inner backend with no faults planned.
-    fn open(path: &Path, config: &Config) -> Result<Self> {
+impl<'a, B> TryFrom<(&'a Path, &'a Config)> for FaultyBackend<B>
+where
+    B: TryFrom<(&'a Path, &'a Config), Error = starling_core::Error>,
+{
+    type Error = starling_core::Error;
+
+    /// Opens the inner backend at a path, with no faults planned.
+    fn try_from(at: (&'a Path, &'a Config)) -> Result<Self> {
         Ok(FaultyBackend::new(
-            B::open(path, config)?,
+            B::try_from(at)?,
             FaultPlan::Never,
             FaultKind::Write,
         ))
@@ -241,7 +246,7 @@ impl<B: FanoutQueue> FanoutQueue for FaultyBackend<B> {
     }
 }
 
-impl<B: starling_direct::DirectStore> starling_direct::DirectStore for FaultyBackend<B> {
+impl<B: DirectStore> DirectStore for FaultyBackend<B> {
     fn profile(&self, user: UserId) -> Result<Option<starling_core::Profile>> {
         self.inner.profile(user)
     }

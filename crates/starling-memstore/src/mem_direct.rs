@@ -9,7 +9,7 @@ use starling_core::{
     Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation,
     Phone, PostId, Profile, Result, Toggle, UserId,
 };
-use starling_direct::DirectStore;
+use starling_store::DirectStore;
 
 use crate::MemBackend;
 
@@ -210,6 +210,11 @@ impl DirectStore for MemBackend {
         limit: usize,
         out: &mut Vec<UserId>,
     ) -> Result<()> {
+        if after.is_some_and(|a| a >= through) {
+            // Nothing is after `after` and at most `through` (and the
+            // range below would be inverted).
+            return Ok(());
+        }
         let state = self.state.read();
         let start = match after {
             Some(a) => Bound::Excluded((followee, a)),

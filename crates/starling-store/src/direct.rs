@@ -1,12 +1,7 @@
-//! The direct half of Starling's storage seam, [`DirectStore`]: the reads a
-//! backend answers about profiles, avatars, phones, direct messages and
-//! their conversation lists, device-update subscriptions, the device
-//! outbox and its daily usage.
-//!
-//! Writes are [`starling_core::DirectMutation`]s, carried in the same
-//! atomic batches as every other mutation. This crate knows nothing of
-//! RocksDB, of the follow graph or of fan-out; the rules (who may message
-//! whom, the daily cap) live in the engine.
+//! The direct store: profiles, avatars, phones, direct messages and their
+//! conversation lists, device-update subscriptions, the device outbox and
+//! its daily usage. Writes are [`starling_core::DirectMutation`]s, carried
+//! in the same atomic batches as every other mutation.
 
 use starling_core::{
     Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Phone, PostId,

@@ -13,9 +13,7 @@ use starling_core::{
     AuthorMode, Counts, Durability, Edge, EdgeMode, FanoutJob, Group, GroupId, InboxEntry,
     LinkKind, Mutation, Post, PostId, Result, User, UserId, Username,
 };
-use starling_graph::{Direction, GraphStore};
-use starling_inbox::{Backend, FanoutQueue, InboxStore};
-use starling_log::PostStore;
+use starling_store::{Backend, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
 
 /// The in-memory backend. Clones share one store.
 #[derive(Clone, Debug, Default)]

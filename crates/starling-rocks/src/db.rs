@@ -1,0 +1,126 @@
+//! The database handle: opening, family handles, point reads, checkpoints
+//! and flushes.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options};
+use starling_core::{Config, Error, Result, StorageError};
+
+use crate::families::{FAMILIES, INBOX, POSTS, USERS, db_options, family_options, shared_cache};
+
+/// Starling's storage over one RocksDB database.
+pub struct RocksBackend {
+    pub(crate) db: DB,
+    /// Kept for its statistics object, which the database writes into.
+    pub(crate) opts: Options,
+}
+
+pub(crate) fn storage(e: rocksdb::Error) -> Error {
+    Error::Storage(StorageError::from_source("RocksDB", e))
+}
+
+impl RocksBackend {
+    /// Opens (creating if missing) the database at `path`, with every
+    /// column family.
+    pub fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
+        RocksBackend::open_with(path, db_options())
+    }
+
+    /// Opens the Starling store at `path` as it is, creating nothing: the
+    /// open mode of tools that inspect a store (a checker must never create
+    /// what it checks). A folder that is missing, holds no database, or
+    /// holds a RocksDB database without Starling's column families is
+    /// refused with [`Error::NoStore`], and is left as it was.
+    ///
+    /// ```
+    /// use starling_core::{Config, Error};
+    /// use starling_rocks::RocksBackend;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let refused = RocksBackend::open_existing(dir.path(), &Config::default());
+    /// assert!(matches!(refused, Err(Error::NoStore { .. })));
+    /// assert_eq!(std::fs::read_dir(dir.path())?.count(), 0, "nothing created");
+    /// drop(RocksBackend::open(dir.path(), &Config::default())?);
+    /// assert!(RocksBackend::open_existing(dir.path(), &Config::default()).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_existing(path: &Path, _config: &Config) -> Result<RocksBackend> {
+        let no = |reason| Error::NoStore {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.exists() {
+            return Err(no("the folder does not exist"));
+        }
+        if !path.is_dir() {
+            return Err(no("it is not a folder"));
+        }
+        if !path.join("CURRENT").is_file() {
+            return Err(no("the folder holds no database"));
+        }
+        let families = DB::list_cf(&Options::default(), path).map_err(storage)?;
+        if ![USERS, POSTS, INBOX]
+            .iter()
+            .all(|f| families.iter().any(|have| have == f))
+        {
+            return Err(no("the database is not a Starling store"));
+        }
+        let mut db_opts = db_options();
+        db_opts.create_if_missing(false);
+        // A store written by an older version may lack a family added
+        // since; adding it is the upgrade every open performs.
+        RocksBackend::open_with(path, db_opts)
+    }
+
+    fn open_with(path: &Path, db_opts: Options) -> Result<RocksBackend> {
+        let cache = shared_cache();
+        let families = FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
+        let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
+        Ok(RocksBackend { db, opts: db_opts })
+    }
+
+    /// The folder the database lives in.
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    /// Writes a consistent point-in-time copy of the database to `path` (a
+    /// folder that must not exist), hard-linking files where it can. The
+    /// copy opens as a database of its own.
+    pub fn checkpoint(&self, path: &Path) -> Result<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(storage)?;
+        cp.create_checkpoint(path).map_err(storage)
+    }
+
+    /// Flushes every memtable and waits, so size figures include all data.
+    pub fn flush(&self) -> Result<()> {
+        for name in FAMILIES {
+            self.db.flush_cf(self.cf(name)).map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every family in FAMILIES is created at open and never dropped.
+        #[allow(clippy::expect_used)]
+        self.db
+            .cf_handle(name)
+            .expect("column family opened at start")
+    }
+
+    pub(crate) fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(family), key).map_err(storage)
+    }
+}
+
+/// A backend that lives at a path converts from a path and a configuration,
+/// which is how `Engine::open` opens it.
+impl<'a> TryFrom<(&'a Path, &'a Config)> for RocksBackend {
+    type Error = Error;
+
+    fn try_from((path, config): (&'a Path, &'a Config)) -> Result<RocksBackend> {
+        RocksBackend::open(path, config)
+    }
+}

@@ -1,0 +1,165 @@
+//! The column families: their names, their options, and the merge
+//! operators of the families updated by merges (counters, inbox floors).
+
+use rocksdb::{
+    BlockBasedOptions, Cache, DBCompressionType, MergeOperands, Options, SliceTransform,
+};
+use starling_core::codec;
+
+pub(crate) const USERS: &str = "users";
+pub(crate) const NAMES: &str = "names";
+pub(crate) const FOLLOWING: &str = "following";
+pub(crate) const FOLLOWERS: &str = "followers";
+pub(crate) const COUNTERS: &str = "counters";
+pub(crate) const POSTS: &str = "posts";
+pub(crate) const AUTHOR_POSTS: &str = "author_posts";
+pub(crate) const INBOX: &str = "inbox";
+pub(crate) const INBOX_FLOORS: &str = "inbox_floors";
+pub(crate) const PULLED: &str = "pulled";
+pub(crate) const AUTHORS: &str = "authors";
+pub(crate) const LAST_READS: &str = "last_reads";
+pub(crate) const JOBS: &str = "jobs";
+pub(crate) const LINKS: &str = "links";
+pub(crate) const GROUPS: &str = "groups";
+
+/// Every column family, in the order they are opened.
+pub(crate) const FAMILIES: [&str; 26] = [
+    USERS,
+    NAMES,
+    FOLLOWING,
+    FOLLOWERS,
+    COUNTERS,
+    POSTS,
+    AUTHOR_POSTS,
+    INBOX,
+    INBOX_FLOORS,
+    PULLED,
+    AUTHORS,
+    LAST_READS,
+    JOBS,
+    LINKS,
+    GROUPS,
+    PROFILES,
+    AVATARS,
+    PHONES,
+    PHONE_INDEX,
+    MESSAGES,
+    CONVERSATIONS,
+    CONVERSATION_INDEX,
+    DEVICE_SUBS,
+    OUTBOX,
+    LEASES,
+    USAGE,
+];
+
+/// Families whose keys start with an 8-byte user id and are scanned per user.
+pub(crate) const PER_USER: [&str; 5] = [FOLLOWING, FOLLOWERS, AUTHOR_POSTS, INBOX, PULLED];
+
+pub(crate) const PROFILES: &str = "profiles";
+pub(crate) const AVATARS: &str = "avatars";
+pub(crate) const PHONES: &str = "phones";
+pub(crate) const PHONE_INDEX: &str = "phone_index";
+pub(crate) const MESSAGES: &str = "dm_messages";
+pub(crate) const CONVERSATIONS: &str = "conversations";
+pub(crate) const CONVERSATION_INDEX: &str = "conversation_index";
+pub(crate) const DEVICE_SUBS: &str = "device_subs";
+pub(crate) const OUTBOX: &str = "device_outbox";
+pub(crate) const LEASES: &str = "device_leases";
+pub(crate) const USAGE: &str = "device_usage";
+
+/// Merge operator of the inbox floors and of the largest message id:
+/// keeps the largest big-endian u64.
+fn max_u64(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut max = match existing {
+        Some(v) => codec::decode_millis(v).ok()?,
+        None => 0,
+    };
+    for op in operands {
+        max = max.max(codec::decode_millis(op).ok()?);
+    }
+    Some(codec::encode_millis(max).to_vec())
+}
+
+/// Merge operator of the counters family: adds big-endian i64 operands.
+/// A malformed operand fails the merge, which RocksDB reports as corruption.
+fn add_counts(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut sum = match existing {
+        Some(v) => codec::decode_count(v).ok()?,
+        None => 0,
+    };
+    for op in operands {
+        sum = sum.wrapping_add(codec::decode_count(op).ok()?);
+    }
+    Some(codec::encode_count(sum).to_vec())
+}
+
+pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    if PER_USER.contains(&name) {
+        opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(codec::USER_PREFIX_LEN));
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+        table.set_whole_key_filtering(true);
+    }
+    if name == LINKS {
+        // Scanned by (kind, from).
+        opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(codec::LINK_PREFIX_LEN));
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+        table.set_whole_key_filtering(true);
+    }
+    opts.set_block_based_table_factory(&table);
+    match name {
+        INBOX => opts.set_write_buffer_size(128 << 20),
+        COUNTERS => opts.set_merge_operator_associative("starling.add", add_counts),
+        INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_u64),
+        CONVERSATIONS => {
+            opts.set_write_buffer_size(32 << 20);
+            // Only the largest-message-id key is ever merged.
+            opts.set_merge_operator_associative("starling.max", max_u64);
+        }
+        _ => opts.set_write_buffer_size(32 << 20),
+    }
+    tune_family(name, &mut opts);
+    opts
+}
+
+/// Database-wide options.
+pub(crate) fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_max_background_jobs(2);
+    opts.set_bytes_per_sync(1 << 20);
+    opts.set_db_write_buffer_size(512 << 20);
+    opts.set_keep_log_file_num(4);
+    opts.enable_statistics();
+    opts.set_statistics_level(rocksdb::statistics::StatsLevel::ExceptHistogramOrTimers);
+    opts
+}
+
+/// The block cache all families of one database share.
+pub(crate) fn shared_cache() -> Cache {
+    Cache::new_lru_cache(256 << 20)
+}
+
+/// Avatars at least this large go to blob files, out of the LSM tree.
+const MIN_BLOB_SIZE: u64 = 4096;
+
+/// Family options beyond the defaults every family gets.
+pub(crate) fn tune_family(name: &str, opts: &mut Options) {
+    if name == AVATARS {
+        // BlobDB: large values live in blob files, so compactions of the
+        // tree move only keys and blob references, not pictures.
+        opts.set_enable_blob_files(true);
+        opts.set_min_blob_size(MIN_BLOB_SIZE);
+        opts.set_enable_blob_gc(true);
+        // Pictures are compressed already.
+        opts.set_blob_compression_type(rocksdb::DBCompressionType::None);
+    }
+}

@@ -1,0 +1,42 @@
+//! Starling's storage seam: the domain-level reads every backend answers
+//! ([`GraphStore`], [`PostStore`], [`InboxStore`], [`FanoutQueue`],
+//! [`DirectStore`]) and the one write, [`Backend::apply`], that stores a
+//! batch of [`Mutation`]s atomically.
+//!
+//! This crate holds the seam and nothing else: no logic, no I/O, no way to
+//! open a store. Backends are built by their own crates (an embedded
+//! database from a path, a cluster from its addresses), then handed to the
+//! engine. The logic crates (`starling-graph`, `starling-log`,
+//! `starling-inbox`) and the engine read through these traits; backends
+//! implement them.
+//!
+//! With the `conformance` feature, [`conformance`] holds the properties
+//! every backend must have, one function per property, and the
+//! [`conformance_tests!`] macro that runs them all from a backend's tests.
+
+use starling_core::{Durability, Mutation, Result};
+
+mod direct;
+mod graph;
+mod inbox;
+mod log;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use direct::DirectStore;
+pub use graph::{Direction, GraphStore};
+pub use inbox::{FanoutQueue, InboxStore};
+pub use log::PostStore;
+
+/// Starling's whole storage seam: the domain-level reads of every store,
+/// and one write, [`Backend::apply`], that applies a batch of mutations
+/// atomically with the durability asked for.
+pub trait Backend:
+    GraphStore + PostStore + InboxStore + FanoutQueue + DirectStore + Send + Sync + 'static
+{
+    /// Applies `batch` atomically: afterwards either all of it or none of it
+    /// is stored, and no reader sees a part of it. With
+    /// [`Durability::Synced`] it is on stable storage when this returns.
+    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()>;
+}
