@@ -386,7 +386,7 @@ mirror! {
     /// Resumes device updates (see [`Engine::resume_device_updates`](crate::GenericEngine::resume_device_updates)).
     fn resume_device_updates(user: UserId) -> Profile;
     /// A user's avatar (see [`Engine::avatar`](crate::GenericEngine::avatar)).
-    fn avatar(user: UserId) -> Option<(ImageKind, Vec<u8>)>;
+    fn avatar(user: UserId) -> Option<(ImageKind, bytes::Bytes)>;
     /// Removes a user's avatar (see [`Engine::remove_avatar`](crate::GenericEngine::remove_avatar)).
     fn remove_avatar(user: UserId) -> bool;
     /// Unlinks a user's phone (see [`Engine::unlink_phone`](crate::GenericEngine::unlink_phone)).
