@@ -6,8 +6,8 @@
 //! Decoders never panic: a short or unknown record is [`Error::Corrupt`].
 
 use crate::{
-    Audience, AuthorMode, Edge, EdgeMode, Error, FanoutJob, Group, GroupId, InboxEntry, JobKind,
-    LinkKind, Post, PostId, Result, User, UserId, Username,
+    Audience, AuthorMode, Cursor, Edge, EdgeMode, Error, FanoutJob, Group, GroupId, InboxEntry,
+    JobKind, LinkKind, Post, PostId, Result, User, UserId, Username,
 };
 
 const VALUE_VERSION: u8 = 1;
@@ -22,6 +22,45 @@ pub enum CounterKind {
     Followers = 0,
     /// Accounts the user follows.
     Following = 1,
+}
+
+const CURSOR_VERSION: u8 = 1;
+const CURSOR_TIMELINE: u8 = 1;
+const CURSOR_USERS: u8 = 2;
+
+/// Bytes of a page cursor: version (1), kind (1: 1 timeline, 2 users), then
+/// for a timeline the last post id (8) and the entries seen (4), for a user
+/// list the last user id (8).
+pub fn cursor_bytes(cursor: &Cursor) -> Vec<u8> {
+    let mut out = Vec::with_capacity(14);
+    out.push(CURSOR_VERSION);
+    if let Ok((last, seen)) = cursor.as_timeline() {
+        out.push(CURSOR_TIMELINE);
+        out.extend_from_slice(&last.0.to_be_bytes());
+        out.extend_from_slice(&seen.to_be_bytes());
+    } else if let Ok(last) = cursor.as_users() {
+        out.push(CURSOR_USERS);
+        out.extend_from_slice(&last.0.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes [`cursor_bytes`]; anything else is [`Error::MalformedCursor`].
+pub fn decode_cursor(bytes: &[u8]) -> Result<Cursor> {
+    let malformed = |_| Error::MalformedCursor;
+    match bytes {
+        [CURSOR_VERSION, CURSOR_TIMELINE, rest @ ..] if rest.len() == 12 => {
+            let (last, seen) = rest.split_at(8);
+            Ok(Cursor::timeline(
+                PostId(u64::from_be_bytes(last.try_into().map_err(malformed)?)),
+                u32::from_be_bytes(seen.try_into().map_err(malformed)?),
+            ))
+        }
+        [CURSOR_VERSION, CURSOR_USERS, rest @ ..] => Ok(Cursor::users(UserId(u64::from_be_bytes(
+            rest.try_into().map_err(malformed)?,
+        )))),
+        _ => Err(Error::MalformedCursor),
+    }
 }
 
 /// Reads a big-endian u64 at `at`, or `Corrupt`.

@@ -11,10 +11,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::{Error, PostId, Result, UserId};
 
-const VERSION: u8 = 1;
-const KIND_TIMELINE: u8 = 1;
-const KIND_USERS: u8 = 2;
-
 /// An opaque position in a listing. Print it with `to_string()` and parse it
 /// back with `str::parse`; a cursor from another kind of listing, or a
 /// damaged one, is refused with [`Error::MalformedCursor`].
@@ -55,43 +51,15 @@ impl Cursor {
         }
     }
 
-    /// The cursor's bytes: version, kind, big-endian fields.
+    /// The cursor's bytes (laid out by [`crate::codec::cursor_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
-        match self.0 {
-            Inner::Timeline { last, seen } => {
-                out.push(KIND_TIMELINE);
-                out.extend_from_slice(&last.0.to_be_bytes());
-                out.extend_from_slice(&seen.to_be_bytes());
-            }
-            Inner::Users { last } => {
-                out.push(KIND_USERS);
-                out.extend_from_slice(&last.0.to_be_bytes());
-            }
-        }
-        out
+        crate::codec::cursor_bytes(self)
     }
 
     /// Decodes [`Cursor::to_bytes`]; anything else is `MalformedCursor`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Cursor> {
-        match bytes {
-            [VERSION, KIND_TIMELINE, rest @ ..] if rest.len() == 12 => {
-                let (last, seen) = rest.split_at(8);
-                Ok(Cursor::timeline(
-                    PostId(u64::from_be_bytes(to_array(last)?)),
-                    u32::from_be_bytes(to_array(seen)?),
-                ))
-            }
-            [VERSION, KIND_USERS, rest @ ..] if rest.len() == 8 => {
-                Ok(Cursor::users(UserId(u64::from_be_bytes(to_array(rest)?))))
-            }
-            _ => Err(Error::MalformedCursor),
-        }
+        crate::codec::decode_cursor(bytes)
     }
-}
-
-fn to_array<const N: usize>(bytes: &[u8]) -> Result<[u8; N]> {
-    bytes.try_into().map_err(|_| Error::MalformedCursor)
 }
 
 impl fmt::Display for Cursor {

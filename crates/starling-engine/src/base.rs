@@ -13,9 +13,9 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Config, Durability, Error, Mutation, Post, PostId, Result, UserId};
-use starling_store::Backend;
 use starling_inbox::view::stored_post;
 use starling_log::PostIdGenerator;
+use starling_store::Backend;
 
 use crate::activity::Activity;
 use crate::events::{Event, Hub};

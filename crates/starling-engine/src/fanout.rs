@@ -12,9 +12,9 @@ use starling_core::{
     Audience, DeliveryId, DeviceDelivery, DirectMutation, Durability, Edge, Error, FanoutJob,
     FanoutPolicy, JobKind, Mutation, PostId, Result, UserId, device_text, utc_day,
 };
-use starling_store::Backend;
 use starling_inbox::{Delivery, FollowerPage, job_audience, next_followers, plan_step};
 use starling_log::unix_millis;
+use starling_store::Backend;
 
 use crate::base::Shared;
 

@@ -7,9 +7,9 @@ use starling_core::{
     Mutation, Post, PostId, PostText, Result, UserId, mentioned_names,
 };
 use starling_graph::blocked_either;
-use starling_store::Backend;
 use starling_inbox::view::delivered_to;
 use starling_log::unix_millis;
+use starling_store::Backend;
 
 use crate::base::Shared;
 use crate::engine::Engine;

@@ -3,8 +3,8 @@
 
 use starling_core::{Durability, Result, UserId};
 use starling_inbox::{CheckReport, Progress, Stage, check_with_progress, repairs};
-use starling_store::Backend;
 use starling_log::unix_millis;
+use starling_store::Backend;
 
 use crate::Engine;
 

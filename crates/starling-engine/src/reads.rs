@@ -7,13 +7,13 @@ use starling_core::{
     AuthorMode, Cursor, Durability, EdgeMode, Error, FanoutPolicy, InboxEntry, MAX_PAGE_SIZE,
     Mutation, Post, PostId, Result, UserId,
 };
-use starling_store::Backend;
 use starling_inbox::view::delivered_to;
 use starling_inbox::{
     CheckReport, HomeRead, Mutes, Start, TimelinePage, Viewer, author_page, check_page_size,
     expected_inbox, home_page,
 };
 use starling_log::unix_millis;
+use starling_store::Backend;
 
 use crate::base::Shared;
 use crate::engine::Engine;

@@ -9,9 +9,7 @@ use starling_core::{
     UserId, group_name,
 };
 use starling_graph::{blocked_either, is_member};
-use starling_inbox::{
-    Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position,
-};
+use starling_inbox::{Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position};
 use starling_log::unix_millis;
 use starling_store::{Backend, Direction};
 

@@ -9,11 +9,11 @@ use starling_core::{
     PostId, Result, Toggle, User, UserId, Username,
 };
 use starling_graph::{blocked_either, check_edge};
-use starling_store::Direction;
-use starling_store::Backend;
 use starling_inbox::check_page_size;
 use starling_inbox::view::delivered_to;
 use starling_log::unix_millis;
+use starling_store::Backend;
+use starling_store::Direction;
 
 use crate::base::Shared;
 use crate::engine::Engine;

@@ -248,7 +248,10 @@ fn avatar() -> Avatar {
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     bytes.extend((0..64u8).map(|i| i.wrapping_mul(37)));
     match ImageKind::sniff(&bytes) {
-        Some(kind) => Avatar { kind, bytes: bytes.into() },
+        Some(kind) => Avatar {
+            kind,
+            bytes: bytes.into(),
+        },
         None => panic!("the test picture is not a PNG"),
     }
 }
