@@ -27,7 +27,6 @@ fn open(dir: &std::path::Path) -> Engine<RocksBackend> {
 /// and its message in its text.
 #[test]
 fn a_rocksdb_failure_keeps_its_error_as_the_source() {
-    use starling_inbox::OpenBackend;
     let dir = tempfile::tempdir().expect("temp dir");
     let first = RocksBackend::open(dir.path(), &config()).map_err(|e| e.to_string());
     assert!(first.is_ok(), "the first open succeeds: {:?}", first.err());
