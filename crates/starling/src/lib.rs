@@ -1,25 +1,5 @@
-//! Starling is an embeddable storage-and-fanout engine for microblogging:
-//! the follow graph, an append-only post log, and fan-out-on-write home
-//! timelines over RocksDB.
-//!
-//! This is the crate applications link. [`Engine`] is the engine over the
-//! RocksDB backend; everything else is re-exported vocabulary.
-//!
-//! ```
-//! use starling::{Config, Engine};
-//!
-//! let dir = tempfile::tempdir()?;
-//! let engine = Engine::open(dir.path(), Config::default())?;
-//! let ada = engine.create_user("ada")?;
-//! let grace = engine.create_user("grace")?;
-//! engine.follow(grace.id, ada.id)?;
-//! engine.post(ada.id, "Analytical engines weave algebraic patterns.")?;
-//! engine.wait_for_fanout()?;
-//! let home = engine.home_timeline(grace.id, None, 50)?;
-//! assert_eq!(home.posts[0].author, ada.id);
-//! engine.close()?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+// The crate documentation is the tour in GUIDE.md, beside Cargo.toml.
+#![doc = include_str!("../GUIDE.md")]
 
 pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
