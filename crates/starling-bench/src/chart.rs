@@ -4,6 +4,7 @@
 //! durable post acknowledgement latency. `scripts/bench` gathers the input
 //! from the `fanout` and `latency` subcommands and calls this.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -13,13 +14,13 @@ use serde::Deserialize;
 
 use crate::latency::Percentiles;
 
-/// What `scripts/bench` gathers: one `fanout --json` report per follower
-/// count and one `latency --json` report.
+/// What `scripts/bench` gathers: `fanout --json` reports (one per run and
+/// follower count) and one `latency --json` report.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Results {
     /// Cores of the machine that ran the workloads, named in the captions.
     pub(crate) cores: Option<u32>,
-    /// Fan-out reports, one per follower count.
+    /// Fan-out reports, one per run and follower count.
     pub(crate) fanout: Vec<FanoutPoint>,
     /// The latency report.
     pub(crate) latency: LatencyResults,
@@ -84,18 +85,32 @@ fn caption(results: &Results, what: &str) -> String {
 /// Fan-out entries per second against the author's follower count, the
 /// engine beside raw sorted RocksDB batches of the same keys.
 pub(crate) fn fanout_svg(results: &Results) -> Result<String> {
-    let mut points: Vec<&FanoutPoint> = results.fanout.iter().collect();
-    if points.is_empty() {
+    if results.fanout.is_empty() {
         bail!("no fan-out results to draw");
     }
-    if points.iter().any(|p| {
+    if results.fanout.iter().any(|p| {
         p.followers == 0
             || !p.entries_per_sec.is_finite()
             || !p.baseline_entries_per_sec.is_finite()
     }) {
         bail!("a fan-out result has no followers or no finite rate");
     }
-    points.sort_by_key(|p| p.followers);
+    // Several runs at one follower count are drawn as their median.
+    let mut runs: BTreeMap<u64, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for p in &results.fanout {
+        let (ours, base) = runs.entry(p.followers).or_default();
+        ours.push(p.entries_per_sec);
+        base.push(p.baseline_entries_per_sec);
+    }
+    let fewest_runs = runs.values().map(|(ours, _)| ours.len()).min().unwrap_or(0);
+    let points: Vec<FanoutPoint> = runs
+        .into_iter()
+        .map(|(followers, (ours, base))| FanoutPoint {
+            followers,
+            entries_per_sec: median(ours),
+            baseline_entries_per_sec: median(base),
+        })
+        .collect();
     let lo = points.first().map_or(1, |p| p.followers) as f64;
     let hi = points.last().map_or(1, |p| p.followers) as f64;
     let top = points
@@ -103,6 +118,11 @@ pub(crate) fn fanout_svg(results: &Results) -> Result<String> {
         .map(|p| p.entries_per_sec.max(p.baseline_entries_per_sec))
         .fold(0.0, f64::max)
         * 1.25;
+    let what = if fewest_runs > 1 {
+        format!("one synced post, median of {fewest_runs} runs per follower count")
+    } else {
+        "one synced post per follower count".to_owned()
+    };
 
     let mut svg = String::new();
     {
@@ -110,10 +130,7 @@ pub(crate) fn fanout_svg(results: &Results) -> Result<String> {
         root.fill(&WHITE)?;
         let (body, foot) = root.split_vertically(HEIGHT - 28);
         foot.draw(&Text::new(
-            caption(
-                results,
-                "one synced post per follower count, delivered in batches of 10,000",
-            ),
+            caption(results, &format!("{what}, delivered in batches of 10,000")),
             (12, 6),
             (FONT, 14).into_font().color(&BLACK.mix(0.7)),
         ))?;
@@ -300,15 +317,22 @@ fn bars(b: &Bars<'_>) -> Result<String> {
             b.title
         );
     }
-    // Sub-millisecond figures read better in microseconds.
+    // Percentiles a hundredfold apart are both legible on a log scale.
     let max_ms = all().fold(0.0, f64::max);
-    let (unit, scale) = if max_ms < 1.0 {
-        ("microseconds", 1e3)
+    let min_ms = all().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+    if !min_ms.is_finite() {
+        bail!("{:?} has no latency above zero", b.title);
+    }
+    // Sub-millisecond figures read better in microseconds.
+    let (unit, scale) = if min_ms < 1.0 {
+        ("microseconds (log scale)", 1e3)
     } else {
-        ("milliseconds", 1.0)
+        ("milliseconds (log scale)", 1.0)
     };
-    // Headroom above the tallest bar for its value and the legend.
-    let top = (max_ms * scale * 1.45).max(1.0);
+    let floor = 10f64.powf((min_ms * scale / 2.0).log10().floor());
+    // The tallest bar reaches 70% of the height: room for its value and
+    // the legend above it.
+    let top = floor * (max_ms * scale / floor).powf(1.0 / 0.7);
     let n = b.series.len() as f64;
     let width = 0.8 / n;
 
@@ -327,7 +351,10 @@ fn bars(b: &Bars<'_>) -> Result<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
-            .build_cartesian_2d(-0.5..(b.groups.len() as f64 - 0.5), 0.0..top)?;
+            .build_cartesian_2d(
+                -0.5..(b.groups.len() as f64 - 0.5),
+                (floor..top).log_scale(),
+            )?;
         let groups = &b.groups;
         chart
             .configure_mesh()
@@ -343,7 +370,7 @@ fn bars(b: &Bars<'_>) -> Result<String> {
                     String::new()
                 }
             })
-            .y_label_formatter(&|y| format!("{y}"))
+            .y_label_formatter(&|y| number(*y))
             .axis_desc_style((FONT, 16))
             .label_style((FONT, 15))
             .light_line_style(WHITE)
@@ -354,7 +381,8 @@ fn bars(b: &Bars<'_>) -> Result<String> {
             let color = s.color;
             let bars = s.values.iter().enumerate().map(|(g, &v)| {
                 let x0 = g as f64 - 0.4 + i as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width * 0.92, v * scale)], color.filled())
+                let y = (v * scale).max(floor);
+                Rectangle::new([(x0, floor), (x0 + width * 0.92, y)], color.filled())
             });
             chart
                 .draw_series(bars)?
@@ -364,7 +392,7 @@ fn bars(b: &Bars<'_>) -> Result<String> {
                 });
             chart.draw_series(s.values.iter().enumerate().map(|(g, &v)| {
                 let x = g as f64 - 0.4 + (i as f64 + 0.46) * width;
-                EmptyElement::at((x, v * scale))
+                EmptyElement::at((x, (v * scale).max(floor)))
                     + Text::new(number(v * scale), (0, -4), value_style.clone())
             }))?;
         }
@@ -378,6 +406,17 @@ fn bars(b: &Bars<'_>) -> Result<String> {
         root.present()?;
     }
     Ok(svg)
+}
+
+/// The middle value (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[mid],
+        _ => (values[mid - 1] + values[mid]) / 2.0,
+    }
 }
 
 /// A count or rate with an SI suffix: 950, 12k, 1.5M.
@@ -394,13 +433,12 @@ fn si(v: f64) -> String {
 
 /// Three significant figures at most, without trailing zeros.
 fn number(v: f64) -> String {
-    let decimals = if v.abs() >= 100.0 {
+    let magnitude = if v == 0.0 {
         0
-    } else if v.abs() >= 10.0 {
-        1
     } else {
-        2
+        v.abs().log10().floor() as i32
     };
+    let decimals = (2 - magnitude).clamp(0, 9) as usize;
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -449,7 +487,10 @@ mod tests {
     fn numbers_read_short() {
         for (v, expect) in [
             (0.0, "0"),
-            (0.957, "0.96"),
+            (0.957, "0.957"),
+            (0.0408, "0.0408"),
+            (0.5, "0.5"),
+            (7.25, "7.25"),
             (12.5, "12.5"),
             (118.0, "118"),
             (950.0, "950"),
@@ -490,6 +531,28 @@ mod tests {
     }
 
     #[test]
+    fn repeated_runs_are_drawn_as_their_median() -> Result<()> {
+        let r = results(vec![
+            point(1_000, 300_000.0, 900_000.0),
+            point(1_000, 100_000.0, 800_000.0),
+            point(1_000, 200_000.0, 700_000.0),
+            point(10_000, 500_000.0, 2_000_000.0),
+            point(10_000, 700_000.0, 1_000_000.0),
+            point(10_000, 600_000.0, 3_000_000.0),
+        ]);
+        let svg = fanout_svg(&r)?;
+        for text in ["200k/s", "800k/s", "600k/s", "2M/s", "median of 3 runs"] {
+            assert!(svg.contains(text), "no {text:?} in the chart");
+        }
+        for text in ["100k/s", "300k/s", "3M/s"] {
+            assert!(!svg.contains(text), "{text:?} is not a median");
+        }
+        assert_eq!(svg.matches("<circle").count(), 4);
+        assert_eq!(median(vec![4.0, 1.0]), 2.5);
+        Ok(())
+    }
+
+    #[test]
     fn latency_charts_pick_their_unit_and_label_every_bar() -> Result<()> {
         let r = results(vec![point(10, 1.0, 1.0)]);
         let home = home_latency_svg(&r)?;
@@ -513,6 +576,12 @@ mod tests {
         let mut r = results(vec![point(10, 1.0, 1.0)]);
         r.latency.home_50_20_pulled.p99_ms = f64::INFINITY;
         assert!(home_latency_svg(&r).is_err());
+        r.latency.home_50_0_pulled = percentiles(0.0, 0.0);
+        r.latency.home_50_20_pulled = percentiles(0.0, 0.0);
+        assert!(
+            home_latency_svg(&r).is_err(),
+            "nothing to draw on a log scale"
+        );
     }
 
     #[test]
