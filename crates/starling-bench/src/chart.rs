@@ -77,8 +77,8 @@ pub(crate) fn write_all(input: &Path, out: &Path) -> Result<()> {
 
 fn caption(results: &Results, what: &str) -> String {
     match results.cores {
-        Some(cores) => format!("{what}; one run on a machine with {cores} cores"),
-        None => format!("{what}; one run"),
+        Some(cores) => format!("{what}; measured on a machine with {cores} cores"),
+        None => what.to_owned(),
     }
 }
 
@@ -333,6 +333,17 @@ fn bars(b: &Bars<'_>) -> Result<String> {
     // The tallest bar reaches 70% of the height: room for its value and
     // the legend above it.
     let top = floor * (max_ms * scale / floor).powf(1.0 / 0.7);
+    // Ticks at 1, 2 and 5 of each decade, or only at powers of ten when
+    // the axis spans many.
+    let mantissas: &[f64] = if (top / floor).log10() > 3.0 {
+        &[1.0]
+    } else {
+        &[1.0, 2.0, 5.0]
+    };
+    let ticks: Vec<f64> = (-6..=9)
+        .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+        .filter(|t| (floor..=top).contains(t))
+        .collect();
     let n = b.series.len() as f64;
     let width = 0.8 / n;
 
@@ -353,7 +364,7 @@ fn bars(b: &Bars<'_>) -> Result<String> {
             .y_label_area_size(80)
             .build_cartesian_2d(
                 -0.5..(b.groups.len() as f64 - 0.5),
-                (floor..top).log_scale(),
+                (floor..top).log_scale().with_key_points(ticks),
             )?;
         let groups = &b.groups;
         chart
