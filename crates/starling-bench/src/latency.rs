@@ -6,11 +6,11 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use starling::{Config, Durability, Engine};
 
 /// Percentiles in milliseconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Percentiles {
     pub(crate) samples: usize,
     pub(crate) p50_ms: f64,

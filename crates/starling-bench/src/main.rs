@@ -4,6 +4,8 @@
 //! loads an author with N followers, publishes one post, and reports how
 //! long delivery to every inbox took, beside a raw RocksDB baseline that
 //! writes the same number of inbox keys in sorted batches in the same run.
+//! `chart --input results.json --out docs` draws the reports that
+//! `scripts/bench` gathers as SVG charts.
 
 use std::path::Path;
 use std::time::Instant;
@@ -65,6 +67,16 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
     },
+    /// Draws SVG charts (fan-out, home-read and post latency) from the
+    /// `fanout` and `latency` reports that `scripts/bench` gathers.
+    Chart {
+        /// The gathered reports: {"cores": N, "fanout": [report, ...], "latency": report}.
+        #[arg(long)]
+        input: std::path::PathBuf,
+        /// The folder the SVG files are written to.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Serialize)]
@@ -80,6 +92,7 @@ struct FanoutReport {
     peak_rss_mib: f64,
 }
 
+mod chart;
 mod graph;
 mod latency;
 mod mixed;
@@ -97,6 +110,12 @@ struct MixedReport {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.scenario {
+        Scenario::Chart { input, out } => {
+            chart::write_all(&input, &out)?;
+            for name in chart::FILES {
+                println!("{}", out.join(name).display());
+            }
+        }
         Scenario::Latency { posts, reads } => {
             let mut out = serde_json::Map::new();
             for posters in [1usize, 8] {

@@ -1,38 +1,5 @@
-//! Starling is an embeddable storage-and-fanout engine for microblogging:
-//! the follow graph, an append-only post log, and fan-out-on-write home
-//! timelines over RocksDB.
-//!
-//! This is the crate applications link. [`Engine`] is the engine over the
-//! RocksDB backend; everything else is re-exported vocabulary. With the
-//! `tokio` feature, `AsyncEngine` is its async front for tokio
-//! applications: the same operations as futures, and subscriptions as
-//! streams.
-//!
-//! Feature `serde`: the records, pages and events ([`User`], [`Post`],
-//! [`Profile`], [`Counts`], [`Group`], [`TimelinePage`], [`UserPage`],
-//! [`Conversation`], [`ConversationPage`], [`DirectMessage`],
-//! [`MessagePage`], [`Event`], ...) implement `Serialize` and
-//! `Deserialize`. In JSON, user and group ids are numbers; post and message
-//! ids are decimal strings (they exceed 2^53, the largest integer a
-//! JavaScript number holds exactly); any id is read from either form. A
-//! [`Cursor`] is its opaque string, a [`Username`] its string (validated
-//! when read), and a [`User`]'s name is written as `username`.
-//!
-//! ```
-//! use starling::{Config, Engine};
-//!
-//! let dir = tempfile::tempdir()?;
-//! let engine = Engine::open(dir.path(), Config::default())?;
-//! let ada = engine.create_user("ada")?;
-//! let grace = engine.create_user("grace")?;
-//! engine.follow(grace.id, ada.id)?;
-//! engine.post(ada.id, "Analytical engines weave algebraic patterns.")?;
-//! engine.wait_for_fanout()?;
-//! let home = engine.home_timeline(grace.id, None, 50)?;
-//! assert_eq!(home.posts[0].author, ada.id);
-//! engine.close()?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+// The crate documentation is the tour in GUIDE.md, beside Cargo.toml.
+#![doc = include_str!("../GUIDE.md")]
 
 #[cfg(feature = "tokio")]
 mod async_engine;
