@@ -4,6 +4,32 @@
 //! (`!id`) so that a forward scan yields the newest post first.
 //!
 //! Decoders never panic: a short or unknown record is [`Error::Corrupt`].
+//!
+//! The RocksDB backend keeps each kind of record in a column family of its
+//! own; the direct features' families are laid out in
+//! [`crate::direct_codec`]. All integers big-endian, `!p` the bitwise
+//! complement of a post id:
+//!
+//! | family | key | value |
+//! | --- | --- | --- |
+//! | `users` | user id (8) | version 1, created ms (8), username bytes |
+//! | `names` | lower-cased username | user id (8) |
+//! | `following` | follower (8), followee (8) | `since` post id (8), 0 (1) |
+//! | `followers` | followee (8), follower (8) | `since` post id (8), mode (1: 0 push, 1 pull) |
+//! | `counters` | user id (8), kind (1: 0 followers, 1 following) | i64 (8), merged by addition |
+//! | `posts` | post id (8) | version 2, author (8), flags (1: bit 0 deleted, 1 reply, 2 repost, 3 group), then per flag reply-to id (8), original id (8), group id (8), then UTF-8 text (version 1 records, without links, are still read) |
+//! | `author_posts` | author (8), `!post` (8) | empty |
+//! | `inbox` | owner (8), `!post` (8) | author (8) |
+//! | `inbox_floors` | owner (8) | newest post id a trim removed (8), merged by maximum |
+//! | `pulled` | reader (8), author (8) | `since` post id (8) |
+//! | `authors` | author (8) | delivery mode (1: 0 push, 1 promoting, 2 pulled) |
+//! | `last_reads` | user (8) | milliseconds since the Unix epoch (8) |
+//! | `jobs` | post id (8) | version 1, kind (1: 0 deliver, 1 retract, 2 promote, 3 device), author (8), cursor flag (1), cursor (8) |
+//! | `links` | kind (1), from (8), to (8) | value (8); kinds: 1 blocks (blocker, blocked) -> ms, 2 blocked-by (reverse), 3 mutes -> ms, 4 members (group, member) -> ms, 5 owner's groups (owner, group), 6 replies (parent, reply) -> author, 7 mentions (user, `!post`) -> author, 8 reposts (original, reposter) -> repost id, 9 group posts (group, `!post`) |
+//! | `groups` | group id (8) | version 1, owner (8), UTF-8 name |
+//!
+//! Promote jobs are keyed by an id drawn from the post-id generator that no
+//! post uses. Cursors are laid out here too ([`cursor_bytes`]).
 
 use crate::{
     Audience, AuthorMode, Cursor, Edge, EdgeMode, Error, FanoutJob, Group, GroupId, InboxEntry,

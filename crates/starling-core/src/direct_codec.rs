@@ -3,6 +3,22 @@
 //! [`crate::codec`]: integers big-endian, newest-first keys store `!id`,
 //! decoders never panic and refuse anything malformed with
 //! [`Error::Corrupt`].
+//!
+//! Column families of the RocksDB backend:
+//!
+//! | family | key | value |
+//! | --- | --- | --- |
+//! | `profiles` | user (8) | version 1, flags (1: bit 0 DMs open, bit 1 device paused), name length (2), display name, bio |
+//! | `avatars` | user (8) | version 1, kind (1: PNG, JPEG, GIF, WebP), picture bytes (BlobDB) |
+//! | `phones` | user (8) | E.164 number (ASCII) |
+//! | `phone_index` | E.164 number | user (8) |
+//! | `dm_messages` | lower user (8), higher user (8), `!id` (8) | version 1, sender (8), UTF-8 text |
+//! | `conversations` | owner (8), other (8) | last message id (8), unread (8); key `last`: largest message id (8), merged by maximum |
+//! | `conversation_index` | owner (8), `!last` (8), other (8) | empty |
+//! | `device_subs` | followee (8), follower (8) | empty |
+//! | `device_outbox` | post (8), recipient (8) | version 1, lease end ms (8), phone length (1), phone, text |
+//! | `device_leases` | lease end ms (8), post (8), recipient (8) | empty |
+//! | `device_usage` | user (8), UTC day (4) | sent (8), over cap (8) |
 
 use bytes::Bytes;
 
