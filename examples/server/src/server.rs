@@ -199,12 +199,16 @@ impl Server {
             .map_err(|e| StartError::Io(std::io::Error::other(e)))?;
         let device_worker = transport.map(|t| tokio::spawn(device::run(state.clone(), t)));
         let signal_state = state.clone();
-        let serving =
-            axum::serve(listener, app(state.clone())).with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                signal_state.begin_shutdown();
-            });
+        // One router for every connection: `into_make_service` prepares the
+        // routes once, where serving the router itself would rebuild every
+        // route for each connection (tens of KiB each, held for as long as a
+        // server-sent-events stream stays open).
+        let routes = app(state.clone()).into_make_service();
+        let serving = axum::serve(listener, routes).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            signal_state.begin_shutdown();
+        });
         let grace = state.config().shutdown_grace();
         let mut begun = state.shutdown_signal();
         let overdue = async move {

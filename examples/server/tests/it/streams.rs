@@ -265,7 +265,9 @@ async fn two_thousand_open_streams_cost_no_threads_and_all_get_the_post() {
         "server threads grew from {threads_before} to {most} with {STREAMS} streams"
     );
     assert!(
-        per_stream_kib < 256.0,
+        // About 27 KiB measured (HTTP/1 buffers, the subscription's queue);
+        // rebuilding the router per connection made it about 100.
+        per_stream_kib < 64.0,
         "{per_stream_kib:.1} KiB of server memory per open stream"
     );
 
