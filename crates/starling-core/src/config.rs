@@ -51,9 +51,8 @@ pub struct Config {
     /// it as usual (default 50,000; `u64::MAX` never).
     pub bulk_fanout_min_followers: u64,
     /// Followers per batch of a bulk delivery (default 250,000): one bulk
-    /// load each, whose syncs cost the same whatever its size. The first
-    /// batch of each hold of the author's lock has `fanout_batch`, so the
-    /// next is read while it is written.
+    /// load each (over RocksDB, one table file in level 0), whose syncs
+    /// cost the same whatever its size.
     pub bulk_fanout_batch: usize,
     /// This node's id, stamped into post ids (0 to 1023).
     pub node_id: u16,

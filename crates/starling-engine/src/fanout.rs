@@ -104,10 +104,7 @@ impl<B: Backend> Shared<B> {
                 return Ok(());
             };
             let [current, ahead] = pages;
-            // The first page of a hold is read with nothing beside it: a
-            // bulk job starts with an ordinary one.
-            let first_size = size.min(self.config.fanout_batch);
-            let mut page = self.next_page(&job, audience, first_size, current)?;
+            let mut page = self.next_page(&job, audience, size, current)?;
             for _ in 0..PIPELINE {
                 batch.clear();
                 self.plan(&job, current, page, batch);

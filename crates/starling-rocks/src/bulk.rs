@@ -46,14 +46,6 @@ pub(crate) fn reset_staging(db: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Entries per staged file at least: a larger load is split into files
-/// built on threads of their own (their syncs overlap) and ingested
-/// together, atomically.
-const MIN_FILE_ENTRIES: usize = 50_000;
-
-/// Files one load is split into, at most.
-const MAX_FILES: usize = 2;
-
 /// The key of an entry.
 fn key(&(owner, e): &(UserId, InboxEntry)) -> [u8; 16] {
     codec::inbox_key(owner, e.post)
@@ -80,7 +72,7 @@ fn in_key_order(entries: &[(UserId, InboxEntry)]) -> Cow<'_, [(UserId, InboxEntr
 }
 
 impl RocksBackend {
-    /// Stores `entries` as inbox puts through table files ingested at once.
+    /// Stores `entries` as inbox puts through an ingested table file.
     pub(crate) fn bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
         let files = self.stage_inbox(entries)?;
         if files.is_empty() {
@@ -100,49 +92,21 @@ impl RocksBackend {
     }
 
     /// Writes `entries` in key order (of two with the same key, the
-    /// later) to new table files in the staging folder, each a run of
-    /// keys after the one before, and returns their paths.
+    /// later) to a new table file in the staging folder, and returns its
+    /// path (none for no entries). One file a load: each lands in level 0
+    /// when its keys overlap the tree's, so fewer files mean less work for
+    /// compaction and no write stall from a pile of them.
     pub(crate) fn stage_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<Vec<PathBuf>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
         let entries = in_key_order(entries);
         std::fs::create_dir_all(&self.staging).map_err(io)?;
-        let files = (entries.len() / MIN_FILE_ENTRIES).clamp(1, MAX_FILES);
-        let per_file = entries.len().div_ceil(files);
-        let staged: Vec<Result<PathBuf>> = std::thread::scope(|s| {
-            let parts: Vec<_> = entries
-                .chunks(per_file)
-                .map(|part| s.spawn(move || self.stage_file(part)))
-                .collect();
-            parts
-                .into_iter()
-                .map(|p| {
-                    p.join().unwrap_or_else(|_| {
-                        Err(Error::Internal("table file writer panicked".to_owned()))
-                    })
-                })
-                .collect()
-        });
-        let mut paths = Vec::with_capacity(staged.len());
-        let mut failed = None;
-        for s in staged {
-            match s {
-                Ok(p) => paths.push(p),
-                Err(e) => failed = Some(e),
-            }
-        }
-        if let Some(e) = failed {
-            for p in &paths {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(e);
-        }
-        Ok(paths)
+        Ok(vec![self.stage_file(&entries)?])
     }
 
-    /// Writes one run of entries, in strictly increasing key order, to a
-    /// new table file (synced by the writer's finish).
+    /// Writes entries in strictly increasing key order to a new table file
+    /// (synced by the writer's finish).
     fn stage_file(&self, entries: &[(UserId, InboxEntry)]) -> Result<PathBuf> {
         let n = self.staged.fetch_add(1, Ordering::Relaxed);
         let path = self.staging.join(format!("inbox-{n}.sst"));
@@ -300,5 +264,89 @@ mod tests {
         assert_eq!(inboxes(&db, 10), want);
         drop(db);
         assert_eq!(inboxes(&open(dir.path()), 10), want, "after a reopen");
+    }
+}
+
+/// What bulk loads cost later, beside the same entries written through the
+/// memtable: `cargo test --release -p starling-rocks --lib bulk_load_costs
+/// -- --ignored --nocapture`.
+#[cfg(test)]
+mod costs {
+    use std::time::{Duration, Instant};
+
+    use starling_core::{Config, Durability, InboxEntry, Mutation, PostId, UserId};
+    use starling_store::Backend;
+
+    use crate::RocksBackend;
+    use crate::families::INBOX;
+
+    const OWNERS: u64 = 200_000;
+    const POSTS: u64 = 20;
+
+    fn int(db: &RocksBackend, property: &str) -> u64 {
+        db.db
+            .property_int_value_cf(db.cf(INBOX), property)
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    fn report(db: &RocksBackend, when: &str) {
+        let w = db.write_stats();
+        eprintln!(
+            "  {when}: L0 files {}, sst MiB {:.1}, flush MiB {:.1}, compaction MiB {:.1}, wal MiB {:.1}",
+            int(db, "rocksdb.num-files-at-level0"),
+            int(db, "rocksdb.total-sst-files-size") as f64 / 1048576.0,
+            w.flush as f64 / 1048576.0,
+            w.compaction as f64 / 1048576.0,
+            w.wal as f64 / 1048576.0,
+        );
+    }
+
+    #[test]
+    #[ignore = "a measurement: run with --ignored --nocapture"]
+    fn bulk_load_costs_later() {
+        for bulk in [false, true] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = RocksBackend::open(dir.path(), &Config::default()).expect("opens");
+            let started = Instant::now();
+            for post in 1..=POSTS {
+                let entry = InboxEntry {
+                    post: PostId(post << 22),
+                    author: UserId(u64::MAX),
+                };
+                let entries: Vec<_> = (1..=OWNERS).map(|o| (UserId(o), entry)).collect();
+                if bulk {
+                    db.apply_bulk_inbox(&entries).expect("load");
+                } else {
+                    for chunk in entries.chunks(10_000) {
+                        let batch: Vec<_> = chunk
+                            .iter()
+                            .map(|&(owner, entry)| Mutation::InboxPut { owner, entry })
+                            .collect();
+                        db.apply(&batch, Durability::Buffered).expect("write");
+                    }
+                }
+            }
+            let took = started.elapsed().as_secs_f64();
+            let mode = if bulk { "ingested" } else { "memtable" };
+            eprintln!(
+                "{mode}: {POSTS} posts to {OWNERS} inboxes in {took:.2} s ({:.0} entries/s)",
+                (POSTS * OWNERS) as f64 / took
+            );
+            report(&db, "at once");
+            let waited = Instant::now();
+            while int(&db, "rocksdb.compaction-pending") > 0
+                || int(&db, "rocksdb.num-running-compactions") > 0
+            {
+                if waited.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            report(&db, "compactions settled");
+            db.flush().expect("flush");
+            report(&db, "after a flush");
+        }
     }
 }

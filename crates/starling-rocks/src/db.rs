@@ -14,7 +14,8 @@ pub struct RocksBackend {
     pub(crate) db: DB,
     /// Kept for its statistics object, which the database writes into.
     pub(crate) opts: Options,
-    /// The inbox family's options, which bulk loads write table files with.
+    /// The inbox family's options, which bulk loads write table files with
+    /// (lz4 throughout).
     pub(crate) inbox_opts: Options,
     /// Where bulk loads stage their table files.
     pub(crate) staging: PathBuf,
@@ -84,7 +85,12 @@ impl RocksBackend {
         let families = FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
-        let inbox_opts = family_options(INBOX, &cache);
+        let mut inbox_opts = family_options(INBOX, &cache);
+        // A table file writer compresses with the bottommost compression
+        // (zstd here), which would cost a staged file more than writing
+        // it; staged files get the compression a flush gives (lz4), and
+        // compaction recompresses them when they reach the last level.
+        inbox_opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);
         let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
         // Opened first: the database's lock keeps another process's
         // staging folder from being emptied under it.
