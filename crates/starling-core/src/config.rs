@@ -44,6 +44,16 @@ pub struct Config {
     pub fanout_workers: usize,
     /// Followers delivered per fan-out write batch (default 10,000).
     pub fanout_batch: usize,
+    /// Posts of authors with at least this many followers are delivered in
+    /// bulk: each batch's inbox entries are loaded as one sorted run past
+    /// the write-ahead log (over RocksDB, a table file ingested whole),
+    /// while the rest of the batch and the job's cursor are written after
+    /// it as usual (default 50,000; `u64::MAX` never).
+    pub bulk_fanout_min_followers: u64,
+    /// Followers per batch of a bulk delivery (default 250,000): one bulk
+    /// load each (over RocksDB, one table file in level 0), whose syncs
+    /// cost the same whatever its size.
+    pub bulk_fanout_batch: usize,
     /// This node's id, stamped into post ids (0 to 1023).
     pub node_id: u16,
     /// Authors with more followers than this are not fanned out; readers
@@ -72,6 +82,8 @@ impl Default for Config {
             backfill_posts: 20,
             fanout_workers: 2,
             fanout_batch: 10_000,
+            bulk_fanout_min_followers: 50_000,
+            bulk_fanout_batch: 250_000,
             node_id: 0,
             push_threshold: 100_000,
             fanout_policy: FanoutPolicy::Threshold,
@@ -100,6 +112,9 @@ impl Config {
         }
         if self.fanout_batch == 0 || self.fanout_batch > 1_000_000 {
             return bad("fanout_batch must be between 1 and 1000000");
+        }
+        if self.bulk_fanout_batch == 0 || self.bulk_fanout_batch > 1_000_000 {
+            return bad("bulk_fanout_batch must be between 1 and 1000000");
         }
         if self.rate_half_life_ms == 0 {
             return bad("rate_half_life_ms must be positive");

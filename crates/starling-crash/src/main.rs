@@ -73,6 +73,10 @@ fn config(durability: Durability) -> Config {
         backfill_posts: 5,
         // User 0 crosses it during the run: its promotion job gets killed too.
         push_threshold: 150,
+        // Authors with many followers deliver in bulk (table files
+        // ingested), in several batches a job.
+        bulk_fanout_min_followers: 40,
+        bulk_fanout_batch: 24,
         inbox_cap: 100,
         ..Config::default()
     }

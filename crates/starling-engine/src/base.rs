@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use starling_core::paging::{PAGE, for_each_page};
-use starling_core::{Config, Durability, Error, Mutation, Post, PostId, Result, UserId};
+use starling_core::{
+    Config, Durability, Error, InboxEntry, Mutation, Post, PostId, Result, UserId,
+};
 use starling_inbox::view::stored_post;
 use starling_log::PostIdGenerator;
 use starling_store::Backend;
@@ -116,6 +118,15 @@ impl<B: Backend> Shared<B> {
     pub(crate) fn write(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.check_writable()?;
         self.backend.apply(batch, durability).inspect_err(|_| {
+            self.poisoned.store(true, Ordering::SeqCst);
+        })
+    }
+
+    /// Loads inbox entries in bulk ([`Backend::apply_bulk_inbox`]); a
+    /// failure poisons the engine, as a failed [`Shared::write`] does.
+    pub(crate) fn write_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        self.check_writable()?;
+        self.backend.apply_bulk_inbox(entries).inspect_err(|_| {
             self.poisoned.store(true, Ordering::SeqCst);
         })
     }

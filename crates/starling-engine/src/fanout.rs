@@ -10,7 +10,7 @@ use crossbeam_channel::Receiver;
 use parking_lot::MutexGuard;
 use starling_core::{
     Audience, DeliveryId, DeviceDelivery, DirectMutation, Durability, Edge, Error, FanoutJob,
-    FanoutPolicy, JobKind, Mutation, PostId, Result, UserId, device_text, utc_day,
+    FanoutPolicy, InboxEntry, JobKind, Mutation, PostId, Result, UserId, device_text, utc_day,
 };
 use starling_inbox::{Delivery, FollowerPage, job_audience, next_followers, plan_step};
 use starling_log::unix_millis;
@@ -21,17 +21,40 @@ use crate::base::Shared;
 /// Fan-out batches written under one hold of an author's lock.
 const PIPELINE: usize = 16;
 
+/// How a job's batches reach the store, decided once per job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Load {
+    /// Each batch is one buffered write.
+    Batch,
+    /// Each batch's inbox entries are loaded first with
+    /// [`Backend::apply_bulk_inbox`], then the rest of the batch (the job's
+    /// cursor last of all) is one buffered write.
+    Bulk,
+}
+
+/// A worker's buffers for splitting a batch into its bulk-loaded inbox
+/// entries and the rest, reused across batches and jobs.
+#[derive(Default)]
+struct Split {
+    entries: Vec<(UserId, InboxEntry)>,
+    rest: Vec<Mutation>,
+}
+
 impl<B: Backend> Shared<B> {
     /// A worker's loop: runs queued jobs until the queue closes.
     pub(crate) fn work(&self, jobs: &Receiver<PostId>) {
         let size = self.config.fanout_batch;
         let mut pages = [Vec::with_capacity(size), Vec::with_capacity(size)];
         let mut batch = Vec::with_capacity(size + 1);
+        let mut split = Split::default();
         for post in jobs.iter() {
             if !self.stopping.load(Ordering::SeqCst) {
                 let started = Instant::now();
                 // A failed job has poisoned the engine; `wait_for_fanout` reports it.
-                if self.run_job(post, &mut pages, &mut batch).is_ok() {
+                if self
+                    .run_job(post, &mut pages, &mut batch, &mut split)
+                    .is_ok()
+                {
                     self.jobs_done.fetch_add(1, Ordering::Relaxed);
                 }
                 self.busy_nanos
@@ -50,17 +73,27 @@ impl<B: Backend> Shared<B> {
     /// the job, so a delete that turned it into a retraction, or another
     /// worker that advanced it, is seen; and follows and unfollows of the
     /// author wait at most one hold.
+    ///
+    /// A delivery for an author with at least `bulk_fanout_min_followers`
+    /// followers loads each batch's inbox entries in bulk ([`Load::Bulk`]).
     fn run_job(
         &self,
         post: PostId,
         pages: &mut [Vec<Edge>; 2],
         batch: &mut Vec<Mutation>,
+        split: &mut Split,
     ) -> Result<()> {
         let Some(first) = self.backend.job(post)? else {
             return Ok(());
         };
-        let size = self.config.fanout_batch;
         let audience = job_audience(&self.backend, &first)?;
+        let (load, size) = if first.kind == JobKind::Deliver
+            && self.backend.counts(first.author)?.followers >= self.config.bulk_fanout_min_followers
+        {
+            (Load::Bulk, self.config.bulk_fanout_batch)
+        } else {
+            (Load::Batch, self.config.fanout_batch)
+        };
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return Ok(());
@@ -83,7 +116,7 @@ impl<B: Backend> Shared<B> {
                 let (written, read) = std::thread::scope(|s| {
                     let reader = (!page.last)
                         .then(|| s.spawn(|| self.next_page(&next, audience, size, ahead)));
-                    let written = self.write(batch, Durability::Buffered);
+                    let written = self.write_step(batch, load, split);
                     (written, reader.map(|r| r.join()))
                 });
                 written?;
@@ -105,6 +138,28 @@ impl<B: Backend> Shared<B> {
                 }
             }
         }
+    }
+
+    /// Writes one planned batch as `load` says. In bulk, the inbox entries
+    /// go first and the rest of the batch, with the job's cursor, after
+    /// them: a crash between the two resumes at the old cursor and loads
+    /// the same keys again, which is idempotent.
+    fn write_step(&self, batch: &[Mutation], load: Load, split: &mut Split) -> Result<()> {
+        if load == Load::Batch {
+            return self.write(batch, Durability::Buffered);
+        }
+        split.entries.clear();
+        split.rest.clear();
+        for m in batch {
+            match m {
+                Mutation::InboxPut { owner, entry } => split.entries.push((*owner, *entry)),
+                other => split.rest.push(other.clone()),
+            }
+        }
+        if !split.entries.is_empty() {
+            self.write_bulk_inbox(&split.entries)?;
+        }
+        self.write(&split.rest, Durability::Buffered)
     }
 
     /// Reads the next page of `job`'s walk: the author's followers (or the

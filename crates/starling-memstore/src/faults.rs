@@ -94,22 +94,35 @@ impl<B> FaultyBackend<B> {
     }
 }
 
-impl<B: Backend> Backend for FaultyBackend<B> {
-    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+impl<B: Backend> FaultyBackend<B> {
+    /// Runs one write of the inner backend, failing it as planned.
+    fn write(&self, write: impl FnOnce(&B) -> Result<()>) -> Result<()> {
         if !self.fails_now() {
-            return self.inner.apply(batch, durability);
+            return write(&self.inner);
         }
         match self.kind {
             FaultKind::Write => Err(starling_core::Error::Storage(StorageError::new(
                 "injected write failure",
             ))),
             FaultKind::Sync => {
-                self.inner.apply(batch, durability)?;
+                write(&self.inner)?;
                 Err(starling_core::Error::Storage(StorageError::new(
                     "injected sync failure",
                 )))
             }
         }
+    }
+}
+
+impl<B: Backend> Backend for FaultyBackend<B> {
+    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
+        self.write(|inner| inner.apply(batch, durability))
+    }
+
+    /// The inner backend's bulk load, so that its own path is the one
+    /// tested; it counts as one write.
+    fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        self.write(|inner| inner.apply_bulk_inbox(entries))
     }
 }
 

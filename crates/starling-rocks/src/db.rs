@@ -1,7 +1,8 @@
 //! The database handle: opening, family handles, point reads, checkpoints
 //! and flushes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options};
 use starling_core::{Config, Error, Result, StorageError};
@@ -13,6 +14,13 @@ pub struct RocksBackend {
     pub(crate) db: DB,
     /// Kept for its statistics object, which the database writes into.
     pub(crate) opts: Options,
+    /// The inbox family's options, which bulk loads write table files with
+    /// (lz4 throughout).
+    pub(crate) inbox_opts: Options,
+    /// Where bulk loads stage their table files.
+    pub(crate) staging: PathBuf,
+    /// Table files staged since open, which names the next one.
+    pub(crate) staged: AtomicU64,
 }
 
 pub(crate) fn storage(e: rocksdb::Error) -> Error {
@@ -77,8 +85,23 @@ impl RocksBackend {
         let families = FAMILIES
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
+        let mut inbox_opts = family_options(INBOX, &cache);
+        // A table file writer compresses with the bottommost compression
+        // (zstd here), which would cost a staged file more than writing
+        // it; staged files get the compression a flush gives (lz4), and
+        // compaction recompresses them when they reach the last level.
+        inbox_opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Lz4);
         let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
-        Ok(RocksBackend { db, opts: db_opts })
+        // Opened first: the database's lock keeps another process's
+        // staging folder from being emptied under it.
+        let staging = crate::bulk::reset_staging(path)?;
+        Ok(RocksBackend {
+            db,
+            opts: db_opts,
+            inbox_opts,
+            staging,
+            staged: AtomicU64::new(0),
+        })
     }
 
     /// The folder the database lives in.

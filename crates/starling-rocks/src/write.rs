@@ -5,7 +5,7 @@ use rocksdb::{ColumnFamily, WriteBatch, WriteOptions};
 use starling_core::codec::{self, CounterKind};
 use starling_core::direct_codec as dcodec;
 use starling_core::{
-    DirectMutation, Durability, EdgeMode, Mutation, PostId, Result, Toggle, UserId,
+    DirectMutation, Durability, EdgeMode, InboxEntry, Mutation, PostId, Result, Toggle, UserId,
 };
 use starling_store::Backend;
 
@@ -65,6 +65,11 @@ impl Backend for RocksBackend {
         let mut opts = WriteOptions::default();
         opts.set_sync(durability == Durability::Synced);
         self.db.write_opt(wb, &opts).map_err(storage)
+    }
+
+    /// One table file, ingested whole (see `bulk`).
+    fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        self.bulk_inbox(entries)
     }
 }
 

@@ -67,6 +67,7 @@ macro_rules! conformance_tests {
             scan_posts_pages_in_id_order,
             inbox_pages_newest_first,
             inbox_trim_raises_the_floor,
+            bulk_inbox_is_inbox_puts,
             last_reads_page_in_user_order,
             links_put_delete_and_page,
             jobs_put_advance_delete_and_page,
@@ -1059,6 +1060,73 @@ pub fn inbox_trim_raises_the_floor<B: Backend>(new: &mut dyn FnMut() -> B) {
         None,
         "another owner has no floor",
     );
+}
+
+/// [`Backend::apply_bulk_inbox`] stores what the same inbox puts would: in
+/// any order, the later of two for one (owner, post) winning; loading the
+/// same entries again changes nothing; a delete or trim applied after a
+/// load removes what it loaded, and a load after a delete stores again.
+pub fn bulk_inbox_is_inbox_puts<B: Backend>(new: &mut dyn FnMut() -> B) {
+    let b = new();
+    let e = |post: u64, author: u64| InboxEntry {
+        post: PostId(post),
+        author: UserId(author),
+    };
+    let inbox = |b: &B, owner: u64| {
+        let mut out = Vec::new();
+        ok::<B, _>(b.inbox(UserId(owner), None, 64, &mut out), "inbox");
+        out
+    };
+    ok::<B, _>(b.apply_bulk_inbox(&[]), "an empty load");
+    same::<B, _>(inbox(&b, 7), vec![], "after an empty load");
+    // Out of order, with one key twice.
+    let mixed = [
+        (UserId(8), e(5, 1)),
+        (UserId(7), e(13, 2)),
+        (UserId(7), e(21, 3)),
+        (UserId(7), e(13, 4)),
+        (UserId(9), e(1, 1)),
+    ];
+    ok::<B, _>(b.apply_bulk_inbox(&mixed), "a load out of order");
+    same::<B, _>(inbox(&b, 7), vec![e(21, 3), e(13, 4)], "the later wins");
+    same::<B, _>(inbox(&b, 8), vec![e(5, 1)], "owner 8");
+    same::<B, _>(inbox(&b, 9), vec![e(1, 1)], "owner 9");
+    // A fan-out page: one post to owners in id order; then again.
+    let page: Vec<_> = (10..=40).map(|o| (UserId(o), e(50, 2))).collect();
+    for round in ["a page", "the same page again"] {
+        ok::<B, _>(b.apply_bulk_inbox(&page), round);
+        for o in 10..=40 {
+            same::<B, _>(inbox(&b, o), vec![e(50, 2)], round);
+        }
+    }
+    apply(
+        &b,
+        &[
+            Mutation::InboxDelete {
+                owner: UserId(10),
+                post: PostId(50),
+            },
+            Mutation::InboxTrim {
+                owner: UserId(7),
+                through: PostId(21),
+            },
+            Mutation::InboxPut {
+                owner: UserId(11),
+                entry: e(50, 9),
+            },
+        ],
+        "a delete, a trim and a put after a load",
+    );
+    same::<B, _>(inbox(&b, 10), vec![], "deleted after the load");
+    same::<B, _>(inbox(&b, 7), vec![], "trimmed after the load");
+    same::<B, _>(inbox(&b, 11), vec![e(50, 9)], "put after the load");
+    same::<B, _>(inbox(&b, 12), vec![e(50, 2)], "untouched");
+    ok::<B, _>(
+        b.apply_bulk_inbox(&[(UserId(10), e(50, 2)), (UserId(11), e(50, 2))]),
+        "a load after a delete and a put",
+    );
+    same::<B, _>(inbox(&b, 10), vec![e(50, 2)], "loaded after the delete");
+    same::<B, _>(inbox(&b, 11), vec![e(50, 2)], "loaded after the put");
 }
 
 /// Last reads page in user order, the latest write winning.

@@ -14,7 +14,7 @@
 //! every backend must have, one function per property, and the
 //! [`conformance_tests!`] macro that runs them all from a backend's tests.
 
-use starling_core::{Durability, Mutation, Result};
+use starling_core::{Durability, InboxEntry, Mutation, Result, UserId};
 
 mod direct;
 mod graph;
@@ -39,4 +39,26 @@ pub trait Backend:
     /// is stored, and no reader sees a part of it. With
     /// [`Durability::Synced`] it is on stable storage when this returns.
     fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()>;
+
+    /// Stores inbox entries in bulk, each as [`Mutation::InboxPut`] would:
+    /// the fan-out of a post to many followers. Entries may come in any
+    /// order; of two for the same (owner, post), the later wins.
+    ///
+    /// The entries become visible at once, and are on stable storage no
+    /// later than any write applied after this returns, so a batch that
+    /// records their delivery (a job's cursor) can follow them. They are
+    /// newer than every write applied before this call and older than
+    /// every write applied after it: a later delete or trim removes them.
+    ///
+    /// The default applies them as one buffered batch. A backend with a
+    /// cheaper way to load many sorted keys (RocksDB: a sorted table file
+    /// ingested whole, past the memtable and the write-ahead log)
+    /// overrides it.
+    fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        let batch: Vec<Mutation> = entries
+            .iter()
+            .map(|&(owner, entry)| Mutation::InboxPut { owner, entry })
+            .collect();
+        self.apply(&batch, Durability::Buffered)
+    }
 }

@@ -236,6 +236,16 @@ pub struct Config {
     #[arg(long, env = "STARLING_FANOUT_BATCH", default_value_t = engine_default().fanout_batch)]
     pub fanout_batch: usize,
 
+    /// Posts of authors with at least this many followers are delivered in
+    /// bulk: each batch's inbox entries are loaded as one sorted table
+    /// file, past the write-ahead log (`18446744073709551615`: never).
+    #[arg(long, env = "STARLING_BULK_FANOUT_MIN_FOLLOWERS", default_value_t = engine_default().bulk_fanout_min_followers)]
+    pub bulk_fanout_min_followers: u64,
+
+    /// Followers per batch of a bulk delivery (1 to 1000000).
+    #[arg(long, env = "STARLING_BULK_FANOUT_BATCH", default_value_t = engine_default().bulk_fanout_batch)]
+    pub bulk_fanout_batch: usize,
+
     /// Authors with more followers than this are never fanned out; readers
     /// merge their posts at read time.
     #[arg(long, env = "STARLING_PUSH_THRESHOLD", default_value_t = engine_default().push_threshold)]
@@ -337,6 +347,8 @@ impl Config {
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             fanout_workers: engine.fanout_workers,
             fanout_batch: engine.fanout_batch,
+            bulk_fanout_min_followers: engine.bulk_fanout_min_followers,
+            bulk_fanout_batch: engine.bulk_fanout_batch,
             push_threshold: engine.push_threshold,
             fanout_policy: engine.fanout_policy.into(),
             inactive_after: MaybePeriod(engine.inactive_after_ms.map(Period)),
@@ -447,6 +459,8 @@ impl Config {
             backfill_posts: self.backfill_posts,
             fanout_workers: self.fanout_workers,
             fanout_batch: self.fanout_batch,
+            bulk_fanout_min_followers: self.bulk_fanout_min_followers,
+            bulk_fanout_batch: self.bulk_fanout_batch,
             node_id: self.node_id,
             push_threshold: self.push_threshold,
             fanout_policy: self.fanout_policy.into(),
@@ -544,13 +558,20 @@ mod tests {
             "256",
             "--fanout-workers",
             "4",
+            "--bulk-fanout-min-followers",
+            "20000",
+            "--bulk-fanout-batch",
+            "50000",
         ]);
         assert_eq!(e.fanout_policy, starling::FanoutPolicy::Rates);
         assert_eq!(e.push_threshold, 5000);
         assert_eq!(e.fanout_batch, 256);
         assert_eq!(e.fanout_workers, 4);
+        assert_eq!(e.bulk_fanout_min_followers, 20_000);
+        assert_eq!(e.bulk_fanout_batch, 50_000);
         refused(&["--fanout-policy", "sometimes"], "invalid value");
         refused(&["--fanout-batch", "0"], "fanout_batch");
+        refused(&["--bulk-fanout-batch", "0"], "bulk_fanout_batch");
         refused(&["--fanout-workers", "65"], "fanout_workers");
         refused(&["--push-threshold", "lots"], "invalid digit");
     }

@@ -14,6 +14,9 @@ fn config() -> Config {
     Config {
         durability: Durability::Synced,
         fanout_workers: 1,
+        // Every delivery in bulk, in batches of two, beside device updates.
+        bulk_fanout_min_followers: 0,
+        bulk_fanout_batch: 2,
         ..Config::default()
     }
 }

@@ -41,6 +41,8 @@ proptest! {
         workers in 1..3usize,
         cap in 1..8usize,
         threshold in 0..4u64,
+        bulk in 0..4u64,
+        bulk_batch in 1..4usize,
         rates: bool,
         inactive in proptest::option::of(Just(0u64)),
     ) {
@@ -50,6 +52,8 @@ proptest! {
             fanout_workers: workers,
             inbox_cap: cap,
             push_threshold: threshold,
+            bulk_fanout_min_followers: bulk,
+            bulk_fanout_batch: bulk_batch,
             fanout_policy: if rates { FanoutPolicy::Rates } else { FanoutPolicy::Threshold },
             inactive_after_ms: inactive,
             ..Config::default()
