@@ -327,7 +327,7 @@ fn workload(
             0..5 => {
                 let post = engine.post(who, "a short post about nothing much")?;
                 let acked = Instant::now();
-                if now.posts % 4 == 0 {
+                if now.posts.is_multiple_of(4) {
                     let mut w = watch.lock();
                     for _ in 0..spec.watch_followers {
                         edges.clear();
@@ -389,7 +389,7 @@ fn workload(
             }
         }
         i += 1;
-        if i % 256 != 0 {
+        if !i.is_multiple_of(256) {
             continue;
         }
         let elapsed = started.elapsed();
