@@ -56,7 +56,9 @@ pub(crate) struct Args {
     /// read yet count as inactive: their inboxes are rebuilt on first read).
     #[arg(long)]
     push_to_inactive: bool,
-    /// Followers sampled per watched post (every 4th post) for post-to-visible.
+    /// Followers sampled per watched post (every 4th post) for
+    /// post-to-visible: followers fan-out pushes to (who have read, unless
+    /// --push-to-inactive), of authors under the push threshold.
     #[arg(long, default_value_t = 3)]
     watch_followers: usize,
     /// Seed of the graph and the workload.
@@ -316,6 +318,8 @@ fn workload(
     let mut my_posts: Vec<(PostId, UserId)> = Vec::new();
     let mut read_ms = Vec::new();
     let mut edges = Vec::with_capacity(1);
+    let mut readers = std::collections::HashSet::new();
+    let push_threshold = engine.config().push_threshold;
     let started = Instant::now();
     let mut last_line = started;
     let mut now = Totals::default();
@@ -327,9 +331,18 @@ fn workload(
             0..5 => {
                 let post = engine.post(who, "a short post about nothing much")?;
                 let acked = Instant::now();
-                if now.posts.is_multiple_of(4) {
+                // Sampled: followers the engine pushes to, i.e. readers
+                // (who read during the soak, so not skipped as inactive)
+                // of authors under the push threshold.
+                if now.posts.is_multiple_of(4)
+                    && engine.backend().counts(who)?.followers <= push_threshold
+                {
                     let mut w = watch.lock();
-                    for _ in 0..spec.watch_followers {
+                    let mut found = 0;
+                    for _ in 0..spec.watch_followers * 8 {
+                        if found == spec.watch_followers {
+                            break;
+                        }
                         edges.clear();
                         let after = UserId(rng.random_range(1..users));
                         engine.backend().edges(
@@ -348,7 +361,10 @@ fn workload(
                                 &mut edges,
                             )?;
                         }
-                        if let Some(e) = edges.first() {
+                        if let Some(e) = edges.first()
+                            && (spec.inactive_after_ms.is_none() || readers.contains(&e.user))
+                        {
+                            found += 1;
                             w.push(Watched {
                                 post: post.id,
                                 follower: e.user,
@@ -364,6 +380,7 @@ fn workload(
                 let t = Instant::now();
                 engine.home_timeline(who, None, 50)?;
                 read_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                readers.insert(who);
                 now.reads += 1;
             }
             75..88 => {
