@@ -161,6 +161,8 @@ pub(crate) struct Interval {
     pub(crate) post_to_visible_ms_p50: f64,
     pub(crate) post_to_visible_ms_p99: f64,
     pub(crate) post_to_visible_unseen: u64,
+    /// Fan-out jobs queued or running at the end of the interval.
+    pub(crate) fanout_jobs_pending: u64,
     pub(crate) home_read_ms_p50: f64,
     pub(crate) home_read_ms_p99: f64,
     pub(crate) total_seconds: f64,
@@ -507,6 +509,7 @@ fn interval_line(
         post_to_visible_ms_p50: percentile(&visible, 0.5),
         post_to_visible_ms_p99: percentile(&visible, 0.99),
         post_to_visible_unseen: unseen,
+        fanout_jobs_pending: engine.fanout_stats().jobs_pending,
         home_read_ms_p50: percentile(&reads, 0.5),
         home_read_ms_p99: percentile(&reads, 0.99),
         total_seconds: seconds,
@@ -520,7 +523,7 @@ fn print_line(l: &Interval) {
         "{:>7.0} s: {:.0} inbox writes/s ({} total); WA {:.2} with WAL, {:.2} without \
          (since start {:.2} / {:.2}); flush {} MiB, compaction {} MiB; stalls {} ms \
          ({} delays, {} stops), pending compaction {} MiB; inbox {:.1} B/entry ({} entries); \
-         post-to-visible p99 {:.1} ms ({} samples, {} unseen); home read p99 {:.2} ms",
+         post-to-visible p99 {:.1} ms ({} samples, {} unseen, {} jobs pending); home read p99 {:.2} ms",
         l.total_seconds,
         l.inbox_writes_per_sec,
         l.total_inbox_writes,
@@ -539,6 +542,7 @@ fn print_line(l: &Interval) {
         l.post_to_visible_ms_p99,
         l.post_to_visible_samples,
         l.post_to_visible_unseen,
+        l.fanout_jobs_pending,
         l.home_read_ms_p99,
     );
 }
