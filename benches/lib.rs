@@ -52,6 +52,23 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
     })
 }
 
+/// A new engine over a copy of `fixture`'s database (a checkpoint: hard
+/// links to its table files) in a new temporary folder, so a post from it
+/// goes to fresh inboxes while the loaded graph is shared. The folder is
+/// removed when dropped.
+pub fn fresh_copy(
+    fixture: &Fixture,
+    config: Config,
+) -> Result<(GenericEngine<RocksBackend>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().map_err(|e| {
+        starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
+    })?;
+    let path = dir.path().join("copy");
+    fixture.engine.backend().checkpoint(&path)?;
+    let engine = GenericEngine::with_backend(RocksBackend::open(&path, &config)?, config)?;
+    Ok((engine, dir))
+}
+
 /// An engine in a temporary folder with a reader who follows `push` authors
 /// under the push threshold and `pulled` authors over it, each with
 /// `posts_each` posts; the reader's inbox is materialized.

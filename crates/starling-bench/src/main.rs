@@ -3,7 +3,11 @@
 //! `cargo run --release -p starling-bench -- fanout --followers 100000`
 //! loads an author with N followers, publishes one post, and reports how
 //! long delivery to every inbox took, beside a raw RocksDB baseline that
-//! writes the same number of inbox keys in sorted batches in the same run.
+//! writes the same number of inbox keys in sorted batches in the same run;
+//! `fanout --posts 20` adds the steady state (posts 2 to 20 to the same
+//! followers, beside a baseline that keeps one database across the same
+//! posts). `soak --minutes 10` runs the mixed workload long enough for
+//! compaction to settle and reports write amplification over time.
 //! `chart --input results.json --out docs` draws the reports that
 //! `scripts/bench` gathers as SVG charts.
 
@@ -58,11 +62,15 @@ enum Scenario {
         #[arg(long, default_value_t = 2000)]
         reads: usize,
     },
-    /// One post to N followers: fan-out entries per second against the raw baseline.
+    /// P posts to N followers: fan-out entries per second, first post
+    /// (fresh) and posts 2..P (steady), each against its raw baseline.
     Fanout {
         /// Followers of the author.
         #[arg(long, default_value_t = 100_000)]
         followers: u64,
+        /// Posts by the author (the first fresh, the rest steady state).
+        #[arg(long, default_value_t = 20)]
+        posts: usize,
         /// Followers per fan-out write batch.
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
@@ -77,25 +85,18 @@ enum Scenario {
         #[arg(long)]
         out: std::path::PathBuf,
     },
-}
-
-#[derive(Serialize)]
-struct FanoutReport {
-    followers: u64,
-    load_seconds: f64,
-    post_ack_ms: f64,
-    delivery_seconds: f64,
-    entries_per_sec: f64,
-    baseline_seconds: f64,
-    baseline_entries_per_sec: f64,
-    ratio_to_baseline: f64,
-    peak_rss_mib: f64,
+    /// The mixed workload for minutes, a report line per interval (also
+    /// written to a JSON-lines file): write amplification, stalls, disk
+    /// bytes per inbox entry, post-to-visible and home-read p99.
+    Soak(soak::Args),
 }
 
 mod chart;
+mod fanout;
 mod graph;
 mod latency;
 mod mixed;
+mod soak;
 
 #[derive(Serialize)]
 struct MixedReport {
@@ -207,27 +208,19 @@ fn main() -> Result<()> {
                 print_mixed(&report);
             }
         }
-        Scenario::Fanout { followers, batch } => {
-            let report = fanout(followers, batch)?;
+        Scenario::Fanout {
+            followers,
+            posts,
+            batch,
+        } => {
+            let report = fanout::run(followers, posts, batch)?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!(
-                    "fan-out to {} followers: delivered in {:.3} s ({:.0} entries/s); \
-                     baseline {:.3} s ({:.0} entries/s); ratio {:.2}; post ack {:.2} ms; \
-                     load {:.1} s; peak RSS {:.0} MiB",
-                    report.followers,
-                    report.delivery_seconds,
-                    report.entries_per_sec,
-                    report.baseline_seconds,
-                    report.baseline_entries_per_sec,
-                    report.ratio_to_baseline,
-                    report.post_ack_ms,
-                    report.load_seconds,
-                    report.peak_rss_mib,
-                );
+                fanout::print(&report);
             }
         }
+        Scenario::Soak(args) => soak::main(&args, cli.json)?,
     }
     Ok(())
 }
@@ -263,49 +256,6 @@ fn print_mixed(r: &MixedReport) {
             p.disk_bytes_per_inbox_entry
         );
     }
-}
-
-fn fanout(followers: u64, batch: usize) -> Result<FanoutReport> {
-    let dir = tempfile::tempdir()?;
-    // Every follower counts as active and nobody is pulled: the push path.
-    let config = Config {
-        fanout_batch: batch,
-        durability: Durability::Synced,
-        inactive_after_ms: None,
-        push_threshold: u64::MAX,
-        ..Config::default()
-    };
-    let started = Instant::now();
-    let fixture = starling_benches::author_with_followers(followers, config)?;
-    let load_seconds = started.elapsed().as_secs_f64();
-    let engine = fixture.engine;
-
-    let posted = Instant::now();
-    engine.post(fixture.author, "hello, everyone")?;
-    let post_ack_ms = posted.elapsed().as_secs_f64() * 1e3;
-    engine.wait_for_fanout()?;
-    let delivery_seconds = posted.elapsed().as_secs_f64();
-    engine.close()?;
-
-    let baseline = starling_rocks::baseline::sorted_inbox_writes(
-        &dir.path().join("baseline"),
-        followers,
-        batch,
-    )?
-    .as_secs_f64();
-    let entries_per_sec = followers as f64 / delivery_seconds;
-    let baseline_entries_per_sec = followers as f64 / baseline;
-    Ok(FanoutReport {
-        followers,
-        load_seconds,
-        post_ack_ms,
-        delivery_seconds,
-        entries_per_sec,
-        baseline_seconds: baseline,
-        baseline_entries_per_sec,
-        ratio_to_baseline: entries_per_sec / baseline_entries_per_sec,
-        peak_rss_mib: peak_rss_mib(Path::new("/proc/self/status")),
-    })
 }
 
 /// The process's peak resident set (VmHWM), in MiB, where the OS reports it.

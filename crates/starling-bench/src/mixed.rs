@@ -46,7 +46,7 @@ pub(crate) struct Policy {
     pub(crate) config: Config,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -214,7 +214,7 @@ pub(crate) fn run(
 }
 
 /// Self-follows drawn at random are bad input the workload may produce.
-fn ignore_self(e: starling::Error) -> starling::Result<()> {
+pub(crate) fn ignore_self(e: starling::Error) -> starling::Result<()> {
     match e {
         starling::Error::SelfFollow => Ok(()),
         other => Err(other),

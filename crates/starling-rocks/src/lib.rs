@@ -28,6 +28,6 @@ mod stats;
 mod write;
 
 pub use db::RocksBackend;
-pub use stats::{FamilyStats, WriteStats};
+pub use stats::{FamilyStats, StallStats, WriteStats};
 
 pub mod baseline;

@@ -87,3 +87,103 @@ impl RocksBackend {
             .collect()
     }
 }
+
+/// Write stalls and compaction debt since open, from RocksDB's statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StallStats {
+    /// Microseconds writers were delayed or stopped.
+    pub micros: u64,
+    /// Writes delayed (slowed down) by the write controller, every family.
+    pub delays: u64,
+    /// Writes stopped until compaction or flush caught up, every family.
+    pub stops: u64,
+    /// RocksDB's estimate of the bytes compaction still has to rewrite.
+    pub pending_compaction_bytes: u64,
+}
+
+impl RocksBackend {
+    /// Write stalls since open and the compaction debt now.
+    pub fn stall_stats(&self) -> Result<StallStats> {
+        let micros = self
+            .opts
+            .get_ticker_count(rocksdb::statistics::Ticker::StallMicros);
+        let mut stats = StallStats {
+            micros,
+            ..StallStats::default()
+        };
+        // Causes of the whole database (the write buffer manager).
+        let db = self
+            .db
+            .property_value("rocksdb.db-write-stall-stats")
+            .map_err(storage)?
+            .unwrap_or_default();
+        for (key, n) in stall_entries(&db) {
+            if key.ends_with("-stops") {
+                stats.stops += n;
+            } else if key.ends_with("-delays") {
+                stats.delays += n;
+            }
+        }
+        for &name in &FAMILIES {
+            let cf = self.cf(name);
+            let text = self
+                .db
+                .property_value_cf(cf, "rocksdb.cf-write-stall-stats")
+                .map_err(storage)?
+                .unwrap_or_default();
+            for (key, n) in stall_entries(&text) {
+                match key {
+                    "total-stops" => stats.stops += n,
+                    "total-delays" => stats.delays += n,
+                    _ => {}
+                }
+            }
+            stats.pending_compaction_bytes += self
+                .db
+                .property_int_value_cf(cf, "rocksdb.estimate-pending-compaction-bytes")
+                .map_err(storage)?
+                .unwrap_or(0);
+        }
+        Ok(stats)
+    }
+}
+
+/// The counts of a write-stall property's text,
+/// `Write Stall (count): name: n, name: n, ...`.
+fn stall_entries(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    let body = text.split_once("):").map_or(text, |(_, rest)| rest);
+    body.split([',', '\n']).filter_map(|kv| {
+        let (k, v) = kv.split_once(':')?;
+        Some((k.trim(), v.trim().parse().ok()?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stall_entries;
+
+    #[test]
+    fn stall_counts_are_read_from_the_property_text() {
+        let text = "Write Stall (count): l0-file-count-limit-stops: 12, \
+                    total-delays: 3, total-stops: 12\n";
+        let entries: Vec<_> = stall_entries(text).collect();
+        assert_eq!(
+            entries,
+            [
+                ("l0-file-count-limit-stops", 12),
+                ("total-delays", 3),
+                ("total-stops", 12)
+            ]
+        );
+        assert_eq!(stall_entries("").count(), 0);
+    }
+
+    #[test]
+    fn stall_stats_of_a_new_database_are_zero() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db =
+            crate::RocksBackend::open(dir.path(), &starling_core::Config::default()).expect("open");
+        let stats = db.stall_stats().expect("stall stats");
+        assert_eq!((stats.delays, stats.stops, stats.micros), (0, 0, 0));
+    }
+}
