@@ -18,33 +18,14 @@
 //! keyed by (owner, post), nothing doubled.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
-use starling_core::{Error, InboxEntry, Result, StorageError, UserId, codec};
+use starling_core::{InboxEntry, Result, UserId, codec};
 
-use crate::db::{RocksBackend, storage};
+use crate::db::{RocksBackend, staging_error as io, storage};
 use crate::families::INBOX;
-
-/// The folder, inside the database folder, where table files are staged.
-pub(crate) const STAGING: &str = "bulk-staging";
-
-fn io(e: std::io::Error) -> Error {
-    Error::Storage(StorageError::from_source("staging folder", e))
-}
-
-/// Removes the staging folder of the database at `db`, if there is one
-/// (what it holds was staged and never ingested), and returns its path;
-/// the first bulk load creates it.
-pub(crate) fn reset_staging(db: &Path) -> Result<PathBuf> {
-    let dir = db.join(STAGING);
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir),
-        Err(e) => Err(io(e)),
-    }
-}
 
 /// The key of an entry.
 fn key(&(owner, e): &(UserId, InboxEntry)) -> [u8; 16] {
@@ -145,8 +126,8 @@ mod tests {
     use starling_core::{Config, Durability, InboxEntry, Mutation, PostId, UserId};
     use starling_store::{Backend, InboxStore};
 
-    use super::STAGING;
     use crate::RocksBackend;
+    use crate::db::STAGING;
 
     fn open(dir: &std::path::Path) -> RocksBackend {
         RocksBackend::open(dir, &Config::default()).expect("database opens")

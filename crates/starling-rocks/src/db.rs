@@ -27,6 +27,26 @@ pub(crate) fn storage(e: rocksdb::Error) -> Error {
     Error::Storage(StorageError::from_source("RocksDB", e))
 }
 
+/// The folder, inside the database folder, where table files are staged.
+pub(crate) const STAGING: &str = "bulk-staging";
+
+/// A failure of the staging folder, as a storage error.
+pub(crate) fn staging_error(e: std::io::Error) -> Error {
+    Error::Storage(StorageError::from_source("staging folder", e))
+}
+
+/// Removes the staging folder of the database at `db`, if there is one
+/// (what it holds was staged and never ingested), and returns its path;
+/// the first bulk load creates it.
+pub(crate) fn reset_staging(db: &Path) -> Result<PathBuf> {
+    let dir = db.join(STAGING);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(dir),
+        Err(e) => Err(staging_error(e)),
+    }
+}
+
 impl RocksBackend {
     /// Opens (creating if missing) the database at `path`, with every
     /// column family.
@@ -94,7 +114,7 @@ impl RocksBackend {
         let db = DB::open_cf_descriptors(&db_opts, path, families).map_err(storage)?;
         // Opened first: the database's lock keeps another process's
         // staging folder from being emptied under it.
-        let staging = crate::bulk::reset_staging(path)?;
+        let staging = reset_staging(path)?;
         Ok(RocksBackend {
             db,
             opts: db_opts,
