@@ -144,27 +144,7 @@ pub(crate) fn run(
                 read_ms.push(t.elapsed().as_secs_f64() * 1e3);
                 reads += 1;
             }
-            75..88 => {
-                engine
-                    .follow(who, pick(&mut rng))
-                    .map(drop)
-                    .or_else(ignore_self)?;
-            }
-            88..95 => {
-                engine
-                    .unfollow(who, pick(&mut rng))
-                    .map(drop)
-                    .or_else(ignore_self)?;
-            }
-            95..97 => {
-                if !my_posts.is_empty() {
-                    let (post, author) = my_posts.swap_remove(rng.random_range(0..my_posts.len()));
-                    engine.delete_post(author, post)?;
-                }
-            }
-            _ => {
-                engine.author_timeline(who, None, 20)?;
-            }
+            _ => background_op(&engine, roll, who, &mut rng, &pick, &mut my_posts)?,
         }
         if i % 512 == 0 {
             bar.set_position(i);
@@ -211,6 +191,35 @@ pub(crate) fn run(
         },
         seconds,
     })
+}
+
+/// The mixed workload's operations besides posts and home reads, by `roll`
+/// (75 to 99): `who` follows (75-87) or unfollows (88-94) a user `pick`
+/// draws, deletes one of the posts in `my_posts` (95-96), or reads an
+/// author page.
+pub(crate) fn background_op(
+    engine: &GenericEngine<RocksBackend>,
+    roll: u32,
+    who: UserId,
+    rng: &mut StdRng,
+    pick: &dyn Fn(&mut StdRng) -> UserId,
+    my_posts: &mut Vec<(PostId, UserId)>,
+) -> starling::Result<()> {
+    match roll {
+        75..88 => engine.follow(who, pick(rng)).map(drop).or_else(ignore_self),
+        88..95 => engine
+            .unfollow(who, pick(rng))
+            .map(drop)
+            .or_else(ignore_self),
+        95..97 => {
+            if !my_posts.is_empty() {
+                let (post, author) = my_posts.swap_remove(rng.random_range(0..my_posts.len()));
+                engine.delete_post(author, post)?;
+            }
+            Ok(())
+        }
+        _ => engine.author_timeline(who, None, 20).map(drop),
+    }
 }
 
 /// Self-follows drawn at random are bad input the workload may produce.

@@ -25,7 +25,7 @@ use starling::{
 use starling_rocks::{StallStats, WriteStats};
 
 use crate::graph;
-use crate::mixed::{ignore_self, percentile};
+use crate::mixed::{background_op, percentile};
 
 /// The `soak` subcommand's arguments.
 #[derive(Debug, clap::Args)]
@@ -385,27 +385,7 @@ fn workload(
                 readers.insert(who);
                 now.reads += 1;
             }
-            75..88 => {
-                engine
-                    .follow(who, pick(&mut rng))
-                    .map(drop)
-                    .or_else(ignore_self)?;
-            }
-            88..95 => {
-                engine
-                    .unfollow(who, pick(&mut rng))
-                    .map(drop)
-                    .or_else(ignore_self)?;
-            }
-            95..97 => {
-                if !my_posts.is_empty() {
-                    let (post, author) = my_posts.swap_remove(rng.random_range(0..my_posts.len()));
-                    engine.delete_post(author, post)?;
-                }
-            }
-            _ => {
-                engine.author_timeline(who, None, 20)?;
-            }
+            roll => background_op(engine, roll, who, &mut rng, &pick, &mut my_posts)?,
         }
         i += 1;
         if !i.is_multiple_of(256) {
