@@ -117,6 +117,23 @@ pub enum Error {
         /// What was found there instead.
         reason: &'static str,
     },
+    /// Another process holds the store's writer lease: one writer at a
+    /// time may write a store that many processes can reach.
+    #[error("another writer holds the writer lease of store {0:?}")]
+    WriterLeaseHeld(String),
+    /// This process lost its writer lease (it expired, or another writer
+    /// took the store over): its writes are refused.
+    #[error("fenced out: this writer's lease of the store was lost ({0})")]
+    Fenced(&'static str),
+    /// The store was written by a version of Starling whose layout this
+    /// one does not read.
+    #[error("incompatible store: its format is {found:?}, this version reads {expected:?}")]
+    IncompatibleStore {
+        /// The format the store records.
+        found: String,
+        /// The format this version reads and writes.
+        expected: &'static str,
+    },
 }
 
 /// What sort of refusal or failure an [`Error`] is, for callers that
@@ -133,13 +150,15 @@ pub enum ErrorKind {
     /// input is refused again.
     Invalid,
     /// The input is well formed but clashes with what is stored: a
-    /// username or phone number another account holds.
+    /// username or phone number another account holds, or a store of an
+    /// incompatible format.
     Conflict,
     /// The caller may not do this: another's post or group, or an action
     /// across a block.
     Forbidden,
     /// The storage failed, or an earlier storage failure poisoned the
-    /// engine: a retry (after reopening, when poisoned) may succeed.
+    /// engine, or another writer holds (or took) the store: a retry
+    /// (after reopening, when poisoned) may succeed.
     Unavailable,
     /// A fault inside Starling, not the caller's doing: stored bytes that
     /// do not decode, or a failed worker.
@@ -169,9 +188,15 @@ impl Error {
             | Error::AvatarTooLarge { .. }
             | Error::UnsupportedImage
             | Error::InvalidDeliveryId => ErrorKind::Invalid,
-            Error::UsernameTaken(_) | Error::PhoneTaken => ErrorKind::Conflict,
+            Error::UsernameTaken(_) | Error::PhoneTaken | Error::IncompatibleStore { .. } => {
+                ErrorKind::Conflict
+            }
             Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
-            Error::Storage(_) | Error::Poisoned | Error::Closed => ErrorKind::Unavailable,
+            Error::Storage(_)
+            | Error::Poisoned
+            | Error::Closed
+            | Error::WriterLeaseHeld(_)
+            | Error::Fenced(_) => ErrorKind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -275,6 +300,15 @@ mod tests {
                     reason: "the folder holds no database",
                 },
                 NotFound,
+            ),
+            (Error::WriterLeaseHeld("app".into()), Unavailable),
+            (Error::Fenced("lease lost"), Unavailable),
+            (
+                Error::IncompatibleStore {
+                    found: "9".into(),
+                    expected: "1",
+                },
+                Conflict,
             ),
         ];
         for (error, kind) in table {
