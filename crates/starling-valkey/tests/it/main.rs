@@ -3,4 +3,5 @@
 
 mod cluster;
 mod conformance;
+mod model;
 mod writers;
