@@ -89,6 +89,9 @@ impl ValkeyOptions {
     }
 }
 
+/// How long one wait for a replica lasts before the backend asks again.
+const WAIT_POLL_MS: u64 = 5;
+
 /// How a Synced write waits for replicas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
@@ -224,41 +227,70 @@ impl ValkeyBackend {
             }
             let reply: Vec<Value> = attempt(pipe.query(conn))?;
             if durability == Durability::Synced {
-                self.check_wait(&reply)?;
+                self.wait_for_replica(conn, reply.last())?;
             }
             Ok(())
         })
     }
 
+    /// Appends the first, short wait for a replica to a pipeline.
     fn add_wait(&self, pipe: &mut redis::Pipeline) {
-        let ms = self.sync_timeout.as_millis().max(1);
         match self.wait {
-            Wait::Aof => pipe.cmd("WAITAOF").arg(0).arg(1).arg(ms),
-            Wait::Replica => pipe.cmd("WAIT").arg(1).arg(ms),
+            Wait::Aof => pipe.cmd("WAITAOF").arg(0).arg(1).arg(WAIT_POLL_MS),
+            Wait::Replica => pipe.cmd("WAIT").arg(1).arg(WAIT_POLL_MS),
         };
     }
 
-    fn check_wait(&self, reply: &[Value]) -> std::result::Result<(), Failure> {
-        let acks = match (self.wait, reply.last()) {
-            (Wait::Aof, Some(Value::Array(v))) => match v.get(1) {
-                Some(Value::Int(n)) => *n,
-                _ => -1,
-            },
-            (Wait::Replica, Some(Value::Int(n))) => *n,
-            _ => -1,
-        };
-        if acks >= 1 {
-            return Ok(());
+    /// Waits, on the connection that carried the writes, until a replica
+    /// acknowledges them or `sync_timeout` passes. A replica reports what
+    /// it has synced when its primary asks, and the primary asks when a
+    /// wait starts: one long wait can miss a sync that lands just after
+    /// the question and sit until the replica's next report (a second
+    /// later), so the backend asks again every few milliseconds.
+    fn wait_for_replica(
+        &self,
+        conn: &mut Connection,
+        first: Option<&Value>,
+    ) -> std::result::Result<(), Failure> {
+        let deadline = std::time::Instant::now() + self.sync_timeout;
+        let mut reply = first.cloned();
+        loop {
+            if self.acks(reply.as_ref()) >= 1 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            let mut cmd = match self.wait {
+                Wait::Aof => redis::cmd("WAITAOF"),
+                Wait::Replica => redis::cmd("WAIT"),
+            };
+            if self.wait == Wait::Aof {
+                cmd.arg(0);
+            }
+            cmd.arg(1).arg(WAIT_POLL_MS);
+            reply = Some(attempt(cmd.query::<Value>(conn))?);
         }
         let what = match self.wait {
             Wait::Aof => "a replica's append-only file",
             Wait::Replica => "a replica",
         };
         Err(Failure::Fatal(Error::Storage(StorageError::new(format!(
-            "a synced write did not reach {what} within {} ms ({:?})",
-            self.sync_timeout.as_millis(),
-            reply.last()
+            "a synced write did not reach {what} within {} ms",
+            self.sync_timeout.as_millis()
         )))))
+    }
+
+    /// Replicas that acknowledged, from a `WAITAOF` or `WAIT` reply.
+    fn acks(&self, reply: Option<&Value>) -> i64 {
+        match (self.wait, reply) {
+            (Wait::Aof, Some(Value::Array(v))) => match v.get(1) {
+                Some(Value::Int(n)) => *n,
+                _ => -1,
+            },
+            (Wait::Replica, Some(Value::Int(n))) => *n,
+            _ => -1,
+        }
     }
 
     /// Writes a batch's groups as a redo intent (its own tagged key);

@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use starling_valkey::{ValkeyBackend, ValkeyOptions};
 
-/// First port of this binary's cluster (9 nodes).
-const BASE_PORT: u16 = 7400;
+use crate::BASE_PORT;
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
 }
 
-fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("valkey-cluster-{BASE_PORT}"))
 }
 
@@ -87,12 +86,20 @@ pub(crate) fn fresh() -> ValkeyBackend {
 /// A plain connection to the primary that owns `key`, for tests that
 /// change the store behind the backend's back.
 pub(crate) fn raw(key: &str) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{}", primary_port(key)))
+        .expect("node url")
+        .get_connection()
+        .expect("node connects")
+}
+
+/// The port of the primary that owns `key` now.
+pub(crate) fn primary_port(key: &str) -> i64 {
     let first = urls().split(',').next().expect("a seed").to_owned();
     let mut c = redis::Client::open(first)
         .expect("seed url")
         .get_connection()
         .expect("seed connects");
-    let slot: u16 = redis::cmd("CLUSTER")
+    let slot: i64 = redis::cmd("CLUSTER")
         .arg("KEYSLOT")
         .arg(key)
         .query(&mut c)
@@ -113,14 +120,11 @@ pub(crate) fn raw(key: &str) -> redis::Connection {
         else {
             continue;
         };
-        if (*lo..=*hi).contains(&i64::from(slot)) {
+        if (*lo..=*hi).contains(&slot) {
             let redis::Value::Int(port) = p[1] else {
                 panic!("port")
             };
-            return redis::Client::open(format!("redis://127.0.0.1:{port}"))
-                .expect("node url")
-                .get_connection()
-                .expect("node connects");
+            return port;
         }
     }
     panic!("no node owns slot {slot}")
