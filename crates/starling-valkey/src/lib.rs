@@ -55,6 +55,7 @@
 //!   [`starling_core::Error::IncompatibleStore`].
 
 mod backend;
+mod baseline;
 mod cluster;
 mod layout;
 mod lease;
