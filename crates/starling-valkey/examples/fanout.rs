@@ -22,7 +22,9 @@ const BATCH: usize = 10_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let urls = args.next().ok_or("usage: fanout URLS [FOLLOWERS] [POSTS]")?;
+    let urls = args
+        .next()
+        .ok_or("usage: fanout URLS [FOLLOWERS] [POSTS]")?;
     let followers: u64 = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let posts: u64 = args.next().map_or(Ok(3), |a| a.parse())?;
     let ns = format!("bench-{}", std::process::id());
