@@ -1,3 +1,7 @@
+//! Faults on a cluster of this binary's own (killing a node would disturb
+//! the other tests): the engine's process killed mid-workload (`crash`),
+//! and failover.
+//!
 //! Failover: a primary of the cluster is killed with SIGKILL while an
 //! engine posts with `Durability::Synced` and fans out. After a replica
 //! takes over, every acknowledged post is present, fan-out drains and the
@@ -10,6 +14,11 @@ const BASE_PORT: u16 = 7420;
 #[allow(dead_code)]
 #[path = "../it/cluster.rs"]
 mod cluster;
+mod crash;
+
+/// The tests of this binary run one at a time: killing a primary would
+/// fail the other's writes.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 use std::process::Command;
 use std::sync::Arc;
@@ -45,6 +54,7 @@ fn open(options: &ValkeyOptions) -> Engine<ValkeyBackend> {
 
 #[test]
 fn acknowledged_synced_posts_survive_the_loss_of_a_primary() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let ns = cluster::namespace();
     let options = cluster::options(&ns);
     let mut engine = open(&options);
