@@ -125,6 +125,10 @@ pub enum Error {
     /// took the store over): its writes are refused.
     #[error("fenced out: this writer's lease of the store was lost ({0})")]
     Fenced(&'static str),
+    /// Every post-id node number is leased to a live process of the
+    /// store: another would mint ids that collide.
+    #[error("every post-id node number of the store is leased to a live process")]
+    NodesExhausted,
     /// The store was written by a version of Starling whose layout this
     /// one does not read.
     #[error("incompatible store: its format is {found:?}, this version reads {expected:?}")]
@@ -196,7 +200,8 @@ impl Error {
             | Error::Poisoned
             | Error::Closed
             | Error::WriterLeaseHeld(_)
-            | Error::Fenced(_) => ErrorKind::Unavailable,
+            | Error::Fenced(_)
+            | Error::NodesExhausted => ErrorKind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -303,6 +308,7 @@ mod tests {
             ),
             (Error::WriterLeaseHeld("app".into()), Unavailable),
             (Error::Fenced("lease lost"), Unavailable),
+            (Error::NodesExhausted, Unavailable),
             (
                 Error::IncompatibleStore {
                     found: "9".into(),

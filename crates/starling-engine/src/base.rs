@@ -58,11 +58,14 @@ struct Queue {
 
 impl<B: Backend> Shared<B> {
     /// The state over an opened backend: id counters after the largest
-    /// stored ids, and the recorded last reads loaded. Jobs go to `sender`.
+    /// stored ids (for backends that leave counting to the engine), post
+    /// ids under the node number the backend grants, and the recorded
+    /// last reads loaded. Jobs go to `sender`.
     pub(crate) fn new(backend: B, config: Config, sender: Sender<PostId>) -> Result<Shared<B>> {
         let next_user = backend.last_user_id()?.map_or(1, |u| u.0 + 1);
         let next_group = backend.last_group_id()?.map_or(1, |g| g.0 + 1);
         let last_id = backend.last_post_id()?.max(backend.last_message_id()?);
+        let node = backend.post_id_node(config.node_id)?;
         let activity = Activity::new(config.rate_half_life_ms);
         activity.ensure(UserId(next_user));
         for_each_page(
@@ -77,7 +80,7 @@ impl<B: Backend> Shared<B> {
             },
         )?;
         Ok(Shared {
-            ids: PostIdGenerator::new(config.node_id, last_id),
+            ids: PostIdGenerator::new(node, last_id),
             backend,
             config,
             next_user: Mutex::new(next_user),

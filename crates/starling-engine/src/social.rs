@@ -60,8 +60,12 @@ impl<B: Backend> Engine<B> {
         let name = group_name(name)?;
         s.writing(&[owner])?;
         let mut next = s.next_group.lock();
+        let id = match s.backend.mint_group_id(s.config.durability)? {
+            Some(id) => id,
+            None => GroupId(*next),
+        };
         let group = Group {
-            id: GroupId(*next),
+            id,
             owner,
             name,
         };
@@ -77,7 +81,7 @@ impl<B: Backend> Engine<B> {
             ],
             s.config.durability,
         )?;
-        *next += 1;
+        *next = (*next).max(id.0 + 1);
         Ok(group)
     }
 

@@ -57,14 +57,18 @@ impl<B: Backend> Engine<B> {
         if s.backend.user_id_by_name(&name)?.is_some() {
             return Err(Error::UsernameTaken(name.as_str().to_owned()));
         }
+        let id = match s.backend.mint_user_id(s.config.durability)? {
+            Some(id) => id,
+            None => UserId(*next),
+        };
         let user = User {
-            id: UserId(*next),
+            id,
             name,
             created_at_ms: unix_millis(),
         };
         s.write(&[Mutation::PutUser(user.clone())], s.config.durability)?;
         s.activity.ensure(user.id);
-        *next += 1;
+        *next = (*next).max(id.0 + 1);
         Ok(user)
     }
 

@@ -124,6 +124,18 @@ impl<B: Backend> Backend for FaultyBackend<B> {
     fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
         self.write(|inner| inner.apply_bulk_inbox(entries))
     }
+
+    fn mint_user_id(&self, durability: Durability) -> Result<Option<UserId>> {
+        self.inner.mint_user_id(durability)
+    }
+
+    fn mint_group_id(&self, durability: Durability) -> Result<Option<starling_core::GroupId>> {
+        self.inner.mint_group_id(durability)
+    }
+
+    fn post_id_node(&self, configured: u16) -> Result<u16> {
+        self.inner.post_id_node(configured)
+    }
 }
 
 impl<'a, B> TryFrom<(&'a Path, &'a Config)> for FaultyBackend<B>

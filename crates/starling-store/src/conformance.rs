@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             device_subs_page_in_id_order,
             outbox_leases_in_order_and_acks,
             device_usage_per_day,
+            minted_ids_grow,
         );
     };
     ($new:expr, reopen: $reopen:expr $(,)?) => {
@@ -620,6 +621,37 @@ pub fn users_and_names<B: Backend>(new: &mut dyn FnMut() -> B) {
         ok::<B, _>(b.last_user_id(), "last_user_id"),
         Some(UserId(34)),
         "last_user_id",
+    );
+}
+
+/// A backend that mints ids hands out growing user and group ids, each
+/// once, past the ids stored when it was opened; the post-id node number
+/// it grants is a valid one and stays the same.
+pub fn minted_ids_grow<B: Backend>(new: &mut dyn FnMut() -> B) {
+    let b = new();
+    let mut last_user = None;
+    let mut last_group = None;
+    for durability in [Durability::Buffered, Durability::Synced, Durability::Buffered] {
+        let u = ok::<B, _>(b.mint_user_id(durability), "mint_user_id");
+        let g = ok::<B, _>(b.mint_group_id(durability), "mint_group_id");
+        if let (Some(u), Some(before)) = (u, last_user) {
+            assert!(u > before, "{}: user id {u:?} after {before:?}", type_name::<B>());
+        }
+        if let (Some(g), Some(before)) = (g, last_group) {
+            assert!(g > before, "{}: group id {g:?} after {before:?}", type_name::<B>());
+        }
+        if u.is_none() != last_user.is_none() && last_user.is_some() {
+            panic!("{}: mint_user_id stopped minting", type_name::<B>());
+        }
+        last_user = u.or(last_user);
+        last_group = g.or(last_group);
+    }
+    let node = ok::<B, _>(b.post_id_node(3), "post_id_node");
+    assert!(node <= PostId::MAX_NODE, "{}: node {node}", type_name::<B>());
+    same::<B, _>(
+        ok::<B, _>(b.post_id_node(3), "post_id_node"),
+        node,
+        "post_id_node asked again",
     );
 }
 

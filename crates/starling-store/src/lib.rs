@@ -14,7 +14,7 @@
 //! every backend must have, one function per property, and the
 //! [`conformance_tests!`] macro that runs them all from a backend's tests.
 
-use starling_core::{Durability, InboxEntry, Mutation, Result, UserId};
+use starling_core::{Durability, GroupId, InboxEntry, Mutation, Result, UserId};
 
 mod direct;
 mod graph;
@@ -60,5 +60,31 @@ pub trait Backend:
             .map(|&(owner, entry)| Mutation::InboxPut { owner, entry })
             .collect();
         self.apply(&batch, Durability::Buffered)
+    }
+
+    /// A new user id, when the store hands ids out itself because more
+    /// than one process may write it (a cluster counter): larger than
+    /// every id it handed out or stored before, never handed out twice,
+    /// and kept as `durability` asks before it is returned. `None`, the
+    /// default, leaves counting to the engine, which continues after
+    /// [`GraphStore::last_user_id`]: right for a store only the process
+    /// that opened it writes.
+    fn mint_user_id(&self, durability: Durability) -> Result<Option<UserId>> {
+        let _ = durability;
+        Ok(None)
+    }
+
+    /// A new group id, as [`Backend::mint_user_id`] hands out user ids.
+    fn mint_group_id(&self, durability: Durability) -> Result<Option<GroupId>> {
+        let _ = durability;
+        Ok(None)
+    }
+
+    /// The node number this process puts in the post ids it mints
+    /// (`configured`, from [`starling_core::Config::node_id`], by
+    /// default). A store many processes may write leases each of them a
+    /// number no other process holds, so two never mint the same id.
+    fn post_id_node(&self, configured: u16) -> Result<u16> {
+        Ok(configured)
     }
 }

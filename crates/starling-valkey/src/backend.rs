@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::{Connection, Value};
-use starling_core::{Durability, Error, InboxEntry, Mutation, Result, StorageError, UserId};
-use starling_store::Backend;
+use parking_lot::Mutex;
+use starling_core::{
+    Durability, Error, GroupId, InboxEntry, Mutation, Result, StorageError, UserId,
+};
+use starling_store::{Backend, GraphStore};
 
 use crate::cluster::{Cluster, Failure, SLOTS, Timeouts, attempt, slot_of};
 use crate::layout::{APPLY, Group, Keys, Plan};
-use crate::lease::{ACQUIRE, Lease, REGISTER, RELEASE, RENEW, Renewal, release};
+use crate::lease::{ACQUIRE, Lease, MINT, REGISTER, RELEASE, RENEW, Renewal, release};
 
 /// How to reach a cluster and which store on it to open.
 #[derive(Clone, Debug)]
@@ -112,6 +115,11 @@ pub struct ValkeyBackend {
     wait: Wait,
     sync_timeout: Duration,
     intent_seq: AtomicU64,
+    /// The last user and group ids this writer minted or found stored:
+    /// the counters hand out more than these, even after a failover lost
+    /// a counter's last increments.
+    minted_users: Mutex<u64>,
+    minted_groups: Mutex<u64>,
 }
 
 impl std::fmt::Debug for ValkeyBackend {
@@ -144,7 +152,7 @@ impl ValkeyBackend {
         let cluster = Arc::new(Cluster::connect(
             &options.urls,
             timeouts,
-            vec![APPLY, ACQUIRE, RENEW, RELEASE, REGISTER],
+            vec![APPLY, ACQUIRE, RENEW, RELEASE, REGISTER, MINT],
         )?);
         let keys = Keys::new(&options.namespace);
         let wait = probe_wait(&cluster)?;
@@ -163,10 +171,14 @@ impl ValkeyBackend {
             wait,
             sync_timeout: options.sync_timeout,
             intent_seq: AtomicU64::new(0),
+            minted_users: Mutex::new(0),
+            minted_groups: Mutex::new(0),
         };
         backend.renewal = Some(Renewal::start(cluster, &backend.keys, lease)?);
         backend.raise_fences()?;
         backend.replay_intents()?;
+        *backend.minted_users.lock() = backend.last_user_id()?.map_or(0, |u| u.0);
+        *backend.minted_groups.lock() = backend.last_group_id()?.map_or(0, |g| g.0);
         Ok(backend)
     }
 
@@ -345,6 +357,40 @@ impl ValkeyBackend {
         Ok(())
     }
 
+    /// The next value of the counter `name`: more than `last` (the last
+    /// id minted or stored), on a replica before it returns when
+    /// `durability` is Synced. A retried call may skip a value, never
+    /// repeat one.
+    fn mint(&self, name: &str, last: &Mutex<u64>, durability: Durability) -> Result<u64> {
+        self.lease.check()?;
+        let key = self.keys.meta(name);
+        let slot = slot_of(&key);
+        self.lease.register(&self.cluster, &self.keys, &[slot])?;
+        let fence = self.keys.fence(slot);
+        let script = redis::Script::new(MINT);
+        let mut last = last.lock();
+        let floor = *last;
+        let id: u64 = self.cluster.on_slot(slot, |conn| {
+            let id = attempt(
+                script
+                    .key(&fence)
+                    .key(&key)
+                    .arg(self.lease.token)
+                    .arg(floor)
+                    .invoke::<u64>(conn),
+            )?;
+            if durability == Durability::Synced {
+                let mut pipe = redis::pipe();
+                self.add_wait(&mut pipe);
+                let reply: Vec<Value> = attempt(pipe.query(conn))?;
+                self.wait_for_replica(conn, reply.last())?;
+            }
+            Ok(id)
+        })?;
+        *last = id;
+        Ok(id)
+    }
+
     /// Test hook: writes `batch`'s redo intent and applies only its first
     /// slot's part, as a writer killed in the middle of a cross-slot batch
     /// leaves it. Returns how many slots the batch spans.
@@ -365,7 +411,7 @@ impl ValkeyBackend {
 impl Drop for ValkeyBackend {
     fn drop(&mut self) {
         drop(self.renewal.take());
-        release(&self.cluster, &self.keys, self.lease.token);
+        release(&self.cluster, &self.keys, &self.lease);
     }
 }
 
@@ -430,6 +476,24 @@ fn is_fanout_batch(batch: &[Mutation]) -> bool {
 }
 
 impl Backend for ValkeyBackend {
+    /// From the namespace's user counter: many processes may write a
+    /// cluster.
+    fn mint_user_id(&self, durability: Durability) -> Result<Option<UserId>> {
+        self.mint("user_counter", &self.minted_users, durability)
+            .map(|id| Some(UserId(id)))
+    }
+
+    /// From the namespace's group counter.
+    fn mint_group_id(&self, durability: Durability) -> Result<Option<GroupId>> {
+        self.mint("group_counter", &self.minted_groups, durability)
+            .map(|id| Some(GroupId(id)))
+    }
+
+    /// A node number leased to this writer alone (`configured` when free).
+    fn post_id_node(&self, configured: u16) -> Result<u16> {
+        self.lease.claim_node(&self.cluster, &self.keys, configured)
+    }
+
     fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.lease.check()?;
         let mut plan = Plan::new(&self.keys);

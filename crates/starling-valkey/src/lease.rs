@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use starling_core::{Error, Result};
+use starling_core::{Error, PostId, Result};
 
 use crate::cluster::{Cluster, attempt, slot_of};
 use crate::layout::{FORMAT, Keys};
@@ -32,13 +32,35 @@ redis.call('SET', KEYS[2], t, 'PX', ARGV[2])
 return {'ok', tostring(t)}
 "#;
 
-/// Extends the lease if this writer still holds it.
+/// Extends the lease if this writer still holds it, and with it the
+/// other leases of this writer among `KEYS[2..]` (its post-id node).
 pub(crate) const RENEW: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  for i = 1, #KEYS do
+    if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+  end
   return 1
 end
 return 0
+"#;
+
+/// Hands out the next value of the counter `KEYS[2]`, larger than the
+/// last one and than `ARGV[2]`; refused, as every write, to a writer
+/// older than the slot's fence `KEYS[1]`.
+pub(crate) const MINT: &str = r#"
+local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
+local token = tonumber(ARGV[1])
+if fence > token then
+  return redis.error_reply('STARLINGFENCED a newer writer (' .. fence .. ') holds the store')
+end
+if fence < token then redis.call('SET', KEYS[1], ARGV[1]) end
+local v = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[2])
+if v <= floor then
+  v = floor + 1
+  redis.call('SET', KEYS[2], v)
+end
+return v
 "#;
 
 /// Gives the lease up if this writer holds it.
@@ -69,6 +91,8 @@ pub(crate) struct Lease {
     lost: std::sync::atomic::AtomicBool,
     /// Slots recorded in the slot list (a bit per slot).
     registered: Mutex<Vec<u64>>,
+    /// The post-id node number this writer leased, and its key.
+    node: Mutex<Option<(u16, Vec<u8>)>>,
 }
 
 impl Lease {
@@ -105,6 +129,7 @@ impl Lease {
                     valid_until: Mutex::new(started + ttl),
                     lost: std::sync::atomic::AtomicBool::new(false),
                     registered: Mutex::new(vec![0; crate::cluster::SLOTS / 64]),
+                    node: Mutex::new(None),
                 })
             }
             [what, found] if what == "format" => Err(Error::IncompatibleStore {
@@ -171,6 +196,52 @@ impl Lease {
         Ok(())
     }
 
+    /// The post-id node number of this writer: `preferred` if no live
+    /// writer holds it, else the lowest free one. Each number is a key set
+    /// only if absent, with the writer lease's expiry, renewed with it
+    /// and given up with it, so two live writers never hold one number.
+    pub(crate) fn claim_node(&self, cluster: &Cluster, keys: &Keys, preferred: u16) -> Result<u16> {
+        let mut held = self.node.lock();
+        if let Some((n, _)) = &*held {
+            return Ok(*n);
+        }
+        self.check()?;
+        let ttl_ms = self.ttl.as_millis().to_string();
+        let candidates = std::iter::once(preferred & PostId::MAX_NODE)
+            .chain((0..=PostId::MAX_NODE).filter(|n| *n != preferred & PostId::MAX_NODE));
+        for n in candidates {
+            let key = keys.meta(&format!("node:{n}"));
+            let set: Option<String> = cluster.on_slot(slot_of(&key), |c| {
+                attempt(
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(self.token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(&ttl_ms)
+                        .query(c),
+                )
+            })?;
+            let ours = match set {
+                Some(_) => true,
+                // A retried SET may have found its own first try.
+                None => cluster.on_slot(slot_of(&key), |c| {
+                    attempt(redis::cmd("GET").arg(&key).query::<Option<u64>>(c))
+                })? == Some(self.token),
+            };
+            if ours {
+                *held = Some((n, key));
+                return Ok(n);
+            }
+        }
+        Err(Error::NodesExhausted)
+    }
+
+    /// The key of the post-id node lease, once claimed.
+    fn node_key(&self) -> Option<Vec<u8>> {
+        self.node.lock().as_ref().map(|(_, k)| k.clone())
+    }
+
     /// The slots any writer of the namespace recorded.
     pub(crate) fn recorded(cluster: &Cluster, keys: &Keys) -> Result<Vec<u16>> {
         let list = keys.meta("slots");
@@ -198,14 +269,13 @@ impl Renewal {
                 let ttl_ms = lease.ttl.as_millis().to_string();
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     let started = Instant::now();
+                    let node = lease.node_key();
                     let r = cluster.on_slot(slot_of(&key), |c| {
-                        attempt(
-                            script
-                                .key(&key)
-                                .arg(lease.token)
-                                .arg(&ttl_ms)
-                                .invoke::<i64>(c),
-                        )
+                        let mut call = script.key(&key);
+                        if let Some(node) = &node {
+                            call.key(node);
+                        }
+                        attempt(call.arg(lease.token).arg(&ttl_ms).invoke::<i64>(c))
                     });
                     match r {
                         Ok(1) => *lease.valid_until.lock() = started + lease.ttl,
@@ -236,11 +306,13 @@ impl Drop for Renewal {
     }
 }
 
-/// Gives the lease up (on close), if still held.
-pub(crate) fn release(cluster: &Cluster, keys: &Keys, token: u64) {
-    let key = keys.meta("lease");
+/// Gives the lease and the post-id node number up (on close), if still
+/// held.
+pub(crate) fn release(cluster: &Cluster, keys: &Keys, lease: &Lease) {
     let script = redis::Script::new(RELEASE);
-    let _ = cluster.on_slot(slot_of(&key), |c| {
-        attempt(script.key(&key).arg(token).invoke::<i64>(c))
-    });
+    for key in lease.node_key().into_iter().chain([keys.meta("lease")]) {
+        let _ = cluster.on_slot(slot_of(&key), |c| {
+            attempt(script.key(&key).arg(lease.token).invoke::<i64>(c))
+        });
+    }
 }

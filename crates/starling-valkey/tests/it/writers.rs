@@ -24,7 +24,7 @@ fn lease_key(namespace: &str) -> String {
     format!("{namespace}:{{m}}:lease")
 }
 
-fn steal_lease(namespace: &str) {
+pub(crate) fn steal_lease(namespace: &str) {
     let key = lease_key(namespace);
     let mut c = cluster::raw(&key);
     let _: i64 = redis::cmd("DEL")
