@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Config, Error, Result};
-use starling_store::Backend;
+use starling_store::{Backend, ClusterAddress};
 
 use crate::base::Shared;
 
@@ -48,6 +48,25 @@ where
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Engine<B>> {
         config.validate()?;
         let backend = B::try_from((path.as_ref(), &config))?;
+        Engine::with_backend(backend, config)
+    }
+}
+
+impl<B> Engine<B>
+where
+    B: Backend + for<'a> TryFrom<ClusterAddress<'a>, Error = Error>,
+{
+    /// Connects to the store `namespace` on the servers at `urls` (seed
+    /// addresses, comma-separated) and resumes any unfinished fan-out, for
+    /// backends of stores that live on servers (they say so by converting
+    /// from a [`ClusterAddress`]).
+    pub fn connect(urls: &str, namespace: &str, config: Config) -> Result<Engine<B>> {
+        config.validate()?;
+        let backend = B::try_from(ClusterAddress {
+            urls,
+            namespace,
+            config: &config,
+        })?;
         Engine::with_backend(backend, config)
     }
 }

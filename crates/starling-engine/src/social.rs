@@ -64,11 +64,7 @@ impl<B: Backend> Engine<B> {
             Some(id) => id,
             None => GroupId(*next),
         };
-        let group = Group {
-            id,
-            owner,
-            name,
-        };
+        let group = Group { id, owner, name };
         s.write(
             &[
                 Mutation::PutGroup(group.clone()),

@@ -631,14 +631,26 @@ pub fn minted_ids_grow<B: Backend>(new: &mut dyn FnMut() -> B) {
     let b = new();
     let mut last_user = None;
     let mut last_group = None;
-    for durability in [Durability::Buffered, Durability::Synced, Durability::Buffered] {
+    for durability in [
+        Durability::Buffered,
+        Durability::Synced,
+        Durability::Buffered,
+    ] {
         let u = ok::<B, _>(b.mint_user_id(durability), "mint_user_id");
         let g = ok::<B, _>(b.mint_group_id(durability), "mint_group_id");
         if let (Some(u), Some(before)) = (u, last_user) {
-            assert!(u > before, "{}: user id {u:?} after {before:?}", type_name::<B>());
+            assert!(
+                u > before,
+                "{}: user id {u:?} after {before:?}",
+                type_name::<B>()
+            );
         }
         if let (Some(g), Some(before)) = (g, last_group) {
-            assert!(g > before, "{}: group id {g:?} after {before:?}", type_name::<B>());
+            assert!(
+                g > before,
+                "{}: group id {g:?} after {before:?}",
+                type_name::<B>()
+            );
         }
         if u.is_none() != last_user.is_none() && last_user.is_some() {
             panic!("{}: mint_user_id stopped minting", type_name::<B>());
@@ -647,7 +659,11 @@ pub fn minted_ids_grow<B: Backend>(new: &mut dyn FnMut() -> B) {
         last_group = g.or(last_group);
     }
     let node = ok::<B, _>(b.post_id_node(3), "post_id_node");
-    assert!(node <= PostId::MAX_NODE, "{}: node {node}", type_name::<B>());
+    assert!(
+        node <= PostId::MAX_NODE,
+        "{}: node {node}",
+        type_name::<B>()
+    );
     same::<B, _>(
         ok::<B, _>(b.post_id_node(3), "post_id_node"),
         node,

@@ -29,6 +29,20 @@ pub use graph::{Direction, GraphStore};
 pub use inbox::{FanoutQueue, InboxStore};
 pub use log::PostStore;
 
+/// Where a store that lives on servers is reached: what a backend of such
+/// a store converts from (`TryFrom<ClusterAddress>`) so that
+/// `Engine::connect(urls, namespace, config)` builds it, as backends on a
+/// path convert from `(&Path, &Config)` for `Engine::open`.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterAddress<'a> {
+    /// Seed addresses, comma-separated (`valkey://host:port,...`).
+    pub urls: &'a str,
+    /// The store's name on the servers.
+    pub namespace: &'a str,
+    /// The engine's configuration.
+    pub config: &'a starling_core::Config,
+}
+
 /// Starling's whole storage seam: the domain-level reads of every store,
 /// and one write, [`Backend::apply`], that applies a batch of mutations
 /// atomically with the durability asked for.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::{Connection, Value};
 use parking_lot::Mutex;
+use redis::{Connection, Value};
 use starling_core::{
     Durability, Error, GroupId, InboxEntry, Mutation, Result, StorageError, UserId,
 };
@@ -120,6 +120,15 @@ pub struct ValkeyBackend {
     /// a counter's last increments.
     minted_users: Mutex<u64>,
     minted_groups: Mutex<u64>,
+}
+
+impl<'a> TryFrom<starling_store::ClusterAddress<'a>> for ValkeyBackend {
+    type Error = Error;
+
+    /// Connects with the default timeouts: what `Engine::connect` builds.
+    fn try_from(at: starling_store::ClusterAddress<'a>) -> Result<ValkeyBackend> {
+        ValkeyBackend::connect(&ValkeyOptions::from_url_list(at.urls, at.namespace))
+    }
 }
 
 impl std::fmt::Debug for ValkeyBackend {

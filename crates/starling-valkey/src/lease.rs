@@ -225,9 +225,11 @@ impl Lease {
             let ours = match set {
                 Some(_) => true,
                 // A retried SET may have found its own first try.
-                None => cluster.on_slot(slot_of(&key), |c| {
-                    attempt(redis::cmd("GET").arg(&key).query::<Option<u64>>(c))
-                })? == Some(self.token),
+                None => {
+                    cluster.on_slot(slot_of(&key), |c| {
+                        attempt(redis::cmd("GET").arg(&key).query::<Option<u64>>(c))
+                    })? == Some(self.token)
+                }
             };
             if ours {
                 *held = Some((n, key));

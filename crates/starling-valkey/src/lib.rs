@@ -60,5 +60,8 @@ mod cluster;
 mod layout;
 mod lease;
 mod read;
+#[cfg(feature = "test-cluster")]
+#[doc(hidden)]
+pub mod test_cluster;
 
 pub use backend::{ValkeyBackend, ValkeyOptions};

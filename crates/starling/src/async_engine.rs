@@ -17,6 +17,7 @@ use starling_engine::{
     Suggestion, Thread, TimelinePage, UserPage,
 };
 use starling_rocks::RocksBackend;
+use starling_store::ClusterAddress;
 use tokio::sync::oneshot;
 
 use crate::GenericEngine;
@@ -167,19 +168,43 @@ impl AsyncEngine<RocksBackend> {
     /// [`Engine::open`]: crate::GenericEngine::open
     pub async fn open(path: impl AsRef<Path>, config: Config) -> Result<AsyncEngine> {
         let path = path.as_ref().to_owned();
-        let (tx, rx) = oneshot::channel();
-        let opener = std::thread::Builder::new()
-            .name("starling-open".to_owned())
-            .spawn(move || {
-                let _ = tx.send(GenericEngine::<RocksBackend>::open(&path, config));
-            })
-            .map_err(spawn_error)?;
-        let opened = rx.await;
-        // It has sent its result: the join is immediate.
-        let _ = opener.join();
-        let engine = opened.map_err(|_| Error::Closed)??;
-        AsyncEngine::new(engine)
+        opened_on_thread(move || GenericEngine::<RocksBackend>::open(&path, config)).await
     }
+}
+
+impl<B> AsyncEngine<B>
+where
+    B: Backend + for<'a> TryFrom<ClusterAddress<'a>, Error = Error>,
+{
+    /// Connects to the store `namespace` on the servers at `urls`, and
+    /// resumes any unfinished fan-out, as [`Engine::connect`] does, with a
+    /// pool of [`DEFAULT_THREADS`]. The connecting runs on a thread of its
+    /// own.
+    ///
+    /// [`Engine::connect`]: crate::GenericEngine::connect
+    pub async fn connect(urls: &str, namespace: &str, config: Config) -> Result<AsyncEngine<B>> {
+        let (urls, namespace) = (urls.to_owned(), namespace.to_owned());
+        opened_on_thread(move || GenericEngine::<B>::connect(&urls, &namespace, config)).await
+    }
+}
+
+/// Runs `open` (which blocks) on a thread of its own and wraps the engine
+/// it returns.
+async fn opened_on_thread<B: Backend>(
+    open: impl FnOnce() -> Result<GenericEngine<B>> + Send + 'static,
+) -> Result<AsyncEngine<B>> {
+    let (tx, rx) = oneshot::channel();
+    let opener = std::thread::Builder::new()
+        .name("starling-open".to_owned())
+        .spawn(move || {
+            let _ = tx.send(open());
+        })
+        .map_err(spawn_error)?;
+    let opened = rx.await;
+    // It has sent its result: the join is immediate.
+    let _ = opener.join();
+    let engine = opened.map_err(|_| Error::Closed)??;
+    AsyncEngine::new(engine)
 }
 
 impl<B: Backend> AsyncEngine<B> {

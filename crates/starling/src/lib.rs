@@ -1,8 +1,13 @@
 // The crate documentation is the tour in GUIDE.md, beside Cargo.toml.
 #![doc = include_str!("../GUIDE.md")]
 
+#[cfg(feature = "valkey")]
+mod any;
 #[cfg(feature = "tokio")]
 mod async_engine;
+
+#[cfg(feature = "valkey")]
+pub use any::{AnyBackend, AnyEngine, is_cluster_address};
 
 #[cfg(feature = "tokio")]
 pub use async_engine::{AsyncEngine, DEFAULT_THREADS, MAX_THREADS};
@@ -19,7 +24,7 @@ pub use starling_engine::{
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 pub use starling_store::{
-    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+    Backend, ClusterAddress, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
 };
 
 /// Shared, reference-counted bytes: what `Engine::avatar` hands out, so
@@ -38,6 +43,14 @@ pub mod sms {
 
 /// The engine over an embedded RocksDB database.
 pub type Engine = starling_engine::Engine<RocksBackend>;
+
+/// The engine over a Valkey (or Redis) cluster:
+/// `ValkeyEngine::connect("valkey://host:port,...", namespace, config)`.
+#[cfg(feature = "valkey")]
+pub type ValkeyEngine = starling_engine::Engine<ValkeyBackend>;
+
+#[cfg(feature = "valkey")]
+pub use starling_valkey::{ValkeyBackend, ValkeyOptions};
 
 /// The engine over any backend of the storage seam (the in-memory
 /// [`MemBackend`] in tests).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
+const DEFAULT_NAMESPACE: &str = "starling";
 const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
 const DEFAULT_POST_BURST: u32 = 10;
 const DEFAULT_POSTS_PER_MINUTE: u32 = 30;
@@ -182,6 +183,18 @@ pub struct Config {
     #[arg(long, env = "STARLING_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// Where the engine keeps its data: seed addresses of a Valkey (or
+    /// Redis) cluster, `valkey://host:port[,host:port...]`; when not given,
+    /// the embedded RocksDB database in the data folder. The account store
+    /// stays in the data folder either way.
+    #[arg(long, env = "STARLING_STORE")]
+    pub store: Option<String>,
+
+    /// The store's name on the cluster (with `--store valkey://...`): many
+    /// stores can share one cluster.
+    #[arg(long, env = "STARLING_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+
     /// Address to listen on. Put a TLS-terminating proxy in front of it.
     #[arg(long, env = "STARLING_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
@@ -334,6 +347,8 @@ impl Config {
         let engine = engine_default();
         Config {
             data_dir: data_dir.into(),
+            store: None,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             durability: engine.durability.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -393,6 +408,13 @@ impl Config {
 
     /// Checks the settings that clap cannot.
     pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        if let Some(store) = &self.store
+            && !starling::is_cluster_address(store)
+        {
+            return Err(
+                "--store takes valkey://host:port addresses (leave it out for the embedded database)",
+            );
+        }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024");
         }
@@ -523,6 +545,27 @@ mod tests {
             Ok(c) => panic!("{flags:?} accepted: {:?}", c.engine_config()),
             Err(e) => assert!(e.contains(why), "{flags:?}: {e}"),
         }
+    }
+
+    #[test]
+    fn the_store_is_the_embedded_database_or_cluster_addresses() {
+        let embedded = parse(&[]).expect("defaults");
+        assert_eq!(embedded.store, None);
+        assert_eq!(embedded.namespace, "starling");
+        let cluster = parse(&[
+            "--store",
+            "valkey://127.0.0.1:7100,valkey://127.0.0.1:7101",
+            "--namespace",
+            "app",
+        ])
+        .expect("cluster addresses");
+        assert_eq!(
+            cluster.store.as_deref(),
+            Some("valkey://127.0.0.1:7100,valkey://127.0.0.1:7101")
+        );
+        assert_eq!(cluster.namespace, "app");
+        refused(&["--store", "/var/lib/starling"], "valkey://");
+        refused(&["--store", "http://127.0.0.1:7100"], "valkey://");
     }
 
     #[test]

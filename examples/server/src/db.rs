@@ -4,20 +4,35 @@
 
 use std::path::Path;
 
-use starling::{AsyncEngine, Engine, Subscription, UserId};
+use starling::{AnyBackend, AsyncEngine, Subscription, UserId};
 
 use crate::error::ApiError;
 
+/// The engine over the store the server was started with: the embedded
+/// database or a cluster.
+pub(crate) type Engine = starling::AnyEngine;
+
 /// The open engine, shared by every request.
 pub(crate) struct Db {
-    engine: AsyncEngine,
+    engine: AsyncEngine<AnyBackend>,
 }
 
 impl Db {
-    /// Opens the engine (blocking).
-    pub(crate) fn open(path: &Path, config: starling::Config) -> starling::Result<Db> {
+    /// Opens the engine (blocking): on the cluster at `store` (its
+    /// namespace `namespace`) when one is given, else on the RocksDB
+    /// database in the folder `dir`.
+    pub(crate) fn open(
+        store: Option<&str>,
+        namespace: &str,
+        dir: &Path,
+        config: starling::Config,
+    ) -> starling::Result<Db> {
+        let engine = match store {
+            Some(urls) => Engine::connect(urls, namespace, config)?,
+            None => Engine::open(dir, config)?,
+        };
         Ok(Db {
-            engine: AsyncEngine::new(Engine::open(path, config)?)?,
+            engine: AsyncEngine::new(engine)?,
         })
     }
 

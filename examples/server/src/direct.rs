@@ -9,9 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use starling::{AVATAR_MAX_BYTES, DirectMessage, DmPolicy, Engine, Toggle, User, UserId};
+use starling::{AVATAR_MAX_BYTES, DirectMessage, DmPolicy, Toggle, User, UserId};
 
 use crate::auth::Session;
+use crate::db::Engine;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::routes::{PageQuery, own};
 use crate::server::AppState;

@@ -12,14 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use starling::{
-    Audience, Counts, Cursor, Engine, GroupId, Post, PostId, PostOptions, TimelinePage, User,
-    UserId, UserPage,
+    Audience, Counts, Cursor, GroupId, Post, PostId, PostOptions, TimelinePage, User, UserId,
+    UserPage,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Session};
+use crate::db::Engine;
 use crate::direct;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::live;

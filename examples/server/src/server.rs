@@ -64,14 +64,20 @@ struct Inner {
 }
 
 impl AppState {
-    /// Opens the engine and the account store in `config.data_dir`.
+    /// Opens the engine (in `config.data_dir`, or on the cluster of
+    /// `config.store`) and the account store in `config.data_dir`.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
         config.validate().map_err(StartError::Config)?;
         let (db, accounts) = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || -> Result<_, StartError> {
                 std::fs::create_dir_all(&config.data_dir)?;
-                let db = Db::open(&config.engine_dir(), config.engine_config())?;
+                let db = Db::open(
+                    config.store.as_deref(),
+                    &config.namespace,
+                    &config.engine_dir(),
+                    config.engine_config(),
+                )?;
                 let accounts = Accounts::open(&config.accounts_dir(), config.token_ttl())?;
                 Ok((db, accounts))
             })

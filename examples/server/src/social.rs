@@ -186,7 +186,7 @@ pub(crate) struct ChangedJson {
 /// Runs a change that reports whether it changed anything.
 pub(crate) async fn change<F>(state: &AppState, f: F) -> Result<axum::Json<ChangedJson>, ApiError>
 where
-    F: FnOnce(&starling::Engine) -> starling::Result<bool> + Send + 'static,
+    F: FnOnce(&crate::db::Engine) -> starling::Result<bool> + Send + 'static,
 {
     state
         .db()

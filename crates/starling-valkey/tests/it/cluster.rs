@@ -3,17 +3,11 @@
 //! binary exits. A test fails (never skips) when no server can be had.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use starling_valkey::{ValkeyBackend, ValkeyOptions};
+use starling_valkey::{ValkeyBackend, ValkeyOptions, test_cluster};
 
 use crate::BASE_PORT;
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
-}
 
 pub(crate) fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("valkey-cluster-{BASE_PORT}"))
@@ -22,55 +16,12 @@ pub(crate) fn data_dir() -> PathBuf {
 /// The seed URLs of the running test cluster, starting it on first use.
 pub(crate) fn urls() -> &'static str {
     static URLS: OnceLock<String> = OnceLock::new();
-    URLS.get_or_init(|| {
-        let dir = data_dir();
-        let port = BASE_PORT.to_string();
-        // A cluster a killed run left behind is stopped first.
-        let _ = Command::new(script())
-            .args(["stop", "--port", &port, "--dir"])
-            .arg(&dir)
-            .status();
-        let out = Command::new(script())
-            .args(["start", "--port", &port, "--dir"])
-            .arg(&dir)
-            .output()
-            .expect("scripts/cluster runs");
-        assert!(
-            out.status.success(),
-            "scripts/cluster start failed (is valkey-server installable?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // Stops the cluster when this test binary exits: the watchdog
-        // outlives the binary by design, so nothing waits for it.
-        let watchdog = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {script} stop --port {port} --dir {dir}",
-            pid = std::process::id(),
-            script = script().display(),
-            dir = dir.display(),
-        );
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .args(["-c", &watchdog])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("watchdog starts");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    })
+    URLS.get_or_init(|| test_cluster::start(BASE_PORT, &data_dir(), &[]))
 }
 
 /// A namespace no other test of this run uses.
 pub(crate) fn namespace() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "t{}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis()),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
+    test_cluster::namespace()
 }
 
 /// Options for `namespace` on the test cluster.

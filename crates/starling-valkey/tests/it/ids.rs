@@ -29,7 +29,10 @@ fn user_and_group_ids_come_from_the_cluster_counters() {
     // its last increments).
     let key = format!("{ns}:{{m}}:user_counter");
     let mut raw = cluster::raw(&key);
-    let counter: u64 = redis::cmd("GET").arg(&key).query(&mut raw).expect("counter");
+    let counter: u64 = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut raw)
+        .expect("counter");
     assert_eq!(counter, bob.id.0, "the counter holds the last id minted");
     let _: () = redis::cmd("SET")
         .arg(&key)
@@ -39,7 +42,10 @@ fn user_and_group_ids_come_from_the_cluster_counters() {
     let backend = ValkeyBackend::connect(&cluster::options(&ns)).expect("reconnect");
     let engine = Engine::with_backend(backend, Config::default()).expect("engine");
     let cat = engine.create_user("cat").expect("cat");
-    assert!(cat.id > bob.id, "no id handed out twice: {cat:?} after {bob:?}");
+    assert!(
+        cat.id > bob.id,
+        "no id handed out twice: {cat:?} after {bob:?}"
+    );
     assert_eq!(engine.user(ann.id).expect("ann stays").name.as_str(), "ann");
     let second = engine.create_group(cat.id, "club").expect("group");
     assert!(second.id > group.id, "group ids grow");
@@ -51,7 +57,9 @@ fn synced_ids_wait_for_a_replica_and_buffered_ones_do_not() {
     let ns = cluster::namespace();
     let backend = ValkeyBackend::connect(&cluster::options(&ns)).expect("connect");
     let a = backend.mint_user_id(Durability::Synced).expect("synced id");
-    let b = backend.mint_user_id(Durability::Buffered).expect("buffered id");
+    let b = backend
+        .mint_user_id(Durability::Buffered)
+        .expect("buffered id");
     match (a, b) {
         (Some(a), Some(b)) => assert!(b > a, "{a:?} then {b:?}"),
         other => panic!("the cluster mints ids: {other:?}"),
@@ -66,14 +74,17 @@ fn a_fenced_out_writer_mints_no_ids() {
     let mut options = cluster::options(&ns);
     options.lease_ttl = std::time::Duration::from_secs(60);
     let old = ValkeyBackend::connect(&options).expect("old writer");
-    old.mint_user_id(Durability::Buffered).expect("mints while held");
+    old.mint_user_id(Durability::Buffered)
+        .expect("mints while held");
     crate::writers::steal_lease(&ns);
     let new = ValkeyBackend::connect(&cluster::options(&ns)).expect("new writer");
     match old.mint_user_id(Durability::Buffered) {
         Err(Error::Fenced(_)) => {}
         other => panic!("a fenced-out writer must not mint: {other:?}"),
     }
-    let next = new.mint_user_id(Durability::Buffered).expect("new writer mints");
+    let next = new
+        .mint_user_id(Durability::Buffered)
+        .expect("new writer mints");
     assert_eq!(next, Some(UserId(2)), "the refused call used no id");
 }
 
@@ -93,15 +104,27 @@ fn post_ids_carry_a_node_number_no_live_process_holds() {
     let backend = ValkeyBackend::connect(&cluster::options(&ns)).expect("connect");
     let node = backend.post_id_node(5).expect("a node number");
     assert_ne!(node, 5, "node 5 is leased to another process");
-    assert_eq!(backend.post_id_node(5).expect("again"), node, "claimed once");
+    assert_eq!(
+        backend.post_id_node(5).expect("again"),
+        node,
+        "claimed once"
+    );
     let mine = node_key(&ns, node);
-    let engine = Engine::with_backend(backend, Config {
-        node_id: 5,
-        ..Config::default()
-    }).expect("engine");
+    let engine = Engine::with_backend(
+        backend,
+        Config {
+            node_id: 5,
+            ..Config::default()
+        },
+    )
+    .expect("engine");
     let ann = engine.create_user("ann").expect("ann");
     let post = engine.post(ann.id, "hello").expect("post");
-    assert_eq!(node_of(post.id), node, "the post id carries the leased node");
+    assert_eq!(
+        node_of(post.id),
+        node,
+        "the post id carries the leased node"
+    );
     let token: Option<String> = redis::cmd("GET").arg(&mine).query(&mut raw).expect("read");
     assert!(token.is_some(), "the node is leased while the engine runs");
     engine.close().expect("close");

@@ -2,6 +2,7 @@
 //! loopback port with a fresh data folder.
 
 mod browser;
+mod cluster;
 mod direct;
 mod harness;
 mod measure;
