@@ -21,6 +21,20 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
         starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
     })?;
     let backend = RocksBackend::open(dir.path(), &config)?;
+    let author = load_followers(&backend, followers)?;
+    // A large follower list lives in table files, not the memtable.
+    backend.flush()?;
+    Ok(Fixture {
+        engine: GenericEngine::with_backend(backend, config)?,
+        author,
+        dir,
+    })
+}
+
+/// Stores users 1 to `followers + 1` in `backend`, every one but user 1
+/// following user 1 (pushed to), straight through the seam. Returns the
+/// author, user 1.
+pub fn load_followers<B: Backend>(backend: &B, followers: u64) -> Result<UserId> {
     let author = UserId(1);
     let mut batch = Vec::with_capacity(20_000);
     for id in 1..=followers + 1 {
@@ -43,13 +57,7 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
         }
     }
     backend.apply(&batch, Durability::Buffered)?;
-    // A large follower list lives in table files, not the memtable.
-    backend.flush()?;
-    Ok(Fixture {
-        engine: GenericEngine::with_backend(backend, config)?,
-        author,
-        dir,
-    })
+    Ok(author)
 }
 
 /// A new engine over a copy of `fixture`'s database (a checkpoint: hard
@@ -69,31 +77,49 @@ pub fn fresh_copy(
     Ok((engine, dir))
 }
 
-/// An engine in a temporary folder with a reader who follows `push` authors
-/// under the push threshold and `pulled` authors over it, each with
-/// `posts_each` posts; the reader's inbox is materialized.
-pub struct TimelineFixture {
+/// An engine with a reader who follows `push` authors under the push
+/// threshold and `pulled` authors over it, each with `posts_each` posts;
+/// the reader's inbox is materialized.
+pub struct TimelineFixture<B: Backend = RocksBackend> {
     /// The engine.
-    pub engine: GenericEngine<RocksBackend>,
+    pub engine: GenericEngine<B>,
     /// The reader.
     pub reader: UserId,
-    /// The folder, removed when dropped.
-    pub dir: tempfile::TempDir,
+    /// The folder of an embedded database, removed when dropped.
+    pub dir: Option<tempfile::TempDir>,
 }
 
-/// Builds a [`TimelineFixture`]. Pulled authors get two extra followers so
-/// that they cross a push threshold of 2.
-pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<TimelineFixture> {
-    let dir = tempfile::tempdir().map_err(|e| {
-        starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
-    })?;
-    let config = Config {
+/// The configuration of a [`TimelineFixture`]: a push threshold of 2.
+pub fn timeline_config() -> Config {
+    Config {
         durability: Durability::Buffered,
         push_threshold: 2,
         inactive_after_ms: None,
         ..Config::default()
-    };
+    }
+}
+
+/// Builds a [`TimelineFixture`] over RocksDB in a temporary folder.
+pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<TimelineFixture> {
+    let dir = tempfile::tempdir().map_err(|e| {
+        starling::Error::Storage(starling::StorageError::from_source("temporary folder", e))
+    })?;
+    let config = timeline_config();
     let engine = GenericEngine::with_backend(RocksBackend::open(dir.path(), &config)?, config)?;
+    let mut fixture = reader_fixture_on(engine, push, pulled, posts_each)?;
+    fixture.dir = Some(dir);
+    Ok(fixture)
+}
+
+/// Builds a [`TimelineFixture`] in `engine` (any backend, opened with
+/// [`timeline_config`]). Pulled authors get two extra followers so that
+/// they cross the push threshold of 2.
+pub fn reader_fixture_on<B: Backend>(
+    engine: GenericEngine<B>,
+    push: usize,
+    pulled: usize,
+    posts_each: usize,
+) -> Result<TimelineFixture<B>> {
     let reader = engine.create_user("reader")?.id;
     let extra = [
         engine.create_user("extra1")?.id,
@@ -115,7 +141,7 @@ pub fn reader_fixture(push: usize, pulled: usize, posts_each: usize) -> Result<T
     Ok(TimelineFixture {
         engine,
         reader,
-        dir,
+        dir: None,
     })
 }
 
@@ -176,6 +202,6 @@ pub fn repost_fixture(reposters: usize, each: usize) -> Result<TimelineFixture> 
     Ok(TimelineFixture {
         engine,
         reader,
-        dir,
+        dir: Some(dir),
     })
 }

@@ -27,6 +27,11 @@ struct Cli {
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Run `fanout` and `latency` on a Valkey cluster
+    /// (`valkey://host:port[,host:port...]`, each run in a namespace of
+    /// its own) instead of the embedded database.
+    #[arg(long, global = true)]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -110,6 +115,19 @@ struct MixedReport {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(store) = &cli.store {
+        if !starling::is_cluster_address(store) {
+            anyhow::bail!("--store takes valkey://host:port addresses");
+        }
+        if !matches!(
+            cli.scenario,
+            Scenario::Fanout { .. } | Scenario::Latency { .. }
+        ) {
+            anyhow::bail!(
+                "--store runs fanout and latency; mixed and soak measure RocksDB's own statistics"
+            );
+        }
+    }
     match cli.scenario {
         Scenario::Chart { input, out } => {
             chart::write_all(&input, &out)?;
@@ -149,6 +167,34 @@ fn main() -> Result<()> {
                     format!("home_50_{pulled}_pulled"),
                     serde_json::to_value(&reads_ms)?,
                 );
+            }
+            if let Some(urls) = &cli.store {
+                for posters in [1usize, 8] {
+                    let ours = latency::post_ack_on_cluster(urls, posters, posts)?;
+                    if !cli.json {
+                        println!(
+                            "cluster: synced post ack, {posters} posters: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                            ours.p50_ms, ours.p99_ms, ours.max_ms
+                        );
+                    }
+                    out.insert(
+                        format!("cluster_post_ack_{posters}_posters"),
+                        serde_json::to_value(&ours)?,
+                    );
+                }
+                for (push, pulled) in [(40usize, 0usize), (20, 20)] {
+                    let reads_ms = latency::home_reads_on_cluster(urls, (push, pulled, 25), reads)?;
+                    if !cli.json {
+                        println!(
+                            "cluster: home page of 50, {pulled} pulled authors: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                            reads_ms.p50_ms, reads_ms.p99_ms, reads_ms.max_ms
+                        );
+                    }
+                    out.insert(
+                        format!("cluster_home_50_{pulled}_pulled"),
+                        serde_json::to_value(&reads_ms)?,
+                    );
+                }
             }
             if cli.json {
                 println!("{}", serde_json::Value::Object(out));
@@ -213,7 +259,7 @@ fn main() -> Result<()> {
             posts,
             batch,
         } => {
-            let report = fanout::run(followers, posts, batch)?;
+            let report = fanout::run(followers, posts, batch, cli.store.as_deref())?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
