@@ -155,45 +155,30 @@ fn main() -> Result<()> {
                     serde_json::to_value(&base)?,
                 );
             }
-            for (push, pulled) in [(40usize, 0usize), (20, 20)] {
-                let reads_ms = latency::home_reads(push, pulled, 25, reads)?;
+            let mut record = |key: String, what: String, p: &latency::Percentiles| {
                 if !cli.json {
                     println!(
-                        "home page of 50, {pulled} pulled authors: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-                        reads_ms.p50_ms, reads_ms.p99_ms, reads_ms.max_ms
+                        "{what}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                        p.p50_ms, p.p99_ms, p.max_ms
                     );
                 }
-                out.insert(
-                    format!("home_50_{pulled}_pulled"),
-                    serde_json::to_value(&reads_ms)?,
-                );
+                serde_json::to_value(p).map(|v| out.insert(key, v))
+            };
+            for (push, pulled) in [(40usize, 0usize), (20, 20)] {
+                let reads_ms = latency::home_reads(push, pulled, 25, reads)?;
+                let what = format!("home page of 50, {pulled} pulled authors");
+                record(format!("home_50_{pulled}_pulled"), what, &reads_ms)?;
             }
             if let Some(urls) = &cli.store {
                 for posters in [1usize, 8] {
                     let ours = latency::post_ack_on_cluster(urls, posters, posts)?;
-                    if !cli.json {
-                        println!(
-                            "cluster: synced post ack, {posters} posters: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-                            ours.p50_ms, ours.p99_ms, ours.max_ms
-                        );
-                    }
-                    out.insert(
-                        format!("cluster_post_ack_{posters}_posters"),
-                        serde_json::to_value(&ours)?,
-                    );
+                    let what = format!("cluster: synced post ack, {posters} posters");
+                    record(format!("cluster_post_ack_{posters}_posters"), what, &ours)?;
                 }
                 for (push, pulled) in [(40usize, 0usize), (20, 20)] {
                     let reads_ms = latency::home_reads_on_cluster(urls, (push, pulled, 25), reads)?;
-                    if !cli.json {
-                        println!(
-                            "cluster: home page of 50, {pulled} pulled authors: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-                            reads_ms.p50_ms, reads_ms.p99_ms, reads_ms.max_ms
-                        );
-                    }
-                    out.insert(
-                        format!("cluster_home_50_{pulled}_pulled"),
-                        serde_json::to_value(&reads_ms)?,
-                    );
+                    let what = format!("cluster: home page of 50, {pulled} pulled authors");
+                    record(format!("cluster_home_50_{pulled}_pulled"), what, &reads_ms)?;
                 }
             }
             if cli.json {
