@@ -6,5 +6,6 @@ const BASE_PORT: u16 = 7400;
 
 mod cluster;
 mod conformance;
+mod fanout;
 mod model;
 mod writers;
