@@ -6,6 +6,7 @@ const BASE_PORT: u16 = 7400;
 
 mod cluster;
 mod conformance;
+mod differential;
 mod fanout;
 mod model;
 mod writers;
