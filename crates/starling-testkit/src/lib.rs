@@ -8,14 +8,18 @@
 //!   fuzzers ([`Op::decode`]).
 //! - [`Harness`]: drives an [`Engine`] over any backend through a sequence
 //!   of ops alongside the model and reports the first difference.
+//! - [`Differential`]: drives two engines over two backends through the
+//!   same ops and compares every outcome and every read between them.
 //!
 //! It is a library so that the property tests of every backend and the
 //! fuzz targets use the same model.
 
+mod differential;
 mod harness;
 mod model;
 mod ops;
 
+pub use differential::{Differential, Inboxes, Side};
 pub use harness::{Harness, Reopen};
 pub use model::{Failure, Model, Outcome};
 pub use ops::Op;

@@ -1,7 +1,8 @@
 //! Fan-out over a Valkey cluster beside its raw baseline, in one run:
 //! `FOLLOWERS` inbox entries per post written as the engine's bulk
-//! delivery writes them (`apply_bulk_inbox`: one script call per owner,
-//! fenced), then the same members to the same keys as plain pipelined
+//! delivery writes them (`apply_bulk_inbox` in pages of
+//! `bulk_fanout_batch` entries: per primary, one fenced script call per
+//! chunk of entries), then the same members to the same keys as plain pipelined
 //! `ZADD`s. Prints entries per second of both, their ratio, and the
 //! memory per inbox entry.
 //!
@@ -13,12 +14,9 @@
 
 use std::time::Instant;
 
-use starling_core::{InboxEntry, PostId, UserId};
+use starling_core::{Config, InboxEntry, PostId, UserId};
 use starling_store::Backend;
 use starling_valkey::{ValkeyBackend, ValkeyOptions};
-
-/// Entries per call, as the engine's bulk batches.
-const BATCH: usize = 10_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -32,7 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base = ValkeyBackend::connect(&ValkeyOptions::from_url_list(&urls, &format!("{ns}-raw")))?;
     let author = UserId(u64::MAX / 2);
     let (mut engine_s, mut base_s) = (0.0, 0.0);
-    let mut batch = Vec::with_capacity(BATCH);
+    // Entries per call, as the engine's bulk deliveries write them.
+    let size = Config::default().bulk_fanout_batch;
+    let mut batch = Vec::with_capacity(size);
     for p in 0..posts {
         let entry = InboxEntry {
             post: PostId::from_parts(1_800_000_000_000 + p, 1, 0),
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut owner = 1;
             while owner <= followers {
                 batch.clear();
-                let end = (owner + BATCH as u64).min(followers + 1);
+                let end = (owner + size as u64).min(followers + 1);
                 batch.extend((owner..end).map(|o| (UserId(o), entry)));
                 if std::ptr::eq(side, &engine) {
                     side.apply_bulk_inbox(&batch)?;

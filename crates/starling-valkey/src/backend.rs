@@ -13,6 +13,7 @@ use starling_core::{
 use starling_store::{Backend, GraphStore};
 
 use crate::cluster::{Cluster, Failure, SLOTS, Timeouts, attempt, slot_of};
+use crate::fanout::{INBOX, InboxWrite, split_fanout};
 use crate::layout::{APPLY, Group, Keys, Plan};
 use crate::lease::{ACQUIRE, Lease, MINT, REGISTER, RELEASE, RENEW, Renewal, release};
 
@@ -110,7 +111,7 @@ pub struct ValkeyBackend {
     pub(crate) cluster: Arc<Cluster>,
     pub(crate) keys: Keys,
     namespace: String,
-    lease: Arc<Lease>,
+    pub(crate) lease: Arc<Lease>,
     renewal: Option<Renewal>,
     wait: Wait,
     sync_timeout: Duration,
@@ -161,7 +162,7 @@ impl ValkeyBackend {
         let cluster = Arc::new(Cluster::connect(
             &options.urls,
             timeouts,
-            vec![APPLY, ACQUIRE, RENEW, RELEASE, REGISTER, MINT],
+            vec![APPLY, INBOX, ACQUIRE, RENEW, RELEASE, REGISTER, MINT],
         )?);
         let keys = Keys::new(&options.namespace);
         let wait = probe_wait(&cluster)?;
@@ -255,7 +256,7 @@ impl ValkeyBackend {
     }
 
     /// Appends the first, short wait for a replica to a pipeline.
-    fn add_wait(&self, pipe: &mut redis::Pipeline) {
+    pub(crate) fn add_wait(&self, pipe: &mut redis::Pipeline) {
         match self.wait {
             Wait::Aof => pipe.cmd("WAITAOF").arg(0).arg(1).arg(WAIT_POLL_MS),
             Wait::Replica => pipe.cmd("WAIT").arg(1).arg(WAIT_POLL_MS),
@@ -268,7 +269,7 @@ impl ValkeyBackend {
     /// wait starts: one long wait can miss a sync that lands just after
     /// the question and sit until the replica's next report (a second
     /// later), so the backend asks again every few milliseconds.
-    fn wait_for_replica(
+    pub(crate) fn wait_for_replica(
         &self,
         conn: &mut Connection,
         first: Option<&Value>,
@@ -470,20 +471,6 @@ fn probe_wait(cluster: &Cluster) -> Result<Wait> {
     })
 }
 
-/// Whether a batch is a fan-out batch: inbox writes and the one write of
-/// its job, whose cursor is its redo record.
-fn is_fanout_batch(batch: &[Mutation]) -> bool {
-    let mut jobs = 0;
-    for m in batch {
-        match m {
-            Mutation::InboxPut { .. } | Mutation::InboxDelete { .. } => {}
-            Mutation::PutJob(_) | Mutation::DeleteJob(_) => jobs += 1,
-            _ => return false,
-        }
-    }
-    jobs == 1
-}
-
 impl Backend for ValkeyBackend {
     /// From the namespace's user counter: many processes may write a
     /// cluster.
@@ -505,27 +492,28 @@ impl Backend for ValkeyBackend {
 
     fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.lease.check()?;
+        if let Some(writes) = split_fanout(batch) {
+            // A fan-out batch: its inbox writes grouped by primary, then
+            // its job's cursor last. A crash between them resumes the job
+            // at its old cursor, which rewrites the same entries.
+            let mut plan = Plan::new(&self.keys);
+            for m in batch {
+                if matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)) {
+                    plan.mutation(m);
+                }
+            }
+            let job = plan.into_groups();
+            self.write_inboxes(&writes, durability)?;
+            return self.run(&job, durability);
+        }
         let mut plan = Plan::new(&self.keys);
         for m in batch {
             plan.mutation(m);
         }
-        let job_slot = plan.job_slot;
-        let mut groups = plan.into_groups();
+        let groups = plan.into_groups();
         match groups.len() {
             0 => Ok(()),
             1 => self.run(&groups, durability),
-            _ if is_fanout_batch(batch) => {
-                // Entries first, the job's cursor last: a crash between
-                // them resumes the job at its old cursor, which rewrites
-                // the same entries.
-                let last = groups
-                    .iter()
-                    .position(|g| Some(g.slot) == job_slot)
-                    .ok_or_else(|| Error::Internal("fan-out batch without its job".into()))?;
-                let job = groups.remove(last);
-                self.run(&groups, durability)?;
-                self.run(std::slice::from_ref(&job), durability)
-            }
             _ => {
                 let id = self.write_intent(&groups, durability)?;
                 self.run(&groups, durability)?;
@@ -536,12 +524,12 @@ impl Backend for ValkeyBackend {
 
     fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
         // Entries are idempotent and their job's cursor, written after
-        // them, is their redo record: no intent, one pipeline per primary.
+        // them, is their redo record: no intent, grouped by primary.
         self.lease.check()?;
-        let mut plan = Plan::new(&self.keys);
-        for &(owner, entry) in entries {
-            plan.mutation(&Mutation::InboxPut { owner, entry });
-        }
-        self.run(&plan.into_groups(), Durability::Buffered)
+        let writes: Vec<InboxWrite> = entries
+            .iter()
+            .map(|&(owner, entry)| InboxWrite::Put(owner, entry))
+            .collect();
+        self.write_inboxes(&writes, Durability::Buffered)
     }
 }

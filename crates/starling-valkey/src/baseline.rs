@@ -43,3 +43,25 @@ impl ValkeyBackend {
         Ok(bytes.unwrap_or(0))
     }
 }
+
+impl ValkeyBackend {
+    /// Removes the inboxes of `owners` (`UNLINK`, pipelined per primary),
+    /// so that a benchmark's next round starts from empty inboxes.
+    /// Bypasses the writer lease's fences: never use it on a store an
+    /// engine serves.
+    pub fn baseline_clear_inboxes(&self, owners: &[UserId]) -> Result<()> {
+        let keys: Vec<Vec<u8>> = owners.iter().map(|o| self.keys.inbox(*o)).collect();
+        let items: Vec<(u16, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (slot_of(k), i))
+            .collect();
+        self.cluster.on_nodes(&items, |conn, mine| {
+            let mut pipe = redis::pipe();
+            for &(_, i) in mine {
+                pipe.cmd("UNLINK").arg(&keys[i]).ignore();
+            }
+            attempt(pipe.query::<()>(conn))
+        })
+    }
+}

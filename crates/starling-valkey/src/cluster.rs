@@ -112,12 +112,22 @@ impl From<Error> for Failure {
 /// The code the write scripts refuse a fenced-out writer with.
 pub(crate) const FENCED: &str = "STARLINGFENCED";
 
+/// How the server refuses a script command on a key it does not serve.
+const NON_LOCAL: &str = "non local key";
+
 fn classify(e: RedisError) -> Failure {
     let text = e.to_string();
     if text.contains(FENCED) {
         return Failure::Fatal(Error::Fenced("another writer took the store over"));
     }
     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) {
+        return Failure::Retry(e);
+    }
+    // A script's command met a key of a slot that moved away, or is
+    // moving, after the call was routed: the server refuses it as "non
+    // local" rather than redirecting. The calls are idempotent: route again
+    // and retry until the slot has settled.
+    if text.contains(NON_LOCAL) {
         return Failure::Retry(e);
     }
     match e.retry_method() {

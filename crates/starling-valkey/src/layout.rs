@@ -249,8 +249,6 @@ pub(crate) struct Plan<'k> {
     keys: &'k Keys,
     groups: HashMap<u16, Group>,
     order: Vec<u16>,
-    /// The slot of the batch's job write, when it is a fan-out batch.
-    pub(crate) job_slot: Option<u16>,
 }
 
 impl<'k> Plan<'k> {
@@ -259,7 +257,6 @@ impl<'k> Plan<'k> {
             keys,
             groups: HashMap::new(),
             order: Vec::new(),
-            job_slot: None,
         }
     }
 
@@ -473,7 +470,6 @@ impl<'k> Plan<'k> {
                 self.max(k.floor(*owner), &codec::post_key(*through));
             }
             Mutation::PutJob(job) => {
-                self.job_slot = Some(slot_of(&k.jobs(post_bucket(job.post))));
                 self.put(
                     k.jobs(post_bucket(job.post)),
                     &codec::job_key(job.post),
@@ -482,7 +478,6 @@ impl<'k> Plan<'k> {
                 );
             }
             Mutation::DeleteJob(post) => {
-                self.job_slot = Some(slot_of(&k.jobs(post_bucket(*post))));
                 self.remove(k.jobs(post_bucket(*post)), &codec::job_key(*post), None);
             }
             Mutation::SetEdgeMode {

@@ -57,6 +57,7 @@
 mod backend;
 mod baseline;
 mod cluster;
+mod fanout;
 mod layout;
 mod lease;
 mod read;

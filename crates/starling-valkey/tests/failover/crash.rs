@@ -131,7 +131,10 @@ fn a_writer_killed_mid_workload_loses_nothing_acknowledged() {
         let engine = open(urls, &namespace);
         engine.wait_for_fanout().expect("fan-out drains");
         assert_eq!(intents(&namespace), 0, "cycle {cycle}: intents replayed");
-        let found = engine.get_posts(&acknowledged).expect("posts read");
+        let mut found = Vec::with_capacity(acknowledged.len());
+        for ids in acknowledged.chunks(starling_core::MAX_PAGE_SIZE) {
+            found.extend(engine.get_posts(ids).expect("posts read"));
+        }
         let lost: Vec<_> = acknowledged
             .iter()
             .zip(&found)

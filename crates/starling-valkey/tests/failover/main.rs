@@ -1,6 +1,6 @@
 //! Faults on a cluster of this binary's own (killing a node would disturb
 //! the other tests): the engine's process killed mid-workload (`crash`),
-//! and failover.
+//! failover, and slots moving between primaries (`migrate`).
 //!
 //! Failover: a primary of the cluster is killed with SIGKILL while an
 //! engine posts with `Durability::Synced` and fans out. After a replica
@@ -15,6 +15,7 @@ const BASE_PORT: u16 = 7420;
 #[path = "../it/cluster.rs"]
 mod cluster;
 mod crash;
+mod migrate;
 
 /// The tests of this binary run one at a time: killing a primary would
 /// fail the other's writes.
@@ -132,7 +133,10 @@ fn acknowledged_synced_posts_survive_the_loss_of_a_primary() {
         .wait_for_fanout()
         .expect("fan-out drains after reopen");
 
-    let found = engine.get_posts(&acknowledged).expect("posts read");
+    let mut found = Vec::with_capacity(acknowledged.len());
+    for ids in acknowledged.chunks(starling_core::MAX_PAGE_SIZE) {
+        found.extend(engine.get_posts(ids).expect("posts read"));
+    }
     let lost: Vec<_> = acknowledged
         .iter()
         .zip(&found)

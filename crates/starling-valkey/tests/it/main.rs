@@ -6,6 +6,8 @@ const BASE_PORT: u16 = 7400;
 
 mod cluster;
 mod conformance;
+mod differential;
+mod fanout;
 mod ids;
 mod model;
 mod writers;
