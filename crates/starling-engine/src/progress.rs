@@ -1,8 +1,10 @@
 //! `check` and `rebuild` that report how far they have come, for tools that
 //! draw progress bars over a large store.
 
+use std::collections::HashSet;
+
 use starling_core::{Durability, Result, UserId};
-use starling_inbox::{CheckReport, Progress, Stage, check_with_progress, repairs};
+use starling_inbox::{CheckReport, Problem, Progress, Stage, check_with_progress, repairs};
 use starling_log::unix_millis;
 use starling_store::Backend;
 
@@ -14,18 +16,39 @@ const REPAIR_BATCH: usize = 10_000;
 impl<B: Backend> Engine<B> {
     /// [`Engine::check`], calling `progress` as it goes (after each user, each
     /// page of posts and of jobs). Returns the same report as `check`.
+    ///
+    /// A backend that applies batches in parts (a cluster) may show a
+    /// batch under way half applied: when the check finds problems, it
+    /// waits for the batches under way ([`Backend::settle`]) and checks
+    /// again, and reports only the problems both checks found in the same
+    /// place. Damage stays; a batch that was under way does not.
     pub fn check_with_progress(&self, progress: &dyn Fn(Progress)) -> Result<CheckReport> {
         self.wait_for_fanout()?;
         let s = &self.shared;
-        let now = unix_millis();
-        let may_lag = |u: UserId| s.activity.inactive(u, s.config.inactive_after_ms, now);
-        check_with_progress(
-            &s.backend,
-            s.config.backfill_posts,
-            s.config.inbox_cap,
-            &may_lag,
-            progress,
-        )
+        let once = || {
+            let now = unix_millis();
+            let may_lag = |u: UserId| s.activity.inactive(u, s.config.inactive_after_ms, now);
+            check_with_progress(
+                &s.backend,
+                s.config.backfill_posts,
+                s.config.inbox_cap,
+                &may_lag,
+                progress,
+            )
+        };
+        let first = once()?;
+        if first.is_clean() {
+            return Ok(first);
+        }
+        s.backend.settle()?;
+        let mut second = once()?;
+        let again: HashSet<String> = second.problems.iter().map(Problem::place).collect();
+        second.problems = first
+            .problems
+            .into_iter()
+            .filter(|p| again.contains(&p.place()))
+            .collect();
+        Ok(second)
     }
 
     /// [`Engine::rebuild`], calling `progress` during each round's check and

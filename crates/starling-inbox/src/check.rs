@@ -88,6 +88,20 @@ impl fmt::Display for Problem {
     }
 }
 
+impl Problem {
+    /// What is wrong and where, without the values found: two checks of a
+    /// store that found the same damage agree on it, even when the values
+    /// moved on between them (counts, a post's fields).
+    pub fn place(&self) -> String {
+        match self {
+            Problem::Counts(u, _, _) => format!("counts of {u}"),
+            Problem::PulledIndex(a, b, _, _) => format!("pulled index {a} -> {b}"),
+            Problem::LinkMissing(kind, from, to, _) => format!("link {kind:?} {from} -> {to}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// What `check` examined and found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {

@@ -125,6 +125,10 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.write(|inner| inner.apply_bulk_inbox(entries))
     }
 
+    fn settle(&self) -> Result<()> {
+        self.inner.settle()
+    }
+
     fn mint_user_id(&self, durability: Durability) -> Result<Option<UserId>> {
         self.inner.mint_user_id(durability)
     }

@@ -76,6 +76,16 @@ pub trait Backend:
         self.apply(&batch, Durability::Buffered)
     }
 
+    /// Waits until every batch this backend was applying when called has
+    /// been applied whole. A backend that applies a batch in parts (a
+    /// cluster: slot by slot) lets a reader see some parts without the
+    /// others meanwhile; `Engine::check` calls this to tell such a batch
+    /// from damage. The default, for backends whose batches are atomic,
+    /// has nothing to wait for.
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// A new user id, when the store hands ids out itself because more
     /// than one process may write it (a cluster counter): larger than
     /// every id it handed out or stored before, never handed out twice,

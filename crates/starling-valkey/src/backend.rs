@@ -14,6 +14,7 @@ use starling_store::{Backend, GraphStore};
 
 use crate::cluster::{Cluster, Failure, SLOTS, Timeouts, attempt, slot_of};
 use crate::fanout::{INBOX, InboxWrite, split_fanout};
+use crate::inflight::{Gate, InFlight};
 use crate::layout::{APPLY, Group, Keys, Plan};
 use crate::lease::{ACQUIRE, Lease, MINT, REGISTER, RELEASE, RENEW, Renewal, release};
 
@@ -121,6 +122,8 @@ pub struct ValkeyBackend {
     /// a counter's last increments.
     minted_users: Mutex<u64>,
     minted_groups: Mutex<u64>,
+    /// Batches applied part by part, under way.
+    in_flight: InFlight,
 }
 
 impl<'a> TryFrom<starling_store::ClusterAddress<'a>> for ValkeyBackend {
@@ -183,6 +186,7 @@ impl ValkeyBackend {
             intent_seq: AtomicU64::new(0),
             minted_users: Mutex::new(0),
             minted_groups: Mutex::new(0),
+            in_flight: InFlight::default(),
         };
         backend.renewal = Some(Renewal::start(cluster, &backend.keys, lease)?);
         backend.raise_fences()?;
@@ -401,6 +405,14 @@ impl ValkeyBackend {
         Ok(id)
     }
 
+    /// Test hook: from now on, every batch across slots stops after its
+    /// first slot's part until the returned gate opens, as a batch a
+    /// concurrent reader catches in the middle.
+    #[doc(hidden)]
+    pub fn hold_cross_slot_batches_for_tests(&self) -> Arc<Gate> {
+        self.in_flight.hold()
+    }
+
     /// Test hook: writes `batch`'s redo intent and applies only its first
     /// slot's part, as a writer killed in the middle of a cross-slot batch
     /// leaves it. Returns how many slots the batch spans.
@@ -496,6 +508,7 @@ impl Backend for ValkeyBackend {
             // A fan-out batch: its inbox writes grouped by primary, then
             // its job's cursor last. A crash between them resumes the job
             // at its old cursor, which rewrites the same entries.
+            let _running = self.in_flight.start();
             let mut plan = Plan::new(&self.keys);
             for m in batch {
                 if matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)) {
@@ -515,11 +528,20 @@ impl Backend for ValkeyBackend {
             0 => Ok(()),
             1 => self.run(&groups, durability),
             _ => {
+                let _running = self.in_flight.start();
                 let id = self.write_intent(&groups, durability)?;
-                self.run(&groups, durability)?;
+                self.run(&groups[..1], durability)?;
+                self.in_flight.between_parts();
+                self.run(&groups[1..], durability)?;
                 self.remove_intent(&id)
             }
         }
+    }
+
+    /// Waits for every batch across slots (and fan-out batch) under way.
+    fn settle(&self) -> Result<()> {
+        self.in_flight.settle();
+        Ok(())
     }
 
     fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {

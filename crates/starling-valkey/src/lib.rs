@@ -58,6 +58,7 @@ mod backend;
 mod baseline;
 mod cluster;
 mod fanout;
+mod inflight;
 mod layout;
 mod lease;
 mod read;
@@ -66,3 +67,5 @@ mod read;
 pub mod test_cluster;
 
 pub use backend::{ValkeyBackend, ValkeyOptions};
+#[doc(hidden)]
+pub use inflight::Gate;

@@ -186,6 +186,7 @@ impl Backend for AnyBackend {
     forward! {
         fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()>;
         fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()>;
+        fn settle(&self) -> Result<()>;
         fn mint_user_id(&self, durability: Durability) -> Result<Option<UserId>>;
         fn mint_group_id(&self, durability: Durability) -> Result<Option<GroupId>>;
         fn post_id_node(&self, configured: u16) -> Result<u16>;

@@ -9,5 +9,6 @@ mod conformance;
 mod differential;
 mod fanout;
 mod ids;
+mod inflight;
 mod model;
 mod writers;
