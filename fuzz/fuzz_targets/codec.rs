@@ -467,6 +467,7 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
             Some(g) => Audience::Group(GroupId(g)),
             None => Audience::Public,
         },
+        likes: u.arbitrary()?,
     };
     let bytes = codec::encode_post(&post);
     assert_eq!(codec::decode_post(pc, &bytes).ok(), Some(post.clone()));
