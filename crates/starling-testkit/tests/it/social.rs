@@ -1155,6 +1155,209 @@ fn ann_post(e: &Engine<MemBackend>, ann: UserId) -> PostId {
     e.author_timeline(ann, None, 1).expect("posts").posts[0].id
 }
 
+/// Each bad input to the like operations has its own error variant (not
+/// merely an error), and none of them stores anything.
+#[test]
+fn bad_like_input_is_refused_with_its_typed_error() {
+    let e = engine(small());
+    let [ann, bob, cat] = users(&e, 3)[..] else {
+        unreachable!()
+    };
+    let ghost = UserId(999);
+    let unknown = PostId(5);
+    let public = e.post(ann, "p").expect("post");
+    let g = e.create_group(ann, "mine").expect("group");
+    let secret = e.post_to_group(ann, g.id, "s").expect("group post");
+    let gone = e.post(ann, "gone").expect("post");
+    let repost_of_gone = e.repost(bob, gone.id).expect("repost");
+    assert!(e.delete_post(ann, gone.id).expect("delete"));
+    let blocker = e.post(cat, "mine").expect("post");
+    e.block(cat, bob).expect("block");
+    let timeline_cursor = starling_core::Cursor::timeline(PostId(1), 0);
+    let users_cursor = starling_core::Cursor::users(UserId(1));
+    let too_many = vec![public.clone(); starling_core::MAX_PAGE_SIZE + 1];
+    let page_size = |e: &Error| matches!(e, Error::PageSize { .. });
+    let unknown_user = |e: &Error| matches!(e, Error::UnknownUser(u) if *u == ghost);
+    let unknown_post = |e: &Error| matches!(e, Error::UnknownPost(_));
+    let deleted = |e: &Error| matches!(e, Error::PostDeleted(_));
+    let blocked = |e: &Error| matches!(e, Error::Blocked(_));
+    let cursor = |e: &Error| matches!(e, Error::MalformedCursor);
+    type Expect<'a> = &'a dyn Fn(&Error) -> bool;
+    let cases: Vec<(&str, Result<(), Error>, Expect)> = vec![
+        (
+            "like by unknown user",
+            e.like(ghost, public.id).map(drop),
+            &unknown_user,
+        ),
+        (
+            "like unknown post",
+            e.like(bob, unknown).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like unseen group post",
+            e.like(bob, secret.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like deleted post",
+            e.like(bob, gone.id).map(drop),
+            &deleted,
+        ),
+        (
+            "read a repost of a deleted post",
+            e.get_post_as(cat, repost_of_gone.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like a repost of a deleted post, as reading it is",
+            e.like(cat, repost_of_gone.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like a blocker's post",
+            e.like(bob, blocker.id).map(drop),
+            &blocked,
+        ),
+        (
+            "like a blocked user's post",
+            e.like(cat, e.post(bob, "b").expect("post").id).map(drop),
+            &blocked,
+        ),
+        (
+            "unlike by unknown user",
+            e.unlike(ghost, public.id).map(drop),
+            &unknown_user,
+        ),
+        (
+            "unlike unknown post",
+            e.unlike(bob, unknown).map(drop),
+            &unknown_post,
+        ),
+        (
+            "unlike unseen group post",
+            e.unlike(bob, secret.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "unlike across a block",
+            e.unlike(bob, blocker.id).map(drop),
+            &blocked,
+        ),
+        (
+            "likes_post of unknown user",
+            e.likes_post(ghost, public.id).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likes_post of unknown post",
+            e.likes_post(bob, unknown).map(drop),
+            &unknown_post,
+        ),
+        (
+            "liked_among of unknown user",
+            e.liked_among(ghost, std::slice::from_ref(&public))
+                .map(drop),
+            &unknown_user,
+        ),
+        (
+            "liked_among too many",
+            e.liked_among(bob, &too_many).map(drop),
+            &page_size,
+        ),
+        (
+            "likers seen by unknown user",
+            e.likers(ghost, public.id, None, 5).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likers of unknown post",
+            e.likers(bob, unknown, None, 5).map(drop),
+            &unknown_post,
+        ),
+        (
+            "likers of unseen post",
+            e.likers(bob, secret.id, None, 5).map(drop),
+            &unknown_post,
+        ),
+        (
+            "likers of deleted post",
+            e.likers(bob, gone.id, None, 5).map(drop),
+            &deleted,
+        ),
+        (
+            "likers across a block",
+            e.likers(bob, blocker.id, None, 5).map(drop),
+            &blocked,
+        ),
+        (
+            "likers page 0",
+            e.likers(bob, public.id, None, 0).map(drop),
+            &page_size,
+        ),
+        (
+            "likers page too big",
+            e.likers(bob, public.id, None, starling_core::MAX_PAGE_SIZE + 1)
+                .map(drop),
+            &page_size,
+        ),
+        (
+            "likers timeline cursor",
+            e.likers(bob, public.id, Some(&timeline_cursor), 5)
+                .map(drop),
+            &cursor,
+        ),
+        (
+            "likes of unknown user",
+            e.liked_posts(bob, ghost, None, 5).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likes seen by unknown user",
+            e.liked_posts(ghost, bob, None, 5).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likes page 0",
+            e.liked_posts(bob, bob, None, 0).map(drop),
+            &page_size,
+        ),
+        (
+            "likes page too big",
+            e.liked_posts(bob, bob, None, starling_core::MAX_PAGE_SIZE + 1)
+                .map(drop),
+            &page_size,
+        ),
+        (
+            "likes users cursor",
+            e.liked_posts(bob, bob, Some(&users_cursor), 5).map(drop),
+            &cursor,
+        ),
+    ];
+    for (what, result, expected) in cases {
+        match result {
+            Err(err) if expected(&err) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    for p in [public.id, secret.id, gone.id, blocker.id] {
+        let stored = e.get_post_as(ann, p).or_else(|_| e.get_post_as(cat, p));
+        if let Ok(post) = stored {
+            assert_eq!(post.likes, 0, "no like stored on {p:?}");
+        }
+    }
+    for u in [ann, bob, cat] {
+        assert!(
+            e.liked_posts(u, u, None, 5)
+                .expect("likes")
+                .posts
+                .is_empty(),
+            "nothing liked by {u:?}"
+        );
+    }
+    assert!(e.check().expect("check").is_clean());
+}
+
 #[test]
 fn friends_of_friends_are_ranked_and_filtered() {
     let e = engine(small());

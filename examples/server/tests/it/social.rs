@@ -432,6 +432,27 @@ async fn likes_count_once_list_in_pages_and_refuse_what_the_liker_may_not_see() 
             StatusCode::NOT_FOUND,
             "unknown_user",
         ),
+        (
+            Method::GET,
+            format!("/api/users/{}/likes?cursor=nonsense", bob.id),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "malformed_cursor",
+        ),
+        (
+            Method::GET,
+            format!("/api/users/{}/likes?limit=0", bob.id),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "bad_limit",
+        ),
+        (
+            Method::DELETE,
+            "/api/posts/12345/like".to_owned(),
+            &bob,
+            StatusCode::NOT_FOUND,
+            "unknown_post",
+        ),
     ];
     for (method, path, who, status, code) in cases {
         let (got, body) = s.send(method.clone(), &path, Some(who)).await;
