@@ -467,6 +467,7 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
             Some(g) => Audience::Group(GroupId(g)),
             None => Audience::Public,
         },
+        likes: u.arbitrary()?,
     };
     let bytes = codec::encode_post(&post);
     assert_eq!(codec::decode_post(pc, &bytes).ok(), Some(post.clone()));
@@ -476,7 +477,7 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
     );
     prefixes_refused("post record", &bytes[..10], |v| codec::decode_post(pc, v));
     let mut flags = bytes.clone();
-    flags[9] |= u.int_in_range(16..=255u8)?;
+    flags[9] |= u.int_in_range(32..=255u8)?;
     assert!(matches!(
         codec::decode_post(pc, &flags),
         Err(Error::Corrupt(_))

@@ -5,8 +5,9 @@
 //!
 //! - A username is 1 to 15 ASCII letters, digits or underscores; its folded
 //!   form is its ASCII lower case.
-//! - Post text is refused as empty when it is only Unicode white space,
-//!   then refused when it holds a control character (general category Cc)
+//! - Post text is refused as empty when it is only Unicode white space and
+//!   the format characters that show nothing (U+200B to U+200D, U+2060 to
+//!   U+2064, U+FEFF, U+180E, U+00AD), then refused when it holds a control character (general category Cc)
 //!   other than newline, then refused as too long when it has more Unicode
 //!   scalar values than the limit.
 
@@ -81,6 +82,17 @@ fn white_space(c: char) -> bool {
     )
 }
 
+/// The format characters that show nothing: zero-width space, non-joiner
+/// and joiner, word joiner, the invisible operators, zero-width no-break
+/// space (byte order mark), Mongolian vowel separator, soft hyphen.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{2061}' | '\u{2062}'
+            | '\u{2063}' | '\u{2064}' | '\u{feff}' | '\u{180e}' | '\u{ad}'
+    )
+}
+
 /// General category Cc.
 fn control(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
@@ -89,7 +101,7 @@ fn control(c: char) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Accepted,
-    /// Empty (only white space) or holding a control character: both
+    /// Empty (only white space and invisible characters) or holding a control character: both
     /// are `Error::InvalidText`, told apart only by the message.
     Invalid,
     TooLong {
@@ -99,7 +111,7 @@ enum Verdict {
 }
 
 fn post_text_rule(s: &str, max: usize) -> Verdict {
-    if s.chars().all(white_space) {
+    if s.chars().all(|c| white_space(c) || invisible(c)) {
         return Verdict::Invalid;
     }
     if s.chars().any(|c| control(c) && c != '\n') {

@@ -17,7 +17,7 @@
 //! | `following` | follower (8), followee (8) | `since` post id (8), 0 (1) |
 //! | `followers` | followee (8), follower (8) | `since` post id (8), mode (1: 0 push, 1 pull) |
 //! | `counters` | user id (8), kind (1: 0 followers, 1 following) | i64 (8), merged by addition |
-//! | `posts` | post id (8) | version 2, author (8), flags (1: bit 0 deleted, 1 reply, 2 repost, 3 group), then per flag reply-to id (8), original id (8), group id (8), then UTF-8 text (version 1 records, without links, are still read) |
+//! | `posts` | post id (8) | version 2, author (8), flags (1: bit 0 deleted, 1 reply, 2 repost, 3 group, 4 liked), then per flag reply-to id (8), original id (8), group id (8), like count (8, present only when not 0), then UTF-8 text (version 1 records, without links, are still read) |
 //! | `author_posts` | author (8), `!post` (8) | empty |
 //! | `inbox` | owner (8), `!post` (8) | author (8) |
 //! | `inbox_floors` | owner (8) | newest post id a trim removed (8), merged by maximum |
@@ -25,7 +25,7 @@
 //! | `authors` | author (8) | delivery mode (1: 0 push, 1 promoting, 2 pulled) |
 //! | `last_reads` | user (8) | milliseconds since the Unix epoch (8) |
 //! | `jobs` | post id (8) | version 1, kind (1: 0 deliver, 1 retract, 2 promote, 3 device), author (8), cursor flag (1), cursor (8) |
-//! | `links` | kind (1), from (8), to (8) | value (8); kinds: 1 blocks (blocker, blocked) -> ms, 2 blocked-by (reverse), 3 mutes -> ms, 4 members (group, member) -> ms, 5 owner's groups (owner, group), 6 replies (parent, reply) -> author, 7 mentions (user, `!post`) -> author, 8 reposts (original, reposter) -> repost id, 9 group posts (group, `!post`) |
+//! | `links` | kind (1), from (8), to (8) | value (8); kinds: 1 blocks (blocker, blocked) -> ms, 2 blocked-by (reverse), 3 mutes -> ms, 4 members (group, member) -> ms, 5 owner's groups (owner, group), 6 replies (parent, reply) -> author, 7 mentions (user, `!post`) -> author, 8 reposts (original, reposter) -> repost id, 9 group posts (group, `!post`), 10 likes (user, `!post`) -> ms, 11 liked-by (post, user) -> ms |
 //! | `groups` | group id (8) | version 1, owner (8), UTF-8 name |
 //!
 //! Promote jobs are keyed by an id drawn from the post-id generator that no
@@ -368,9 +368,11 @@ const POST_DELETED: u8 = 1;
 const POST_REPLY: u8 = 2;
 const POST_REPOST: u8 = 4;
 const POST_GROUP: u8 = 8;
+const POST_LIKED: u8 = 16;
 
 /// Value of a post record: version, author, flags, then the reply-to,
-/// repost-of and group ids present per the flags, then the text.
+/// repost-of and group ids and the like count present per the flags, then
+/// the text.
 pub fn encode_post(post: &Post) -> Vec<u8> {
     let mut v = Vec::with_capacity(34 + post.text.len());
     v.push(POST_VERSION);
@@ -388,12 +390,18 @@ pub fn encode_post(post: &Post) -> Vec<u8> {
     if let Audience::Group(_) = post.audience {
         flags |= POST_GROUP;
     }
+    if post.likes != 0 {
+        flags |= POST_LIKED;
+    }
     v.push(flags);
     for id in [post.reply_to, post.repost_of].into_iter().flatten() {
         v.extend_from_slice(&id.0.to_be_bytes());
     }
     if let Audience::Group(g) = post.audience {
         v.extend_from_slice(&g.0.to_be_bytes());
+    }
+    if post.likes != 0 {
+        v.extend_from_slice(&post.likes.to_be_bytes());
     }
     v.extend_from_slice(post.text.as_bytes());
     v
@@ -410,7 +418,7 @@ pub fn decode_post(id: PostId, bytes: &[u8]) -> Result<Post> {
     let known = if version == VALUE_VERSION {
         POST_DELETED
     } else {
-        POST_DELETED | POST_REPLY | POST_REPOST | POST_GROUP
+        POST_DELETED | POST_REPLY | POST_REPOST | POST_GROUP | POST_LIKED
     };
     if flags & !known != 0 {
         return Err(Error::Corrupt("post flags"));
@@ -427,6 +435,11 @@ pub fn decode_post(id: PostId, bytes: &[u8]) -> Result<Post> {
     let reply_to = take(POST_REPLY)?.map(PostId);
     let repost_of = take(POST_REPOST)?.map(PostId);
     let audience = take(POST_GROUP)?.map_or(Audience::Public, |g| Audience::Group(GroupId(g)));
+    let likes = match take(POST_LIKED)? {
+        // Written only when not 0: a stored 0 is not what this encoder made.
+        Some(0) => return Err(Error::Corrupt("post like count")),
+        n => n.unwrap_or(0),
+    };
     let text = std::str::from_utf8(&bytes[at..]).map_err(|_| Error::Corrupt("post text"))?;
     Ok(Post {
         id,
@@ -436,6 +449,7 @@ pub fn decode_post(id: PostId, bytes: &[u8]) -> Result<Post> {
         reply_to,
         repost_of,
         audience,
+        likes,
     })
 }
 
@@ -635,6 +649,7 @@ mod tests {
             reply_to: Option<u64>,
             repost_of: Option<u64>,
             group: Option<u64>,
+            likes in prop_oneof![Just(0u64), any::<u64>()],
         ) {
             let post = Post {
                 id: PostId(id),
@@ -644,12 +659,13 @@ mod tests {
                 reply_to: reply_to.map(PostId),
                 repost_of: repost_of.map(PostId),
                 audience: group.map_or(Audience::Public, |g| Audience::Group(GroupId(g))),
+                likes,
             };
             prop_assert_eq!(decode_post(post.id, &encode_post(&post)).ok(), Some(post));
         }
 
         #[test]
-        fn link_keys_sort_by_kind_then_ids_and_round_trip(k in 0usize..9, a: u64, b: u64, c: u64) {
+        fn link_keys_sort_by_kind_then_ids_and_round_trip(k in 0usize..LinkKind::ALL.len(), a: u64, b: u64, c: u64) {
             let kind = LinkKind::ALL[k];
             let (k1, k2) = (link_key(kind, a, b), link_key(kind, a, c));
             prop_assert_eq!(k1.cmp(&k2), b.cmp(&c));

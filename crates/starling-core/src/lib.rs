@@ -48,7 +48,7 @@ pub use ids::{GroupId, POST_ID_EPOCH_MS, PostId, UserId};
 pub use sms_text::{SMS_MAX_CHARS, device_text, fit_sms};
 pub use text::{
     GROUP_NAME_MAX_CHARS, MAX_MENTIONS, PostText, USERNAME_MAX_LEN, Username, group_name,
-    mentioned_names,
+    is_invisible, mentioned_names,
 };
 pub use types::{
     Audience, AuthorMode, Counts, Edge, EdgeMode, FanoutJob, Group, InboxEntry, JobKind, LinkKind,

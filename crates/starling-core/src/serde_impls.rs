@@ -218,13 +218,14 @@ mod tests {
             Post {
                 reply_to: Some(PostId(5)),
                 audience: Audience::Group(GroupId(2)),
+                likes: 3,
                 ..Post::new(POST, UserId(1), "hi")
             },
-            r#"{"id":"2130303778816004097","author":1,"text":"hi","deleted":false,"reply_to":"5","repost_of":null,"audience":{"group":2}}"#,
+            r#"{"id":"2130303778816004097","author":1,"text":"hi","deleted":false,"reply_to":"5","repost_of":null,"audience":{"group":2},"likes":3}"#,
         );
         round_trip(
             Post::new(PostId(9), UserId(1), "x").tombstone(),
-            r#"{"id":"9","author":1,"text":"","deleted":true,"reply_to":null,"repost_of":null,"audience":"public"}"#,
+            r#"{"id":"9","author":1,"text":"","deleted":true,"reply_to":null,"repost_of":null,"audience":"public","likes":0}"#,
         );
         round_trip(
             Group {

@@ -104,15 +104,30 @@ pub fn group_name(raw: &str) -> Result<String> {
     Ok(name.to_owned())
 }
 
-/// Valid post text: not empty, at most the configured number of characters,
-/// no control characters other than newline.
+/// Whether `c` shows nothing on its own: whitespace, or one of the
+/// format characters that take no room (zero-width space U+200B, zero-width
+/// non-joiner U+200C, zero-width joiner U+200D, word joiner U+2060, the
+/// invisible operators U+2061 to U+2064, zero-width no-break space / byte
+/// order mark U+FEFF, Mongolian vowel separator U+180E, soft hyphen U+00AD).
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}' | '\u{00AD}'
+        )
+}
+
+/// Valid post text (and direct message text): not empty, at most the
+/// configured number of characters, no control characters other than
+/// newline. Text made only of invisible characters ([`is_invisible`]: a
+/// lone zero-width space, a byte order mark and spaces...) is empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostText(String);
 
 impl PostText {
     /// Validates `raw` against a limit of `max_chars` Unicode scalar values.
     pub fn parse(raw: &str, max_chars: usize) -> Result<PostText> {
-        if raw.trim().is_empty() {
+        if raw.chars().all(is_invisible) {
             return Err(Error::InvalidText("empty"));
         }
         let mut len = 0;
@@ -239,6 +254,37 @@ mod tests {
                 matches!(check(bad, 280), Err(Error::InvalidText(_))),
                 "{bad:?} must be refused"
             );
+        }
+    }
+
+    #[test]
+    fn text_of_invisible_characters_alone_is_empty() {
+        let check = |raw: &str| PostText::parse(raw, 280).map(|t| t.into_string());
+        for bad in [
+            "\u{200B}",
+            "\u{200C}",
+            "\u{200D}",
+            "\u{2060}",
+            "\u{FEFF}",
+            "\u{2061}\u{2064}",
+            "\u{180E}",
+            "\u{00AD}",
+            " \u{200B} \n\u{FEFF}\u{2060} ",
+            "\u{3000}\u{200D}\u{00A0}",
+        ] {
+            assert!(
+                matches!(check(bad), Err(Error::InvalidText("empty"))),
+                "{bad:?} must be refused as empty"
+            );
+        }
+        // Beside a visible character they are kept as written.
+        for good in [
+            "a\u{200B}",
+            "\u{FEFF}hi",
+            "\u{1F469}\u{200D}\u{1F4BB}",
+            ".\u{2060}",
+        ] {
+            assert_eq!(check(good).ok().as_deref(), Some(good), "{good:?}");
         }
     }
 }

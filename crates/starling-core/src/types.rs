@@ -34,6 +34,11 @@ pub struct Post {
     pub repost_of: Option<PostId>,
     /// Who may see it.
     pub audience: Audience,
+    /// How many accounts like it: kept in the record, changed in the batch
+    /// of each like and unlike, so reading it costs nothing more than the
+    /// post (see [`LinkKind::LikedBy`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub likes: u64,
 }
 
 impl Post {
@@ -47,12 +52,13 @@ impl Post {
             reply_to: None,
             repost_of: None,
             audience: Audience::Public,
+            likes: 0,
         }
     }
 
     /// The tombstone this post leaves when deleted: the text is gone, the
-    /// links (reply, repost, audience) stay so that indexes can be cleaned
-    /// and visibility still decided.
+    /// links (reply, repost, audience) and the like count stay so that
+    /// indexes can be cleaned and visibility still decided.
     pub fn tombstone(&self) -> Post {
         Post {
             text: String::new(),
@@ -89,8 +95,8 @@ pub struct Group {
 
 /// A kind of link: an ordered set of `(from, to)` pairs of ids, each with
 /// a 64-bit value, listed by `from` in `to` order. Blocks, mutes, group
-/// memberships, replies, mentions, reposts and group post lists are all
-/// links; their meaning (and which ids they hold) is given per kind.
+/// memberships, replies, mentions, reposts, group post lists and likes are
+/// all links; their meaning (and which ids they hold) is given per kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LinkKind {
     /// (blocker, blocked user) -> block time in ms.
@@ -111,11 +117,17 @@ pub enum LinkKind {
     Reposts = 8,
     /// (group, !post) -> 0: a group's posts, newest first.
     GroupPosts = 9,
+    /// (user, !post) -> like time in ms: the posts a user likes, newest
+    /// post first. Never a repost: liking a repost likes its original.
+    Likes = 10,
+    /// (post, user) -> like time in ms: the reverse of [`LinkKind::Likes`],
+    /// who likes a post in id order. The post record's `likes` counts them.
+    LikedBy = 11,
 }
 
 impl LinkKind {
     /// Every kind, in tag order.
-    pub const ALL: [LinkKind; 9] = [
+    pub const ALL: [LinkKind; 11] = [
         LinkKind::Blocks,
         LinkKind::BlockedBy,
         LinkKind::Mutes,
@@ -125,6 +137,8 @@ impl LinkKind {
         LinkKind::Mentions,
         LinkKind::Reposts,
         LinkKind::GroupPosts,
+        LinkKind::Likes,
+        LinkKind::LikedBy,
     ];
 
     /// The kind with this tag.

@@ -204,7 +204,7 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
 
 /// A mixed workload: user 0 collects followers, so its posts fan out to
 /// hundreds of inboxes in many small batches; everyone follows, unfollows,
-/// posts, reposts, deletes, blocks and mutes, and sends direct messages;
+/// posts, reposts, deletes, likes, blocks and mutes, and sends direct messages;
 /// groups are set up, change members and get posts (user 0's reach
 /// hundreds of members); some input is bad.
 fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
@@ -221,7 +221,7 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         };
         return Op::CreateUser(name);
     }
-    match rng.random_range(0..126) {
+    match rng.random_range(0..132) {
         0..30 => Op::Follow(user(rng), 0),
         30..45 => Op::Follow(user(rng), user(rng)),
         45..52 => Op::Unfollow(user(rng), user(rng)),
@@ -255,7 +255,9 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         }
         118..123 => Op::SendDirect(user(rng), user(rng), format!("message {posts}")),
         123..125 => Op::MarkRead(user(rng), user(rng)),
-        _ => Op::OpenDms(user(rng), rng.random_bool(0.5)),
+        125 => Op::OpenDms(user(rng), rng.random_bool(0.5)),
+        126..130 => Op::Like(user(rng), rng.random_range(0..posts.max(1) + 2)),
+        _ => Op::Unlike(user(rng), rng.random_range(0..posts.max(1) + 2)),
     }
 }
 

@@ -35,6 +35,10 @@ pub(crate) struct Shared<B> {
     /// as a whole (follow, unfollow, group membership, rebuild on read);
     /// never after one.
     pub(crate) readers: AuthorLocks,
+    /// Per-post stripes, taken around a read-modify-write of a post record
+    /// (a like count by like and unlike, the tombstone by delete, inside
+    /// the author's lock); nothing is locked after one.
+    pub(crate) posts: AuthorLocks,
     pub(crate) direct: DirectLocks,
     pub(crate) activity: Activity,
     pub(crate) hub: Arc<Hub>,
@@ -87,6 +91,7 @@ impl<B: Backend> Shared<B> {
             next_group: Mutex::new(next_group),
             authors: AuthorLocks::new(),
             readers: AuthorLocks::new(),
+            posts: AuthorLocks::new(),
             direct: DirectLocks::new(),
             activity,
             hub: Arc::new(Hub::default()),

@@ -439,10 +439,15 @@ fn bad_direct_messages_are_refused() {
         panic!("two users")
     };
     engine.set_dm_policy(bob, DmPolicy::Open).expect("open");
-    assert!(matches!(
-        engine.send_direct(ada, bob, ""),
-        Err(Error::InvalidText(_))
-    ));
+    for empty in ["", "\u{200B}", " \u{FEFF}\u{2060} ", "\u{200C}\u{200D}"] {
+        assert!(
+            matches!(
+                engine.send_direct(ada, bob, empty),
+                Err(Error::InvalidText("empty"))
+            ),
+            "{empty:?}"
+        );
+    }
     assert!(matches!(
         engine.send_direct(ada, bob, &"x".repeat(281)),
         Err(Error::TextTooLong { .. })

@@ -26,6 +26,7 @@ mod direct;
 mod engine;
 mod events;
 mod fanout;
+mod likes;
 mod locks;
 mod posting;
 mod progress;

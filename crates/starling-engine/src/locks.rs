@@ -9,7 +9,7 @@
 //! sees it).
 
 use parking_lot::{Mutex, MutexGuard};
-use starling_core::UserId;
+use starling_core::{PostId, UserId};
 
 const STRIPES: usize = 1024;
 
@@ -26,6 +26,12 @@ impl AuthorLocks {
 
     pub(crate) fn lock(&self, author: UserId) -> MutexGuard<'_, ()> {
         self.stripes[slot(author)].lock()
+    }
+
+    /// Locks the stripe of a post (the post locks: a post record's
+    /// read-modify-write by like, unlike and delete).
+    pub(crate) fn lock_post(&self, post: PostId) -> MutexGuard<'_, ()> {
+        self.stripes[slot(UserId(post.0))].lock()
     }
 
     /// Locks the stripes of two users, lower stripe first (once when they

@@ -187,6 +187,8 @@ impl<B: Backend> Engine<B> {
         s.check_writable()?;
         let retract = {
             let _author = s.authors.lock(author);
+            // The record is rewritten: no like or unlike in between.
+            let _post = s.posts.lock_post(post);
             let Some(live) = s.stored_post(post)?.filter(|p| !p.deleted) else {
                 return Ok(false);
             };

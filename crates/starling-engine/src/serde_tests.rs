@@ -24,7 +24,7 @@ fn post(id: u64) -> Post {
     Post::new(PostId(id), UserId(1), "hi")
 }
 
-const POST_JSON: &str = r#"{"id":"7","author":1,"text":"hi","deleted":false,"reply_to":null,"repost_of":null,"audience":"public"}"#;
+const POST_JSON: &str = r#"{"id":"7","author":1,"text":"hi","deleted":false,"reply_to":null,"repost_of":null,"audience":"public","likes":0}"#;
 
 #[test]
 fn pages() {

@@ -387,7 +387,7 @@ impl<B: Backend> Engine<B> {
     }
 
     /// A page of the users linked under `from` by `kind`, in id order.
-    fn users_linked(
+    pub(crate) fn users_linked(
         &self,
         kind: LinkKind,
         from: u64,

@@ -1,9 +1,11 @@
 //! `check` and `rebuild`: derived state against the ground truth.
 //!
-//! Ground truth: users, the `following` side of each edge, posts, blocks.
+//! Ground truth: users, the `following` side of each edge, posts, blocks,
+//! the likers of each post ([`LinkKind::LikedBy`]).
 //! Derived: the name index, the `followers` side of each edge, counts, the
 //! author index, the links a post implies (replies, reposts, group posts),
-//! the reverse side of each block, inboxes. `check` lists every difference; `repairs` turns a report
+//! the reverse side of each block, each user's likes and each post's like
+//! count, inboxes. `check` lists every difference; `repairs` turns a report
 //! into the mutations that make the derived state equal to the truth again.
 
 use std::collections::{BTreeSet, HashMap};
@@ -46,6 +48,11 @@ pub enum Problem {
     /// A link a post or a block implies is missing or holds another value
     /// (kind, from, to, the value it must hold).
     LinkMissing(LinkKind, u64, u64, u64),
+    /// A user's likes name a post they are not among the likers of.
+    LikeDangling(UserId, PostId),
+    /// A post's like count differs from its likers (the post as it must
+    /// be stored, the count stored).
+    LikeCount(Post, u64),
 }
 
 impl fmt::Display for Problem {
@@ -83,6 +90,15 @@ impl fmt::Display for Problem {
             Problem::InboxMissing(u, e) => write!(f, "inbox of {u} lacks post {}", e.post),
             Problem::LinkMissing(kind, from, to, _) => {
                 write!(f, "link {kind:?} {from} -> {to} missing or different")
+            }
+            Problem::LikeDangling(u, p) => {
+                write!(
+                    f,
+                    "likes of {u} name post {p}, which they are not a liker of"
+                )
+            }
+            Problem::LikeCount(p, stored) => {
+                write!(f, "post {}: like count {stored}, {} likers", p.id, p.likes)
             }
         }
     }
@@ -275,6 +291,22 @@ where
                 },
             )?;
         }
+        // Each like is stored both ways: the likers side is the truth.
+        for_each_page(
+            PAGE,
+            |after, size, links| store.links(LinkKind::Likes, id.0, after, size, links),
+            |&(post, _)| post,
+            |links| {
+                for &(post, _) in links {
+                    if store.link(LinkKind::LikedBy, !post, id.0)?.is_none() {
+                        report
+                            .problems
+                            .push(Problem::LikeDangling(id, PostId(!post)));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
         let lag = may_lag(id);
         check_inbox(
             store,
@@ -328,6 +360,7 @@ where
                             .push(Problem::LinkMissing(kind, from, to, value));
                     }
                 }
+                check_likers(store, post, &mut report)?;
             }
             step(Stage::Posts, report.posts, None);
             Ok(ControlFlow::Continue(()))
@@ -344,6 +377,45 @@ where
         },
     )?;
     Ok(report)
+}
+
+/// Checks that every liker of `post` has it among their likes, and that
+/// the post's like count is the number of its likers.
+fn check_likers<S: GraphStore + ?Sized>(
+    store: &S,
+    post: &Post,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let mut likers = 0u64;
+    for_each_page(
+        PAGE,
+        |after, size, links| store.links(LinkKind::LikedBy, post.id.0, after, size, links),
+        |&(user, _)| user,
+        |links| {
+            likers += links.len() as u64;
+            for &(user, at) in links {
+                if store.link(LinkKind::Likes, user, !post.id.0)? != Some(at) {
+                    report.problems.push(Problem::LinkMissing(
+                        LinkKind::Likes,
+                        user,
+                        !post.id.0,
+                        at,
+                    ));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    if likers != post.likes {
+        report.problems.push(Problem::LikeCount(
+            Post {
+                likes: likers,
+                ..post.clone()
+            },
+            post.likes,
+        ));
+    }
+    Ok(())
 }
 
 /// The links a stored post implies: its place among its parent's replies
@@ -455,5 +527,11 @@ fn repair(problem: &Problem) -> Mutation {
             to,
             value,
         },
+        Problem::LikeDangling(user, post) => Mutation::DeleteLink {
+            kind: LinkKind::Likes,
+            from: user.0,
+            to: !post.0,
+        },
+        Problem::LikeCount(ref post, _) => Mutation::PutPost(post.clone()),
     }
 }

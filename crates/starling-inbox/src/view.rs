@@ -32,6 +32,8 @@ pub struct Viewer {
     groups: HashMap<(GroupId, UserId), bool>,
     /// How many accounts the viewer follows, read once per read.
     following: Cell<Option<u64>>,
+    /// Another reader who must also see a post (see [`Viewer::and`]).
+    also: Option<Box<Viewer>>,
 }
 
 /// Whether a read applies the viewer's mutes.
@@ -63,6 +65,7 @@ impl Viewer {
             muted,
             groups: HashMap::new(),
             following: Cell::new(None),
+            also: None,
         })
     }
 
@@ -74,7 +77,19 @@ impl Viewer {
             muted: HashSet::new(),
             groups: HashMap::new(),
             following: Cell::new(None),
+            also: None,
         }
+    }
+
+    /// This reader, seeing only what `other` may see too: a list one user
+    /// keeps of others' posts (their likes) read by another shows what
+    /// both may see. Home-timeline appearances stay this reader's own.
+    pub fn and(mut self, other: Viewer) -> Viewer {
+        self.also = Some(Box::new(match self.also.take() {
+            Some(already) => already.and(other),
+            None => other,
+        }));
+        self
     }
 
     /// The reader's id.
@@ -89,9 +104,13 @@ impl Viewer {
         {
             return Ok(false);
         }
-        match post.audience {
-            Audience::Public => Ok(true),
-            Audience::Group(group) => self.in_audience(store, group, post.author),
+        let own = match post.audience {
+            Audience::Public => true,
+            Audience::Group(group) => self.in_audience(store, group, post.author)?,
+        };
+        match &mut self.also {
+            Some(other) if own => other.may_see(store, post),
+            _ => Ok(own),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use starling_core::{Error, PostText, Username};
+use starling_core::{Error, PostText, Username, is_invisible};
 
 use starling_core::fit_sms;
 
@@ -168,7 +168,8 @@ impl fmt::Display for Reason {
 /// the limit, in characters, for posts and direct messages alike.
 pub fn parse(text: &str, max_post_chars: usize) -> Command {
     let text = text.trim();
-    if text.is_empty() {
+    // Invisible characters alone (a zero-width space...) are empty too.
+    if text.chars().all(is_invisible) {
         return Command::Invalid(Reason::Empty);
     }
     let (first, rest) = split_word(text);
@@ -200,7 +201,7 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
         Keyword::D => {
             let (name, message) = split_word(rest);
             let to = username(keyword, name)?;
-            if message.is_empty() {
+            if message.chars().all(is_invisible) {
                 return Err(Reason::MissingText);
             }
             let text = PostText::parse(message, max_post_chars).map_err(text_reason)?;
@@ -464,6 +465,9 @@ mod tests {
             ("", invalid(Reason::Empty)),
             ("   ", invalid(Reason::Empty)),
             ("\n\t\r\n", invalid(Reason::Empty)),
+            ("\u{200B}", invalid(Reason::Empty)),
+            (" \u{FEFF}\u{2060}\u{200C}\u{200D} ", invalid(Reason::Empty)),
+            ("D bob \u{200B}", invalid(Reason::MissingText)),
             ("line one\nline two", post("line one\nline two")),
         ]);
         for bad in [

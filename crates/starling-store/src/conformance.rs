@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             bulk_inbox_is_inbox_puts,
             last_reads_page_in_user_order,
             links_put_delete_and_page,
+            link_kinds_are_apart_and_like_counts_are_kept,
             jobs_put_advance_delete_and_page,
             groups_put_and_delete,
             profiles_avatars_and_phones,
@@ -196,6 +197,7 @@ fn post(id: u64, author: u64) -> Post {
         reply_to: None,
         repost_of: None,
         audience: Audience::Public,
+        likes: 0,
     }
 }
 
@@ -1252,6 +1254,68 @@ pub fn links_put_delete_and_page<B: Backend>(new: &mut dyn FnMut() -> B) {
         "links after the largest id",
     );
     same::<B, _>(none, Vec::new(), "links after the largest id");
+}
+
+/// Every link kind is a set of its own (the same `(from, to)` under each
+/// kind holds each kind's value), and a post record keeps its like count
+/// as a like or unlike rewrites it, a tombstone included.
+pub fn link_kinds_are_apart_and_like_counts_are_kept<B: Backend>(new: &mut dyn FnMut() -> B) {
+    let b = new();
+    let batch: Vec<_> = LinkKind::ALL
+        .iter()
+        .map(|&kind| link(kind, 5, !7, kind as u64))
+        .collect();
+    apply(&b, &batch, "a link of every kind");
+    for kind in LinkKind::ALL {
+        same::<B, _>(
+            ok::<B, _>(b.link(kind, 5, !7), "link"),
+            Some(kind as u64),
+            &format!("the {kind:?} link"),
+        );
+        let mut listed = Vec::new();
+        ok::<B, _>(b.links(kind, 5, None, 10, &mut listed), "links");
+        same::<B, _>(listed, vec![(!7, kind as u64)], &format!("{kind:?} links"));
+    }
+    apply(
+        &b,
+        &[Mutation::DeleteLink {
+            kind: LinkKind::Likes,
+            from: 5,
+            to: !7,
+        }],
+        "unlike",
+    );
+    same::<B, _>(
+        ok::<B, _>(b.link(LinkKind::LikedBy, 5, !7), "link"),
+        Some(LinkKind::LikedBy as u64),
+        "another kind after a deletion",
+    );
+    let liked = Post {
+        likes: 3,
+        ..post(9, 1)
+    };
+    apply(&b, &[Mutation::PutPost(liked.clone())], "a liked post");
+    let read = |op: &str| {
+        let mut got = Vec::new();
+        ok::<B, _>(b.posts(&[PostId(9)], &mut got), op);
+        got
+    };
+    same::<B, _>(read("posts"), vec![Some(liked.clone())], "like count");
+    for likes in [u64::MAX, 0, 1] {
+        let again = Post {
+            likes,
+            ..liked.clone()
+        };
+        apply(&b, &[Mutation::PutPost(again.clone())], "rewritten");
+        same::<B, _>(read("posts"), vec![Some(again)], "like count rewritten");
+    }
+    let tombstone = Post { likes: 2, ..liked }.tombstone();
+    apply(&b, &[Mutation::PutPost(tombstone.clone())], "deleted");
+    same::<B, _>(
+        read("posts"),
+        vec![Some(tombstone)],
+        "a tombstone's like count",
+    );
 }
 
 /// Jobs read back, advance by being put again, page in post order, and go

@@ -154,6 +154,8 @@ impl<B: Backend> Side<B> {
                         .map(|p| format!("dms open {}", p.dms_open)),
                 )
             }
+            Op::Like(a, p) => changed(e.like(self.user(*a), self.post(*p))),
+            Op::Unlike(a, p) => changed(e.unlike(self.user(*a), self.post(*p))),
             Op::Reopen => {
                 drop(self.engine.take());
                 self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
@@ -205,6 +207,7 @@ impl<B: Backend> Side<B> {
                             u(&x.author),
                             x.text.clone(),
                             x.repost_of.map(|o| p(&o)),
+                            x.likes,
                         )
                     })
                     .collect::<Vec<_>>()
@@ -216,6 +219,10 @@ impl<B: Backend> Side<B> {
             line(
                 format!("posts of {i}"),
                 &posts_of(|c| e.author_timeline(id, c, page)).map(timeline),
+            );
+            line(
+                format!("likes of {i}"),
+                &posts_of(|c| e.liked_posts(id, id, c, page)).map(timeline),
             );
             let mut conversations = Vec::new();
             let mut cursor: Option<Cursor> = None;

@@ -239,6 +239,18 @@ impl<B: Backend> Harness<B> {
                     self.model.open_dms(*a, *open),
                 )
             }
+            Op::Like(a, p) => (
+                self.engine()
+                    .like(self.user_id(*a), self.post_id(*p))
+                    .map(Outcome::Changed),
+                self.model.like(*a, *p),
+            ),
+            Op::Unlike(a, p) => (
+                self.engine()
+                    .unlike(self.user_id(*a), self.post_id(*p))
+                    .map(Outcome::Changed),
+                self.model.unlike(*a, *p),
+            ),
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -395,6 +407,8 @@ impl<B: Backend> Harness<B> {
             Op::OpenDms(a, open) => engine
                 .set_dm_policy(self.user_id(*a), dm_policy(*open))
                 .map(drop),
+            Op::Like(a, p) => engine.like(self.user_id(*a), self.post_id(*p)).map(drop),
+            Op::Unlike(a, p) => engine.unlike(self.user_id(*a), self.post_id(*p)).map(drop),
         };
         match got {
             Err(Error::Poisoned) => Ok(()),
@@ -538,6 +552,12 @@ impl<B: Backend> Harness<B> {
                     .all(|c| c.with != self.user_id(*b) || c.unread == 0)
             }
             Op::OpenDms(a, open) => engine.profile(self.user_id(*a)).map_err(e)?.dms_open == *open,
+            Op::Like(a, p) | Op::Unlike(a, p) => {
+                let likes = engine
+                    .likes_post(self.user_id(*a), self.post_id(*p))
+                    .map_err(e)?;
+                likes == matches!(op, Op::Like(..))
+            }
             Op::Reopen | Op::Check => false,
         })
     }
@@ -626,6 +646,11 @@ impl<B: Backend> Harness<B> {
                 (Ok(p), PublicView::Visible(author, text)) => {
                     same("post author", &p.author, &self.users[author])?;
                     same("post text", p.text.as_str(), text)?;
+                    same(
+                        &format!("likes of post {i}"),
+                        &p.likes,
+                        &self.model.like_count(i),
+                    )?;
                     let original = p.repost_of.map(|o| self.posts.iter().position(|x| *x == o));
                     same("repost of", &original, &self.model.repost_of(i).map(Some))?;
                 }
@@ -716,6 +741,30 @@ impl<B: Backend> Harness<B> {
                 .collect();
             same(&format!("blocks of {a}"), &blocks, &want_blocks)?;
             same(&format!("mutes of {a}"), &mutes, &want_mutes)?;
+            // A user's likes as they see them, and as the next user does.
+            let other = (a + 1) % self.users.len();
+            for viewer in [a, other] {
+                let liked = self.posts_of(
+                    |c| engine.liked_posts(self.users[viewer], ida, c, page),
+                    &post_index,
+                )?;
+                same(
+                    &format!("likes of {a} seen by {viewer}"),
+                    &liked,
+                    &self.model.liked_posts(viewer, a),
+                )?;
+            }
+            for (p, &post) in self.posts.iter().enumerate() {
+                let got = match engine.likers(ida, post, None, page) {
+                    Err(e) => Err(Failure::of(&e)),
+                    Ok(_) => Ok(self.users_of(|c| engine.likers(ida, post, c, page), &index)?),
+                };
+                same(
+                    &format!("likers of post {p} seen by {a}"),
+                    &got,
+                    &self.model.likers(a, p),
+                )?;
+            }
         }
         Ok(())
     }
@@ -758,6 +807,11 @@ impl<B: Backend> Harness<B> {
                     .ok_or_else(|| format!("post {i} should not show"))?;
                 same("timeline post author", &post.author, &self.users[author])?;
                 same("timeline post text", post.text.as_str(), text)?;
+                same(
+                    &format!("timeline likes of post {i}"),
+                    &post.likes,
+                    &self.model.like_count(i),
+                )?;
                 out.push(i);
             }
             match p.next {

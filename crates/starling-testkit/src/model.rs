@@ -104,6 +104,8 @@ pub struct Model {
     conversations: BTreeMap<(usize, usize), (usize, u64)>,
     /// Users who take direct messages from anyone.
     dms_open: BTreeSet<usize>,
+    /// (user, post): who likes which post (never a repost).
+    likes: BTreeSet<(usize, usize)>,
 }
 
 impl Model {
@@ -120,6 +122,7 @@ impl Model {
             messages: Vec::new(),
             conversations: BTreeMap::new(),
             dms_open: BTreeSet::new(),
+            likes: BTreeSet::new(),
         }
     }
 
@@ -144,6 +147,8 @@ impl Model {
             Op::SendDirect(a, b, text) => self.send_direct(*a, *b, text),
             Op::MarkRead(a, b) => self.mark_read(*a, *b),
             Op::OpenDms(a, open) => self.open_dms(*a, *open),
+            Op::Like(a, p) => self.like(*a, *p),
+            Op::Unlike(a, p) => self.unlike(*a, *p),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -366,6 +371,101 @@ impl Model {
             group: None,
         });
         Outcome::Post(self.posts.len() - 1)
+    }
+
+    /// The post a like of post `p` by `a` is about: `p`, or for a repost
+    /// its original, as `a` may get them by id; a live public post whose
+    /// author blocks `a` or is blocked by them is refused as blocked.
+    fn like_target(&self, a: usize, p: usize) -> Result<usize, Failure> {
+        let refused = |e: Failure| {
+            if e != failure(Error::UnknownPost(PostId(0))) || p >= self.posts.len() {
+                return e;
+            }
+            let o = self.posts[p].repost_of.unwrap_or(p);
+            let original = &self.posts[o];
+            if !original.deleted
+                && original.group.is_none()
+                && self.blocked_either(a, original.author)
+            {
+                failure(Error::Blocked(""))
+            } else {
+                e
+            }
+        };
+        let target = self.get_as(a, p).map_err(refused)?;
+        match self.posts[target].repost_of {
+            Some(o) => self.get_as(a, o).map_err(refused),
+            None => Ok(target),
+        }
+    }
+
+    /// `a` likes post `p` (a repost's original).
+    pub fn like(&mut self, a: usize, p: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        match self.like_target(a, p) {
+            Ok(t) => Outcome::Changed(self.likes.insert((a, t))),
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// `a` takes back their like of post `p`: always possible while it
+    /// stands; otherwise refused as a like would be.
+    pub fn unlike(&mut self, a: usize, p: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        let Some(post) = self.posts.get(p) else {
+            return Outcome::Failed(failure(Error::UnknownPost(PostId(0))));
+        };
+        let t = post.repost_of.unwrap_or(p);
+        if self.likes.remove(&(a, t)) {
+            return Outcome::Changed(true);
+        }
+        match self.like_target(a, p) {
+            Ok(_) => Outcome::Changed(false),
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// How many accounts like post `p`.
+    pub fn like_count(&self, p: usize) -> u64 {
+        self.likes.iter().filter(|&&(_, q)| q == p).count() as u64
+    }
+
+    /// Whether `a` likes post `p` (a repost's original).
+    pub fn likes_post(&self, a: usize, p: usize) -> bool {
+        let t = self.posts.get(p).and_then(|q| q.repost_of).unwrap_or(p);
+        self.likes.contains(&(a, t))
+    }
+
+    /// Who likes post `p` (a repost's original), ascending, as `viewer`
+    /// may ask: refused as a like by `viewer` would be.
+    pub fn likers(&self, viewer: usize, p: usize) -> Result<Vec<usize>, Failure> {
+        self.known(viewer)?;
+        let t = self.like_target(viewer, p)?;
+        Ok(self
+            .likes
+            .iter()
+            .filter(|&&(_, q)| q == t)
+            .map(|&(u, _)| u)
+            .collect())
+    }
+
+    /// The posts `user` likes, newest first, that both `user` and
+    /// `viewer` may see.
+    pub fn liked_posts(&self, viewer: usize, user: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .likes
+            .iter()
+            .filter(|&&(u, p)| {
+                u == user && self.may_see(user, p, false) && self.may_see(viewer, p, false)
+            })
+            .map(|&(_, p)| p)
+            .collect();
+        out.reverse();
+        out
     }
 
     /// `owner` sets up a group.

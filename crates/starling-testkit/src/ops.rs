@@ -39,6 +39,10 @@ pub enum Op {
     MarkRead(usize, usize),
     /// `.0` opens (`true`) or closes their direct messages to anyone.
     OpenDms(usize, bool),
+    /// `.0` likes post `.1`.
+    Like(usize, usize),
+    /// `.0` takes back their like of post `.1`.
+    Unlike(usize, usize),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -62,7 +66,7 @@ const NAMES: [&str; 12] = [
 ];
 
 /// Texts: valid ones, and ones the engine must refuse.
-const TEXTS: [&str; 8] = [
+const TEXTS: [&str; 10] = [
     "hello",
     "second thoughts",
     "multi\nline",
@@ -71,6 +75,8 @@ const TEXTS: [&str; 8] = [
     "   ",
     "tab\tinside",
     "bell\u{7}",
+    "\u{200B}",
+    "\u{FEFF} \u{2060}\u{200D}",
 ];
 
 impl Op {
@@ -94,6 +100,8 @@ impl Op {
             Op::SendDirect(a, b, text) => format!("dm {a} {b} {}", hex(text)),
             Op::MarkRead(a, b) => format!("read {a} {b}"),
             Op::OpenDms(a, open) => format!("dms {a} {}", u8::from(*open)),
+            Op::Like(a, p) => format!("like {a} {p}"),
+            Op::Unlike(a, p) => format!("unlike {a} {p}"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -126,6 +134,8 @@ impl Op {
             ("read", _, _, None) => Op::MarkRead(num(a)?, num(b)?),
             ("dms", _, Some("1"), None) => Op::OpenDms(num(a)?, true),
             ("dms", _, Some("0"), None) => Op::OpenDms(num(a)?, false),
+            ("like", _, _, None) => Op::Like(num(a)?, num(b)?),
+            ("unlike", _, _, None) => Op::Unlike(num(a)?, num(b)?),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -147,7 +157,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 30;
+        let tag = next() % 33;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -167,7 +177,9 @@ impl Op {
             25 => Op::PostToGroup(next() % 8, next() % 4, text(next())),
             26 | 27 => Op::SendDirect(next() % 8, next() % 8, text(next())),
             28 => Op::MarkRead(next() % 8, next() % 8),
-            _ => Op::OpenDms(next() % 8, next() % 2 == 0),
+            29 => Op::OpenDms(next() % 8, next() % 2 == 0),
+            30 | 31 => Op::Like(next() % 8, next() % 24),
+            _ => Op::Unlike(next() % 8, next() % 24),
         })
     }
 }
@@ -226,7 +238,10 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         3 => (user.clone(), 0..4usize, 0..=TEXTS.len()).prop_map(|(a, g, t)| Op::PostToGroup(a, g, text(t))),
         4 => (user.clone(), user.clone(), 0..=TEXTS.len()).prop_map(|(a, b, t)| Op::SendDirect(a, b, text(t))),
         2 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::MarkRead(a, b)),
-        1 => (user, any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
+        1 => (user.clone(), any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
+        // Mostly the first few posts, which exist by then: likes meet.
+        5 => (user.clone(), prop_oneof![3 => 0..3usize, 1 => 0..12usize]).prop_map(|(a, p)| Op::Like(a, p)),
+        2 => (user, prop_oneof![3 => 0..3usize, 1 => 0..12usize]).prop_map(|(a, p)| Op::Unlike(a, p)),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -272,6 +287,8 @@ mod tests {
             "grouppost 1 2",
             "dms 1 2",
             "read 1",
+            "like 1",
+            "unlike 1 x",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");

@@ -138,18 +138,23 @@ impl Keys {
         self.key(&format!("o:{bucket}"), "leases")
     }
 
-    /// A link list: under the user for blocks, mutes, a user's groups and
-    /// mentions; under the group for members and group posts; under the
-    /// post's bucket for replies and reposts.
+    /// A link list: under the user for blocks, mutes, a user's groups,
+    /// mentions and likes; under the group for members and group posts;
+    /// under the post's bucket for replies, reposts and who likes a post
+    /// (so a like's `LikedBy` link shares a slot with the post record
+    /// whose count it changes).
     pub(crate) fn links(&self, kind: LinkKind, from: u64) -> Vec<u8> {
         let tag = match kind {
             LinkKind::Blocks
             | LinkKind::BlockedBy
             | LinkKind::Mutes
             | LinkKind::OwnerGroups
-            | LinkKind::Mentions => format!("u:{from}"),
+            | LinkKind::Mentions
+            | LinkKind::Likes => format!("u:{from}"),
             LinkKind::Members | LinkKind::GroupPosts => format!("g:{from}"),
-            LinkKind::Replies | LinkKind::Reposts => format!("p:{}", post_bucket(PostId(from))),
+            LinkKind::Replies | LinkKind::Reposts | LinkKind::LikedBy => {
+                format!("p:{}", post_bucket(PostId(from)))
+            }
         };
         self.key(&tag, &format!("link:{}:{from}", kind as u8))
     }

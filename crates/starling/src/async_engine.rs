@@ -430,6 +430,12 @@ mirror! {
     fn ack_device_delivery(id: DeliveryId) -> bool;
     /// A user's device usage on `day` (see [`Engine::device_usage`](crate::GenericEngine::device_usage)).
     fn device_usage(user: UserId, day: u32) -> DeviceUsage;
+    /// Likes a post (see [`Engine::like`](crate::GenericEngine::like)).
+    fn like(user: UserId, post: PostId) -> bool;
+    /// Takes back a like (see [`Engine::unlike`](crate::GenericEngine::unlike)).
+    fn unlike(user: UserId, post: PostId) -> bool;
+    /// Whether `user` likes `post` (see [`Engine::likes_post`](crate::GenericEngine::likes_post)).
+    fn likes_post(user: UserId, post: PostId) -> bool;
 }
 
 /// The operations that return no `Result`, and those that take a borrowed
@@ -603,6 +609,38 @@ impl<B: Backend> AsyncEngine<B> {
         let cursor = cursor.copied();
         self.call(move |e| e.thread(viewer, post, cursor.as_ref(), limit))
             .await
+    }
+
+    /// A page of who likes `post` (see [`Engine::likers`](crate::GenericEngine::likers)).
+    pub async fn likers(
+        &self,
+        viewer: UserId,
+        post: PostId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
+        let cursor = cursor.copied();
+        self.call(move |e| e.likers(viewer, post, cursor.as_ref(), limit))
+            .await
+    }
+
+    /// A page of the posts `user` likes, as `viewer` sees them (see [`Engine::liked_posts`](crate::GenericEngine::liked_posts)).
+    pub async fn liked_posts(
+        &self,
+        viewer: UserId,
+        user: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<TimelinePage> {
+        let cursor = cursor.copied();
+        self.call(move |e| e.liked_posts(viewer, user, cursor.as_ref(), limit))
+            .await
+    }
+
+    /// Whether `user` likes each of `posts` (see [`Engine::liked_among`](crate::GenericEngine::liked_among)).
+    pub async fn liked_among(&self, user: UserId, posts: &[Post]) -> Result<Vec<bool>> {
+        let posts = posts.to_vec();
+        self.call(move |e| e.liked_among(user, &posts)).await
     }
 
     /// A page of `user`'s mutual follows (see [`Engine::friends`](crate::GenericEngine::friends)).

@@ -3,8 +3,9 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
@@ -447,36 +448,53 @@ struct InboundText {
     body: String,
 }
 
+/// Proof that a request comes from the SMS gateway: its `Authorization`
+/// header carries the configured secret. Taken from the request's head, so
+/// a handler that asks for it before its body refuses a stranger (401)
+/// before reading or parsing anything the stranger sent.
+struct Gateway;
+
+impl FromRequestParts<AppState> for Gateway {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Gateway, ApiError> {
+        let Some(secret) = state.config().sms_secret.as_deref() else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_disabled",
+                "no SMS gateway secret is configured",
+            ));
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Compared as digests, so the time taken says nothing about the secret.
+        let matches = presented.is_some_and(|p| {
+            Sha256::digest(p.as_bytes()).as_slice() == Sha256::digest(secret.as_bytes()).as_slice()
+        });
+        if matches {
+            Ok(Gateway)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the gateway secret is missing or wrong",
+            ))
+        }
+    }
+}
+
 /// An incoming text from the SMS gateway: runs it as a command of the
 /// phone's owner and answers the reply to text back. Malformed commands
-/// get help, never an error page.
+/// get help, never an error page. The secret is checked first: the body
+/// of a request without it is never read.
 async fn sms_inbound(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Gateway,
     JsonBody(text): JsonBody<InboundText>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let Some(secret) = state.config().sms_secret.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "gateway_disabled",
-            "no SMS gateway secret is configured",
-        ));
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // Compared as digests, so the time taken says nothing about the secret.
-    let matches = presented.is_some_and(|p| {
-        Sha256::digest(p.as_bytes()).as_slice() == Sha256::digest(secret.as_bytes()).as_slice()
-    });
-    if !matches {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the gateway secret is missing or wrong",
-        ));
-    }
     let reply = state
         .db()
         .call(move |engine| Ok(starling::sms::run_text(engine, &text.from, &text.body)))

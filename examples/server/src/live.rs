@@ -174,7 +174,7 @@ pub(crate) async fn home_events(
         .ok_or_else(|| ApiError::rate_limited("too_many_streams", Duration::from_secs(5)))?;
     // Subscribed before the first read, so nothing between the two is missed.
     let events = subscribe(&state, user).await?;
-    let posts = hydrate_posts(&state, move |engine| {
+    let posts = hydrate_posts(&state, user, move |engine| {
         Ok(engine.home_timeline(user, None, WINDOW)?.posts)
     })
     .await?;
@@ -236,7 +236,7 @@ impl Watcher {
                 return None;
             }
             let user = self.user;
-            let posts = match hydrate_posts(&self.state, move |engine| {
+            let posts = match hydrate_posts(&self.state, user, move |engine| {
                 Ok(engine.home_timeline(user, None, WINDOW)?.posts)
             })
             .await

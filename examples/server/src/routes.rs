@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use starling::{
-    Audience, Counts, Cursor, GroupId, Post, PostId, PostOptions, TimelinePage, User, UserId,
-    UserPage,
+    Audience, Counts, Cursor, GroupId, MAX_PAGE_SIZE, Post, PostId, PostOptions, TimelinePage,
+    User, UserId, UserPage,
 };
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -106,6 +106,11 @@ pub(crate) struct PostJson {
     /// For a group post: the group it was addressed to.
     #[serde(skip_serializing_if = "Option::is_none")]
     group: Option<u64>,
+    /// How many accounts like it (for a repost: its original, which a
+    /// like of the repost is about).
+    likes: u64,
+    /// Whether the session's user likes it (for a repost: its original).
+    liked: bool,
 }
 
 fn opt_string<S: serde::Serializer>(id: &Option<PostId>, s: S) -> Result<S::Ok, S::Error> {
@@ -125,11 +130,30 @@ fn as_string<S: serde::Serializer>(id: &PostId, s: S) -> Result<S::Ok, S::Error>
     s.collect_str(&id.0)
 }
 
-/// Posts with their authors' names, looked up once per author.
-pub(crate) fn hydrate(engine: &Engine, posts: Vec<Post>) -> Result<Vec<PostJson>, ApiError> {
+/// Posts with their authors' names (looked up once per author), their like
+/// counts and whether `viewer` likes them.
+pub(crate) fn hydrate(
+    engine: &Engine,
+    viewer: UserId,
+    posts: Vec<Post>,
+) -> Result<Vec<PostJson>, ApiError> {
     let mut names: HashMap<UserId, String> = HashMap::new();
     let mut out = Vec::with_capacity(posts.len());
-    for post in posts {
+    // A repost shows its original's count: one multi-get of the originals.
+    let mut originals: Vec<PostId> = posts.iter().filter_map(|p| p.repost_of).collect();
+    originals.sort_unstable();
+    originals.dedup();
+    let mut original_likes: HashMap<PostId, u64> = HashMap::new();
+    for chunk in originals.chunks(MAX_PAGE_SIZE) {
+        for p in engine.get_posts(chunk)?.into_iter().flatten() {
+            original_likes.insert(p.id, p.likes);
+        }
+    }
+    let mut liked = Vec::with_capacity(posts.len());
+    for chunk in posts.chunks(MAX_PAGE_SIZE) {
+        liked.extend(engine.liked_among(viewer, chunk)?);
+    }
+    for (post, liked) in posts.into_iter().zip(liked) {
         let username = match names.get(&post.author) {
             Some(name) => name.clone(),
             None => {
@@ -152,13 +176,22 @@ pub(crate) fn hydrate(engine: &Engine, posts: Vec<Post>) -> Result<Vec<PostJson>
                 Audience::Public => None,
                 Audience::Group(g) => Some(g.0),
             },
+            likes: match post.repost_of {
+                Some(original) => original_likes.get(&original).copied().unwrap_or(0),
+                None => post.likes,
+            },
+            liked,
         });
     }
     Ok(out)
 }
 
-/// Runs `f` on the engine and hydrates the posts it returns.
-pub(crate) async fn hydrate_posts<F>(state: &AppState, f: F) -> Result<Vec<PostJson>, ApiError>
+/// Runs `f` on the engine and hydrates the posts it returns for `viewer`.
+pub(crate) async fn hydrate_posts<F>(
+    state: &AppState,
+    viewer: UserId,
+    f: F,
+) -> Result<Vec<PostJson>, ApiError>
 where
     F: FnOnce(&Engine) -> Result<Vec<Post>, ApiError> + Send + 'static,
 {
@@ -166,7 +199,7 @@ where
         .db()
         .call(move |engine| {
             let posts = f(engine)?;
-            hydrate(engine, posts)
+            hydrate(engine, viewer, posts)
         })
         .await
 }
@@ -180,10 +213,14 @@ pub(crate) struct TimelineJson {
 }
 
 impl TimelineJson {
-    pub(crate) fn of(engine: &Engine, page: TimelinePage) -> Result<TimelineJson, ApiError> {
+    pub(crate) fn of(
+        engine: &Engine,
+        viewer: UserId,
+        page: TimelinePage,
+    ) -> Result<TimelineJson, ApiError> {
         Ok(TimelineJson {
-            posts: hydrate(engine, page.posts)?,
-            reposted: hydrate(engine, page.reposted)?,
+            posts: hydrate(engine, viewer, page.posts)?,
+            reposted: hydrate(engine, viewer, page.reposted)?,
             next: page.next.map(|c| c.to_string()),
         })
     }
@@ -213,8 +250,10 @@ impl PageQuery {
     }
 }
 
+/// A page of posts `f` reads, hydrated for `viewer`.
 pub(crate) async fn timeline<F>(
     state: &AppState,
+    viewer: UserId,
     query: PageQuery,
     f: F,
 ) -> Result<axum::Json<TimelineJson>, ApiError>
@@ -226,7 +265,7 @@ where
         .db()
         .call(move |engine| {
             let page = f(engine, cursor.as_ref(), limit)?;
-            Ok(axum::Json(TimelineJson::of(engine, page)?))
+            Ok(axum::Json(TimelineJson::of(engine, viewer, page)?))
         })
         .await
 }
@@ -430,7 +469,7 @@ async fn author_timeline(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<axum::Json<TimelineJson>, ApiError> {
     let me = session.user;
-    timeline(&state, query, move |e, c, l| {
+    timeline(&state, me, query, move |e, c, l| {
         e.author_timeline_as(me, UserId(id), c, l)
     })
     .await
@@ -442,7 +481,7 @@ async fn home_timeline(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<axum::Json<TimelineJson>, ApiError> {
     let me = session.user;
-    timeline(&state, query, move |e, c, l| e.home_timeline(me, c, l)).await
+    timeline(&state, me, query, move |e, c, l| e.home_timeline(me, c, l)).await
 }
 
 #[derive(Deserialize)]
@@ -471,7 +510,7 @@ async fn create_post(
             .group
             .map_or(Audience::Public, |g| Audience::Group(GroupId(g))),
     };
-    let mut posts = hydrate_posts(&state, move |engine| {
+    let mut posts = hydrate_posts(&state, me, move |engine| {
         Ok(vec![engine.publish(me, &body.text, options)?])
     })
     .await?;
@@ -501,8 +540,10 @@ async fn get_post(
 ) -> Result<axum::Json<PostJson>, ApiError> {
     let id = post_id(&id)?;
     let me = session.user;
-    let mut posts =
-        hydrate_posts(&state, move |engine| Ok(vec![engine.get_post_as(me, id)?])).await?;
+    let mut posts = hydrate_posts(&state, me, move |engine| {
+        Ok(vec![engine.get_post_as(me, id)?])
+    })
+    .await?;
     posts
         .pop()
         .map(axum::Json)

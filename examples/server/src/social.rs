@@ -14,7 +14,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post, put};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use starling::{Event, Group, GroupId, UserId};
+use starling::{Event, Group, GroupId, PostId, UserId};
 
 use crate::auth::Session;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
@@ -29,6 +29,9 @@ use crate::server::AppState;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/posts/{id}/repost", post(repost))
+        .route("/posts/{id}/like", put(like).delete(unlike))
+        .route("/posts/{id}/likes", get(likers))
+        .route("/users/{id}/likes", get(liked_posts))
         .route("/posts/{id}/thread", get(thread))
         .route("/mentions", get(mentions))
         .route("/groups", get(list_groups).post(create_group))
@@ -58,7 +61,8 @@ async fn repost(
         .post_limits()
         .take(me)
         .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
-    let mut posts = hydrate_posts(&state, move |engine| Ok(vec![engine.repost(me, id)?])).await?;
+    let mut posts =
+        hydrate_posts(&state, me, move |engine| Ok(vec![engine.repost(me, id)?])).await?;
     let post = posts
         .pop()
         .ok_or_else(|| ApiError::internal(&"repost vanished"))?;
@@ -85,13 +89,13 @@ async fn thread(
         .db()
         .call(move |engine| {
             let t = engine.thread(me, id, cursor.as_ref(), limit)?;
-            let mut post = hydrate(engine, vec![t.post])?;
+            let mut post = hydrate(engine, me, vec![t.post])?;
             Ok(axum::Json(ThreadJson {
                 post: post
                     .pop()
                     .ok_or_else(|| ApiError::internal(&"post vanished"))?,
-                ancestors: hydrate(engine, t.ancestors)?,
-                replies: TimelineJson::of(engine, t.replies)?,
+                ancestors: hydrate(engine, me, t.ancestors)?,
+                replies: TimelineJson::of(engine, me, t.replies)?,
             }))
         })
         .await
@@ -103,7 +107,90 @@ async fn mentions(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<axum::Json<TimelineJson>, ApiError> {
     let me = session.user;
-    timeline(&state, query, move |e, c, l| e.mentions(me, c, l)).await
+    timeline(&state, me, query, move |e, c, l| e.mentions(me, c, l)).await
+}
+
+/// A like or unlike: whether the session's user now likes the post,
+/// whether that changed, and the post's count when they may still see it
+/// (a like taken back from a deleted post has none).
+#[derive(Serialize)]
+struct LikeJson {
+    liked: bool,
+    changed: bool,
+    likes: Option<u64>,
+}
+
+/// The count of `id` (its original, for a repost) as `me` may read it.
+fn like_count(engine: &crate::db::Engine, me: UserId, id: PostId) -> Option<u64> {
+    let post = engine.get_post_as(me, id).ok()?;
+    match post.repost_of {
+        Some(original) => engine.get_post_as(me, original).ok().map(|o| o.likes),
+        None => Some(post.likes),
+    }
+}
+
+async fn like(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<String>,
+) -> Result<axum::Json<LikeJson>, ApiError> {
+    let id = post_id(&id)?;
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            let changed = engine.like(me, id)?;
+            Ok(axum::Json(LikeJson {
+                liked: true,
+                changed,
+                likes: like_count(engine, me, id),
+            }))
+        })
+        .await
+}
+
+async fn unlike(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<String>,
+) -> Result<axum::Json<LikeJson>, ApiError> {
+    let id = post_id(&id)?;
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            let changed = engine.unlike(me, id)?;
+            Ok(axum::Json(LikeJson {
+                liked: false,
+                changed,
+                likes: like_count(engine, me, id),
+            }))
+        })
+        .await
+}
+
+async fn likers(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<UsersJson>, ApiError> {
+    let id = post_id(&id)?;
+    let me = session.user;
+    user_list(&state, query, move |e, c, l| e.likers(me, id, c, l)).await
+}
+
+async fn liked_posts(
+    State(state): State<AppState>,
+    session: Session,
+    PathParams(id): PathParams<u64>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<TimelineJson>, ApiError> {
+    let me = session.user;
+    timeline(&state, me, query, move |e, c, l| {
+        e.liked_posts(me, UserId(id), c, l)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

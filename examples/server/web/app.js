@@ -1,5 +1,5 @@
-// The Starling web page: sign up or log in, post, follow by username, send
-// direct messages, and watch the home timeline update live. Plain
+// The Starling web page: sign up or log in, post, like, follow by username,
+// send direct messages, and watch the home timeline update live. Plain
 // JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
@@ -76,6 +76,7 @@ function renderPost(post, fresh) {
   if (me && post.author.id === me.id) {
     const del = document.createElement("button");
     del.type = "button";
+    del.className = "delete";
     del.textContent = "Delete";
     del.addEventListener("click", () => deletePost(post.id));
     meta.append(del);
@@ -83,8 +84,35 @@ function renderPost(post, fresh) {
   const text = document.createElement("p");
   text.className = "text";
   text.textContent = post.text;
-  li.append(meta, text);
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const like = document.createElement("button");
+  like.type = "button";
+  like.className = "like";
+  showLike(like, post.liked, post.likes);
+  like.addEventListener("click", () => toggleLike(like, post.id));
+  actions.append(like);
+  li.append(meta, text, actions);
   return li;
+}
+
+// A like button shows whether the reader likes the post, and its count.
+function showLike(button, liked, likes) {
+  button.setAttribute("aria-pressed", liked ? "true" : "false");
+  button.dataset.likes = String(likes);
+  button.title = liked ? "Unlike" : "Like";
+  button.textContent = (liked ? "♥ " : "♡ ") + likes;
+}
+
+async function toggleLike(button, id) {
+  const liked = button.getAttribute("aria-pressed") === "true";
+  try {
+    const result = await api(liked ? "DELETE" : "PUT", `/api/posts/${id}/like`);
+    const likes = result.likes ?? Number(button.dataset.likes);
+    showLike(button, result.liked, likes);
+  } catch (error) {
+    say(error.status === 403 ? "You cannot like this post." : error.message);
+  }
 }
 
 // Inserts a post where its id puts it (newest first), once.

@@ -170,3 +170,68 @@ fn check_reports_missing_links_and_rebuild_restores_them() {
         Some(root)
     );
 }
+
+#[test]
+fn check_reports_like_damage_and_rebuild_repairs_it() {
+    use starling_core::{LinkKind, Post};
+    let backend = MemBackend::new();
+    let engine = Engine::with_backend(backend.clone(), Config::default()).expect("engine");
+    let ada = engine.create_user("ada").expect("create").id;
+    let bob = engine.create_user("bob").expect("create").id;
+    let cy = engine.create_user("cy").expect("create").id;
+    let liked = engine.post(ada, "liked").expect("post").id;
+    let other = engine.post(ada, "other").expect("post").id;
+    assert!(engine.like(bob, liked).expect("like"));
+    assert!(engine.like(cy, liked).expect("like"));
+    assert!(engine.check().expect("check").is_clean());
+
+    let stored = engine.get_post(other).expect("post");
+    let damage = [
+        // A count that is not the number of likers.
+        Mutation::PutPost(Post { likes: 4, ..stored }),
+        // A like the liker's list lacks.
+        Mutation::DeleteLink {
+            kind: LinkKind::Likes,
+            from: cy.0,
+            to: !liked.0,
+        },
+        // A like in a user's list with no liker behind it.
+        Mutation::PutLink {
+            kind: LinkKind::Likes,
+            from: ada.0,
+            to: !liked.0,
+            value: 1,
+        },
+    ];
+    backend.apply(&damage, Durability::Synced).expect("damage");
+    let report = engine.check().expect("check");
+    let has = |f: &dyn Fn(&Problem) -> bool| report.problems.iter().any(f);
+    assert!(
+        has(&|p| matches!(p, Problem::LikeCount(post, 4) if post.id == other && post.likes == 0)),
+        "{report:?}"
+    );
+    assert!(
+        has(
+            &|p| matches!(p, Problem::LinkMissing(LinkKind::Likes, u, to, _) if *u == cy.0 && *to == !liked.0)
+        ),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::LikeDangling(u, post) if *u == ada && *post == liked)),
+        "{report:?}"
+    );
+    assert_eq!(report.problems.len(), 3, "{report:?}");
+    assert!(report.problems.iter().all(|p| !p.to_string().is_empty()));
+    engine.rebuild().expect("rebuild");
+    let after = engine.check().expect("check");
+    assert!(after.is_clean(), "{:?}", after.problems);
+    assert_eq!(engine.get_post(other).expect("post").likes, 0);
+    let likes = |u| {
+        engine
+            .liked_posts(u, u, None, 10)
+            .expect("likes")
+            .posts
+            .len()
+    };
+    assert_eq!((likes(ada), likes(bob), likes(cy)), (0, 1, 1));
+}

@@ -70,8 +70,15 @@ proptest! {
 fn fuzz_decoded_ops_match_model() {
     // A fixed byte string through the fuzzers' decoder: every op kind,
     // unknown users and posts, reopen in the middle.
-    let bytes: Vec<u8> = (0u32..600)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let bytes: Vec<u8> = (0..1500)
+        .map(|_| {
+            // A 64-bit linear congruential generator's top byte.
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
         .collect();
     let mut rest = &bytes[..];
     let mut h = harness(small_config());
@@ -83,6 +90,11 @@ fn fuzz_decoded_ops_match_model() {
     }
     h.check().expect("engine matches the model");
     assert!(h.model().post_count() > 10, "the run made posts");
+    let m = h.model();
+    assert!(
+        (0..m.post_count()).any(|p| m.like_count(p) > 0),
+        "the run liked posts"
+    );
 }
 
 /// A trim leaves a floor; a later backfill can land below it, beside holes

@@ -40,6 +40,8 @@ enum Step {
     Block(usize, usize),
     Unblock(usize, usize),
     Mute(usize, usize),
+    Like(usize, usize),
+    Unlike(usize, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -59,6 +61,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (u(), u()).prop_map(|(a, b)| Step::Block(a, b)),
         1 => (u(), u()).prop_map(|(a, b)| Step::Unblock(a, b)),
         1 => (u(), u()).prop_map(|(a, b)| Step::Mute(a, b)),
+        4 => (u(), 0..40usize).prop_map(|(a, p)| Step::Like(a, p)),
+        1 => (u(), 0..40usize).prop_map(|(a, p)| Step::Unlike(a, p)),
     ]
 }
 
@@ -74,10 +78,21 @@ struct Audiences {
     deleted: HashSet<PostId>,
     /// Repost -> the original it reposts.
     reposts: HashMap<PostId, PostId>,
+    /// (user, post): who likes which post (never a repost).
+    likes: BTreeSet<(usize, PostId)>,
 }
 
 /// Each post's author and audience.
 type Meta = HashMap<PostId, (usize, Audience)>;
+
+/// What liking a post must give when it is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// As reading it by id is refused.
+    Read(Read),
+    /// [`Error::Blocked`]: a live public post across a block.
+    Blocked,
+}
 
 /// What reading a post by id must give.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +157,29 @@ impl Audiences {
         }
     }
 
+    /// The post a like of `id` by `a` is about (a repost's original), or
+    /// why it is refused: a post `a` may not read by id is refused as that
+    /// read is, except a live public post across a block.
+    fn like(&self, meta: &Meta, a: usize, id: PostId) -> Result<PostId, Refusal> {
+        let original = self.reposts.get(&id).copied().unwrap_or(id);
+        match self.read(meta, Some(a), id) {
+            Read::Visible => Ok(original),
+            Read::Hidden
+                if !self.deleted.contains(&original)
+                    && meta.get(&original).is_some_and(|&(author, audience)| {
+                        audience == Audience::Public && self.blocked_either(a, author)
+                    }) =>
+            {
+                Err(Refusal::Blocked)
+            }
+            refused => Err(Refusal::Read(refused)),
+        }
+    }
+
+    fn like_count(&self, id: PostId) -> u64 {
+        self.likes.iter().filter(|(_, p)| *p == id).count() as u64
+    }
+
     fn may_see(&self, viewer: usize, author: usize, audience: Audience) -> bool {
         match audience {
             Audience::Public => true,
@@ -171,6 +209,26 @@ fn expect_read<T>(
         {
             Ok(None)
         }
+        (got, want) => Err(TestCaseError::fail(format!(
+            "{what} of {id}: got {:?}, want {want:?}",
+            got.map(drop)
+        ))),
+    }
+}
+
+/// Checks a like-shaped result (like, unlike without a like, likers)
+/// against the model: a value when it must succeed, else exactly the
+/// refusal, naming `id` when it is a read's.
+fn expect_like<T>(
+    what: &str,
+    got: Result<T, Error>,
+    want: Result<PostId, Refusal>,
+    id: PostId,
+) -> Result<Option<T>, TestCaseError> {
+    match (got, want) {
+        (Ok(t), Ok(_)) => Ok(Some(t)),
+        (Err(Error::Blocked(_)), Err(Refusal::Blocked)) => Ok(None),
+        (got, Err(Refusal::Read(read))) => expect_read(what, got, read, id),
         (got, want) => Err(TestCaseError::fail(format!(
             "{what} of {id}: got {:?}, want {want:?}",
             got.map(drop)
@@ -244,6 +302,10 @@ fn everything_seen(
         pages(
             "public author",
             Box::new(move |c| e.author_timeline(author, c, 3).expect("author")),
+        );
+        pages(
+            "likes",
+            Box::new(move |c| e.liked_posts(viewer, author, c, 3).expect("likes")),
         );
     }
     for &id in posts {
@@ -453,6 +515,27 @@ proptest! {
                         (a == b).then_some(|e| matches!(e, Error::NotAllowed(_)));
                     expect_write("mute", e.mute(users[a], users[b]), want)?;
                 }
+                Step::Like(a, p) => {
+                    if let Some(&id) = posts.get(p) {
+                        let want = model.like(&meta, a, id);
+                        if let Some(new) = expect_like("like", e.like(users[a], id), want, id)? {
+                            let target = want.map_err(|w| TestCaseError::fail(format!("{w:?}")))?;
+                            prop_assert_eq!(new, model.likes.insert((a, target)), "like of {}", id);
+                        }
+                    }
+                }
+                Step::Unlike(a, p) => {
+                    if let Some(&id) = posts.get(p) {
+                        let target = model.reposts.get(&id).copied().unwrap_or(id);
+                        let got = e.unlike(users[a], id);
+                        if model.likes.remove(&(a, target)) {
+                            // Always possible while the like stands.
+                            prop_assert!(matches!(got, Ok(true)), "unlike of {}: {:?}", id, got);
+                        } else if let Some(had) = expect_like("unlike", got, model.like(&meta, a, id), id)? {
+                            prop_assert!(!had, "unlike of {} without a like", id);
+                        }
+                    }
+                }
             }
             e.wait_for_fanout().expect("fan-out");
             for (i, sub) in subs.iter().enumerate() {
@@ -464,6 +547,7 @@ proptest! {
             for (path, post) in everything_seen(&e, (&model, &meta), v, &users, &posts)? {
                 let author = index[&post.author];
                 prop_assert_eq!(Some(&(author, post.audience)), meta.get(&post.id));
+                prop_assert_eq!(post.likes, model.like_count(post.id), "likes of {} by {}", post.id, path);
                 prop_assert!(
                     model.may_see(v, author, post.audience),
                     "u{} saw group post {} of u{} by {}", v, post.id, author, path
@@ -471,6 +555,28 @@ proptest! {
                 if path.starts_with("public") {
                     prop_assert_eq!(post.audience, Audience::Public, "{}", path);
                 }
+            }
+            // Who likes each post, as the viewer may ask; the likes of each
+            // user as the viewer sees them: what both may see, all of it.
+            for &id in &posts {
+                let want = model.like(&meta, v, id);
+                if let Some(page) = expect_like("likers", e.likers(viewer, id, None, 200), want, id)? {
+                    let target = want.map_err(|w| TestCaseError::fail(format!("{w:?}")))?;
+                    let got: Vec<usize> = page.users.iter().map(|u| index[u]).collect();
+                    let expected: Vec<usize> = model.likes.iter().filter(|(_, p)| *p == target).map(|(u, _)| *u).collect();
+                    prop_assert_eq!(got, expected, "likers of {} seen by u{}", id, v);
+                }
+            }
+            for (u, &liker) in users.iter().enumerate() {
+                let got: Vec<PostId> = e.liked_posts(viewer, liker, None, 200).expect("likes").posts.iter().map(|p| p.id).collect();
+                let mut expected: Vec<PostId> = model.likes.iter()
+                    .filter(|&&(x, p)| x == u
+                        && model.read(&meta, Some(u), p) == Read::Visible
+                        && model.read(&meta, Some(v), p) == Read::Visible)
+                    .map(|&(_, p)| p)
+                    .collect();
+                expected.sort_unstable_by(|a, b| b.cmp(a));
+                prop_assert_eq!(got, expected, "likes of u{} seen by u{}", u, v);
             }
             // The audience does see every live group post by id.
             for (&id, &(author, audience)) in &meta {
@@ -843,6 +949,61 @@ fn bad_social_input_is_refused_with_a_typed_error() {
                 .map(drop),
         ),
         ("subscribe unknown", e.subscribe(ghost).map(drop)),
+        ("like by unknown user", e.like(ghost, public.id).map(drop)),
+        ("like unknown post", e.like(bob, PostId(5)).map(drop)),
+        ("like unseen group post", e.like(bob, secret.id).map(drop)),
+        ("unlike unknown post", e.unlike(bob, PostId(5)).map(drop)),
+        (
+            "unlike unseen group post",
+            e.unlike(bob, secret.id).map(drop),
+        ),
+        (
+            "likers of unseen post",
+            e.likers(bob, secret.id, None, 5).map(drop),
+        ),
+        ("likers page 0", e.likers(ann, public.id, None, 0).map(drop)),
+        (
+            "likers page too big",
+            e.likers(ann, public.id, None, starling_core::MAX_PAGE_SIZE + 1)
+                .map(drop),
+        ),
+        (
+            "likers bad cursor",
+            e.likers(
+                ann,
+                public.id,
+                Some(&starling_core::Cursor::timeline(PostId(1), 0)),
+                5,
+            )
+            .map(drop),
+        ),
+        (
+            "likes of unknown user",
+            e.liked_posts(ann, ghost, None, 5).map(drop),
+        ),
+        (
+            "likes seen by unknown user",
+            e.liked_posts(ghost, ann, None, 5).map(drop),
+        ),
+        ("likes page 0", e.liked_posts(ann, ann, None, 0).map(drop)),
+        (
+            "likes bad cursor",
+            e.liked_posts(ann, ann, Some(&starling_core::Cursor::users(UserId(1))), 5)
+                .map(drop),
+        ),
+        ("empty post", e.post(ann, "\u{200B}").map(drop)),
+        (
+            "invisible post",
+            e.post(ann, " \u{FEFF}\u{2060}\u{200C}\u{200D} ").map(drop),
+        ),
+        (
+            "invisible reply",
+            e.reply(bob, public.id, "\u{200B}").map(drop),
+        ),
+        (
+            "invisible group post",
+            e.post_to_group(ann, g.id, "\u{2060}").map(drop),
+        ),
     ];
     for (what, result) in cases {
         assert!(result.is_err(), "{what} was accepted");
@@ -852,12 +1013,349 @@ fn bad_social_input_is_refused_with_a_typed_error() {
         1,
         "nothing half-applied"
     );
+    assert_eq!(
+        e.get_post(public.id).expect("post").likes,
+        0,
+        "no like stored"
+    );
+    assert!(
+        e.liked_posts(bob, bob, None, 5)
+            .expect("likes")
+            .posts
+            .is_empty()
+    );
     assert!(
         e.author_timeline(bob, None, 5)
             .expect("timeline")
             .posts
             .is_empty()
     );
+}
+
+#[test]
+fn likes_count_once_follow_reposts_and_stop_at_blocks_and_audiences() {
+    let e = engine(small());
+    let [ann, bob, cat, dan] = users(&e, 4)[..] else {
+        unreachable!()
+    };
+    let post = e.post(ann, "like me").expect("post");
+    assert!(e.like(bob, post.id).expect("like"));
+    assert!(!e.like(bob, post.id).expect("like again"), "idempotent");
+    assert!(e.like(ann, post.id).expect("one's own post"));
+    // A repost's like is its original's.
+    let repost = e.repost(cat, post.id).expect("repost");
+    assert!(e.like(cat, repost.id).expect("like through a repost"));
+    assert!(e.likes_post(cat, post.id).expect("likes"));
+    assert_eq!(e.get_post(post.id).expect("post").likes, 3);
+    e.follow(dan, cat).expect("follow");
+    e.wait_for_fanout().expect("fan-out");
+    let home = e.home_timeline(dan, None, 10).expect("home");
+    assert_eq!(
+        home.reposted.first().map(|p| p.likes),
+        Some(3),
+        "originals carry their count"
+    );
+    let likers = e.likers(dan, repost.id, None, 2).expect("likers");
+    assert_eq!(likers.users, vec![ann, bob]);
+    let rest = e
+        .likers(dan, post.id, likers.next.as_ref(), 2)
+        .expect("likers");
+    assert_eq!((rest.users, rest.next), (vec![cat], None));
+    // Newest post first, paged with timeline cursors.
+    let older = e.post(dan, "older").expect("post");
+    let newer = e.post(dan, "newer").expect("post");
+    for p in [older.id, newer.id] {
+        assert!(e.like(bob, p).expect("like"));
+    }
+    let first = e.liked_posts(ann, bob, None, 2).expect("likes");
+    let ids: Vec<PostId> = first.posts.iter().map(|p| p.id).collect();
+    assert_eq!(ids, vec![newer.id, older.id]);
+    let next = e
+        .liked_posts(ann, bob, first.next.as_ref(), 2)
+        .expect("likes");
+    assert_eq!(
+        next.posts.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![post.id]
+    );
+    assert_eq!(next.posts[0].likes, 3);
+    // Blocks: refused both ways; the like of before stays counted, hidden
+    // from lists across the block, and can be taken back.
+    e.block(ann, bob).expect("block");
+    assert!(matches!(
+        e.like(bob, ann_post(&e, ann)),
+        Err(Error::Blocked(_))
+    ));
+    assert!(matches!(e.like(ann, newer.id), Ok(true)));
+    assert!(matches!(e.like(dan, post.id), Ok(true)));
+    e.block(dan, ann).expect("block");
+    assert!(matches!(
+        e.likers(ann, newer.id, None, 5),
+        Err(Error::Blocked(_))
+    ));
+    assert!(
+        matches!(e.unlike(ann, older.id), Err(Error::Blocked(_))),
+        "no like to take back"
+    );
+    assert!(e.unlike(dan, post.id).expect("a like is always taken back"));
+    let seen: Vec<PostId> = e
+        .liked_posts(cat, bob, None, 10)
+        .expect("likes")
+        .posts
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        seen,
+        vec![newer.id, older.id],
+        "ann's post is hidden from bob's likes"
+    );
+    // Deleted posts: refused, hidden, and a standing like is taken back.
+    assert!(e.delete_post(dan, older.id).expect("delete"));
+    assert!(matches!(e.like(cat, older.id), Err(Error::PostDeleted(_))));
+    assert!(matches!(
+        e.likers(cat, older.id, None, 5),
+        Err(Error::PostDeleted(_))
+    ));
+    let seen: Vec<PostId> = e
+        .liked_posts(bob, bob, None, 10)
+        .expect("likes")
+        .posts
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(seen, vec![newer.id]);
+    assert!(e.unlike(bob, older.id).expect("unlike a deleted post"));
+    // Group posts: only their audience likes or lists them.
+    let g = e.create_group(cat, "close").expect("group");
+    e.add_member(cat, g.id, dan).expect("member");
+    let secret = e.post_to_group(cat, g.id, "psst").expect("group post");
+    assert!(matches!(e.like(bob, secret.id), Err(Error::UnknownPost(_))));
+    assert!(e.like(dan, secret.id).expect("the audience likes it"));
+    assert!(
+        e.liked_posts(bob, dan, None, 10)
+            .expect("likes")
+            .posts
+            .is_empty(),
+        "bob is not in the audience"
+    );
+    e.remove_member(cat, g.id, dan).expect("remove");
+    assert!(
+        e.liked_posts(dan, dan, None, 10)
+            .expect("likes")
+            .posts
+            .is_empty(),
+        "dan left the audience"
+    );
+    assert_eq!(e.get_post_as(cat, secret.id).expect("own post").likes, 1);
+    let report = e.check().expect("check");
+    assert!(report.is_clean(), "{report:?}");
+}
+
+fn ann_post(e: &Engine<MemBackend>, ann: UserId) -> PostId {
+    e.author_timeline(ann, None, 1).expect("posts").posts[0].id
+}
+
+/// Each bad input to the like operations has its own error variant (not
+/// merely an error), and none of them stores anything.
+#[test]
+fn bad_like_input_is_refused_with_its_typed_error() {
+    let e = engine(small());
+    let [ann, bob, cat] = users(&e, 3)[..] else {
+        unreachable!()
+    };
+    let ghost = UserId(999);
+    let unknown = PostId(5);
+    let public = e.post(ann, "p").expect("post");
+    let g = e.create_group(ann, "mine").expect("group");
+    let secret = e.post_to_group(ann, g.id, "s").expect("group post");
+    let gone = e.post(ann, "gone").expect("post");
+    let repost_of_gone = e.repost(bob, gone.id).expect("repost");
+    assert!(e.delete_post(ann, gone.id).expect("delete"));
+    let blocker = e.post(cat, "mine").expect("post");
+    e.block(cat, bob).expect("block");
+    let timeline_cursor = starling_core::Cursor::timeline(PostId(1), 0);
+    let users_cursor = starling_core::Cursor::users(UserId(1));
+    let too_many = vec![public.clone(); starling_core::MAX_PAGE_SIZE + 1];
+    let page_size = |e: &Error| matches!(e, Error::PageSize { .. });
+    let unknown_user = |e: &Error| matches!(e, Error::UnknownUser(u) if *u == ghost);
+    let unknown_post = |e: &Error| matches!(e, Error::UnknownPost(_));
+    let deleted = |e: &Error| matches!(e, Error::PostDeleted(_));
+    let blocked = |e: &Error| matches!(e, Error::Blocked(_));
+    let cursor = |e: &Error| matches!(e, Error::MalformedCursor);
+    type Expect<'a> = &'a dyn Fn(&Error) -> bool;
+    let cases: Vec<(&str, Result<(), Error>, Expect)> = vec![
+        (
+            "like by unknown user",
+            e.like(ghost, public.id).map(drop),
+            &unknown_user,
+        ),
+        (
+            "like unknown post",
+            e.like(bob, unknown).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like unseen group post",
+            e.like(bob, secret.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like deleted post",
+            e.like(bob, gone.id).map(drop),
+            &deleted,
+        ),
+        (
+            "read a repost of a deleted post",
+            e.get_post_as(cat, repost_of_gone.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like a repost of a deleted post, as reading it is",
+            e.like(cat, repost_of_gone.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "like a blocker's post",
+            e.like(bob, blocker.id).map(drop),
+            &blocked,
+        ),
+        (
+            "like a blocked user's post",
+            e.like(cat, e.post(bob, "b").expect("post").id).map(drop),
+            &blocked,
+        ),
+        (
+            "unlike by unknown user",
+            e.unlike(ghost, public.id).map(drop),
+            &unknown_user,
+        ),
+        (
+            "unlike unknown post",
+            e.unlike(bob, unknown).map(drop),
+            &unknown_post,
+        ),
+        (
+            "unlike unseen group post",
+            e.unlike(bob, secret.id).map(drop),
+            &unknown_post,
+        ),
+        (
+            "unlike across a block",
+            e.unlike(bob, blocker.id).map(drop),
+            &blocked,
+        ),
+        (
+            "likes_post of unknown user",
+            e.likes_post(ghost, public.id).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likes_post of unknown post",
+            e.likes_post(bob, unknown).map(drop),
+            &unknown_post,
+        ),
+        (
+            "liked_among of unknown user",
+            e.liked_among(ghost, std::slice::from_ref(&public))
+                .map(drop),
+            &unknown_user,
+        ),
+        (
+            "liked_among too many",
+            e.liked_among(bob, &too_many).map(drop),
+            &page_size,
+        ),
+        (
+            "likers seen by unknown user",
+            e.likers(ghost, public.id, None, 5).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likers of unknown post",
+            e.likers(bob, unknown, None, 5).map(drop),
+            &unknown_post,
+        ),
+        (
+            "likers of unseen post",
+            e.likers(bob, secret.id, None, 5).map(drop),
+            &unknown_post,
+        ),
+        (
+            "likers of deleted post",
+            e.likers(bob, gone.id, None, 5).map(drop),
+            &deleted,
+        ),
+        (
+            "likers across a block",
+            e.likers(bob, blocker.id, None, 5).map(drop),
+            &blocked,
+        ),
+        (
+            "likers page 0",
+            e.likers(bob, public.id, None, 0).map(drop),
+            &page_size,
+        ),
+        (
+            "likers page too big",
+            e.likers(bob, public.id, None, starling_core::MAX_PAGE_SIZE + 1)
+                .map(drop),
+            &page_size,
+        ),
+        (
+            "likers timeline cursor",
+            e.likers(bob, public.id, Some(&timeline_cursor), 5)
+                .map(drop),
+            &cursor,
+        ),
+        (
+            "likes of unknown user",
+            e.liked_posts(bob, ghost, None, 5).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likes seen by unknown user",
+            e.liked_posts(ghost, bob, None, 5).map(drop),
+            &unknown_user,
+        ),
+        (
+            "likes page 0",
+            e.liked_posts(bob, bob, None, 0).map(drop),
+            &page_size,
+        ),
+        (
+            "likes page too big",
+            e.liked_posts(bob, bob, None, starling_core::MAX_PAGE_SIZE + 1)
+                .map(drop),
+            &page_size,
+        ),
+        (
+            "likes users cursor",
+            e.liked_posts(bob, bob, Some(&users_cursor), 5).map(drop),
+            &cursor,
+        ),
+    ];
+    for (what, result, expected) in cases {
+        match result {
+            Err(err) if expected(&err) => {}
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    for p in [public.id, secret.id, gone.id, blocker.id] {
+        let stored = e.get_post_as(ann, p).or_else(|_| e.get_post_as(cat, p));
+        if let Ok(post) = stored {
+            assert_eq!(post.likes, 0, "no like stored on {p:?}");
+        }
+    }
+    for u in [ann, bob, cat] {
+        assert!(
+            e.liked_posts(u, u, None, 5)
+                .expect("likes")
+                .posts
+                .is_empty(),
+            "nothing liked by {u:?}"
+        );
+    }
+    assert!(e.check().expect("check").is_clean());
 }
 
 #[test]

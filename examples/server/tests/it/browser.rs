@@ -1,6 +1,6 @@
 //! The web page in headless Chromium, driven over the DevTools protocol:
-//! sign up, follow by username, see a followee's post arrive live, post,
-//! delete, log out. Skipped, with the reason printed, where Chromium is not
+//! sign up, follow by username, see a followee's post arrive live, like and
+//! unlike it, post, delete, log out. Skipped, with the reason printed, where Chromium is not
 //! installed (Debian package `chromium`; `STARLING_CHROMIUM` names another
 //! binary).
 
@@ -244,7 +244,45 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     ))
     .await;
     b.wait_for(&timeline_has("hello, live reader")).await;
+
+    // Liking from the page: the button shows the count, the like is stored,
+    // and a second click takes it back.
+    let like = format!("#timeline li[data-id=\"{id}\"] button.like");
+    let like_shows = |pressed: &str, text: &str| {
+        format!(
+            "document.querySelector({0})?.getAttribute('aria-pressed') === {1} && document.querySelector({0}).textContent === {2}",
+            json!(like),
+            json!(pressed),
+            json!(text)
+        )
+    };
+    b.wait_for(&like_shows("false", "♡ 0")).await;
+    let (status, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/posts/{id}/like"),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    b.click(&like).await;
+    b.wait_for(&like_shows("true", "♥ 2")).await;
+    let (_, likers) = s.get(&ada, &format!("/api/posts/{id}/likes")).await;
+    let names: Vec<&str> = likers["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert_eq!(names, vec!["ada", "grace"]);
     b.screenshot("home.png").await;
+    b.click(&like).await;
+    b.wait_for(&like_shows("false", "♡ 1")).await;
+    let (_, post) = s.get(&ada, &format!("/api/posts/{id}")).await;
+    assert_eq!(
+        (post["likes"].clone(), post["liked"].clone()),
+        (json!(1), json!(true))
+    );
 
     // Posting from the page; the post is really stored.
     b.set_value("post-text", "typed in a browser").await;
@@ -257,7 +295,7 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     let own = posts["posts"][0]["id"].as_str().expect("id").to_owned();
 
     // Deleting from the page; the post is really gone.
-    b.click(&format!("#timeline li[data-id=\"{own}\"] button"))
+    b.click(&format!("#timeline li[data-id=\"{own}\"] button.delete"))
         .await;
     b.wait_for(&format!("!{}", timeline_has("typed in a browser")))
         .await;

@@ -434,3 +434,53 @@ async fn the_webhook_transport_retries_until_the_gateway_takes_it_then_never_res
     assert_eq!(got[0]["text"], "ada: hello phones");
     s.stop().await;
 }
+
+/// Sends raw bytes to the gateway, with or without the secret.
+async fn inbound_raw(
+    s: &TestServer,
+    secret: Option<&str>,
+    body: &'static str,
+) -> (StatusCode, Value) {
+    let mut request = s
+        .client
+        .post(s.url("/sms/inbound"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_secret_is_checked_before_the_body_is_read() {
+    let s = TestServer::start_with(|c| c.sms_secret = Some(SECRET.into())).await;
+    let malformed = "{\"from\": \"+1555";
+    let unknown_field = "{\"from\": \"+15555550111\", \"body\": \"hi\", \"x\": 1}";
+    // Without the secret, or with a wrong one, nothing of the body matters:
+    // 401 however broken it is.
+    for secret in [None, Some("wrong-secret-wrong-secret")] {
+        for body in [malformed, unknown_field, "", "[]"] {
+            let (status, reply) = inbound_raw(&s, secret, body).await;
+            assert_eq!(
+                (status, reply["code"].clone()),
+                (StatusCode::UNAUTHORIZED, json!("invalid_token")),
+                "{secret:?} {body:?}"
+            );
+        }
+    }
+    // With it, the body is read: a malformed one is a bad request.
+    for body in [malformed, unknown_field, ""] {
+        let (status, _) = inbound_raw(&s, Some(SECRET), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+    }
+    let (status, reply) = inbound_raw(
+        &s,
+        Some(SECRET),
+        "{\"from\": \"+15555550111\", \"body\": \"HELP\"}",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+}

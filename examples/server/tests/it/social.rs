@@ -288,3 +288,267 @@ async fn engine_events_stream_timeline_entries_and_mentions() {
     seen.sort();
     assert_eq!(seen, vec!["mention", "timeline"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn likes_count_once_list_in_pages_and_refuse_what_the_liker_may_not_see() {
+    let s = TestServer::start().await;
+    let ada = s.signup("ada", "password-1").await;
+    let bob = s.signup("bob", "password-2").await;
+    let cy = s.signup("cy", "password-3").await;
+    let (_, post) = s.post_text(&ada, "like this").await;
+    let id = post["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        (post["likes"].clone(), post["liked"].clone()),
+        (json!(0), json!(false))
+    );
+
+    // Idempotent: the second like changes nothing.
+    let (status, like) = s.put(&bob, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(status, StatusCode::OK, "{like}");
+    assert_eq!(like, json!({"liked": true, "changed": true, "likes": 1}));
+    let (_, like) = s.put(&bob, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(like, json!({"liked": true, "changed": false, "likes": 1}));
+    // Liking a repost likes its original.
+    let (status, repost) = s
+        .send(Method::POST, &format!("/api/posts/{id}/repost"), Some(&cy))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{repost}");
+    let repost_id = repost["id"].as_str().expect("id").to_owned();
+    let (_, like) = s.put(&cy, &format!("/api/posts/{repost_id}/like")).await;
+    assert_eq!(like, json!({"liked": true, "changed": true, "likes": 2}));
+
+    // Counts on every read: by id, timelines, the repost's original.
+    let (_, got) = s.get(&bob, &format!("/api/posts/{id}")).await;
+    assert_eq!(
+        (got["likes"].clone(), got["liked"].clone()),
+        (json!(2), json!(true))
+    );
+    let (_, got) = s.get(&ada, &format!("/api/posts/{id}")).await;
+    assert_eq!(
+        (got["likes"].clone(), got["liked"].clone()),
+        (json!(2), json!(false))
+    );
+    let (_, theirs) = s.get(&bob, &format!("/api/users/{}/posts", ada.id)).await;
+    assert_eq!(theirs["posts"][0]["likes"], 2);
+    let (_, cys) = s.get(&cy, &format!("/api/users/{}/posts", cy.id)).await;
+    assert_eq!(cys["posts"][0]["repost_of"].as_str(), Some(id.as_str()));
+    assert_eq!(
+        (
+            cys["posts"][0]["likes"].clone(),
+            cys["posts"][0]["liked"].clone()
+        ),
+        (json!(2), json!(true))
+    );
+    assert_eq!(cys["reposted"][0]["likes"], 2);
+
+    // Who likes it, in pages with cursors.
+    let (_, page) = s.get(&ada, &format!("/api/posts/{id}/likes?limit=1")).await;
+    assert_eq!(page["users"][0]["username"], "bob");
+    let cursor = page["next"].as_str().expect("a next page").to_owned();
+    let (_, page) = s
+        .get(
+            &ada,
+            &format!("/api/posts/{id}/likes?limit=1&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(
+        (page["users"][0]["username"].clone(), page["next"].clone()),
+        (json!("cy"), Value::Null)
+    );
+    // A user's likes, newest post first, in pages.
+    let (_, newer) = s.post_text(&cy, "newer").await;
+    let newer_id = newer["id"].as_str().expect("id").to_owned();
+    s.put(&bob, &format!("/api/posts/{newer_id}/like")).await;
+    let (_, likes) = s
+        .get(&ada, &format!("/api/users/{}/likes?limit=1", bob.id))
+        .await;
+    assert_eq!(texts(&likes), vec!["newer"]);
+    let cursor = likes["next"].as_str().expect("a next page").to_owned();
+    let (_, likes) = s
+        .get(
+            &ada,
+            &format!("/api/users/{}/likes?limit=1&cursor={cursor}", bob.id),
+        )
+        .await;
+    assert_eq!(texts(&likes), vec!["like this"]);
+
+    // Unlike: idempotent too.
+    let (_, unlike) = s.delete(&bob, &format!("/api/posts/{newer_id}/like")).await;
+    assert_eq!(unlike, json!({"liked": false, "changed": true, "likes": 0}));
+    let (_, unlike) = s.delete(&bob, &format!("/api/posts/{newer_id}/like")).await;
+    assert_eq!(
+        unlike,
+        json!({"liked": false, "changed": false, "likes": 0})
+    );
+
+    // Errors by kind: bad ids, unknown posts, blocks, posts out of sight.
+    let cases = [
+        (
+            Method::PUT,
+            "/api/posts/abc/like".to_owned(),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+        ),
+        (
+            Method::PUT,
+            "/api/posts/0/like".to_owned(),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+        ),
+        (
+            Method::PUT,
+            "/api/posts/12345/like".to_owned(),
+            &bob,
+            StatusCode::NOT_FOUND,
+            "unknown_post",
+        ),
+        (
+            Method::GET,
+            "/api/posts/12345/likes".to_owned(),
+            &bob,
+            StatusCode::NOT_FOUND,
+            "unknown_post",
+        ),
+        (
+            Method::GET,
+            format!("/api/posts/{id}/likes?limit=0"),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "bad_limit",
+        ),
+        (
+            Method::GET,
+            format!("/api/posts/{id}/likes?cursor=nonsense"),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "malformed_cursor",
+        ),
+        (
+            Method::GET,
+            "/api/users/999/likes".to_owned(),
+            &bob,
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+        ),
+        (
+            Method::GET,
+            format!("/api/users/{}/likes?cursor=nonsense", bob.id),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "malformed_cursor",
+        ),
+        (
+            Method::GET,
+            format!("/api/users/{}/likes?limit=0", bob.id),
+            &bob,
+            StatusCode::BAD_REQUEST,
+            "bad_limit",
+        ),
+        (
+            Method::DELETE,
+            "/api/posts/12345/like".to_owned(),
+            &bob,
+            StatusCode::NOT_FOUND,
+            "unknown_post",
+        ),
+    ];
+    for (method, path, who, status, code) in cases {
+        let (got, body) = s.send(method.clone(), &path, Some(who)).await;
+        assert_eq!(
+            (got, body["code"].clone()),
+            (status, json!(code)),
+            "{method} {path}: {body}"
+        );
+    }
+    let (status, _) = s
+        .send(Method::PUT, &format!("/api/posts/{id}/like"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    s.put(&ada, &format!("/api/blocks/{}", cy.id)).await;
+    // Refused across the block, even where a like of before stands.
+    let (status, body) = s.put(&cy, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("blocked")),
+        "{body}"
+    );
+    let (_, again) = s.post_text(&ada, "after the block").await;
+    let again = again["id"].as_str().expect("id").to_owned();
+    let (status, body) = s.put(&cy, &format!("/api/posts/{again}/like")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("blocked")),
+        "{body}"
+    );
+    let (_, likes) = s.get(&cy, &format!("/api/users/{}/likes", cy.id)).await;
+    assert!(
+        texts(&likes).is_empty(),
+        "a blocked author's post leaves the list: {likes}"
+    );
+
+    // A group post: its audience likes it, nobody else sees it.
+    follow(&s, &bob, &ada).await;
+    let (_, group) = s
+        .send_json(
+            Method::POST,
+            "/api/groups",
+            Some(&ada),
+            json!({"name": "g"}),
+        )
+        .await;
+    let gid = group["id"].as_u64().expect("group id");
+    s.put(&ada, &format!("/api/groups/{gid}/members/{}", bob.id))
+        .await;
+    let (_, secret) = s
+        .send_json(
+            Method::POST,
+            "/api/posts",
+            Some(&ada),
+            json!({"text": "psst", "group": gid}),
+        )
+        .await;
+    let secret = secret["id"].as_str().expect("id").to_owned();
+    let (status, _) = s.put(&bob, &format!("/api/posts/{secret}/like")).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        format!("/api/posts/{secret}/like"),
+        format!("/api/posts/{secret}/likes"),
+    ] {
+        let method = if path.ends_with("like") {
+            Method::PUT
+        } else {
+            Method::GET
+        };
+        let (status, body) = s.send(method, &path, Some(&cy)).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::NOT_FOUND, json!("unknown_post")),
+            "{path}"
+        );
+    }
+    let (_, seen_by_bob) = s.get(&bob, &format!("/api/users/{}/likes", bob.id)).await;
+    assert_eq!(texts(&seen_by_bob), vec!["psst", "like this"]);
+    let (_, seen_by_cy) = s.get(&cy, &format!("/api/users/{}/likes", bob.id)).await;
+    assert!(
+        texts(&seen_by_cy).is_empty(),
+        "neither the group post nor a blocker's: {seen_by_cy}"
+    );
+
+    // Deleted: refused, and a standing like can still be taken back.
+    s.delete(&ada, &format!("/api/posts/{id}")).await;
+    let (status, body) = s.put(&bob, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("post_deleted")),
+        "{body}"
+    );
+    let (status, body) = s.delete(&bob, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"liked": false, "changed": true, "likes": null})
+    );
+}
