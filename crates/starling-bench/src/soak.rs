@@ -150,6 +150,8 @@ pub(crate) struct Interval {
     pub(crate) wal_bytes: u64,
     pub(crate) flush_bytes: u64,
     pub(crate) compaction_bytes: u64,
+    /// Bytes of table files bulk loads ingested.
+    pub(crate) ingest_bytes: u64,
     pub(crate) stall_micros: u64,
     pub(crate) stall_delays: u64,
     pub(crate) stall_stops: u64,
@@ -441,12 +443,7 @@ fn interval_line(
     unseen: u64,
     mut reads: Vec<f64>,
 ) -> Result<Interval> {
-    let delta = WriteStats {
-        logical: now.writes.logical - before.writes.logical,
-        wal: now.writes.wal - before.writes.wal,
-        flush: now.writes.flush - before.writes.flush,
-        compaction: now.writes.compaction - before.writes.compaction,
-    };
+    let delta = now.writes.since(&before.writes);
     let families = engine.backend().family_stats()?;
     let (sst, keys) = families
         .iter()
@@ -474,6 +471,7 @@ fn interval_line(
         wal_bytes: delta.wal,
         flush_bytes: delta.flush,
         compaction_bytes: delta.compaction,
+        ingest_bytes: delta.ingest,
         stall_micros: now.stalls.micros - before.stalls.micros,
         stall_delays: now.stalls.delays.saturating_sub(before.stalls.delays),
         stall_stops: now.stalls.stops.saturating_sub(before.stalls.stops),
@@ -501,7 +499,7 @@ fn interval_line(
 fn print_line(l: &Interval) {
     println!(
         "{:>7.0} s: {:.0} inbox writes/s ({} total); WA {:.2} with WAL, {:.2} without \
-         (since start {:.2} / {:.2}); flush {} MiB, compaction {} MiB; stalls {} ms \
+         (since start {:.2} / {:.2}); flush {} MiB, compaction {} MiB, ingest {} MiB; stalls {} ms \
          ({} delays, {} stops), pending compaction {} MiB; inbox {:.1} B/entry ({} entries); \
          post-to-visible p99 {:.1} ms ({} samples, {} unseen, {} jobs pending); home read p99 {:.2} ms",
         l.total_seconds,
@@ -513,6 +511,7 @@ fn print_line(l: &Interval) {
         l.total_write_amplification_without_wal,
         l.flush_bytes >> 20,
         l.compaction_bytes >> 20,
+        l.ingest_bytes >> 20,
         l.stall_micros / 1000,
         l.stall_delays,
         l.stall_stops,

@@ -16,16 +16,34 @@
 //! two) is removed at the next open, and the job it belonged to resumes at
 //! its cursor and stages it again: nothing lost, and since entries are
 //! keyed by (owner, post), nothing doubled.
+//!
+//! A load ingests only while the inbox family's level 0 holds fewer than
+//! [`BULK_LEVEL0_LIMIT`] files. A file whose keys overlap the tree's (the
+//! next post of an author to the same followers) lands in level 0, one
+//! file a load, and compaction merges level 0 down at its own pace: loads
+//! faster than that would pile files up until RocksDB slows every write.
+//! Past the limit a load goes through the memtable like any batch, and
+//! ingests again once compaction has caught up.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
-use starling_core::{InboxEntry, Result, UserId, codec};
+use starling_core::{Durability, InboxEntry, Mutation, Result, UserId, codec};
+use starling_store::Backend;
 
 use crate::db::{RocksBackend, staging_error as io, storage};
 use crate::families::INBOX;
+
+/// Level-0 files of the inbox family from which a bulk load goes through
+/// the memtable instead of being ingested (see the module's
+/// documentation). Compaction starts merging level 0 at 4 files and
+/// RocksDB slows writes at 20.
+pub(crate) const BULK_LEVEL0_LIMIT: u64 = 8;
+
+/// Key and value bytes of one inbox entry, for the write statistics.
+const ENTRY_BYTES: u64 = 16 + 8;
 
 /// The key of an entry.
 fn key(&(owner, e): &(UserId, InboxEntry)) -> [u8; 16] {
@@ -53,11 +71,25 @@ fn in_key_order(entries: &[(UserId, InboxEntry)]) -> Cow<'_, [(UserId, InboxEntr
 }
 
 impl RocksBackend {
-    /// Stores `entries` as inbox puts through an ingested table file.
+    /// Stores `entries` as inbox puts through an ingested table file, or
+    /// through the memtable while level 0 is full (see the module's
+    /// documentation).
     pub(crate) fn bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
-        let files = self.stage_inbox(entries)?;
-        if files.is_empty() {
+        if entries.is_empty() {
             return Ok(());
+        }
+        if self.inbox_level0_files()? >= BULK_LEVEL0_LIMIT {
+            let batch: Vec<Mutation> = entries
+                .iter()
+                .map(|&(owner, entry)| Mutation::InboxPut { owner, entry })
+                .collect();
+            return self.apply(&batch, Durability::Buffered);
+        }
+        let entries = in_key_order(entries);
+        let files = self.stage_inbox(&entries)?;
+        let mut file_bytes = 0;
+        for file in &files {
+            file_bytes += std::fs::metadata(file).map_err(io)?.len();
         }
         let ingested = self.ingest_inbox(&files);
         // Ingestion moved the files in (or failed): the staged names go.
@@ -69,7 +101,21 @@ impl RocksBackend {
                 _ => {}
             }
         }
-        ingested
+        ingested?;
+        self.bulk_logical
+            .fetch_add(entries.len() as u64 * ENTRY_BYTES, Ordering::Relaxed);
+        self.bulk_file_bytes
+            .fetch_add(file_bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Files in the inbox family's level 0.
+    pub(crate) fn inbox_level0_files(&self) -> Result<u64> {
+        Ok(self
+            .db
+            .property_int_value_cf(self.cf(INBOX), "rocksdb.num-files-at-level0")
+            .map_err(storage)?
+            .unwrap_or(0))
     }
 
     /// Writes `entries` in key order (of two with the same key, the
@@ -126,6 +172,7 @@ mod tests {
     use starling_core::{Config, Durability, InboxEntry, Mutation, PostId, UserId};
     use starling_store::{Backend, InboxStore};
 
+    use super::{BULK_LEVEL0_LIMIT, ENTRY_BYTES};
     use crate::RocksBackend;
     use crate::db::STAGING;
 
@@ -245,6 +292,50 @@ mod tests {
         assert_eq!(inboxes(&db, 10), want);
         drop(db);
         assert_eq!(inboxes(&open(dir.path()), 10), want, "after a reopen");
+    }
+
+    /// Loads over the same owners pile files up in level 0 only to the
+    /// limit; past it they go through the memtable, and they ingest again
+    /// once compaction has emptied level 0. Every entry is stored either
+    /// way, and the write statistics count the ingested ones.
+    #[test]
+    fn loads_stop_ingesting_while_level_zero_is_full() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = open(dir.path());
+        let inbox = db.cf(crate::families::INBOX);
+        db.db
+            .set_options_cf(inbox, &[("disable_auto_compactions", "true")])
+            .expect("compaction off");
+        // The first loads land in the empty levels below level 0.
+        let loads = BULK_LEVEL0_LIMIT + 20;
+        for post in 1..=loads {
+            db.apply_bulk_inbox(&page(post, 50)).expect("load");
+        }
+        let level0 = db.inbox_level0_files().expect("level 0");
+        assert!(
+            level0 <= BULK_LEVEL0_LIMIT,
+            "{level0} files in level 0 after {loads} loads"
+        );
+        let stats = db.write_stats();
+        assert!(
+            stats.ingest > 0 && stats.logical >= loads * 50 * ENTRY_BYTES,
+            "{stats:?}"
+        );
+        let want: Vec<u64> = (1..=loads).rev().take(64).collect();
+        assert!(inboxes(&db, 50).iter().all(|i| i == &want));
+
+        db.db
+            .set_options_cf(inbox, &[("disable_auto_compactions", "false")])
+            .expect("compaction on");
+        db.db.compact_range_cf(inbox, None::<&[u8]>, None::<&[u8]>);
+        assert_eq!(db.inbox_level0_files().expect("level 0"), 0);
+        db.apply_bulk_inbox(&page(loads + 1, 50)).expect("load");
+        assert!(
+            db.write_stats().ingest > stats.ingest,
+            "the load after compaction was ingested"
+        );
+        let want: Vec<u64> = (1..=loads + 1).rev().take(64).collect();
+        assert!(inboxes(&db, 50).iter().all(|i| i == &want));
     }
 }
 

@@ -21,6 +21,10 @@ pub struct RocksBackend {
     pub(crate) staging: PathBuf,
     /// Table files staged since open, which names the next one.
     pub(crate) staged: AtomicU64,
+    /// Bulk loads since open: key and value bytes loaded, and bytes of
+    /// the table files that carried them (see `WriteStats`).
+    pub(crate) bulk_logical: AtomicU64,
+    pub(crate) bulk_file_bytes: AtomicU64,
 }
 
 pub(crate) fn storage(e: rocksdb::Error) -> Error {
@@ -121,6 +125,8 @@ impl RocksBackend {
             inbox_opts,
             staging,
             staged: AtomicU64::new(0),
+            bulk_logical: AtomicU64::new(0),
+            bulk_file_bytes: AtomicU64::new(0),
         })
     }
 

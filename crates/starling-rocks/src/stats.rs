@@ -1,18 +1,23 @@
 //! Statistics of the database: bytes written (for write amplification)
 //! and the size of each column family.
 
+use std::sync::atomic::Ordering;
+
 use rocksdb::ColumnFamily;
 use starling_core::Result;
 
 use crate::db::{RocksBackend, storage};
 use crate::families::FAMILIES;
 
-/// Bytes RocksDB wrote since open, from its statistics. Write amplification
-/// is `(wal + flush + compaction) / logical` (with the WAL) or
-/// `(flush + compaction) / logical` (without).
+/// Bytes written since open, from RocksDB's statistics and the bulk loads'
+/// own counts. Write amplification is `(wal + flush + compaction + ingest)
+/// / logical` (with the WAL) or `(flush + compaction + ingest) / logical`
+/// (without): a bulk-loaded entry is written once into its table file
+/// instead of into the WAL and a flush.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteStats {
-    /// Bytes handed to the database by writes (keys and values).
+    /// Bytes handed to the database by writes and bulk loads (keys and
+    /// values).
     pub logical: u64,
     /// Bytes appended to the write-ahead log.
     pub wal: u64,
@@ -20,17 +25,33 @@ pub struct WriteStats {
     pub flush: u64,
     /// Bytes written by compactions.
     pub compaction: u64,
+    /// Bytes of the table files bulk loads wrote and ingested.
+    pub ingest: u64,
 }
 
 impl WriteStats {
     /// Physical bytes per logical byte, counting the WAL.
     pub fn amplification_with_wal(&self) -> f64 {
-        ratio(self.wal + self.flush + self.compaction, self.logical)
+        ratio(
+            self.wal + self.flush + self.compaction + self.ingest,
+            self.logical,
+        )
     }
 
     /// Physical bytes per logical byte, not counting the WAL.
     pub fn amplification_without_wal(&self) -> f64 {
-        ratio(self.flush + self.compaction, self.logical)
+        ratio(self.flush + self.compaction + self.ingest, self.logical)
+    }
+
+    /// What was written between `before` and these figures.
+    pub fn since(&self, before: &WriteStats) -> WriteStats {
+        WriteStats {
+            logical: self.logical.saturating_sub(before.logical),
+            wal: self.wal.saturating_sub(before.wal),
+            flush: self.flush.saturating_sub(before.flush),
+            compaction: self.compaction.saturating_sub(before.compaction),
+            ingest: self.ingest.saturating_sub(before.ingest),
+        }
     }
 }
 
@@ -57,10 +78,11 @@ impl RocksBackend {
         let t = |ticker| self.opts.get_ticker_count(ticker);
         use rocksdb::statistics::Ticker;
         WriteStats {
-            logical: t(Ticker::BytesWritten),
+            logical: t(Ticker::BytesWritten) + self.bulk_logical.load(Ordering::Relaxed),
             wal: t(Ticker::WalFileBytes),
             flush: t(Ticker::FlushWriteBytes),
             compaction: t(Ticker::CompactWriteBytes),
+            ingest: self.bulk_file_bytes.load(Ordering::Relaxed),
         }
     }
 
