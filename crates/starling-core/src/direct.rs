@@ -38,7 +38,7 @@ pub struct Profile {
     /// Anyone may send this user direct messages (otherwise only accounts
     /// the user follows may).
     pub dms_open: bool,
-    /// Device updates are paused (the user texted STOP).
+    /// Device updates are paused (the user texted STOP or OFF).
     pub device_paused: bool,
 }
 
@@ -273,19 +273,83 @@ impl FromStr for DeliveryId {
     }
 }
 
+/// What a queued text is. The kind decides which number it may go to
+/// when it is leased: a confirmation code goes to the number being
+/// confirmed (and nothing else does), every other kind to the number the
+/// recipient has confirmed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum DeliveryKind {
+    /// A followed account's post; the id's `post` is the post.
+    #[default]
+    Post,
+    /// A direct message; the id's `post` is the message.
+    Direct,
+    /// A phone confirmation code; the id's `post` is a fresh id.
+    Code,
+    /// A notice from the service (the daily cap was reached); the id's
+    /// `post` is a fresh id.
+    Notice,
+}
+
 /// A queued device update: one text for one phone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeviceDelivery {
-    /// Post and recipient.
+    /// Post (or message, or fresh id) and recipient.
     pub id: DeliveryId,
-    /// The number to text (the recipient's when it was queued).
+    /// The number to text (the recipient's when it was queued; for a code,
+    /// the number being confirmed).
     pub phone: Phone,
     /// The text, at most one SMS.
     pub text: String,
     /// Not offered again before this time (ms since the Unix epoch); 0 when
     /// never leased.
     pub leased_until_ms: u64,
+    /// What the text is.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub kind: DeliveryKind,
+}
+
+/// Digits in a phone confirmation code.
+pub const PHONE_CODE_DIGITS: usize = 6;
+/// Wrong codes a pending phone link survives; the last one drops it.
+pub const PHONE_CODE_ATTEMPTS: u8 = 5;
+/// Pending links one number may have at once (from different accounts);
+/// a new one past this drops the one that expires first.
+pub const MAX_CLAIMS_PER_PHONE: usize = 8;
+
+/// A pending phone link: `user` asked to link `phone`, a code was texted
+/// to it, and the link takes effect only when the code comes back. Until
+/// then the number receives nothing but its code and blocks nobody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneClaim {
+    /// Who asked.
+    pub user: UserId,
+    /// The number to confirm.
+    pub phone: Phone,
+    /// The code texted to it, below 10^[`PHONE_CODE_DIGITS`].
+    pub code: u32,
+    /// The code is refused from this time on (ms since the Unix epoch).
+    pub expires_ms: u64,
+    /// Wrong codes still allowed before the claim is dropped.
+    pub attempts_left: u8,
+}
+
+/// Parses a confirmation code as typed: exactly [`PHONE_CODE_DIGITS`]
+/// ASCII digits once surrounding whitespace is trimmed.
+pub fn parse_phone_code(raw: &str) -> Result<u32> {
+    let t = raw.trim();
+    if t.len() != PHONE_CODE_DIGITS || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidPhoneCode);
+    }
+    t.parse().map_err(|_| Error::InvalidPhoneCode)
+}
+
+/// The code as texted: [`PHONE_CODE_DIGITS`] digits, zero-padded.
+pub fn format_phone_code(code: u32) -> String {
+    format!("{code:06}")
 }
 
 /// Device updates of one recipient on one UTC day.
@@ -374,6 +438,22 @@ pub enum DirectMutation {
         id: DeliveryId,
         /// Its current lease (0 when never leased).
         leased_until_ms: u64,
+    },
+    /// Store a pending phone link (both directions: by user, and by
+    /// number), replacing the user's previous pending link, whose number
+    /// is `replaces`.
+    PutPhoneClaim {
+        /// The claim.
+        claim: PhoneClaim,
+        /// The number of the user's previous pending link, if any.
+        replaces: Option<Phone>,
+    },
+    /// Remove a pending phone link (both directions).
+    DeletePhoneClaim {
+        /// Whose.
+        user: UserId,
+        /// Its number.
+        phone: Phone,
     },
     /// Store a recipient's device usage for one UTC day.
     SetDeviceUsage {

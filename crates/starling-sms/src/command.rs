@@ -19,15 +19,31 @@ pub enum Command {
         /// The message, valid post text.
         text: String,
     },
-    /// `FOLLOW user`: follow `user`.
+    /// `FOLLOW user`: follow `user` and turn their texts on.
     Follow(Username),
-    /// `LEAVE user`: unfollow `user`.
+    /// `LEAVE user`: turn `user`'s texts off, keep following.
     Leave(Username),
+    /// `UNFOLLOW user`: stop following `user`.
+    Unfollow(Username),
     /// `ON user`: turn device updates on for a followed account.
     On(Username),
     /// `OFF user`: turn device updates off for a followed account.
     Off(Username),
-    /// `STOP`: pause all device updates.
+    /// `ON` alone: turn all device updates back on.
+    AllOn,
+    /// `OFF` alone: turn all device updates off.
+    AllOff,
+    /// `GET user`: reply with their latest post.
+    Get(Username),
+    /// `WHOIS user`: reply with their profile.
+    Whois(Username),
+    /// `STATS`: reply with the sender's counts.
+    Stats,
+    /// `BLOCK user`.
+    Block(Username),
+    /// `UNBLOCK user`.
+    Unblock(Username),
+    /// `STOP`: pause all device updates (the carriers' word).
     Stop,
     /// `START`: resume device updates.
     Start,
@@ -55,10 +71,22 @@ pub enum Keyword {
     Follow,
     /// `LEAVE user`.
     Leave,
-    /// `ON user`.
+    /// `UNFOLLOW user`.
+    Unfollow,
+    /// `ON` or `ON user`.
     On,
-    /// `OFF user`.
+    /// `OFF` or `OFF user`.
     Off,
+    /// `GET user`.
+    Get,
+    /// `WHOIS user`.
+    Whois,
+    /// `STATS`.
+    Stats,
+    /// `BLOCK user`.
+    Block,
+    /// `UNBLOCK user`.
+    Unblock,
     /// `STOP`.
     Stop,
     /// `START`.
@@ -69,12 +97,18 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword.
-    pub const ALL: [Keyword; 8] = [
+    pub const ALL: [Keyword; 14] = [
         Keyword::D,
         Keyword::Follow,
         Keyword::Leave,
+        Keyword::Unfollow,
         Keyword::On,
         Keyword::Off,
+        Keyword::Get,
+        Keyword::Whois,
+        Keyword::Stats,
+        Keyword::Block,
+        Keyword::Unblock,
         Keyword::Stop,
         Keyword::Start,
         Keyword::Help,
@@ -86,8 +120,14 @@ impl Keyword {
             Keyword::D => "D",
             Keyword::Follow => "FOLLOW",
             Keyword::Leave => "LEAVE",
+            Keyword::Unfollow => "UNFOLLOW",
             Keyword::On => "ON",
             Keyword::Off => "OFF",
+            Keyword::Get => "GET",
+            Keyword::Whois => "WHOIS",
+            Keyword::Stats => "STATS",
+            Keyword::Block => "BLOCK",
+            Keyword::Unblock => "UNBLOCK",
             Keyword::Stop => "STOP",
             Keyword::Start => "START",
             Keyword::Help => "HELP",
@@ -150,7 +190,15 @@ impl fmt::Display for Reason {
             }
             Reason::UnexpectedWords(Keyword::D) => f.write_str("D takes a username and a message."),
             Reason::UnexpectedWords(
-                k @ (Keyword::Follow | Keyword::Leave | Keyword::On | Keyword::Off),
+                k @ (Keyword::Follow
+                | Keyword::Leave
+                | Keyword::Unfollow
+                | Keyword::On
+                | Keyword::Off
+                | Keyword::Get
+                | Keyword::Whois
+                | Keyword::Block
+                | Keyword::Unblock),
             ) => write!(f, "{k} takes one username only."),
             Reason::UnexpectedWords(k) => write!(f, "{k} takes nothing after it."),
             Reason::MissingText => f.write_str("D needs a message after the username."),
@@ -197,6 +245,9 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
         Keyword::Stop => no_more(rest).map(|()| Command::Stop)?,
         Keyword::Start => no_more(rest).map(|()| Command::Start)?,
         Keyword::Help => no_more(rest).map(|()| Command::Help)?,
+        Keyword::Stats => no_more(rest).map(|()| Command::Stats)?,
+        Keyword::On if rest.is_empty() => Command::AllOn,
+        Keyword::Off if rest.is_empty() => Command::AllOff,
         Keyword::D => {
             let (name, message) = split_word(rest);
             let to = username(keyword, name)?;
@@ -209,15 +260,28 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
                 text: text.into_string(),
             }
         }
-        Keyword::Follow | Keyword::Leave | Keyword::On | Keyword::Off => {
+        Keyword::Follow
+        | Keyword::Leave
+        | Keyword::Unfollow
+        | Keyword::On
+        | Keyword::Off
+        | Keyword::Get
+        | Keyword::Whois
+        | Keyword::Block
+        | Keyword::Unblock => {
             let (name, more) = split_word(rest);
             let user = username(keyword, name)?;
             no_more(more)?;
             match keyword {
                 Keyword::Follow => Command::Follow(user),
                 Keyword::Leave => Command::Leave(user),
+                Keyword::Unfollow => Command::Unfollow(user),
                 Keyword::On => Command::On(user),
-                _ => Command::Off(user),
+                Keyword::Off => Command::Off(user),
+                Keyword::Get => Command::Get(user),
+                Keyword::Whois => Command::Whois(user),
+                Keyword::Block => Command::Block(user),
+                _ => Command::Unblock(user),
             }
         }
     };
@@ -258,8 +322,8 @@ fn text_reason(error: Error) -> Reason {
 
 /// The reply to `HELP`: every command, in one SMS.
 pub fn help_text() -> &'static str {
-    "Text posts. D user msg: direct message. FOLLOW/LEAVE user. \
-     ON/OFF user: their updates. STOP/START: all updates. HELP"
+    "Text posts. D user msg. FOLLOW/LEAVE/UNFOLLOW/GET/WHOIS/BLOCK/UNBLOCK user. \
+     ON/OFF [user]. STATS. STOP/START. HELP"
 }
 
 /// The reply to [`Command::Invalid`]: the reason, then [`help_text`], fitted
@@ -319,6 +383,14 @@ mod tests {
             ("LEAVE alice", Command::Leave(name("alice"))),
             ("ON alice", Command::On(name("alice"))),
             ("OFF alice", Command::Off(name("alice"))),
+            ("UNFOLLOW alice", Command::Unfollow(name("alice"))),
+            ("ON", Command::AllOn),
+            ("off", Command::AllOff),
+            ("GET alice", Command::Get(name("alice"))),
+            ("whois @alice", Command::Whois(name("alice"))),
+            ("STATS", Command::Stats),
+            ("BLOCK alice", Command::Block(name("alice"))),
+            ("UNBLOCK alice", Command::Unblock(name("alice"))),
             ("STOP", Command::Stop),
             ("START", Command::Start),
             ("HELP", Command::Help),
@@ -423,10 +495,16 @@ mod tests {
             ("LEAVE", invalid(Reason::MissingUsername(Leave))),
             ("LEAVE a b", invalid(Reason::UnexpectedWords(Leave))),
             ("LEAVE a.b", bad_name(Leave, "a.b")),
-            ("ON", invalid(Reason::MissingUsername(On))),
+            ("ON", Command::AllOn),
             ("ON not-a-name", bad_name(On, "not-a-name")),
             ("on my way home", invalid(Reason::UnexpectedWords(On))),
-            ("OFF", invalid(Reason::MissingUsername(Off))),
+            ("OFF", Command::AllOff),
+            ("UNFOLLOW", invalid(Reason::MissingUsername(Unfollow))),
+            ("GET a b", invalid(Reason::UnexpectedWords(Get))),
+            ("WHOIS", invalid(Reason::MissingUsername(Whois))),
+            ("STATS please", invalid(Reason::UnexpectedWords(Stats))),
+            ("BLOCK a.b", bad_name(Block, "a.b")),
+            ("UNBLOCK", invalid(Reason::MissingUsername(Unblock))),
             ("OFF alice bob", invalid(Reason::UnexpectedWords(Off))),
             ("OFF al!ce", bad_name(Off, "al!ce")),
             ("STOP now", invalid(Reason::UnexpectedWords(Stop))),

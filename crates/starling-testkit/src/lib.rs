@@ -17,9 +17,9 @@ mod model;
 mod ops;
 
 pub use harness::{Harness, Reopen};
-pub use model::{Failure, Model, Outcome};
-pub use ops::Op;
+pub use model::{Failure, Model, ModelText, Outcome};
 #[cfg(feature = "proptest")]
 pub use ops::ops;
+pub use ops::{Op, PHONES, phone_number};
 
 pub use starling_engine::Engine;

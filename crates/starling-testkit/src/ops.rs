@@ -39,10 +39,32 @@ pub enum Op {
     MarkRead(usize, usize),
     /// `.0` opens (`true`) or closes their direct messages to anyone.
     OpenDms(usize, bool),
+    /// `.0` asks to link phone number `.1` (an index into a few numbers).
+    LinkPhone(usize, usize),
+    /// `.0` confirms their pending phone link with its code (`true`) or a
+    /// wrong one.
+    ConfirmPhone(usize, bool),
+    /// Number `.0` texts back the code of `.1`'s pending link (when it is
+    /// for this number), or a code of none of its pending links (`None`).
+    TextCode(usize, Option<usize>),
+    /// `.0` unlinks their phone.
+    UnlinkPhone(usize),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
     Check,
+}
+
+/// How many phone numbers ops name ([`phone_number`] gives each).
+pub const PHONES: usize = 3;
+
+/// Phone number `n` of the ops (an invalid one past [`PHONES`]).
+pub fn phone_number(n: usize) -> String {
+    if n < PHONES {
+        format!("+1555555020{n}")
+    } else {
+        "+0".to_owned()
+    }
 }
 
 /// Names: valid ones, a case variant of another, and invalid ones.
@@ -94,6 +116,11 @@ impl Op {
             Op::SendDirect(a, b, text) => format!("dm {a} {b} {}", hex(text)),
             Op::MarkRead(a, b) => format!("read {a} {b}"),
             Op::OpenDms(a, open) => format!("dms {a} {}", u8::from(*open)),
+            Op::LinkPhone(a, n) => format!("link {a} {n}"),
+            Op::ConfirmPhone(a, right) => format!("confirm {a} {}", u8::from(*right)),
+            Op::TextCode(n, Some(u)) => format!("textcode {n} {u}"),
+            Op::TextCode(n, None) => format!("textcode {n} -"),
+            Op::UnlinkPhone(a) => format!("unlink {a}"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -126,6 +153,12 @@ impl Op {
             ("read", _, _, None) => Op::MarkRead(num(a)?, num(b)?),
             ("dms", _, Some("1"), None) => Op::OpenDms(num(a)?, true),
             ("dms", _, Some("0"), None) => Op::OpenDms(num(a)?, false),
+            ("link", _, _, None) => Op::LinkPhone(num(a)?, num(b)?),
+            ("confirm", _, Some("1"), None) => Op::ConfirmPhone(num(a)?, true),
+            ("confirm", _, Some("0"), None) => Op::ConfirmPhone(num(a)?, false),
+            ("textcode", _, Some("-"), None) => Op::TextCode(num(a)?, None),
+            ("textcode", _, _, None) => Op::TextCode(num(a)?, Some(num(b)?)),
+            ("unlink", _, None, None) => Op::UnlinkPhone(num(a)?),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -147,7 +180,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 30;
+        let tag = next() % 34;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -167,7 +200,15 @@ impl Op {
             25 => Op::PostToGroup(next() % 8, next() % 4, text(next())),
             26 | 27 => Op::SendDirect(next() % 8, next() % 8, text(next())),
             28 => Op::MarkRead(next() % 8, next() % 8),
-            _ => Op::OpenDms(next() % 8, next() % 2 == 0),
+            29 => Op::OpenDms(next() % 8, next() % 2 == 0),
+            30 => Op::LinkPhone(next() % 8, next() % PHONES),
+            31 => Op::ConfirmPhone(next() % 8, next() % 4 != 0),
+            32 => {
+                let n = next() % PHONES;
+                let u = next() % 9;
+                Op::TextCode(n, (u < 8).then_some(u))
+            }
+            _ => Op::UnlinkPhone(next() % 8),
         })
     }
 }
@@ -226,7 +267,13 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         3 => (user.clone(), 0..4usize, 0..=TEXTS.len()).prop_map(|(a, g, t)| Op::PostToGroup(a, g, text(t))),
         4 => (user.clone(), user.clone(), 0..=TEXTS.len()).prop_map(|(a, b, t)| Op::SendDirect(a, b, text(t))),
         2 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::MarkRead(a, b)),
-        1 => (user, any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
+        1 => (user.clone(), any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
+        // Phone ops mostly name the four users every run starts with, so
+        // that links get confirmed and messages reach phones.
+        3 => (0..5usize, 0..=PHONES).prop_map(|(a, n)| Op::LinkPhone(a, n)),
+        3 => (0..5usize, proptest::bool::weighted(0.75)).prop_map(|(a, right)| Op::ConfirmPhone(a, right)),
+        2 => (0..PHONES, proptest::option::weighted(0.75, 0..5usize)).prop_map(|(n, u)| Op::TextCode(n, u)),
+        1 => user.prop_map(Op::UnlinkPhone),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -272,6 +319,9 @@ mod tests {
             "grouppost 1 2",
             "dms 1 2",
             "read 1",
+            "confirm 1 2",
+            "textcode 1",
+            "unlink 1 2",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");
