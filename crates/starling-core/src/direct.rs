@@ -40,6 +40,79 @@ pub struct Profile {
     pub dms_open: bool,
     /// Device updates are paused (the user texted STOP or OFF).
     pub device_paused: bool,
+    /// Hours during which texts wait in the outbox (SLEEP), if set.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// Hours of the day, in the recipient's UTC offset, during which texts to
+/// them wait in the outbox instead of being sent: from `start_hour` up to
+/// (not including) `end_hour`, across midnight when `end_hour` is the
+/// smaller. Confirmation codes are sent anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct QuietHours {
+    /// The first quiet hour, 0 to 23.
+    pub start_hour: u8,
+    /// The first hour texts go out again, 0 to 23, not `start_hour`.
+    pub end_hour: u8,
+    /// The recipient's offset from UTC in minutes, -720 to 840, a multiple
+    /// of 15.
+    pub utc_offset_minutes: i16,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl QuietHours {
+    /// Validates quiet hours ([`Error::InvalidProfile`] when out of range).
+    pub fn new(start_hour: u8, end_hour: u8, utc_offset_minutes: i16) -> Result<QuietHours> {
+        if start_hour > 23 || end_hour > 23 {
+            return Err(Error::InvalidProfile("quiet hours are 0 to 23"));
+        }
+        if start_hour == end_hour {
+            return Err(Error::InvalidProfile(
+                "quiet hours must start and end at different hours",
+            ));
+        }
+        if !(-720..=840).contains(&utc_offset_minutes) || utc_offset_minutes % 15 != 0 {
+            return Err(Error::InvalidProfile(
+                "a UTC offset is -12:00 to +14:00 in quarter hours",
+            ));
+        }
+        Ok(QuietHours {
+            start_hour,
+            end_hour,
+            utc_offset_minutes,
+        })
+    }
+
+    fn local_ms(&self, unix_ms: u64) -> i64 {
+        i64::try_from(unix_ms).unwrap_or(i64::MAX / 2) + i64::from(self.utc_offset_minutes) * 60_000
+    }
+
+    /// Whether `unix_ms` falls in the quiet hours.
+    pub fn contains(&self, unix_ms: u64) -> bool {
+        let hour = self.local_ms(unix_ms).rem_euclid(24 * HOUR_MS) / HOUR_MS;
+        let (start, end) = (i64::from(self.start_hour), i64::from(self.end_hour));
+        if start < end {
+            (start..end).contains(&hour)
+        } else {
+            hour >= start || hour < end
+        }
+    }
+
+    /// The first moment after `unix_ms` when the hour is `end_hour` again
+    /// (the end of the quiet hours `unix_ms` falls in).
+    pub fn end_after(&self, unix_ms: u64) -> u64 {
+        let local = self.local_ms(unix_ms);
+        let day = 24 * HOUR_MS;
+        let mut end = local - local.rem_euclid(day) + i64::from(self.end_hour) * HOUR_MS;
+        if end <= local {
+            end += day;
+        }
+        let utc = end - i64::from(self.utc_offset_minutes) * 60_000;
+        u64::try_from(utc).unwrap_or(0)
+    }
 }
 
 impl Profile {
@@ -499,6 +572,41 @@ mod tests {
             assert!(
                 matches!(Phone::parse(bad), Err(Error::InvalidPhone(_))),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_hours_wrap_midnight_and_follow_the_offset() {
+        let h = |hour: u64, min: u64| hour * 3_600_000 + min * 60_000;
+        // 22:00 to 07:00 at UTC+1: 21:00 to 06:00 UTC.
+        let q = QuietHours::new(22, 7, 60).expect("valid");
+        for (at, quiet) in [
+            (h(20, 59), false),
+            (h(21, 0), true),
+            (h(23, 59), true),
+            (h(24, 30), true),
+            (h(29, 59), true),
+            (h(30, 0), false),
+        ] {
+            assert_eq!(q.contains(at), quiet, "{at}");
+        }
+        assert_eq!(q.end_after(h(21, 0)), h(30, 0));
+        assert_eq!(q.end_after(h(25, 0)), h(30, 0));
+        // Daytime hours at UTC-5 (09:00 to 17:00 local: 14:00 to 22:00 UTC).
+        let q = QuietHours::new(9, 17, -300).expect("valid");
+        assert!(!q.contains(h(13, 59)) && q.contains(h(14, 0)) && !q.contains(h(22, 0)));
+        assert_eq!(q.end_after(h(14, 0)), h(22, 0));
+        // At the epoch, with a negative offset, nothing underflows.
+        let q = QuietHours::new(0, 1, -720).expect("valid");
+        assert!(!q.contains(0));
+        for (start, end, offset) in [(24, 1, 0), (1, 1, 0), (1, 2, 841), (1, 2, -721), (1, 2, 7)] {
+            assert!(
+                matches!(
+                    QuietHours::new(start, end, offset),
+                    Err(Error::InvalidProfile(_))
+                ),
+                "{start} {end} {offset}"
             );
         }
     }

@@ -8,7 +8,7 @@
 //!
 //! | family | key | value |
 //! | --- | --- | --- |
-//! | `profiles` | user (8) | version 1, flags (1: bit 0 DMs open, bit 1 device paused), name length (2), display name, bio |
+//! | `profiles` | user (8) | version 1, flags (1: bit 0 DMs open, bit 1 device paused, bit 2 quiet hours), with bit 2 the quiet hours (start hour, end hour, UTC offset in minutes: 1, 1, 2), name length (2), display name, bio |
 //! | `avatars` | user (8) | version 1, kind (1: PNG, JPEG, GIF, WebP), picture bytes (BlobDB) |
 //! | `phones` | user (8) | E.164 number (ASCII) |
 //! | `phone_index` | E.164 number | user (8) |
@@ -26,12 +26,13 @@ use bytes::Bytes;
 
 use crate::{
     Avatar, Conversation, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage, DirectMessage,
-    Error, ImageKind, Phone, PhoneClaim, PostId, Profile, Result, UserId,
+    Error, ImageKind, Phone, PhoneClaim, PostId, Profile, QuietHours, Result, UserId,
 };
 
 const VERSION: u8 = 1;
 const DMS_OPEN: u8 = 1;
 const DEVICE_PAUSED: u8 = 2;
+const QUIET_HOURS: u8 = 4;
 
 fn be_u64(bytes: &[u8], at: usize, what: &'static str) -> Result<u64> {
     bytes
@@ -93,7 +94,20 @@ pub fn user_key(user: UserId) -> [u8; 8] {
 pub fn encode_profile(p: &Profile) -> Vec<u8> {
     let mut v = Vec::with_capacity(4 + p.display_name.len() + p.bio.len());
     v.push(VERSION);
-    v.push(if p.dms_open { DMS_OPEN } else { 0 } | if p.device_paused { DEVICE_PAUSED } else { 0 });
+    v.push(
+        if p.dms_open { DMS_OPEN } else { 0 }
+            | if p.device_paused { DEVICE_PAUSED } else { 0 }
+            | if p.quiet_hours.is_some() {
+                QUIET_HOURS
+            } else {
+                0
+            },
+    );
+    if let Some(q) = p.quiet_hours {
+        v.push(q.start_hour);
+        v.push(q.end_hour);
+        v.extend_from_slice(&q.utc_offset_minutes.to_be_bytes());
+    }
     // A valid display name has at most 50 characters, 200 bytes.
     let len = u16::try_from(p.display_name.len()).unwrap_or(u16::MAX);
     v.extend_from_slice(&len.to_be_bytes());
@@ -104,12 +118,26 @@ pub fn encode_profile(p: &Profile) -> Vec<u8> {
 
 /// Decodes [`encode_profile`].
 pub fn decode_profile(bytes: &[u8]) -> Result<Profile> {
-    let [VERSION, flags, a, b, rest @ ..] = bytes else {
+    let [VERSION, flags, rest @ ..] = bytes else {
         return Err(Error::Corrupt("profile record"));
     };
-    if flags & !(DMS_OPEN | DEVICE_PAUSED) != 0 {
+    let flags = *flags;
+    if flags & !(DMS_OPEN | DEVICE_PAUSED | QUIET_HOURS) != 0 {
         return Err(Error::Corrupt("profile flags"));
     }
+    let (quiet_hours, rest) = if flags & QUIET_HOURS != 0 {
+        let [start, end, o1, o2, rest @ ..] = rest else {
+            return Err(Error::Corrupt("profile record"));
+        };
+        let q = QuietHours::new(*start, *end, i16::from_be_bytes([*o1, *o2]))
+            .map_err(|_| Error::Corrupt("profile quiet hours"))?;
+        (Some(q), rest)
+    } else {
+        (None, rest)
+    };
+    let [a, b, rest @ ..] = rest else {
+        return Err(Error::Corrupt("profile record"));
+    };
     let len = usize::from(u16::from_be_bytes([*a, *b]));
     if rest.len() < len {
         return Err(Error::Corrupt("profile record"));
@@ -125,6 +153,7 @@ pub fn decode_profile(bytes: &[u8]) -> Result<Profile> {
         bio: text(bio)?,
         dms_open: flags & DMS_OPEN != 0,
         device_paused: flags & DEVICE_PAUSED != 0,
+        quiet_hours,
     })
 }
 
@@ -498,8 +527,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn profiles_round_trip(name in "\\PC{0,50}", bio in "\\PC{0,160}", open: bool, paused: bool) {
-            let p = Profile { display_name: name, bio, dms_open: open, device_paused: paused };
+        fn profiles_round_trip(name in "\\PC{0,50}", bio in "\\PC{0,160}", open: bool, paused: bool, quiet in proptest::option::of((0u8..24, 0u8..24, -48i16..=56))) {
+            let quiet_hours = quiet.and_then(|(s, e, q)| QuietHours::new(s, e, q * 15).ok());
+            let p = Profile { display_name: name, bio, dms_open: open, device_paused: paused, quiet_hours };
             prop_assert_eq!(decode_profile(&encode_profile(&p)).ok(), Some(p));
         }
 
@@ -595,7 +625,16 @@ mod tests {
         ));
         // Unknown flag.
         assert!(matches!(
-            decode_profile(&[1, 4, 0, 0]),
+            decode_profile(&[1, 8, 0, 0]),
+            Err(Error::Corrupt(_))
+        ));
+        // Quiet hours flagged but cut short, or out of range.
+        assert!(matches!(
+            decode_profile(&[1, 4, 22, 7]),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_profile(&[1, 4, 22, 22, 0, 0, 0, 0]),
             Err(Error::Corrupt(_))
         ));
         // Sender is neither party.

@@ -247,8 +247,9 @@ mod tests {
                 bio: "engines\nand looms".into(),
                 dms_open: true,
                 device_paused: false,
+                quiet_hours: None,
             },
-            r#"{"display_name":"Ada","bio":"engines\nand looms","dms_open":true,"device_paused":false}"#,
+            r#"{"display_name":"Ada","bio":"engines\nand looms","dms_open":true,"device_paused":false,"quiet_hours":null}"#,
         );
         round_trip(
             DirectMessage {

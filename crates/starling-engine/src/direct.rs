@@ -8,7 +8,7 @@ use bytes::Bytes;
 use starling_core::{
     Avatar, Conversation, Cursor, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage,
     DirectMessage, DirectMutation, DmPolicy, Error, ImageKind, Mutation, Phone, PostId, PostText,
-    Profile, Result, Toggle, UserId, fit_sms, format_phone_code, utc_day,
+    Profile, QuietHours, Result, Toggle, UserId, fit_sms, format_phone_code, utc_day,
 };
 use starling_graph::check_edge;
 use starling_inbox::check_page_size;
@@ -70,6 +70,16 @@ impl<B: Backend> Engine<B> {
     /// Pauses every device update to the user (the STOP command).
     pub fn pause_device_updates(&self, user: UserId) -> Result<Profile> {
         self.update_profile(user, |p| p.device_paused = true)
+    }
+
+    /// Sets (or with `None` clears) the hours during which texts to the
+    /// user wait in the outbox (the SLEEP and WAKE commands). Texts due in
+    /// those hours are held until they end; confirmation codes are not.
+    pub fn set_quiet_hours(&self, user: UserId, hours: Option<QuietHours>) -> Result<Profile> {
+        if let Some(q) = hours {
+            QuietHours::new(q.start_hour, q.end_hour, q.utc_offset_minutes)?;
+        }
+        self.update_profile(user, |p| p.quiet_hours = hours)
     }
 
     /// Resumes device updates to the user (the START command).
@@ -293,6 +303,9 @@ impl<B: Backend> Engine<B> {
     /// before then unless acknowledged. At least once: a delivery leased
     /// but never acknowledged comes back after its lease.
     ///
+    /// Deliveries due while their recipient is in quiet hours (codes
+    /// aside) are not offered but held, durably, until those hours end.
+    ///
     /// Each is offered with the phone its recipient has linked now (a
     /// confirmation code with the number it confirms). Due deliveries whose
     /// post was deleted, or whose recipient has since unlinked their phone
@@ -322,6 +335,15 @@ impl<B: Backend> Engine<B> {
         let mut offered = Vec::with_capacity(due.len());
         for (mut d, post) in due.into_iter().zip(posts) {
             let from_ms = d.leased_until_ms;
+            if let Some(end_ms) = s.quiet_until(&d, now_ms)? {
+                // Held, not offered: due again when the quiet hours end.
+                d.leased_until_ms = end_ms;
+                batch.push(Mutation::Direct(DirectMutation::LeaseDelivery {
+                    delivery: d,
+                    from_ms,
+                }));
+                continue;
+            }
             match s.deliverable(&d, post.as_ref(), now_ms)? {
                 Some(phone) => {
                     d.phone = phone;
@@ -408,6 +430,21 @@ impl<B: Backend> Shared<B> {
             batch,
         )?;
         Ok(Some(guard))
+    }
+
+    /// When `d`'s recipient is in their quiet hours at `now_ms` (and `d` is
+    /// not a code), the end of those hours.
+    fn quiet_until(&self, d: &DeviceDelivery, now_ms: u64) -> Result<Option<u64>> {
+        if d.kind == DeliveryKind::Code {
+            return Ok(None);
+        }
+        let quiet = self
+            .backend
+            .profile(d.id.recipient)?
+            .and_then(|p| p.quiet_hours);
+        Ok(quiet
+            .filter(|q| q.contains(now_ms))
+            .map(|q| q.end_after(now_ms)))
     }
 
     /// The number a due delivery goes to now, or `None` when it is to be

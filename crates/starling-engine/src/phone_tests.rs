@@ -500,3 +500,45 @@ fn paused_or_unlinked_recipients_get_no_message_texts() {
     assert_eq!(got[0].text.chars().count(), SMS_MAX_CHARS);
     assert!(got[0].text.starts_with("D ada: éé") && got[0].text.ends_with('…'));
 }
+
+#[test]
+fn texts_wait_out_quiet_hours_but_codes_do_not() {
+    let e = engine();
+    let [ada, bob] = users(&e, &["ada", "bob"])[..] else {
+        panic!()
+    };
+    e.follow(bob, ada).expect("follow");
+    linked(&e, bob, N2);
+    let h = |hour: u64| starling_core::DAY_MS * 20_000 + hour * 3_600_000;
+    // 22:00 to 07:00 at UTC-5: 03:00 to 12:00 UTC.
+    let quiet = starling_core::QuietHours::new(22, 7, -300).expect("valid");
+    let profile = e.set_quiet_hours(bob, Some(quiet)).expect("sleep");
+    assert_eq!(profile.quiet_hours, Some(quiet));
+    e.send_direct(ada, bob, "late night").expect("dm");
+    // Bob asks for a new number at night: its code goes out at once.
+    e.link_phone_at(bob, N1, h(4)).expect("link");
+    let got = lease(&e, h(4));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].kind, DeliveryKind::Code);
+    // The message waits until 12:00 UTC, then goes out.
+    assert!(lease(&e, h(11)).is_empty());
+    let got = lease(&e, h(12));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].text, "D ada: late night");
+    // WAKE clears them; bad hours are refused and change nothing.
+    assert!(matches!(
+        e.set_quiet_hours(
+            bob,
+            Some(starling_core::QuietHours {
+                start_hour: 25,
+                end_hour: 1,
+                utc_offset_minutes: 0
+            })
+        ),
+        Err(Error::InvalidProfile(_))
+    ));
+    assert_eq!(e.profile(bob).expect("profile").quiet_hours, Some(quiet));
+    e.set_quiet_hours(bob, None).expect("wake");
+    e.send_direct(ada, bob, "morning").expect("dm");
+    assert_eq!(lease(&e, h(5)).len(), 1, "no quiet hours any more");
+}

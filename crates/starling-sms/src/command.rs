@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use starling_core::{Error, PostText, Username};
+use starling_core::{Error, PostText, QuietHours, Username};
 
 use starling_core::fit_sms;
 
@@ -43,6 +43,19 @@ pub enum Command {
     Block(Username),
     /// `UNBLOCK user`.
     Unblock(Username),
+    /// `SLEEP start end [offset]`: texts wait in the outbox from hour
+    /// `start` to hour `end` (0 to 23) in the UTC offset given (`+1`,
+    /// `-5`, `+5:30`), or else the one set before (UTC at first).
+    Sleep {
+        /// The first quiet hour.
+        start: u8,
+        /// The first hour texts go out again.
+        end: u8,
+        /// The UTC offset in minutes, when given.
+        offset_minutes: Option<i16>,
+    },
+    /// `WAKE`: no more quiet hours.
+    Wake,
     /// `STOP`: pause all device updates (the carriers' word).
     Stop,
     /// `START`: resume device updates.
@@ -87,6 +100,10 @@ pub enum Keyword {
     Block,
     /// `UNBLOCK user`.
     Unblock,
+    /// `SLEEP start end [offset]`.
+    Sleep,
+    /// `WAKE`.
+    Wake,
     /// `STOP`.
     Stop,
     /// `START`.
@@ -97,7 +114,7 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword.
-    pub const ALL: [Keyword; 14] = [
+    pub const ALL: [Keyword; 16] = [
         Keyword::D,
         Keyword::Follow,
         Keyword::Leave,
@@ -109,6 +126,8 @@ impl Keyword {
         Keyword::Stats,
         Keyword::Block,
         Keyword::Unblock,
+        Keyword::Sleep,
+        Keyword::Wake,
         Keyword::Stop,
         Keyword::Start,
         Keyword::Help,
@@ -128,6 +147,8 @@ impl Keyword {
             Keyword::Stats => "STATS",
             Keyword::Block => "BLOCK",
             Keyword::Unblock => "UNBLOCK",
+            Keyword::Sleep => "SLEEP",
+            Keyword::Wake => "WAKE",
             Keyword::Stop => "STOP",
             Keyword::Start => "START",
             Keyword::Help => "HELP",
@@ -177,6 +198,8 @@ pub enum Reason {
     },
     /// The post or message holds a character that is not allowed.
     InvalidText(&'static str),
+    /// `SLEEP` without two hours (0 to 23, different) and a valid offset.
+    InvalidHours(&'static str),
 }
 
 impl fmt::Display for Reason {
@@ -206,6 +229,9 @@ impl fmt::Display for Reason {
                 write!(f, "Too long: {len} characters, the limit is {max}.")
             }
             Reason::InvalidText(why) => write!(f, "Not sent: {why}."),
+            Reason::InvalidHours(why) => {
+                write!(f, "SLEEP start end [offset], as in SLEEP 22 7 +1: {why}.")
+            }
         }
     }
 }
@@ -246,6 +272,8 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
         Keyword::Start => no_more(rest).map(|()| Command::Start)?,
         Keyword::Help => no_more(rest).map(|()| Command::Help)?,
         Keyword::Stats => no_more(rest).map(|()| Command::Stats)?,
+        Keyword::Wake => no_more(rest).map(|()| Command::Wake)?,
+        Keyword::Sleep => sleep(rest)?,
         Keyword::On if rest.is_empty() => Command::AllOn,
         Keyword::Off if rest.is_empty() => Command::AllOff,
         Keyword::D => {
@@ -288,6 +316,53 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
     Ok(command)
 }
 
+/// The arguments of `SLEEP`: two hours and an optional UTC offset.
+fn sleep(rest: &str) -> Result<Command, Reason> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let hour = |w: &str| {
+        w.parse::<u8>()
+            .ok()
+            .filter(|h| *h < 24 && w.len() <= 2)
+            .ok_or(Reason::InvalidHours("hours are 0 to 23"))
+    };
+    let (start, end, offset) = match words[..] {
+        [start, end] => (hour(start)?, hour(end)?, None),
+        [start, end, offset] => (hour(start)?, hour(end)?, Some(utc_offset(offset)?)),
+        _ => return Err(Reason::InvalidHours("give two hours")),
+    };
+    QuietHours::new(start, end, offset.unwrap_or(0)).map_err(|e| {
+        Reason::InvalidHours(match e {
+            Error::InvalidProfile(why) => why,
+            _ => "not valid hours",
+        })
+    })?;
+    Ok(Command::Sleep {
+        start,
+        end,
+        offset_minutes: offset,
+    })
+}
+
+/// A UTC offset as typed: `+1`, `-5`, `+5:30`, `0`.
+fn utc_offset(word: &str) -> Result<i16, Reason> {
+    let bad = Reason::InvalidHours("an offset is like +1, -5 or +5:30");
+    let (sign, digits) = match word.as_bytes().first() {
+        Some(b'+') => (1, &word[1..]),
+        Some(b'-') => (-1, &word[1..]),
+        _ => (1, word),
+    };
+    let (hours, minutes) = digits.split_once(':').unwrap_or((digits, "0"));
+    let num = |t: &str| {
+        (!t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<i16>().ok())
+            .flatten()
+    };
+    match (num(hours), num(minutes)) {
+        (Some(h), Some(m)) if h <= 14 && m < 60 => Ok(sign * (h * 60 + m)),
+        _ => Err(bad),
+    }
+}
+
 /// The first word of a trimmed text and the rest, trimmed.
 fn split_word(text: &str) -> (&str, &str) {
     match text.split_once(char::is_whitespace) {
@@ -322,8 +397,8 @@ fn text_reason(error: Error) -> Reason {
 
 /// The reply to `HELP`: every command, in one SMS.
 pub fn help_text() -> &'static str {
-    "Text posts. D user msg. FOLLOW/LEAVE/UNFOLLOW/GET/WHOIS/BLOCK/UNBLOCK user. \
-     ON/OFF [user]. STATS. STOP/START. HELP"
+    "D user msg; FOLLOW LEAVE UNFOLLOW GET WHOIS BLOCK UNBLOCK user; ON OFF [user]; \
+     STATS STOP START SLEEP WAKE HELP"
 }
 
 /// The reply to [`Command::Invalid`]: the reason, then [`help_text`], fitted
@@ -391,6 +466,31 @@ mod tests {
             ("STATS", Command::Stats),
             ("BLOCK alice", Command::Block(name("alice"))),
             ("UNBLOCK alice", Command::Unblock(name("alice"))),
+            (
+                "SLEEP 22 7",
+                Command::Sleep {
+                    start: 22,
+                    end: 7,
+                    offset_minutes: None,
+                },
+            ),
+            (
+                "sleep 23 6 -5",
+                Command::Sleep {
+                    start: 23,
+                    end: 6,
+                    offset_minutes: Some(-300),
+                },
+            ),
+            (
+                "SLEEP 0 8 +5:30",
+                Command::Sleep {
+                    start: 0,
+                    end: 8,
+                    offset_minutes: Some(330),
+                },
+            ),
+            ("WAKE", Command::Wake),
             ("STOP", Command::Stop),
             ("START", Command::Start),
             ("HELP", Command::Help),
@@ -505,6 +605,7 @@ mod tests {
             ("STATS please", invalid(Reason::UnexpectedWords(Stats))),
             ("BLOCK a.b", bad_name(Block, "a.b")),
             ("UNBLOCK", invalid(Reason::MissingUsername(Unblock))),
+            ("WAKE up", invalid(Reason::UnexpectedWords(Wake))),
             ("OFF alice bob", invalid(Reason::UnexpectedWords(Off))),
             ("OFF al!ce", bad_name(Off, "al!ce")),
             ("STOP now", invalid(Reason::UnexpectedWords(Stop))),
@@ -619,8 +720,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn bad_sleep_hours_are_invalid() {
+        for bad in [
+            "SLEEP",
+            "SLEEP 22",
+            "SLEEP 24 7",
+            "SLEEP 7 7",
+            "SLEEP 22 7 +15",
+            "SLEEP 22 7 +5:07",
+            "SLEEP 22 7 abc",
+            "SLEEP -1 7",
+            "SLEEP 022 7",
+            "SLEEP 22 7 +1 more",
+        ] {
+            let got = parse(bad, MAX);
+            assert!(
+                matches!(got, Command::Invalid(Reason::InvalidHours(_))),
+                "parse({bad:?}) = {got:?}"
+            );
+            let reply = reply_for_invalid(&match got {
+                Command::Invalid(r) => r,
+                _ => unreachable!(),
+            });
+            assert!(reply.chars().count() <= SMS_MAX_CHARS, "{reply}");
+        }
+    }
+
     fn every_reason() -> Vec<Reason> {
         let mut reasons = vec![
+            Reason::InvalidHours("an offset is like +1, -5 or +5:30"),
             Reason::Empty,
             Reason::MissingText,
             Reason::TooLong {

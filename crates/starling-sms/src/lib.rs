@@ -30,6 +30,8 @@
 //! | `STATS`           | [`Command::Stats`]: your counts                         |
 //! | `BLOCK user`      | [`Command::Block`]                                      |
 //! | `UNBLOCK user`    | [`Command::Unblock`]                                    |
+//! | `SLEEP 22 7 [+1]` | [`Command::Sleep`]: texts wait 22:00 to 07:00 (UTC+1)   |
+//! | `WAKE`            | [`Command::Wake`]: no more quiet hours                  |
 //! | `STOP`            | [`Command::Stop`]: pause all device updates             |
 //! | `START`           | [`Command::Start`]: resume them                         |
 //! | `HELP`            | [`Command::Help`]                                       |

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use starling_core::{
-    Error, ErrorKind, Phone, Toggle, UserId, Username, device_text, fit_sms, parse_phone_code,
+    Error, ErrorKind, Phone, QuietHours, Toggle, UserId, Username, device_text, fit_sms,
+    parse_phone_code,
 };
 use starling_engine::{Backend, Engine};
 
@@ -277,6 +278,30 @@ fn execute<B: Backend>(
             } else {
                 format!("You were not blocking {}.", u.name)
             }
+        }
+        Command::Sleep {
+            start,
+            end,
+            offset_minutes,
+        } => {
+            let offset = match offset_minutes {
+                Some(o) => *o,
+                None => engine
+                    .profile(owner)?
+                    .quiet_hours
+                    .map_or(0, |q| q.utc_offset_minutes),
+            };
+            let hours = QuietHours::new(*start, *end, offset)?;
+            engine.set_quiet_hours(owner, Some(hours))?;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let (h, m) = (offset.unsigned_abs() / 60, offset.unsigned_abs() % 60);
+            format!(
+                "Quiet from {start}:00 to {end}:00 (UTC{sign}{h}:{m:02}): texts wait till then. WAKE ends it."
+            )
+        }
+        Command::Wake => {
+            engine.set_quiet_hours(owner, None)?;
+            "No more quiet hours: texts come at any time.".to_owned()
         }
         Command::Help => help_text().to_owned(),
         Command::Invalid(reason) => reply_for_invalid(reason),

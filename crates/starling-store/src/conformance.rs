@@ -471,6 +471,11 @@ fn profile() -> Profile {
         bio: "engines".to_owned(),
         dms_open: true,
         device_paused: false,
+        quiet_hours: Some(starling_core::QuietHours {
+            start_hour: 22,
+            end_hour: 7,
+            utc_offset_minutes: -330,
+        }),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use starling_core::{
-    Cursor, DeliveryKind, DmPolicy, Error, ErrorKind, GroupId, Phone, PostId, UserId,
+    Cursor, DeliveryKind, DmPolicy, Error, ErrorKind, GroupId, Phone, PostId, QuietHours, UserId,
     format_phone_code, utc_day,
 };
 use starling_engine::{Backend, Engine, PhoneLink};
@@ -291,6 +291,22 @@ impl<B: Backend> Harness<B> {
                     .map(Outcome::Changed),
                 self.model.unlink_phone(*a),
             ),
+            Op::Sleep(a, h) => {
+                let got = self
+                    .engine()
+                    .set_quiet_hours(self.user_id(*a), h.map(quiet_hours));
+                if let Ok(profile) = &got {
+                    same(
+                        "quiet hours in the returned profile",
+                        &profile.quiet_hours,
+                        &h.map(quiet_hours),
+                    )?;
+                }
+                (
+                    got.map(|_| Outcome::Changed(true)),
+                    self.model.sleep(*a, *h),
+                )
+            }
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -457,6 +473,9 @@ impl<B: Backend> Harness<B> {
                 .confirm_phone_by_text(&phone_number(*n), "000000")
                 .map(drop),
             Op::UnlinkPhone(a) => engine.unlink_phone(self.user_id(*a)).map(drop),
+            Op::Sleep(a, h) => engine
+                .set_quiet_hours(self.user_id(*a), h.map(quiet_hours))
+                .map(drop),
         };
         match got {
             Err(Error::Poisoned) => Ok(()),
@@ -604,6 +623,11 @@ impl<B: Backend> Harness<B> {
             // their attempts, and the texts queued.
             Op::LinkPhone(..) | Op::ConfirmPhone(..) | Op::TextCode(..) | Op::UnlinkPhone(_) => {
                 self.phone_state(if_stored)?.is_empty()
+            }
+            Op::Sleep(a, _) => {
+                let a_index = *a;
+                engine.profile(self.user_id(*a)).map_err(e)?.quiet_hours
+                    == if_stored.quiet_hours(a_index).map(quiet_hours)
             }
             Op::Reopen | Op::Check => false,
         })
@@ -771,8 +795,17 @@ impl<B: Backend> Harness<B> {
                     &self.model.messages(a, other),
                 )?;
             }
-            let open = engine.profile(ida).map_err(|e| err("profile", e))?.dms_open;
-            same(&format!("DMs open for {a}"), &open, &self.model.dms_open(a))?;
+            let profile = engine.profile(ida).map_err(|e| err("profile", e))?;
+            same(
+                &format!("DMs open for {a}"),
+                &profile.dms_open,
+                &self.model.dms_open(a),
+            )?;
+            same(
+                &format!("quiet hours of {a}"),
+                &profile.quiet_hours,
+                &self.model.quiet_hours(a).map(quiet_hours),
+            )?;
             let blocks = self.users_of(|c| engine.blocks(ida, c, page), &index)?;
             let mutes = self.users_of(|c| engine.mutes(ida, c, page), &index)?;
             let want_blocks: Vec<usize> = (0..self.users.len())
@@ -934,6 +967,16 @@ impl<B: Backend> Harness<B> {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// The quiet hours an [`Op::Sleep`] hour asks for: eight hours from it at
+/// UTC+1 (unchecked, so that an hour past 23 reaches the engine's check).
+fn quiet_hours(start_hour: u8) -> QuietHours {
+    QuietHours {
+        start_hour,
+        end_hour: (start_hour + 8) % 24,
+        utc_offset_minutes: 60,
     }
 }
 

@@ -114,6 +114,8 @@ pub struct Model {
     /// Every text queued in the device outbox, in order (the model has no
     /// lease, so none leaves).
     outbox: Vec<ModelText>,
+    /// Quiet hours: user -> start hour (eight hours at UTC+1).
+    quiet: BTreeMap<usize, u8>,
     /// Texts per (user, UTC day): (queued, over the cap).
     usage: BTreeMap<(usize, u32), (u64, u64)>,
     /// The UTC day texts are counted on now (the harness sets it).
@@ -151,6 +153,7 @@ impl Model {
             phones: BTreeMap::new(),
             claims: BTreeMap::new(),
             outbox: Vec::new(),
+            quiet: BTreeMap::new(),
             usage: BTreeMap::new(),
             today: 0,
         }
@@ -181,6 +184,7 @@ impl Model {
             Op::ConfirmPhone(a, right) => self.confirm_phone(*a, *right),
             Op::TextCode(n, u) => self.text_code(*n, *u),
             Op::UnlinkPhone(a) => self.unlink_phone(*a),
+            Op::Sleep(a, h) => self.sleep(*a, *h),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -623,6 +627,26 @@ impl Model {
         let linked = self.phones.remove(&a).is_some();
         let pending = self.claims.remove(&a).is_some();
         Outcome::Changed(linked || pending)
+    }
+
+    /// `a` sets quiet hours from hour `h` (eight hours), or clears them.
+    pub fn sleep(&mut self, a: usize, h: Option<u8>) -> Outcome {
+        if h.is_some_and(|h| h > 23) {
+            return Outcome::Failed(failure(Error::InvalidProfile("")));
+        }
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        match h {
+            Some(h) => self.quiet.insert(a, h),
+            None => self.quiet.remove(&a),
+        };
+        Outcome::Changed(true)
+    }
+
+    /// `user`'s quiet hours: their start hour.
+    pub fn quiet_hours(&self, user: usize) -> Option<u8> {
+        self.quiet.get(&user).copied()
     }
 
     /// `user`'s confirmed number index.

@@ -49,6 +49,9 @@ pub enum Op {
     TextCode(usize, Option<usize>),
     /// `.0` unlinks their phone.
     UnlinkPhone(usize),
+    /// `.0` sets quiet hours from hour `.1` for eight hours at UTC+1
+    /// (hours past 23 are refused), or clears them (`None`).
+    Sleep(usize, Option<u8>),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -121,6 +124,8 @@ impl Op {
             Op::TextCode(n, Some(u)) => format!("textcode {n} {u}"),
             Op::TextCode(n, None) => format!("textcode {n} -"),
             Op::UnlinkPhone(a) => format!("unlink {a}"),
+            Op::Sleep(a, Some(h)) => format!("sleep {a} {h}"),
+            Op::Sleep(a, None) => format!("sleep {a} -"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -159,6 +164,8 @@ impl Op {
             ("textcode", _, Some("-"), None) => Op::TextCode(num(a)?, None),
             ("textcode", _, _, None) => Op::TextCode(num(a)?, Some(num(b)?)),
             ("unlink", _, None, None) => Op::UnlinkPhone(num(a)?),
+            ("sleep", _, Some("-"), None) => Op::Sleep(num(a)?, None),
+            ("sleep", _, Some(h), None) => Op::Sleep(num(a)?, Some(h.parse().ok()?)),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -180,7 +187,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 34;
+        let tag = next() % 35;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -208,7 +215,11 @@ impl Op {
                 let u = next() % 9;
                 Op::TextCode(n, (u < 8).then_some(u))
             }
-            _ => Op::UnlinkPhone(next() % 8),
+            33 => Op::UnlinkPhone(next() % 8),
+            _ => {
+                let (a, h) = (next() % 8, next() % 26);
+                Op::Sleep(a, (h < 25).then_some(h as u8))
+            }
         })
     }
 }
@@ -273,7 +284,8 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         3 => (0..5usize, 0..=PHONES).prop_map(|(a, n)| Op::LinkPhone(a, n)),
         3 => (0..5usize, proptest::bool::weighted(0.75)).prop_map(|(a, right)| Op::ConfirmPhone(a, right)),
         2 => (0..PHONES, proptest::option::weighted(0.75, 0..5usize)).prop_map(|(n, u)| Op::TextCode(n, u)),
-        1 => user.prop_map(Op::UnlinkPhone),
+        1 => user.clone().prop_map(Op::UnlinkPhone),
+        1 => (user, proptest::option::of(0u8..25)).prop_map(|(a, h)| Op::Sleep(a, h)),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -322,6 +334,8 @@ mod tests {
             "confirm 1 2",
             "textcode 1",
             "unlink 1 2",
+            "sleep 1",
+            "sleep 1 x",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");

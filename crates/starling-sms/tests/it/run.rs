@@ -357,6 +357,25 @@ fn reading_commands_answer_from_the_store() {
     assert!(w.engine.profile(w.ada).expect("profile").device_paused);
     assert_eq!(run_text(&w.engine, ADA, "on"), "Device updates are on.");
     assert!(!w.engine.profile(w.ada).expect("profile").device_paused);
+    // SLEEP sets quiet hours; without an offset it keeps the one set.
+    assert_eq!(
+        run_text(&w.engine, ADA, "SLEEP 22 7 -5"),
+        "Quiet from 22:00 to 7:00 (UTC-5:00): texts wait till then. WAKE ends it."
+    );
+    assert_eq!(
+        run_text(&w.engine, ADA, "sleep 23 6"),
+        "Quiet from 23:00 to 6:00 (UTC-5:00): texts wait till then. WAKE ends it."
+    );
+    let quiet = w.engine.profile(w.ada).expect("profile").quiet_hours;
+    assert_eq!(
+        quiet,
+        Some(starling_core::QuietHours::new(23, 6, -300).expect("valid"))
+    );
+    assert_eq!(
+        run_text(&w.engine, ADA, "WAKE"),
+        "No more quiet hours: texts come at any time."
+    );
+    assert_eq!(w.engine.profile(w.ada).expect("profile").quiet_hours, None);
 }
 
 #[test]
@@ -510,6 +529,10 @@ fn every_reply_fits_one_text_with_the_longest_names() {
         format!("ON {name}"),
         "FOLLOW Nnnnnnnnnnnnnnn".to_owned(),
         "STATS".to_owned(),
+        "SLEEP 23 7 -11:45".to_owned(),
+        "SLEEP 1 2 +14".to_owned(),
+        "SLEEP 99 7".to_owned(),
+        "WAKE".to_owned(),
         "ON".to_owned(),
         "OFF".to_owned(),
         "STOP".to_owned(),

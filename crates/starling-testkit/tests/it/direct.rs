@@ -61,6 +61,7 @@ fn phone_op() -> impl Strategy<Value = Op> {
         3 => (u(), proptest::bool::weighted(0.7)).prop_map(|(a, right)| Op::ConfirmPhone(a, right)),
         2 => (n(), proptest::option::weighted(0.7, u())).prop_map(|(n, a)| Op::TextCode(n, a)),
         1 => u().prop_map(Op::UnlinkPhone),
+        1 => (u(), proptest::option::of(0u8..25)).prop_map(|(a, h)| Op::Sleep(a, h)),
         1 => (u(), any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
         4 => (u(), u()).prop_map(|(a, b)| Op::SendDirect(a, b, "running late".into())),
         1 => Just(Op::Reopen),
