@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use starling_core::{
     Config, Counts, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy,
-    Error, Group, GroupId, ImageKind, Phone, Post, PostId, Profile, Result, StorageError, Toggle,
-    User, UserId,
+    Error, Group, GroupId, ImageKind, Phone, Post, PostId, Profile, QuietHours, Result,
+    StorageError, Toggle, User, UserId,
 };
 use starling_engine::{
     Backend, CheckReport, ConversationPage, FanoutStats, MessagePage, PendingPhone, PhoneLink,
@@ -420,6 +420,8 @@ mirror! {
     fn phone(user: UserId) -> Option<Phone>;
     /// A user's pending phone link (see [`Engine::pending_phone`](crate::GenericEngine::pending_phone)).
     fn pending_phone(user: UserId) -> Option<PendingPhone>;
+    /// Sets or clears a user's quiet hours (see [`Engine::set_quiet_hours`](crate::GenericEngine::set_quiet_hours)).
+    fn set_quiet_hours(user: UserId, hours: Option<QuietHours>) -> Profile;
     /// Marks a conversation read (see [`Engine::mark_read`](crate::GenericEngine::mark_read)).
     fn mark_read(user: UserId, other: UserId) -> u64;
     /// Turns device updates from `followee` on or off (see [`Engine::set_device_updates`](crate::GenericEngine::set_device_updates)).

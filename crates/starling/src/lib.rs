@@ -15,7 +15,7 @@ pub use starling_core::{
     AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeliveryKind,
     DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind,
     FanoutPolicy, Group, GroupId, ImageKind, MAX_PAGE_SIZE, PHONE_CODE_ATTEMPTS, Phone, Post,
-    PostId, Profile, Result, StorageError, Toggle, User, UserId, Username, utc_day,
+    PostId, Profile, QuietHours, Result, StorageError, Toggle, User, UserId, Username, utc_day,
 };
 pub use starling_engine::{
     CheckReport, CodeSource, ConversationPage, Event, FanoutStats, MessagePage, OsCodes,
