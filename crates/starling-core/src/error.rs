@@ -220,10 +220,10 @@ impl Error {
             | Error::InvalidDeliveryId
             | Error::InvalidPhoneCode
             | Error::WrongPhoneCode { .. } => ErrorKind::Invalid,
-            Error::UsernameTaken(_) | Error::PhoneTaken | Error::DeviceCapReached
-            | Error::IncompatibleStore { .. } => {
-                ErrorKind::Conflict
-            }
+            Error::UsernameTaken(_)
+            | Error::PhoneTaken
+            | Error::DeviceCapReached
+            | Error::IncompatibleStore { .. } => ErrorKind::Conflict,
             Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
             Error::Storage(_)
             | Error::Poisoned

@@ -25,19 +25,17 @@ fn open(dir: &std::path::Path) -> Engine<RocksBackend> {
     Engine::open(dir, config()).expect("engine opens")
 }
 
-/// A RocksDB failure (here: the database is already open, so its lock is
-/// held) is a storage error that keeps RocksDB's own error as its source
-/// and its message in its text.
-
 /// Links `phone` to `user` and confirms it with the code the engine drew.
 fn link<B: starling_store::Backend>(engine: &Engine<B>, user: UserId, phone: &str) {
-    use starling_store::DirectStore;
     engine.link_phone(user, phone).expect("link");
     let claim = engine.backend().phone_claim(user).expect("read");
     let code = starling_core::format_phone_code(claim.expect("pending").code);
     engine.confirm_phone(user, &code).expect("confirm");
 }
 
+/// A RocksDB failure (here: the database is already open, so its lock is
+/// held) is a storage error that keeps RocksDB's own error as its source
+/// and its message in its text.
 #[test]
 fn a_rocksdb_failure_keeps_its_error_as_the_source() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -548,6 +548,58 @@ async fn a_phone_is_linked_only_by_its_code_and_whoever_confirms_takes_it() {
     s.stop().await;
 }
 
+/// A code is refused once its time is up (`code_expired`, and the link
+/// is dropped), and each code texted counts against the day's cap, past
+/// which no code is sent (`device_cap_reached`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_is_refused_and_codes_count_against_the_daily_cap() {
+    let s = TestServer::start_with(|c| {
+        c.device_poll_ms = 20;
+        c.phone_code_ttl_ms = 1_000;
+        c.device_daily_cap = 2;
+    })
+    .await;
+    let file = s.data_dir().join("device-outbox.jsonl");
+    let ada = s.signup("ada", "password-1").await;
+    let (status, _) = put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550140"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = code_texted_to(&file, "+15555550140").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let confirm = || {
+        s.send_json(
+            Method::POST,
+            "/api/me/phone/confirm",
+            Some(&ada),
+            json!({ "code": code }),
+        )
+    };
+    let (status, body) = confirm().await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("code_expired"))
+    );
+    let (status, body) = confirm().await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("no_pending_phone")),
+        "an expired link is dropped"
+    );
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["phone"], Value::Null);
+    // The second code of the day is the last one.
+    let (status, _) = put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550140"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) =
+        put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550141"})).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::CONFLICT, json!("device_cap_reached"))
+    );
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["pending_phone"]["phone"], "+15555550140");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_secret_comes_before_the_body_and_floods_are_refused() {
     let s = TestServer::start_with(|c| {
@@ -596,7 +648,7 @@ async fn the_gateway_secret_comes_before_the_body_and_floods_are_refused() {
     assert_eq!(status, StatusCode::OK);
     // Follows share one limit through the API and by text: a burst of one.
     let ada = s.signup("ada", "password-1").await;
-    let bob = s.signup("bob", "password-2").await;
+    s.signup("bob", "password-2").await;
     let carol = s.signup("carol", "password-3").await;
     link_phone(&s, &file, &ada, "+15555550179").await;
     let (_, reply) = inbound(&s, Some(SECRET), "+15555550179", "FOLLOW bob").await;
