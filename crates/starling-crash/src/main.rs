@@ -395,28 +395,28 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_cut_and_whole_lines_stay() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("ops.log");
-        Log::drop_torn_tail(dir.path()).unwrap();
+        Log::drop_torn_tail(dir.path()).expect("cut");
         assert!(!path.exists(), "no log yet is left alone");
 
-        std::fs::write(&path, "op post 1 x68\nack 7\nop post 17").unwrap();
-        Log::drop_torn_tail(dir.path()).unwrap();
+        std::fs::write(&path, "op post 1 x68\nack 7\nop post 17").expect("write");
+        Log::drop_torn_tail(dir.path()).expect("cut");
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(&path).expect("read"),
             "op post 1 x68\nack 7\n"
         );
 
-        std::fs::write(&path, "op post 1 x68\nack 1").unwrap();
-        Log::drop_torn_tail(dir.path()).unwrap();
+        std::fs::write(&path, "op post 1 x68\nack 1").expect("write");
+        Log::drop_torn_tail(dir.path()).expect("cut");
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(&path).expect("read"),
             "op post 1 x68\n",
             "a torn ack leaves its op in flight"
         );
 
-        std::fs::write(&path, "half a li").unwrap();
-        Log::drop_torn_tail(dir.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        std::fs::write(&path, "half a li").expect("write");
+        Log::drop_torn_tail(dir.path()).expect("cut");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "");
     }
 }
