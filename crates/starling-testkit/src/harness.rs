@@ -275,7 +275,7 @@ impl<B: Backend> Harness<B> {
             }
             Op::ConfirmPhone(a, right) => {
                 let user = self.user_id(*a);
-                let code = self.code_for(user, None, *right)?;
+                let code = code_for(self.engine(), user, None, *right)?;
                 (
                     self.engine()
                         .confirm_phone(user, &code)
@@ -286,8 +286,8 @@ impl<B: Backend> Harness<B> {
             Op::TextCode(n, u) => {
                 let phone = phone_number(*n);
                 let code = match u {
-                    Some(u) => self.code_for(self.user_id(*u), Some(&phone), true)?,
-                    None => self.code_for(UserId(u64::MAX), Some(&phone), false)?,
+                    Some(u) => code_for(self.engine(), self.user_id(*u), Some(&phone), true)?,
+                    None => code_for(self.engine(), UserId(u64::MAX), Some(&phone), false)?,
                 };
                 let got = self.engine().confirm_phone_by_text(&phone, &code);
                 let got = match got {
@@ -889,34 +889,6 @@ impl<B: Backend> Harness<B> {
         }
     }
 
-    /// The code to enter for `user`'s pending link: its own (`right`, and
-    /// when `phone` is given, only if the link is for that number), or one
-    /// that is none of the pending links' of the number it is for.
-    fn code_for(&self, user: UserId, phone: Option<&str>, right: bool) -> Result<String, String> {
-        let backend = self.engine().backend();
-        let claim = backend
-            .phone_claim(user)
-            .map_err(|e| format!("phone_claim: {e}"))?;
-        if right
-            && let Some(c) = &claim
-            && phone.is_none_or(|p| c.phone.as_str() == p)
-        {
-            return Ok(format_phone_code(c.code));
-        }
-        let mut taken: Vec<u32> = claim.iter().map(|c| c.code).collect();
-        if let Some(p) = phone.and_then(|p| Phone::parse(p).ok()) {
-            let mut claims = Vec::new();
-            backend
-                .phone_claims(&p, &mut claims)
-                .map_err(|e| format!("phone_claims: {e}"))?;
-            taken.extend(claims.iter().map(|c| c.code));
-        }
-        let wrong = (0..=taken.len() as u32)
-            .find(|c| !taken.contains(c))
-            .unwrap_or(0);
-        Ok(format_phone_code(wrong))
-    }
-
     /// Where the engine's phones, pending links and queued texts differ
     /// from `model`'s (empty when they agree).
     fn phone_state(&self, model: &Model) -> Result<Vec<String>, String> {
@@ -1041,9 +1013,42 @@ impl<B: Backend> Harness<B> {
     }
 }
 
+/// The code to enter for `user`'s pending link: its own (`right`, and
+/// when `phone` is given, only if the link is for that number), or one
+/// that is none of the pending links' of the number it is for.
+pub(crate) fn code_for<B: Backend>(
+    engine: &Engine<B>,
+    user: UserId,
+    phone: Option<&str>,
+    right: bool,
+) -> Result<String, String> {
+    let backend = engine.backend();
+    let claim = backend
+        .phone_claim(user)
+        .map_err(|e| format!("phone_claim: {e}"))?;
+    if right
+        && let Some(c) = &claim
+        && phone.is_none_or(|p| c.phone.as_str() == p)
+    {
+        return Ok(format_phone_code(c.code));
+    }
+    let mut taken: Vec<u32> = claim.iter().map(|c| c.code).collect();
+    if let Some(p) = phone.and_then(|p| Phone::parse(p).ok()) {
+        let mut claims = Vec::new();
+        backend
+            .phone_claims(&p, &mut claims)
+            .map_err(|e| format!("phone_claims: {e}"))?;
+        taken.extend(claims.iter().map(|c| c.code));
+    }
+    let wrong = (0..=taken.len() as u32)
+        .find(|c| !taken.contains(c))
+        .unwrap_or(0);
+    Ok(format_phone_code(wrong))
+}
+
 /// The quiet hours an [`Op::Sleep`] hour asks for: eight hours from it at
 /// UTC+1 (unchecked, so that an hour past 23 reaches the engine's check).
-fn quiet_hours(start_hour: u8) -> QuietHours {
+pub(crate) fn quiet_hours(start_hour: u8) -> QuietHours {
     QuietHours {
         start_hour,
         end_hour: (start_hour + 8) % 24,
