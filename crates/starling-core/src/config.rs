@@ -71,6 +71,9 @@ pub struct Config {
     /// Device updates queued per recipient per UTC day (default 10); the
     /// rest are counted as over the cap, not sent.
     pub device_daily_cap: u64,
+    /// How long a phone confirmation code may be sent back before the
+    /// pending link is dropped (default 10 minutes; 1 second to 1 day).
+    pub phone_code_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             inactive_after_ms: Some(30 * 24 * 3600 * 1000),
             rate_half_life_ms: 24 * 3600 * 1000,
             device_daily_cap: 10,
+            phone_code_ttl_ms: 10 * 60 * 1000,
         }
     }
 }
@@ -121,6 +125,9 @@ impl Config {
         }
         if self.device_daily_cap > 10_000 {
             return bad("device_daily_cap must be at most 10000");
+        }
+        if !(1000..=24 * 3600 * 1000).contains(&self.phone_code_ttl_ms) {
+            return bad("phone_code_ttl_ms must be between 1000 and 86400000");
         }
         if self.node_id > PostId::MAX_NODE {
             return bad("node_id must be at most 1023");

@@ -38,8 +38,81 @@ pub struct Profile {
     /// Anyone may send this user direct messages (otherwise only accounts
     /// the user follows may).
     pub dms_open: bool,
-    /// Device updates are paused (the user texted STOP).
+    /// Device updates are paused (the user texted STOP or OFF).
     pub device_paused: bool,
+    /// Hours during which texts wait in the outbox (SLEEP), if set.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// Hours of the day, in the recipient's UTC offset, during which texts to
+/// them wait in the outbox instead of being sent: from `start_hour` up to
+/// (not including) `end_hour`, across midnight when `end_hour` is the
+/// smaller. Confirmation codes are sent anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct QuietHours {
+    /// The first quiet hour, 0 to 23.
+    pub start_hour: u8,
+    /// The first hour texts go out again, 0 to 23, not `start_hour`.
+    pub end_hour: u8,
+    /// The recipient's offset from UTC in minutes, -720 to 840, a multiple
+    /// of 15.
+    pub utc_offset_minutes: i16,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl QuietHours {
+    /// Validates quiet hours ([`Error::InvalidProfile`] when out of range).
+    pub fn new(start_hour: u8, end_hour: u8, utc_offset_minutes: i16) -> Result<QuietHours> {
+        if start_hour > 23 || end_hour > 23 {
+            return Err(Error::InvalidProfile("quiet hours are 0 to 23"));
+        }
+        if start_hour == end_hour {
+            return Err(Error::InvalidProfile(
+                "quiet hours must start and end at different hours",
+            ));
+        }
+        if !(-720..=840).contains(&utc_offset_minutes) || utc_offset_minutes % 15 != 0 {
+            return Err(Error::InvalidProfile(
+                "a UTC offset is -12:00 to +14:00 in quarter hours",
+            ));
+        }
+        Ok(QuietHours {
+            start_hour,
+            end_hour,
+            utc_offset_minutes,
+        })
+    }
+
+    fn local_ms(&self, unix_ms: u64) -> i64 {
+        i64::try_from(unix_ms).unwrap_or(i64::MAX / 2) + i64::from(self.utc_offset_minutes) * 60_000
+    }
+
+    /// Whether `unix_ms` falls in the quiet hours.
+    pub fn contains(&self, unix_ms: u64) -> bool {
+        let hour = self.local_ms(unix_ms).rem_euclid(24 * HOUR_MS) / HOUR_MS;
+        let (start, end) = (i64::from(self.start_hour), i64::from(self.end_hour));
+        if start < end {
+            (start..end).contains(&hour)
+        } else {
+            hour >= start || hour < end
+        }
+    }
+
+    /// The first moment after `unix_ms` when the hour is `end_hour` again
+    /// (the end of the quiet hours `unix_ms` falls in).
+    pub fn end_after(&self, unix_ms: u64) -> u64 {
+        let local = self.local_ms(unix_ms);
+        let day = 24 * HOUR_MS;
+        let mut end = local - local.rem_euclid(day) + i64::from(self.end_hour) * HOUR_MS;
+        if end <= local {
+            end += day;
+        }
+        let utc = end - i64::from(self.utc_offset_minutes) * 60_000;
+        u64::try_from(utc).unwrap_or(0)
+    }
 }
 
 impl Profile {
@@ -273,19 +346,83 @@ impl FromStr for DeliveryId {
     }
 }
 
+/// What a queued text is. The kind decides which number it may go to
+/// when it is leased: a confirmation code goes to the number being
+/// confirmed (and nothing else does), every other kind to the number the
+/// recipient has confirmed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum DeliveryKind {
+    /// A followed account's post; the id's `post` is the post.
+    #[default]
+    Post,
+    /// A direct message; the id's `post` is the message.
+    Direct,
+    /// A phone confirmation code; the id's `post` is a fresh id.
+    Code,
+    /// A notice from the service (the daily cap was reached); the id's
+    /// `post` is a fresh id.
+    Notice,
+}
+
 /// A queued device update: one text for one phone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeviceDelivery {
-    /// Post and recipient.
+    /// Post (or message, or fresh id) and recipient.
     pub id: DeliveryId,
-    /// The number to text (the recipient's when it was queued).
+    /// The number to text (the recipient's when it was queued; for a code,
+    /// the number being confirmed).
     pub phone: Phone,
     /// The text, at most one SMS.
     pub text: String,
     /// Not offered again before this time (ms since the Unix epoch); 0 when
     /// never leased.
     pub leased_until_ms: u64,
+    /// What the text is.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub kind: DeliveryKind,
+}
+
+/// Digits in a phone confirmation code.
+pub const PHONE_CODE_DIGITS: usize = 6;
+/// Wrong codes a pending phone link survives; the last one drops it.
+pub const PHONE_CODE_ATTEMPTS: u8 = 5;
+/// Pending links one number may have at once (from different accounts);
+/// a new one past this drops the one that expires first.
+pub const MAX_CLAIMS_PER_PHONE: usize = 8;
+
+/// A pending phone link: `user` asked to link `phone`, a code was texted
+/// to it, and the link takes effect only when the code comes back. Until
+/// then the number receives nothing but its code and blocks nobody.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneClaim {
+    /// Who asked.
+    pub user: UserId,
+    /// The number to confirm.
+    pub phone: Phone,
+    /// The code texted to it, below 10^[`PHONE_CODE_DIGITS`].
+    pub code: u32,
+    /// The code is refused from this time on (ms since the Unix epoch).
+    pub expires_ms: u64,
+    /// Wrong codes still allowed before the claim is dropped.
+    pub attempts_left: u8,
+}
+
+/// Parses a confirmation code as typed: exactly [`PHONE_CODE_DIGITS`]
+/// ASCII digits once surrounding whitespace is trimmed.
+pub fn parse_phone_code(raw: &str) -> Result<u32> {
+    let t = raw.trim();
+    if t.len() != PHONE_CODE_DIGITS || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidPhoneCode);
+    }
+    t.parse().map_err(|_| Error::InvalidPhoneCode)
+}
+
+/// The code as texted: [`PHONE_CODE_DIGITS`] digits, zero-padded.
+pub fn format_phone_code(code: u32) -> String {
+    format!("{code:06}")
 }
 
 /// Device updates of one recipient on one UTC day.
@@ -375,6 +512,22 @@ pub enum DirectMutation {
         /// Its current lease (0 when never leased).
         leased_until_ms: u64,
     },
+    /// Store a pending phone link (both directions: by user, and by
+    /// number), replacing the user's previous pending link, whose number
+    /// is `replaces`.
+    PutPhoneClaim {
+        /// The claim.
+        claim: PhoneClaim,
+        /// The number of the user's previous pending link, if any.
+        replaces: Option<Phone>,
+    },
+    /// Remove a pending phone link (both directions).
+    DeletePhoneClaim {
+        /// Whose.
+        user: UserId,
+        /// Its number.
+        phone: Phone,
+    },
     /// Store a recipient's device usage for one UTC day.
     SetDeviceUsage {
         /// Whose.
@@ -419,6 +572,41 @@ mod tests {
             assert!(
                 matches!(Phone::parse(bad), Err(Error::InvalidPhone(_))),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_hours_wrap_midnight_and_follow_the_offset() {
+        let h = |hour: u64, min: u64| hour * 3_600_000 + min * 60_000;
+        // 22:00 to 07:00 at UTC+1: 21:00 to 06:00 UTC.
+        let q = QuietHours::new(22, 7, 60).expect("valid");
+        for (at, quiet) in [
+            (h(20, 59), false),
+            (h(21, 0), true),
+            (h(23, 59), true),
+            (h(24, 30), true),
+            (h(29, 59), true),
+            (h(30, 0), false),
+        ] {
+            assert_eq!(q.contains(at), quiet, "{at}");
+        }
+        assert_eq!(q.end_after(h(21, 0)), h(30, 0));
+        assert_eq!(q.end_after(h(25, 0)), h(30, 0));
+        // Daytime hours at UTC-5 (09:00 to 17:00 local: 14:00 to 22:00 UTC).
+        let q = QuietHours::new(9, 17, -300).expect("valid");
+        assert!(!q.contains(h(13, 59)) && q.contains(h(14, 0)) && !q.contains(h(22, 0)));
+        assert_eq!(q.end_after(h(14, 0)), h(22, 0));
+        // At the epoch, with a negative offset, nothing underflows.
+        let q = QuietHours::new(0, 1, -720).expect("valid");
+        assert!(!q.contains(0));
+        for (start, end, offset) in [(24, 1, 0), (1, 1, 0), (1, 2, 841), (1, 2, -721), (1, 2, 7)] {
+            assert!(
+                matches!(
+                    QuietHours::new(start, end, offset),
+                    Err(Error::InvalidProfile(_))
+                ),
+                "{start} {end} {offset}"
             );
         }
     }

@@ -8,7 +8,7 @@
 //!
 //! | family | key | value |
 //! | --- | --- | --- |
-//! | `profiles` | user (8) | version 1, flags (1: bit 0 DMs open, bit 1 device paused), name length (2), display name, bio |
+//! | `profiles` | user (8) | version 1, flags (1: bit 0 DMs open, bit 1 device paused, bit 2 quiet hours), with bit 2 the quiet hours (start hour, end hour, UTC offset in minutes: 1, 1, 2), name length (2), display name, bio |
 //! | `avatars` | user (8) | version 1, kind (1: PNG, JPEG, GIF, WebP), picture bytes (BlobDB) |
 //! | `phones` | user (8) | E.164 number (ASCII) |
 //! | `phone_index` | E.164 number | user (8) |
@@ -16,20 +16,23 @@
 //! | `conversations` | owner (8), other (8) | last message id (8), unread (8); key `last`: largest message id (8), merged by maximum |
 //! | `conversation_index` | owner (8), `!last` (8), other (8) | empty |
 //! | `device_subs` | followee (8), follower (8) | empty |
-//! | `device_outbox` | post (8), recipient (8) | version 1, lease end ms (8), phone length (1), phone, text |
+//! | `phone_claims` | user (8) | version 1, code (4), expiry ms (8), attempts left (1), E.164 number |
+//! | `phone_claim_index` | number length (1), E.164 number, user (8) | empty |
+//! | `device_outbox` | post (8), recipient (8) | a post: version 1, lease end ms (8), phone length (1), phone, text; any other kind: version 2, kind (1: direct message 1, code 2, notice 3), then as version 1 |
 //! | `device_leases` | lease end ms (8), post (8), recipient (8) | empty |
 //! | `device_usage` | user (8), UTC day (4) | sent (8), over cap (8) |
 
 use bytes::Bytes;
 
 use crate::{
-    Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Error, ImageKind,
-    Phone, PostId, Profile, Result, UserId,
+    Avatar, Conversation, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage, DirectMessage,
+    Error, ImageKind, Phone, PhoneClaim, PostId, Profile, QuietHours, Result, UserId,
 };
 
 const VERSION: u8 = 1;
 const DMS_OPEN: u8 = 1;
 const DEVICE_PAUSED: u8 = 2;
+const QUIET_HOURS: u8 = 4;
 
 fn be_u64(bytes: &[u8], at: usize, what: &'static str) -> Result<u64> {
     bytes
@@ -91,7 +94,20 @@ pub fn user_key(user: UserId) -> [u8; 8] {
 pub fn encode_profile(p: &Profile) -> Vec<u8> {
     let mut v = Vec::with_capacity(4 + p.display_name.len() + p.bio.len());
     v.push(VERSION);
-    v.push(if p.dms_open { DMS_OPEN } else { 0 } | if p.device_paused { DEVICE_PAUSED } else { 0 });
+    v.push(
+        if p.dms_open { DMS_OPEN } else { 0 }
+            | if p.device_paused { DEVICE_PAUSED } else { 0 }
+            | if p.quiet_hours.is_some() {
+                QUIET_HOURS
+            } else {
+                0
+            },
+    );
+    if let Some(q) = p.quiet_hours {
+        v.push(q.start_hour);
+        v.push(q.end_hour);
+        v.extend_from_slice(&q.utc_offset_minutes.to_be_bytes());
+    }
     // A valid display name has at most 50 characters, 200 bytes.
     let len = u16::try_from(p.display_name.len()).unwrap_or(u16::MAX);
     v.extend_from_slice(&len.to_be_bytes());
@@ -102,12 +118,26 @@ pub fn encode_profile(p: &Profile) -> Vec<u8> {
 
 /// Decodes [`encode_profile`].
 pub fn decode_profile(bytes: &[u8]) -> Result<Profile> {
-    let [VERSION, flags, a, b, rest @ ..] = bytes else {
+    let [VERSION, flags, rest @ ..] = bytes else {
         return Err(Error::Corrupt("profile record"));
     };
-    if flags & !(DMS_OPEN | DEVICE_PAUSED) != 0 {
+    let flags = *flags;
+    if flags & !(DMS_OPEN | DEVICE_PAUSED | QUIET_HOURS) != 0 {
         return Err(Error::Corrupt("profile flags"));
     }
+    let (quiet_hours, rest) = if flags & QUIET_HOURS != 0 {
+        let [start, end, o1, o2, rest @ ..] = rest else {
+            return Err(Error::Corrupt("profile record"));
+        };
+        let q = QuietHours::new(*start, *end, i16::from_be_bytes([*o1, *o2]))
+            .map_err(|_| Error::Corrupt("profile quiet hours"))?;
+        (Some(q), rest)
+    } else {
+        (None, rest)
+    };
+    let [a, b, rest @ ..] = rest else {
+        return Err(Error::Corrupt("profile record"));
+    };
     let len = usize::from(u16::from_be_bytes([*a, *b]));
     if rest.len() < len {
         return Err(Error::Corrupt("profile record"));
@@ -123,6 +153,7 @@ pub fn decode_profile(bytes: &[u8]) -> Result<Profile> {
         bio: text(bio)?,
         dms_open: flags & DMS_OPEN != 0,
         device_paused: flags & DEVICE_PAUSED != 0,
+        quiet_hours,
     })
 }
 
@@ -174,6 +205,70 @@ pub fn phone_bytes(phone: &Phone) -> &[u8] {
 pub fn decode_phone(bytes: &[u8]) -> Result<Phone> {
     let s = std::str::from_utf8(bytes).map_err(|_| Error::Corrupt("phone"))?;
     Phone::parse(s).map_err(|_| Error::Corrupt("phone"))
+}
+
+/// Value of a pending phone link (key: the user): version, code (4),
+/// expiry (8), attempts left (1), the number's ASCII.
+pub fn encode_claim(c: &PhoneClaim) -> Vec<u8> {
+    let phone = phone_bytes(&c.phone);
+    let mut v = Vec::with_capacity(14 + phone.len());
+    v.push(VERSION);
+    v.extend_from_slice(&c.code.to_be_bytes());
+    v.extend_from_slice(&c.expires_ms.to_be_bytes());
+    v.push(c.attempts_left);
+    v.extend_from_slice(phone);
+    v
+}
+
+/// Decodes [`encode_claim`] stored under `user`.
+pub fn decode_claim(user: UserId, bytes: &[u8]) -> Result<PhoneClaim> {
+    let bad = || Error::Corrupt("phone claim");
+    if bytes.len() < 14 || bytes[0] != VERSION {
+        return Err(bad());
+    }
+    let code = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    if code >= 1_000_000 {
+        return Err(bad());
+    }
+    Ok(PhoneClaim {
+        user,
+        phone: decode_phone(&bytes[14..])?,
+        code,
+        expires_ms: be_u64(bytes, 5, "phone claim")?,
+        attempts_left: bytes[13],
+    })
+}
+
+/// Prefix of the claim-index keys of one number: its length (1), then
+/// its ASCII (so that no number's prefix is another's).
+pub fn claim_index_prefix(phone: &Phone) -> Vec<u8> {
+    let p = phone_bytes(phone);
+    let mut k = Vec::with_capacity(9 + p.len());
+    // A valid phone has at most 16 bytes.
+    k.push(u8::try_from(p.len()).unwrap_or(u8::MAX));
+    k.extend_from_slice(p);
+    k
+}
+
+/// Key of a claim-index entry: [`claim_index_prefix`] then the user.
+pub fn claim_index_key(phone: &Phone, user: UserId) -> Vec<u8> {
+    let mut k = claim_index_prefix(phone);
+    k.extend_from_slice(&user.0.to_be_bytes());
+    k
+}
+
+/// Decodes [`claim_index_key`] into (number, user).
+pub fn decode_claim_index_key(key: &[u8]) -> Result<(Phone, UserId)> {
+    let bad = || Error::Corrupt("phone claim index key");
+    let len = usize::from(*key.first().ok_or_else(bad)?);
+    if key.len() != 1 + len + 8 {
+        return Err(bad());
+    }
+    let phone = decode_phone(&key[1..1 + len])?;
+    Ok((
+        phone,
+        UserId(be_u64(key, 1 + len, "phone claim index key")?),
+    ))
 }
 
 /// Value of a phone-index entry: the user id.
@@ -320,12 +415,29 @@ pub fn decode_delivery_key(key: &[u8]) -> Result<DeliveryId> {
     })
 }
 
-/// Value of an outbox entry: version, lease end (8), phone length (1),
-/// phone, text.
+const DELIVERY_V2: u8 = 2;
+
+fn delivery_kind_byte(kind: DeliveryKind) -> u8 {
+    match kind {
+        DeliveryKind::Post => 0,
+        DeliveryKind::Direct => 1,
+        DeliveryKind::Code => 2,
+        DeliveryKind::Notice => 3,
+    }
+}
+
+/// Value of an outbox entry: for a post, version 1, lease end (8), phone
+/// length (1), phone, text; for any other kind version 2 and the kind (1)
+/// before the same fields (so posts keep the layout they always had).
 pub fn encode_delivery(d: &DeviceDelivery) -> Vec<u8> {
     let phone = phone_bytes(&d.phone);
-    let mut v = Vec::with_capacity(10 + phone.len() + d.text.len());
-    v.push(VERSION);
+    let mut v = Vec::with_capacity(11 + phone.len() + d.text.len());
+    if d.kind == DeliveryKind::Post {
+        v.push(VERSION);
+    } else {
+        v.push(DELIVERY_V2);
+        v.push(delivery_kind_byte(d.kind));
+    }
     v.extend_from_slice(&d.leased_until_ms.to_be_bytes());
     // A valid phone has at most 16 bytes.
     v.push(u8::try_from(phone.len()).unwrap_or(u8::MAX));
@@ -337,9 +449,20 @@ pub fn encode_delivery(d: &DeviceDelivery) -> Vec<u8> {
 /// Decodes an outbox entry from its key and value.
 pub fn decode_delivery(key: &[u8], value: &[u8]) -> Result<DeviceDelivery> {
     let id = decode_delivery_key(key)?;
-    if value.first() != Some(&VERSION) {
-        return Err(Error::Corrupt("delivery version"));
-    }
+    let (kind, value) = match value {
+        [VERSION, ..] => (DeliveryKind::Post, value),
+        [DELIVERY_V2, k, ..] => {
+            let kind = match k {
+                1 => DeliveryKind::Direct,
+                2 => DeliveryKind::Code,
+                3 => DeliveryKind::Notice,
+                _ => return Err(Error::Corrupt("delivery kind")),
+            };
+            // The fields after the kind sit where version 1 has them.
+            (kind, &value[1..])
+        }
+        _ => return Err(Error::Corrupt("delivery version")),
+    };
     let leased_until_ms = be_u64(value, 1, "delivery record")?;
     let len = usize::from(*value.get(9).ok_or(Error::Corrupt("delivery record"))?);
     let phone = value
@@ -352,6 +475,7 @@ pub fn decode_delivery(key: &[u8], value: &[u8]) -> Result<DeviceDelivery> {
         phone: decode_phone(phone)?,
         text: text.to_owned(),
         leased_until_ms,
+        kind,
     })
 }
 
@@ -403,8 +527,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn profiles_round_trip(name in "\\PC{0,50}", bio in "\\PC{0,160}", open: bool, paused: bool) {
-            let p = Profile { display_name: name, bio, dms_open: open, device_paused: paused };
+        fn profiles_round_trip(name in "\\PC{0,50}", bio in "\\PC{0,160}", open: bool, paused: bool, quiet in proptest::option::of((0u8..24, 0u8..24, -48i16..=56))) {
+            let quiet_hours = quiet.and_then(|(s, e, q)| QuietHours::new(s, e, q * 15).ok());
+            let p = Profile { display_name: name, bio, dms_open: open, device_paused: paused, quiet_hours };
             prop_assert_eq!(decode_profile(&encode_profile(&p)).ok(), Some(p));
         }
 
@@ -433,11 +558,22 @@ mod tests {
         }
 
         #[test]
-        fn deliveries_round_trip(post: u64, rcpt: u64, until: u64, phone in phone(), text in "\\PC{0,160}") {
-            let d = DeviceDelivery { id: DeliveryId { post: PostId(post), recipient: UserId(rcpt) }, phone, text, leased_until_ms: until };
+        fn deliveries_round_trip(post: u64, rcpt: u64, until: u64, phone in phone(), text in "\\PC{0,160}", k in 0u8..4) {
+            let kind = [DeliveryKind::Post, DeliveryKind::Direct, DeliveryKind::Code, DeliveryKind::Notice][usize::from(k)];
+            let d = DeviceDelivery { id: DeliveryId { post: PostId(post), recipient: UserId(rcpt) }, phone, text, leased_until_ms: until, kind };
             prop_assert_eq!(decode_delivery(&delivery_key(d.id), &encode_delivery(&d)).ok(), Some(d.clone()));
             prop_assert_eq!(decode_lease_key(&lease_key(until, d.id)).ok(), Some((until, d.id)));
             prop_assert_eq!(decode_device_sub_key(&device_sub_key(UserId(post), UserId(rcpt))).ok(), Some((UserId(post), UserId(rcpt))));
+        }
+
+        #[test]
+        fn claims_round_trip_and_index_keys_group_by_number(user: u64, other: u64, code in 0u32..1_000_000, expires: u64, left: u8, phone in phone(), phone2 in phone()) {
+            let c = PhoneClaim { user: UserId(user), phone: phone.clone(), code, expires_ms: expires, attempts_left: left };
+            prop_assert_eq!(decode_claim(UserId(user), &encode_claim(&c)).ok(), Some(c));
+            let k = claim_index_key(&phone, UserId(user));
+            prop_assert_eq!(decode_claim_index_key(&k).ok(), Some((phone.clone(), UserId(user))));
+            prop_assert!(k.starts_with(&claim_index_prefix(&phone)));
+            prop_assert_eq!(claim_index_key(&phone2, UserId(other)).starts_with(&claim_index_prefix(&phone)), phone2 == phone);
         }
 
         #[test]
@@ -469,6 +605,8 @@ mod tests {
             let _ = decode_delivery(bytes.get(..16).unwrap_or(&[]), &bytes);
             let _ = decode_lease_key(&bytes);
             let _ = decode_usage(&bytes);
+            let _ = decode_claim(UserId(1), &bytes);
+            let _ = decode_claim_index_key(&bytes);
             let _ = decode_post_id_value(&bytes);
         }
     }
@@ -487,7 +625,16 @@ mod tests {
         ));
         // Unknown flag.
         assert!(matches!(
-            decode_profile(&[1, 4, 0, 0]),
+            decode_profile(&[1, 8, 0, 0]),
+            Err(Error::Corrupt(_))
+        ));
+        // Quiet hours flagged but cut short, or out of range.
+        assert!(matches!(
+            decode_profile(&[1, 4, 22, 7]),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_profile(&[1, 4, 22, 22, 0, 0, 0, 0]),
             Err(Error::Corrupt(_))
         ));
         // Sender is neither party.
@@ -504,6 +651,29 @@ mod tests {
         d.push(200);
         assert!(matches!(
             decode_delivery(&[0; 16], &d),
+            Err(Error::Corrupt(_))
+        ));
+        // Unknown delivery kind.
+        let mut d = vec![2, 9];
+        d.extend_from_slice(&0u64.to_be_bytes());
+        d.extend_from_slice(b"\x0c+15555550100");
+        assert!(matches!(
+            decode_delivery(&[0; 16], &d),
+            Err(Error::Corrupt(_))
+        ));
+        // A code of seven digits.
+        let claim = PhoneClaim {
+            user: UserId(1),
+            phone: Phone::parse("+15555550100").expect("valid"),
+            code: 999_999,
+            expires_ms: 1,
+            attempts_left: 5,
+        };
+        let mut v = encode_claim(&claim);
+        assert!(decode_claim(UserId(1), &v).is_ok());
+        v[1..5].copy_from_slice(&1_000_000u32.to_be_bytes());
+        assert!(matches!(
+            decode_claim(UserId(1), &v),
             Err(Error::Corrupt(_))
         ));
     }

@@ -91,9 +91,32 @@ pub enum Error {
     /// A phone number is not in E.164 form (`+`, 8 to 15 digits, the first not 0).
     #[error("invalid phone number: {0}")]
     InvalidPhone(&'static str),
-    /// Another account has already linked this phone number.
+    /// Another account has already linked this phone number. (Links are
+    /// confirmed by a code texted to the number, and whoever confirms
+    /// takes the number over, so the engine no longer returns this.)
     #[error("phone number is linked to another account")]
     PhoneTaken,
+    /// A phone confirmation code is not six digits.
+    #[error("a confirmation code is six digits")]
+    InvalidPhoneCode,
+    /// No phone link waits for a code: none was asked for, or it was
+    /// confirmed, expired or dropped after too many wrong codes.
+    #[error("no phone link is waiting for a code")]
+    NoPendingPhone,
+    /// The code's time ran out; the pending link was dropped.
+    #[error("the confirmation code has expired; link the phone again")]
+    PhoneCodeExpired,
+    /// The code is not the one texted. With no attempts left the pending
+    /// link was dropped.
+    #[error("wrong confirmation code ({attempts_left} attempts left)")]
+    WrongPhoneCode {
+        /// Wrong codes still allowed.
+        attempts_left: u8,
+    },
+    /// The recipient's daily cap of texts is reached: no more are queued
+    /// today.
+    #[error("the daily cap of texts to this account is reached")]
+    DeviceCapReached,
     /// An avatar picture is larger than the limit.
     #[error("avatar has {len} bytes, the limit is {max}")]
     AvatarTooLarge {
@@ -147,15 +170,16 @@ pub enum Error {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// What was asked for does not exist, was deleted, or may not be seen
-    /// by the caller: a user, username, post or group.
+    /// by the caller: a user, username, post or group, or a pending phone
+    /// link (never asked for, used, expired or dropped).
     NotFound,
     /// The input breaks a rule (a name, text, profile, phone, picture,
-    /// cursor, page size, delivery id or configuration value); the same
-    /// input is refused again.
+    /// cursor, page size, delivery id, confirmation code or configuration
+    /// value); the same input is refused again.
     Invalid,
     /// The input is well formed but clashes with what is stored: a
-    /// username or phone number another account holds, or a store of an
-    /// incompatible format.
+    /// username or phone number another account holds, a daily cap
+    /// already reached, or a store of an incompatible format.
     Conflict,
     /// The caller may not do this: another's post or group, or an action
     /// across a block.
@@ -178,7 +202,9 @@ impl Error {
             | Error::UnknownPost(_)
             | Error::PostDeleted(_)
             | Error::UnknownGroup(_)
-            | Error::NoStore { .. } => ErrorKind::NotFound,
+            | Error::NoStore { .. }
+            | Error::NoPendingPhone
+            | Error::PhoneCodeExpired => ErrorKind::NotFound,
             Error::InvalidUsername(_)
             | Error::InvalidText(_)
             | Error::TextTooLong { .. }
@@ -191,10 +217,13 @@ impl Error {
             | Error::InvalidPhone(_)
             | Error::AvatarTooLarge { .. }
             | Error::UnsupportedImage
-            | Error::InvalidDeliveryId => ErrorKind::Invalid,
-            Error::UsernameTaken(_) | Error::PhoneTaken | Error::IncompatibleStore { .. } => {
-                ErrorKind::Conflict
-            }
+            | Error::InvalidDeliveryId
+            | Error::InvalidPhoneCode
+            | Error::WrongPhoneCode { .. } => ErrorKind::Invalid,
+            Error::UsernameTaken(_)
+            | Error::PhoneTaken
+            | Error::DeviceCapReached
+            | Error::IncompatibleStore { .. } => ErrorKind::Conflict,
             Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
             Error::Storage(_)
             | Error::Poisoned
@@ -292,6 +321,11 @@ mod tests {
             (Error::InvalidDeliveryId, Invalid),
             (Error::UsernameTaken("ada".into()), Conflict),
             (Error::PhoneTaken, Conflict),
+            (Error::DeviceCapReached, Conflict),
+            (Error::InvalidPhoneCode, Invalid),
+            (Error::WrongPhoneCode { attempts_left: 1 }, Invalid),
+            (Error::NoPendingPhone, NotFound),
+            (Error::PhoneCodeExpired, NotFound),
             (Error::NotAllowed("no"), Forbidden),
             (Error::Blocked("no"), Forbidden),
             (Error::Storage(StorageError::new("disk")), Unavailable),

@@ -40,8 +40,9 @@ pub use config::{Config, Durability, FanoutPolicy, MAX_PAGE_SIZE};
 pub use cursor::Cursor;
 pub use direct::{
     AVATAR_MAX_BYTES, Avatar, BIO_MAX_CHARS, Conversation, DAY_MS, DISPLAY_NAME_MAX_CHARS,
-    DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation, DmPolicy, ImageKind,
-    Phone, Profile, Toggle, utc_day,
+    DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation, DmPolicy,
+    ImageKind, MAX_CLAIMS_PER_PHONE, PHONE_CODE_ATTEMPTS, PHONE_CODE_DIGITS, Phone, PhoneClaim,
+    Profile, QuietHours, Toggle, format_phone_code, parse_phone_code, utc_day,
 };
 pub use error::{Error, ErrorKind, Result, StorageError};
 pub use ids::{GroupId, POST_ID_EPOCH_MS, PostId, UserId};

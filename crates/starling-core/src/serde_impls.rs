@@ -134,8 +134,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        Audience, Conversation, Counts, DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy,
-        Group, ImageKind, Post, Profile, Toggle, User,
+        Audience, Conversation, Counts, DeliveryKind, DeviceDelivery, DeviceUsage, DirectMessage,
+        DmPolicy, Group, ImageKind, Post, Profile, Toggle, User,
     };
 
     /// Serializes `value`, checks the JSON is `json`, and reads it back.
@@ -248,8 +248,9 @@ mod tests {
                 bio: "engines\nand looms".into(),
                 dms_open: true,
                 device_paused: false,
+                quiet_hours: None,
             },
-            r#"{"display_name":"Ada","bio":"engines\nand looms","dms_open":true,"device_paused":false}"#,
+            r#"{"display_name":"Ada","bio":"engines\nand looms","dms_open":true,"device_paused":false,"quiet_hours":null}"#,
         );
         round_trip(
             DirectMessage {
@@ -277,8 +278,9 @@ mod tests {
                 phone: Phone::parse("+15551234567").expect("valid"),
                 text: "ada: hi".into(),
                 leased_until_ms: 0,
+                kind: DeliveryKind::Post,
             },
-            r#"{"id":"8.2","phone":"+15551234567","text":"ada: hi","leased_until_ms":0}"#,
+            r#"{"id":"8.2","phone":"+15551234567","text":"ada: hi","leased_until_ms":0,"kind":"post"}"#,
         );
         round_trip(
             DeviceUsage {

@@ -20,6 +20,7 @@ use starling_log::PostIdGenerator;
 use starling_store::Backend;
 
 use crate::activity::Activity;
+use crate::codes::CodeSource;
 use crate::events::{Event, Hub};
 use crate::locks::{AuthorLocks, DirectLocks};
 
@@ -42,6 +43,8 @@ pub(crate) struct Shared<B> {
     pub(crate) direct: DirectLocks,
     pub(crate) activity: Activity,
     pub(crate) hub: Arc<Hub>,
+    /// Phone confirmation codes.
+    pub(crate) codes: Box<dyn CodeSource>,
     poisoned: AtomicBool,
     pub(crate) stopping: AtomicBool,
     queue: Mutex<Queue>,
@@ -65,7 +68,12 @@ impl<B: Backend> Shared<B> {
     /// stored ids (for backends that leave counting to the engine), post
     /// ids under the node number the backend grants, and the recorded
     /// last reads loaded. Jobs go to `sender`.
-    pub(crate) fn new(backend: B, config: Config, sender: Sender<PostId>) -> Result<Shared<B>> {
+    pub(crate) fn new(
+        backend: B,
+        config: Config,
+        codes: Box<dyn CodeSource>,
+        sender: Sender<PostId>,
+    ) -> Result<Shared<B>> {
         let next_user = backend.last_user_id()?.map_or(1, |u| u.0 + 1);
         let next_group = backend.last_group_id()?.map_or(1, |g| g.0 + 1);
         let last_id = backend.last_post_id()?.max(backend.last_message_id()?);
@@ -95,6 +103,7 @@ impl<B: Backend> Shared<B> {
             direct: DirectLocks::new(),
             activity,
             hub: Arc::new(Hub::default()),
+            codes,
             poisoned: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             queue: Mutex::new(Queue {
@@ -290,7 +299,9 @@ mod tests {
             uses["engine"].contains("base"),
             "the graph is read: {uses:?}"
         );
-        let leaves: BTreeSet<String> = ["activity", "events", "locks"].map(String::from).into();
+        let leaves: BTreeSet<String> = ["activity", "codes", "events", "locks"]
+            .map(String::from)
+            .into();
         assert!(
             uses["base"].is_subset(&leaves),
             "the base uses only the leaves: {:?}",

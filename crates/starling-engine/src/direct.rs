@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 use starling_core::{
-    Avatar, Conversation, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage,
-    DirectMutation, DmPolicy, Error, ImageKind, Mutation, Phone, PostId, PostText, Profile, Result,
-    Toggle, UserId,
+    Avatar, Conversation, Cursor, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage,
+    DirectMessage, DirectMutation, DmPolicy, Error, ImageKind, Mutation, Phone, PostId, PostText,
+    Profile, QuietHours, Result, Toggle, UserId, fit_sms, format_phone_code, utc_day,
 };
 use starling_graph::check_edge;
 use starling_inbox::check_page_size;
@@ -72,6 +72,16 @@ impl<B: Backend> Engine<B> {
         self.update_profile(user, |p| p.device_paused = true)
     }
 
+    /// Sets (or with `None` clears) the hours during which texts to the
+    /// user wait in the outbox (the SLEEP and WAKE commands). Texts due in
+    /// those hours are held until they end; confirmation codes are not.
+    pub fn set_quiet_hours(&self, user: UserId, hours: Option<QuietHours>) -> Result<Profile> {
+        if let Some(q) = hours {
+            QuietHours::new(q.start_hour, q.end_hour, q.utc_offset_minutes)?;
+        }
+        self.update_profile(user, |p| p.quiet_hours = hours)
+    }
+
     /// Resumes device updates to the user (the START command).
     pub fn resume_device_updates(&self, user: UserId) -> Result<Profile> {
         self.update_profile(user, |p| p.device_paused = false)
@@ -122,57 +132,16 @@ impl<B: Backend> Engine<B> {
         Ok(true)
     }
 
-    /// Links a phone (E.164: `+`, 8 to 15 digits, the first not 0) to the
-    /// user, replacing the one linked before, in one atomic write. A number
-    /// another account holds is [`Error::PhoneTaken`].
-    pub fn link_phone(&self, user: UserId, phone: &str) -> Result<Phone> {
-        let phone = Phone::parse(phone)?;
-        let s = self.shared.writing(&[user])?;
-        let _phones = s.direct.phones.lock();
-        match s.backend.user_by_phone(&phone)? {
-            Some(holder) if holder == user => return Ok(phone),
-            Some(_) => return Err(Error::PhoneTaken),
-            None => {}
-        }
-        let m = DirectMutation::LinkPhone {
-            user,
-            phone: phone.clone(),
-            replaces: s.backend.phone_of(user)?,
-        };
-        s.write(&[Mutation::Direct(m)], s.config.durability)?;
-        Ok(phone)
-    }
-
-    /// Unlinks the user's phone. Returns whether one was linked.
-    pub fn unlink_phone(&self, user: UserId) -> Result<bool> {
-        let s = self.shared.writing(&[user])?;
-        let _phones = s.direct.phones.lock();
-        let Some(phone) = s.backend.phone_of(user)? else {
-            return Ok(false);
-        };
-        let m = DirectMutation::UnlinkPhone { user, phone };
-        s.write(&[Mutation::Direct(m)], s.config.durability)?;
-        Ok(true)
-    }
-
-    /// The phone linked to the user, if any.
-    pub fn phone(&self, user: UserId) -> Result<Option<Phone>> {
-        self.shared.known(&[user])?;
-        self.shared.backend.phone_of(user)
-    }
-
-    /// The user a phone number is linked to, if any.
-    pub fn user_by_phone(&self, phone: &str) -> Result<Option<UserId>> {
-        self.shared.backend.user_by_phone(&Phone::parse(phone)?)
-    }
-
     /// Sends a direct message. Allowed when the recipient follows the
     /// sender or accepts messages from anyone ([`DmPolicy::Open`]);
     /// otherwise [`Error::NotAllowed`]. The text is validated like a post.
     ///
     /// The message, both users' conversation summaries and both entries of
     /// their conversation lists are written in one atomic batch, under both
-    /// users' stripes (lower stripe first).
+    /// users' stripes (lower stripe first). When the recipient has a
+    /// confirmed phone and device updates not paused, the same batch queues
+    /// the text `D from_name: text` for it (keyed by the message: queued
+    /// once, sent until acknowledged), counted in the recipient's daily cap.
     pub fn send_direct(&self, from: UserId, to: UserId, text: &str) -> Result<DirectMessage> {
         let s = &self.shared;
         let text = PostText::parse(text, s.config.max_post_chars)?;
@@ -213,6 +182,7 @@ impl<B: Backend> Engine<B> {
                 replaces: old.map(|c| c.last),
             }));
         }
+        let _device = s.plan_direct_text(&message, &mut batch)?;
         s.write(&batch, s.config.durability)?;
         s.hub.publish([(
             to,
@@ -333,10 +303,15 @@ impl<B: Backend> Engine<B> {
     /// before then unless acknowledged. At least once: a delivery leased
     /// but never acknowledged comes back after its lease.
     ///
-    /// Each is offered with the phone its recipient has linked now. Due
-    /// deliveries whose post was deleted, or whose recipient has since
-    /// unlinked their phone or paused device updates, are removed instead
-    /// of offered (so a page may hold fewer than `max` while more are due).
+    /// Deliveries due while their recipient is in quiet hours (codes
+    /// aside) are not offered but held, durably, until those hours end.
+    ///
+    /// Each is offered with the phone its recipient has linked now (a
+    /// confirmation code with the number it confirms). Due deliveries whose
+    /// post was deleted, or whose recipient has since unlinked their phone
+    /// or paused device updates, and codes whose pending link was
+    /// confirmed, replaced, dropped or expired, are removed instead of
+    /// offered (so a page may hold fewer than `max` while more are due).
     pub fn lease_device_deliveries_at(
         &self,
         now_ms: u64,
@@ -359,18 +334,18 @@ impl<B: Backend> Engine<B> {
         s.backend.posts(&ids, &mut posts)?;
         let mut offered = Vec::with_capacity(due.len());
         for (mut d, post) in due.into_iter().zip(posts) {
-            // Texts are sent to the number linked now: a delivery whose post
-            // was deleted, whose recipient unlinked their phone or paused
-            // device updates since it was queued is dropped, not sent.
-            let live = post.is_some_and(|p| !p.deleted);
-            let paused = s
-                .backend
-                .profile(d.id.recipient)?
-                .is_some_and(|p| p.device_paused);
-            let phone = s.backend.phone_of(d.id.recipient)?;
             let from_ms = d.leased_until_ms;
-            match phone {
-                Some(phone) if live && !paused => {
+            if let Some(end_ms) = s.quiet_until(&d, now_ms)? {
+                // Held, not offered: due again when the quiet hours end.
+                d.leased_until_ms = end_ms;
+                batch.push(Mutation::Direct(DirectMutation::LeaseDelivery {
+                    delivery: d,
+                    from_ms,
+                }));
+                continue;
+            }
+            match s.deliverable(&d, post.as_ref(), now_ms)? {
+                Some(phone) => {
                     d.phone = phone;
                     d.leased_until_ms = until_ms;
                     batch.push(Mutation::Direct(DirectMutation::LeaseDelivery {
@@ -379,7 +354,7 @@ impl<B: Backend> Engine<B> {
                     }));
                     offered.push(d);
                 }
-                _ => batch.push(Mutation::Direct(DirectMutation::AckDelivery {
+                None => batch.push(Mutation::Direct(DirectMutation::AckDelivery {
                     id: d.id,
                     leased_until_ms: from_ms,
                 })),
@@ -415,6 +390,95 @@ impl<B: Backend> Engine<B> {
 }
 
 impl<B: Backend> Shared<B> {
+    /// Plans the text of a direct message to its recipient's phone, when
+    /// they have one confirmed and device updates not paused. Returns the
+    /// device lock when it planned one, to be held until the batch is
+    /// written.
+    fn plan_direct_text(
+        &self,
+        message: &DirectMessage,
+        batch: &mut Vec<Mutation>,
+    ) -> Result<Option<parking_lot::MutexGuard<'_, ()>>> {
+        let to = message.to;
+        let Some(phone) = self.backend.phone_of(to)? else {
+            return Ok(None);
+        };
+        if self.backend.profile(to)?.is_some_and(|p| p.device_paused) {
+            return Ok(None);
+        }
+        let Some(sender) = self.backend.user(message.from)? else {
+            return Ok(None);
+        };
+        let guard = self.direct.device.lock();
+        let text = fit_sms(&format!(
+            "D {}: {}",
+            sender.name.as_str(),
+            message.text.trim()
+        ));
+        self.plan_device_text(
+            DeviceDelivery {
+                id: DeliveryId {
+                    post: message.id,
+                    recipient: to,
+                },
+                phone,
+                text,
+                leased_until_ms: 0,
+                kind: DeliveryKind::Direct,
+            },
+            utc_day(message.id.unix_millis()),
+            batch,
+        )?;
+        Ok(Some(guard))
+    }
+
+    /// When `d`'s recipient is in their quiet hours at `now_ms` (and `d` is
+    /// not a code), the end of those hours.
+    fn quiet_until(&self, d: &DeviceDelivery, now_ms: u64) -> Result<Option<u64>> {
+        if d.kind == DeliveryKind::Code {
+            return Ok(None);
+        }
+        let quiet = self
+            .backend
+            .profile(d.id.recipient)?
+            .and_then(|p| p.quiet_hours);
+        Ok(quiet
+            .filter(|q| q.contains(now_ms))
+            .map(|q| q.end_after(now_ms)))
+    }
+
+    /// The number a due delivery goes to now, or `None` when it is to be
+    /// dropped instead: texts go only to a number its recipient confirmed
+    /// (and has not paused), except a code, which goes only to the number
+    /// of the pending link it was sent for while that link waits.
+    fn deliverable(
+        &self,
+        d: &DeviceDelivery,
+        post: Option<&starling_core::Post>,
+        now_ms: u64,
+    ) -> Result<Option<Phone>> {
+        let recipient = d.id.recipient;
+        if d.kind == DeliveryKind::Code {
+            let waiting = self.backend.phone_claim(recipient)?.is_some_and(|c| {
+                c.phone == d.phone
+                    && c.expires_ms > now_ms
+                    && d.text.starts_with(&format_phone_code(c.code))
+            });
+            return Ok(waiting.then(|| d.phone.clone()));
+        }
+        if d.kind == DeliveryKind::Post && post.is_none_or(|p| p.deleted) {
+            return Ok(None);
+        }
+        if self
+            .backend
+            .profile(recipient)?
+            .is_some_and(|p| p.device_paused)
+        {
+            return Ok(None);
+        }
+        self.backend.phone_of(recipient)
+    }
+
     /// Whether `from` may send `to` a direct message: `to` follows `from`
     /// or accepts messages from anyone. The one place that decides it
     /// (blocks belong here too).

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use starling_core::{
-    AVATAR_MAX_BYTES, Config, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DmPolicy,
-    Durability, Error, ImageKind, PostId, Toggle, UserId, utc_day,
+    AVATAR_MAX_BYTES, Config, Cursor, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage,
+    DmPolicy, Durability, Error, ImageKind, PostId, Toggle, UserId, format_phone_code, utc_day,
 };
 
 use starling_memstore::MemBackend;
+use starling_store::DirectStore;
 
 use crate::Engine;
 
@@ -71,6 +72,21 @@ fn all_messages(engine: &Mem, a: UserId, b: UserId, limit: usize) -> Vec<(PostId
     }
 }
 
+/// Links and confirms `phone` for `user` as of the Unix epoch, so that
+/// the code text counts on day 0 and not against today's cap.
+fn link(engine: &Mem, user: UserId, phone: &str) {
+    engine.link_phone_at(user, phone, 0).expect("link");
+    let code = engine
+        .backend()
+        .phone_claim(user)
+        .expect("read")
+        .expect("a pending link")
+        .code;
+    engine
+        .confirm_phone_at(user, &format_phone_code(code), 0)
+        .expect("confirm");
+}
+
 /// An author with `n` followers who each have device updates on and a
 /// linked phone. Returns (backend, engine, author, followers).
 fn device_setup(config: Config, n: usize) -> (MemBackend, Mem, UserId, Vec<UserId>) {
@@ -80,14 +96,15 @@ fn device_setup(config: Config, n: usize) -> (MemBackend, Mem, UserId, Vec<UserI
     for i in 0..n {
         let f = engine.create_user(&format!("f{i}")).expect("follower").id;
         engine.follow(f, author).expect("follow");
-        engine
-            .link_phone(f, &format!("+1415555{:04}", i))
-            .expect("phone");
+        link(&engine, f, &format!("+1415555{:04}", i));
         engine
             .set_device_updates(f, author, Toggle::On)
             .expect("device updates on");
         followers.push(f);
     }
+    // The confirmed links' code texts leave the outbox at the first lease.
+    let codes = engine.lease_device_deliveries_at(0, 200, 1).expect("lease");
+    assert!(codes.is_empty(), "codes of confirmed links are not sent");
     (backend, engine, author, followers)
 }
 
@@ -216,10 +233,16 @@ fn the_daily_cap_counts_what_it_does_not_send() {
         days.insert(utc_day(p.id.unix_millis()));
     }
     engine.wait_for_fanout().expect("fan-out");
-    let queued = engine
+    let leased = engine
         .lease_device_deliveries_at(u64::MAX / 2, 200, 1)
         .expect("lease");
+    let (queued, notices): (Vec<_>, Vec<_>) = leased
+        .into_iter()
+        .partition(|d| d.kind == DeliveryKind::Post);
     assert_eq!(queued.len(), 6, "3 a day for each of 2 followers");
+    // Each follower is told once a day that the cap was reached.
+    assert_eq!(notices.len(), 2 * days.len());
+    assert!(notices.iter().all(|d| d.kind == DeliveryKind::Notice));
     // Unless the test straddled midnight, all on one day.
     if days.len() == 1 {
         let day = *days.first().expect("a day");
@@ -314,7 +337,7 @@ fn bad_profile_phone_and_avatar_input_changes_nothing() {
         .set_profile(ada, "Ada L.", "maths\nengines")
         .expect("profile");
     engine.set_avatar(ada, PNG).expect("avatar");
-    engine.link_phone(ada, "+442079460000").expect("phone");
+    link(&engine, ada, "+442079460000");
     let before = (
         engine.profile(ada).expect("profile"),
         engine.avatar(ada).expect("avatar"),
@@ -370,9 +393,11 @@ fn bad_profile_phone_and_avatar_input_changes_nothing() {
             "{bad:?}"
         );
     }
+    // Another account may ask for a linked number: nothing changes until
+    // the code comes back.
     assert!(matches!(
         engine.link_phone(bob, "+442079460000"),
-        Err(Error::PhoneTaken)
+        Ok(crate::PhoneLink::CodeSent { .. })
     ));
     assert!(matches!(
         engine.link_phone(ghost, "+15555550100"),
@@ -408,19 +433,21 @@ fn relinking_a_phone_moves_the_index_and_frees_the_old_number() {
     let [ada, bob] = users(&engine, 2)[..] else {
         panic!("two users")
     };
-    engine.link_phone(ada, "+15555550100").expect("link");
-    engine
-        .link_phone(ada, "+15555550100")
-        .expect("linking again is a no-op");
-    engine.link_phone(ada, "+15555550199").expect("relink");
+    link(&engine, ada, "+15555550100");
+    assert_eq!(
+        engine.link_phone(ada, "+15555550100").expect("again"),
+        crate::PhoneLink::Linked {
+            phone: starling_core::Phone::parse("+15555550100").expect("valid")
+        },
+        "linking the same number again is a no-op"
+    );
+    link(&engine, ada, "+15555550199");
     assert_eq!(engine.user_by_phone("+15555550100").expect("lookup"), None);
     assert_eq!(
         engine.user_by_phone("+15555550199").expect("lookup"),
         Some(ada)
     );
-    engine
-        .link_phone(bob, "+15555550100")
-        .expect("the old number is free");
+    link(&engine, bob, "+15555550100");
     assert!(engine.unlink_phone(ada).expect("unlink"));
     assert!(!engine.unlink_phone(ada).expect("unlink twice"));
     assert_eq!(engine.user_by_phone("+15555550199").expect("lookup"), None);
@@ -530,7 +557,7 @@ fn deliveries_are_written_with_the_inbox_entries_of_their_page() {
         let author = engine.create_user("author").expect("user").id;
         let f = engine.create_user("f").expect("user").id;
         engine.follow(f, author).expect("follow");
-        engine.link_phone(f, "+15555550100").expect("phone");
+        link(&engine, f, "+15555550100");
         engine
             .set_device_updates(f, author, Toggle::On)
             .expect("on");
@@ -565,7 +592,7 @@ fn concurrent_fan_out_to_one_recipient_respects_the_cap_exactly() {
     let [a1, a2, r] = users(&engine, 3)[..] else {
         panic!("three users")
     };
-    engine.link_phone(r, "+15555550100").expect("phone");
+    link(&engine, r, "+15555550100");
     for a in [a1, a2] {
         engine.follow(r, a).expect("follow");
         engine.set_device_updates(r, a, Toggle::On).expect("on");
@@ -591,10 +618,13 @@ fn concurrent_fan_out_to_one_recipient_respects_the_cap_exactly() {
         }
     });
     engine.wait_for_fanout().expect("fan-out");
-    let queued = engine
-        .lease_device_deliveries_at(1, 200, 1)
-        .expect("lease")
-        .len() as u64;
+    let leased = engine.lease_device_deliveries_at(1, 200, 1).expect("lease");
+    let queued = leased
+        .iter()
+        .filter(|d| d.kind == DeliveryKind::Post)
+        .count() as u64;
+    let notices = leased.len() as u64 - queued;
+    assert_eq!(notices, days.len() as u64, "told once a day");
     let total: DeviceUsage = days
         .iter()
         .map(|&d| engine.device_usage(r, d).expect("usage"))
@@ -621,7 +651,7 @@ fn queued_texts_follow_deletes_unlinks_pauses_and_new_numbers() {
     engine.delete_post(author, gone.id).expect("delete");
     engine.unlink_phone(a).expect("unlink");
     engine.pause_device_updates(b).expect("stop");
-    engine.link_phone(c, "+15555550999").expect("new number");
+    link(&engine, c, "+15555550999");
     let got = engine.lease_device_deliveries_at(1, 200, 1).expect("lease");
     let mut to: Vec<(UserId, PostId, &str)> = got
         .iter()

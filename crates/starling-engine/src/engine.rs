@@ -14,6 +14,7 @@ use starling_core::{Config, Error, Result};
 use starling_store::{Backend, ClusterAddress};
 
 use crate::base::Shared;
+use crate::codes::{CodeSource, OsCodes};
 
 /// Fan-out counters since the engine opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -73,11 +74,22 @@ where
 
 impl<B: Backend> Engine<B> {
     /// Starts an engine over an opened backend and resumes its pending jobs.
+    /// Phone confirmation codes come from the operating system's CSPRNG.
     pub fn with_backend(backend: B, config: Config) -> Result<Engine<B>> {
+        Engine::with_backend_and_codes(backend, config, Box::new(OsCodes))
+    }
+
+    /// [`Engine::with_backend`] with phone confirmation codes drawn from
+    /// `codes` (tests give a source they can predict).
+    pub fn with_backend_and_codes(
+        backend: B,
+        config: Config,
+        codes: Box<dyn CodeSource>,
+    ) -> Result<Engine<B>> {
         config.validate()?;
         let workers = config.fanout_workers;
         let (sender, receiver) = crossbeam_channel::unbounded();
-        let shared = Arc::new(Shared::new(backend, config, sender)?);
+        let shared = Arc::new(Shared::new(backend, config, codes, sender)?);
         let mut engine = Engine {
             shared: Arc::clone(&shared),
             workers: Vec::with_capacity(workers),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 use parking_lot::MutexGuard;
 use starling_core::{
-    Audience, DeliveryId, DeviceDelivery, DirectMutation, Durability, Edge, Error, FanoutJob,
+    Audience, DeliveryId, DeliveryKind, DeviceDelivery, Durability, Edge, Error, FanoutJob,
     FanoutPolicy, InboxEntry, JobKind, Mutation, PostId, Result, UserId, device_text, utc_day,
 };
 use starling_inbox::{Delivery, FollowerPage, job_audience, next_followers, plan_step};
@@ -247,7 +247,8 @@ impl<B: Backend> Shared<B> {
     /// follower): one outbox entry per follower who has device updates on
     /// for the author, a linked phone and updates not paused, and whose
     /// edge is older than the post, within the recipient's daily cap (the
-    /// rest are counted as over the cap). Returns the device lock when it
+    /// rest are counted as over the cap, and the first of a day queues the
+    /// cap notice instead). Returns the device lock when it
     /// planned any, to be held until the batch is written.
     fn plan_device_updates(
         &self,
@@ -280,7 +281,6 @@ impl<B: Backend> Shared<B> {
         }
         let text = device_text(author.name.as_str(), &post.text);
         let day = utc_day(post.id.unix_millis());
-        let cap = self.config.device_daily_cap;
         for recipient in subs {
             let Ok(i) = followers.binary_search_by_key(&recipient, |e| e.user) else {
                 continue;
@@ -305,25 +305,17 @@ impl<B: Backend> Shared<B> {
             if self.backend.delivery(id)?.is_some() {
                 continue;
             }
-            let mut usage = self.backend.device_usage(recipient, day)?;
-            if usage.sent < cap {
-                usage.sent += 1;
-                batch.push(Mutation::Direct(DirectMutation::QueueDelivery(
-                    DeviceDelivery {
-                        id,
-                        phone,
-                        text: text.clone(),
-                        leased_until_ms: 0,
-                    },
-                )));
-            } else {
-                usage.over_cap += 1;
-            }
-            batch.push(Mutation::Direct(DirectMutation::SetDeviceUsage {
-                user: recipient,
+            self.plan_device_text(
+                DeviceDelivery {
+                    id,
+                    phone,
+                    text: text.clone(),
+                    leased_until_ms: 0,
+                    kind: DeliveryKind::Post,
+                },
                 day,
-                usage,
-            }));
+                batch,
+            )?;
         }
         Ok(Some(guard))
     }

@@ -22,12 +22,15 @@
 
 mod activity;
 mod base;
+mod codes;
 mod direct;
 mod engine;
 mod events;
 mod fanout;
 mod likes;
 mod locks;
+mod outbox;
+mod phone;
 mod posting;
 mod progress;
 mod reads;
@@ -36,9 +39,11 @@ mod serde_tests;
 mod social;
 mod users;
 
+pub use codes::{CodeSource, OsCodes};
 pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
+pub use phone::{PendingPhone, PhoneLink};
 pub use posting::PostOptions;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
 pub use starling_inbox::{CheckReport, Problem, Progress, Stage, TimelinePage, Viewer};

@@ -288,6 +288,16 @@ impl<B: DirectStore> DirectStore for FaultyBackend<B> {
     fn user_by_phone(&self, phone: &starling_core::Phone) -> Result<Option<UserId>> {
         self.inner.user_by_phone(phone)
     }
+    fn phone_claim(&self, user: UserId) -> Result<Option<starling_core::PhoneClaim>> {
+        self.inner.phone_claim(user)
+    }
+    fn phone_claims(
+        &self,
+        phone: &starling_core::Phone,
+        out: &mut Vec<starling_core::PhoneClaim>,
+    ) -> Result<()> {
+        self.inner.phone_claims(phone, out)
+    }
     fn last_message_id(&self) -> Result<Option<PostId>> {
         self.inner.last_message_id()
     }

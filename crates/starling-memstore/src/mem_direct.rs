@@ -7,7 +7,7 @@ use std::ops::Bound;
 
 use starling_core::{
     Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation,
-    Phone, PostId, Profile, Result, Toggle, UserId,
+    Phone, PhoneClaim, PostId, Profile, Result, Toggle, UserId,
 };
 use starling_store::DirectStore;
 
@@ -19,6 +19,9 @@ pub(crate) struct DirectState {
     avatars: HashMap<UserId, Avatar>,
     phones: HashMap<UserId, Phone>,
     phone_index: HashMap<Phone, UserId>,
+    claims: HashMap<UserId, PhoneClaim>,
+    /// (number, user) of every pending link.
+    claim_index: BTreeSet<(Phone, UserId)>,
     last_message: Option<PostId>,
     /// (low, high, id) -> (sender, text).
     messages: BTreeMap<(UserId, UserId, PostId), (UserId, String)>,
@@ -59,6 +62,17 @@ impl DirectState {
             DirectMutation::UnlinkPhone { user, phone } => {
                 self.phone_index.remove(phone);
                 self.phones.remove(user);
+            }
+            DirectMutation::PutPhoneClaim { claim, replaces } => {
+                if let Some(old) = replaces {
+                    self.claim_index.remove(&(old.clone(), claim.user));
+                }
+                self.claim_index.insert((claim.phone.clone(), claim.user));
+                self.claims.insert(claim.user, claim.clone());
+            }
+            DirectMutation::DeletePhoneClaim { user, phone } => {
+                self.claim_index.remove(&(phone.clone(), *user));
+                self.claims.remove(user);
             }
             DirectMutation::PutMessage(m) => {
                 self.last_message = self.last_message.max(Some(m.id));
@@ -129,6 +143,25 @@ impl DirectStore for MemBackend {
 
     fn user_by_phone(&self, phone: &Phone) -> Result<Option<UserId>> {
         Ok(self.state.read().direct.phone_index.get(phone).copied())
+    }
+
+    fn phone_claim(&self, user: UserId) -> Result<Option<PhoneClaim>> {
+        Ok(self.state.read().direct.claims.get(&user).cloned())
+    }
+
+    fn phone_claims(&self, phone: &Phone, out: &mut Vec<PhoneClaim>) -> Result<()> {
+        let state = self.state.read();
+        let d = &state.direct;
+        let from = (phone.clone(), UserId(0));
+        for (p, user) in d.claim_index.range(from..) {
+            if p != phone {
+                break;
+            }
+            if let Some(c) = d.claims.get(user) {
+                out.push(c.clone());
+            }
+        }
+        Ok(())
     }
 
     fn last_message_id(&self) -> Result<Option<PostId>> {

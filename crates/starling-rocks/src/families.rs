@@ -23,7 +23,7 @@ pub(crate) const LINKS: &str = "links";
 pub(crate) const GROUPS: &str = "groups";
 
 /// Every column family, in the order they are opened.
-pub(crate) const FAMILIES: [&str; 26] = [
+pub(crate) const FAMILIES: [&str; 28] = [
     USERS,
     NAMES,
     FOLLOWING,
@@ -43,6 +43,8 @@ pub(crate) const FAMILIES: [&str; 26] = [
     AVATARS,
     PHONES,
     PHONE_INDEX,
+    PHONE_CLAIMS,
+    CLAIM_INDEX,
     MESSAGES,
     CONVERSATIONS,
     CONVERSATION_INDEX,
@@ -59,6 +61,8 @@ pub(crate) const PROFILES: &str = "profiles";
 pub(crate) const AVATARS: &str = "avatars";
 pub(crate) const PHONES: &str = "phones";
 pub(crate) const PHONE_INDEX: &str = "phone_index";
+pub(crate) const PHONE_CLAIMS: &str = "phone_claims";
+pub(crate) const CLAIM_INDEX: &str = "phone_claim_index";
 pub(crate) const MESSAGES: &str = "dm_messages";
 pub(crate) const CONVERSATIONS: &str = "conversations";
 pub(crate) const CONVERSATION_INDEX: &str = "conversation_index";

@@ -6,8 +6,8 @@ use starling_core::codec::{self, CounterKind};
 use starling_core::direct_codec as dcodec;
 use starling_core::{
     AuthorMode, Avatar, Conversation, Counts, DeliveryId, DeviceDelivery, DeviceUsage,
-    DirectMessage, Edge, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, Post, PostId,
-    Profile, Result, User, UserId, Username,
+    DirectMessage, Edge, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, PhoneClaim, Post,
+    PostId, Profile, Result, User, UserId, Username,
 };
 use starling_store::{DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
 
@@ -416,6 +416,30 @@ impl DirectStore for RocksBackend {
         self.get(PHONE_INDEX, dcodec::phone_bytes(phone))?
             .map(|v| dcodec::decode_user_id(&v))
             .transpose()
+    }
+
+    fn phone_claim(&self, user: UserId) -> Result<Option<PhoneClaim>> {
+        self.get(PHONE_CLAIMS, &dcodec::user_key(user))?
+            .map(|v| dcodec::decode_claim(user, &v))
+            .transpose()
+    }
+
+    fn phone_claims(&self, phone: &Phone, out: &mut Vec<PhoneClaim>) -> Result<()> {
+        let start = dcodec::claim_index_prefix(phone);
+        let mut end = start.clone();
+        end.extend_from_slice(&[0xff; 9]);
+        let mut users = Vec::new();
+        self.scan_range(CLAIM_INDEX, &start, end, |k, _| {
+            users.push(dcodec::decode_claim_index_key(k)?.1);
+            Ok(true)
+        })?;
+        for user in users {
+            match self.phone_claim(user)? {
+                Some(c) if c.phone == *phone => out.push(c),
+                _ => return Err(starling_core::Error::Corrupt("phone claim index")),
+            }
+        }
+        Ok(())
     }
 
     fn last_message_id(&self) -> Result<Option<PostId>> {

@@ -259,6 +259,8 @@ struct DirectFamilies<'a> {
     avatars: &'a ColumnFamily,
     phones: &'a ColumnFamily,
     phone_index: &'a ColumnFamily,
+    claims: &'a ColumnFamily,
+    claim_index: &'a ColumnFamily,
     messages: &'a ColumnFamily,
     conversations: &'a ColumnFamily,
     conversation_index: &'a ColumnFamily,
@@ -275,6 +277,8 @@ impl<'a> DirectFamilies<'a> {
             avatars: db.cf(AVATARS),
             phones: db.cf(PHONES),
             phone_index: db.cf(PHONE_INDEX),
+            claims: db.cf(PHONE_CLAIMS),
+            claim_index: db.cf(CLAIM_INDEX),
             messages: db.cf(MESSAGES),
             conversations: db.cf(CONVERSATIONS),
             conversation_index: db.cf(CONVERSATION_INDEX),
@@ -318,6 +322,25 @@ fn encode_direct(f: &DirectFamilies<'_>, m: &DirectMutation, wb: &mut WriteBatch
                 dcodec::user_key(*user),
                 dcodec::phone_bytes(phone),
             );
+        }
+        DirectMutation::PutPhoneClaim { claim, replaces } => {
+            if let Some(old) = replaces {
+                wb.delete_cf(f.claim_index, dcodec::claim_index_key(old, claim.user));
+            }
+            wb.put_cf(
+                f.claim_index,
+                dcodec::claim_index_key(&claim.phone, claim.user),
+                [],
+            );
+            wb.put_cf(
+                f.claims,
+                dcodec::user_key(claim.user),
+                dcodec::encode_claim(claim),
+            );
+        }
+        DirectMutation::DeletePhoneClaim { user, phone } => {
+            wb.delete_cf(f.claim_index, dcodec::claim_index_key(phone, *user));
+            wb.delete_cf(f.claims, dcodec::user_key(*user));
         }
         DirectMutation::UnlinkPhone { user, phone } => {
             wb.delete_cf(f.phone_index, dcodec::phone_bytes(phone));

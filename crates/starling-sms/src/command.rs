@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use starling_core::{Error, PostText, Username, is_invisible};
+use starling_core::{Error, PostText, QuietHours, Username, is_invisible};
 
 use starling_core::fit_sms;
 
@@ -19,15 +19,46 @@ pub enum Command {
         /// The message, valid post text.
         text: String,
     },
-    /// `FOLLOW user`: follow `user`.
+    /// `FOLLOW user`: follow `user` and turn their texts on.
     Follow(Username),
-    /// `LEAVE user`: unfollow `user`.
+    /// `LEAVE user`: turn `user`'s texts off, keep following.
     Leave(Username),
+    /// `UNFOLLOW user`: stop following `user`.
+    Unfollow(Username),
     /// `ON user`: turn device updates on for a followed account.
     On(Username),
     /// `OFF user`: turn device updates off for a followed account.
     Off(Username),
-    /// `STOP`: pause all device updates.
+    /// `ON` alone: turn all device updates back on.
+    AllOn,
+    /// `OFF` alone: turn all device updates off.
+    AllOff,
+    /// `GET user`: reply with their latest post.
+    Get(Username),
+    /// `WHOIS user`: reply with their profile.
+    Whois(Username),
+    /// `STATS`: reply with the sender's counts.
+    Stats,
+    /// `FAV user`: like their latest post.
+    Fav(Username),
+    /// `BLOCK user`.
+    Block(Username),
+    /// `UNBLOCK user`.
+    Unblock(Username),
+    /// `SLEEP start end [offset]`: texts wait in the outbox from hour
+    /// `start` to hour `end` (0 to 23) in the UTC offset given (`+1`,
+    /// `-5`, `+5:30`), or else the one set before (UTC at first).
+    Sleep {
+        /// The first quiet hour.
+        start: u8,
+        /// The first hour texts go out again.
+        end: u8,
+        /// The UTC offset in minutes, when given.
+        offset_minutes: Option<i16>,
+    },
+    /// `WAKE`: no more quiet hours.
+    Wake,
+    /// `STOP`: pause all device updates (the carriers' word).
     Stop,
     /// `START`: resume device updates.
     Start,
@@ -55,10 +86,28 @@ pub enum Keyword {
     Follow,
     /// `LEAVE user`.
     Leave,
-    /// `ON user`.
+    /// `UNFOLLOW user`.
+    Unfollow,
+    /// `ON` or `ON user`.
     On,
-    /// `OFF user`.
+    /// `OFF` or `OFF user`.
     Off,
+    /// `GET user`.
+    Get,
+    /// `WHOIS user`.
+    Whois,
+    /// `STATS`.
+    Stats,
+    /// `FAV user`.
+    Fav,
+    /// `BLOCK user`.
+    Block,
+    /// `UNBLOCK user`.
+    Unblock,
+    /// `SLEEP start end [offset]`.
+    Sleep,
+    /// `WAKE`.
+    Wake,
     /// `STOP`.
     Stop,
     /// `START`.
@@ -69,12 +118,21 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword.
-    pub const ALL: [Keyword; 8] = [
+    pub const ALL: [Keyword; 17] = [
         Keyword::D,
         Keyword::Follow,
         Keyword::Leave,
+        Keyword::Unfollow,
         Keyword::On,
         Keyword::Off,
+        Keyword::Get,
+        Keyword::Whois,
+        Keyword::Stats,
+        Keyword::Fav,
+        Keyword::Block,
+        Keyword::Unblock,
+        Keyword::Sleep,
+        Keyword::Wake,
         Keyword::Stop,
         Keyword::Start,
         Keyword::Help,
@@ -86,8 +144,17 @@ impl Keyword {
             Keyword::D => "D",
             Keyword::Follow => "FOLLOW",
             Keyword::Leave => "LEAVE",
+            Keyword::Unfollow => "UNFOLLOW",
             Keyword::On => "ON",
             Keyword::Off => "OFF",
+            Keyword::Get => "GET",
+            Keyword::Whois => "WHOIS",
+            Keyword::Stats => "STATS",
+            Keyword::Fav => "FAV",
+            Keyword::Block => "BLOCK",
+            Keyword::Unblock => "UNBLOCK",
+            Keyword::Sleep => "SLEEP",
+            Keyword::Wake => "WAKE",
             Keyword::Stop => "STOP",
             Keyword::Start => "START",
             Keyword::Help => "HELP",
@@ -137,6 +204,8 @@ pub enum Reason {
     },
     /// The post or message holds a character that is not allowed.
     InvalidText(&'static str),
+    /// `SLEEP` without two hours (0 to 23, different) and a valid offset.
+    InvalidHours(&'static str),
 }
 
 impl fmt::Display for Reason {
@@ -150,7 +219,16 @@ impl fmt::Display for Reason {
             }
             Reason::UnexpectedWords(Keyword::D) => f.write_str("D takes a username and a message."),
             Reason::UnexpectedWords(
-                k @ (Keyword::Follow | Keyword::Leave | Keyword::On | Keyword::Off),
+                k @ (Keyword::Follow
+                | Keyword::Leave
+                | Keyword::Unfollow
+                | Keyword::On
+                | Keyword::Off
+                | Keyword::Get
+                | Keyword::Whois
+                | Keyword::Fav
+                | Keyword::Block
+                | Keyword::Unblock),
             ) => write!(f, "{k} takes one username only."),
             Reason::UnexpectedWords(k) => write!(f, "{k} takes nothing after it."),
             Reason::MissingText => f.write_str("D needs a message after the username."),
@@ -158,6 +236,9 @@ impl fmt::Display for Reason {
                 write!(f, "Too long: {len} characters, the limit is {max}.")
             }
             Reason::InvalidText(why) => write!(f, "Not sent: {why}."),
+            Reason::InvalidHours(why) => {
+                write!(f, "SLEEP start end [offset], as in SLEEP 22 7 +1: {why}.")
+            }
         }
     }
 }
@@ -198,6 +279,11 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
         Keyword::Stop => no_more(rest).map(|()| Command::Stop)?,
         Keyword::Start => no_more(rest).map(|()| Command::Start)?,
         Keyword::Help => no_more(rest).map(|()| Command::Help)?,
+        Keyword::Stats => no_more(rest).map(|()| Command::Stats)?,
+        Keyword::Wake => no_more(rest).map(|()| Command::Wake)?,
+        Keyword::Sleep => sleep(rest)?,
+        Keyword::On if rest.is_empty() => Command::AllOn,
+        Keyword::Off if rest.is_empty() => Command::AllOff,
         Keyword::D => {
             let (name, message) = split_word(rest);
             let to = username(keyword, name)?;
@@ -210,19 +296,81 @@ fn parse_args(keyword: Keyword, rest: &str, max_post_chars: usize) -> Result<Com
                 text: text.into_string(),
             }
         }
-        Keyword::Follow | Keyword::Leave | Keyword::On | Keyword::Off => {
+        Keyword::Follow
+        | Keyword::Leave
+        | Keyword::Unfollow
+        | Keyword::On
+        | Keyword::Off
+        | Keyword::Get
+        | Keyword::Whois
+        | Keyword::Fav
+        | Keyword::Block
+        | Keyword::Unblock => {
             let (name, more) = split_word(rest);
             let user = username(keyword, name)?;
             no_more(more)?;
             match keyword {
                 Keyword::Follow => Command::Follow(user),
                 Keyword::Leave => Command::Leave(user),
+                Keyword::Unfollow => Command::Unfollow(user),
                 Keyword::On => Command::On(user),
-                _ => Command::Off(user),
+                Keyword::Off => Command::Off(user),
+                Keyword::Get => Command::Get(user),
+                Keyword::Whois => Command::Whois(user),
+                Keyword::Fav => Command::Fav(user),
+                Keyword::Block => Command::Block(user),
+                _ => Command::Unblock(user),
             }
         }
     };
     Ok(command)
+}
+
+/// The arguments of `SLEEP`: two hours and an optional UTC offset.
+fn sleep(rest: &str) -> Result<Command, Reason> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let hour = |w: &str| {
+        w.parse::<u8>()
+            .ok()
+            .filter(|h| *h < 24 && w.len() <= 2)
+            .ok_or(Reason::InvalidHours("hours are 0 to 23"))
+    };
+    let (start, end, offset) = match words[..] {
+        [start, end] => (hour(start)?, hour(end)?, None),
+        [start, end, offset] => (hour(start)?, hour(end)?, Some(utc_offset(offset)?)),
+        _ => return Err(Reason::InvalidHours("give two hours")),
+    };
+    QuietHours::new(start, end, offset.unwrap_or(0)).map_err(|e| {
+        Reason::InvalidHours(match e {
+            Error::InvalidProfile(why) => why,
+            _ => "not valid hours",
+        })
+    })?;
+    Ok(Command::Sleep {
+        start,
+        end,
+        offset_minutes: offset,
+    })
+}
+
+/// A UTC offset as typed: `+1`, `-5`, `+5:30`, `0`.
+fn utc_offset(word: &str) -> Result<i16, Reason> {
+    let bad = Reason::InvalidHours("an offset is like +1, -5 or +5:30");
+    let (sign, digits) = match word.as_bytes().first() {
+        Some(b'+') => (1, &word[1..]),
+        Some(b'-') => (-1, &word[1..]),
+        _ => (1, word),
+    };
+    let (hours, minutes) = digits.split_once(':').unwrap_or((digits, "0"));
+    let num = |t: &str| {
+        (!t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<i16>().ok())
+            .flatten()
+    };
+    match (num(hours), num(minutes)) {
+        (Some(h), Some(m)) if h <= 14 && m < 60 => Ok(sign * (h * 60 + m)),
+        _ => Err(bad),
+    }
 }
 
 /// The first word of a trimmed text and the rest, trimmed.
@@ -259,8 +407,8 @@ fn text_reason(error: Error) -> Reason {
 
 /// The reply to `HELP`: every command, in one SMS.
 pub fn help_text() -> &'static str {
-    "Text posts. D user msg: direct message. FOLLOW/LEAVE user. \
-     ON/OFF user: their updates. STOP/START: all updates. HELP"
+    "D user msg; FOLLOW LEAVE UNFOLLOW GET WHOIS FAV BLOCK UNBLOCK user; ON OFF [user]; \
+     STATS STOP START SLEEP WAKE HELP"
 }
 
 /// The reply to [`Command::Invalid`]: the reason, then [`help_text`], fitted
@@ -320,6 +468,40 @@ mod tests {
             ("LEAVE alice", Command::Leave(name("alice"))),
             ("ON alice", Command::On(name("alice"))),
             ("OFF alice", Command::Off(name("alice"))),
+            ("UNFOLLOW alice", Command::Unfollow(name("alice"))),
+            ("ON", Command::AllOn),
+            ("off", Command::AllOff),
+            ("GET alice", Command::Get(name("alice"))),
+            ("whois @alice", Command::Whois(name("alice"))),
+            ("fav @alice", Command::Fav(name("alice"))),
+            ("STATS", Command::Stats),
+            ("BLOCK alice", Command::Block(name("alice"))),
+            ("UNBLOCK alice", Command::Unblock(name("alice"))),
+            (
+                "SLEEP 22 7",
+                Command::Sleep {
+                    start: 22,
+                    end: 7,
+                    offset_minutes: None,
+                },
+            ),
+            (
+                "sleep 23 6 -5",
+                Command::Sleep {
+                    start: 23,
+                    end: 6,
+                    offset_minutes: Some(-300),
+                },
+            ),
+            (
+                "SLEEP 0 8 +5:30",
+                Command::Sleep {
+                    start: 0,
+                    end: 8,
+                    offset_minutes: Some(330),
+                },
+            ),
+            ("WAKE", Command::Wake),
             ("STOP", Command::Stop),
             ("START", Command::Start),
             ("HELP", Command::Help),
@@ -424,10 +606,19 @@ mod tests {
             ("LEAVE", invalid(Reason::MissingUsername(Leave))),
             ("LEAVE a b", invalid(Reason::UnexpectedWords(Leave))),
             ("LEAVE a.b", bad_name(Leave, "a.b")),
-            ("ON", invalid(Reason::MissingUsername(On))),
+            ("ON", Command::AllOn),
             ("ON not-a-name", bad_name(On, "not-a-name")),
             ("on my way home", invalid(Reason::UnexpectedWords(On))),
-            ("OFF", invalid(Reason::MissingUsername(Off))),
+            ("OFF", Command::AllOff),
+            ("UNFOLLOW", invalid(Reason::MissingUsername(Unfollow))),
+            ("GET a b", invalid(Reason::UnexpectedWords(Get))),
+            ("WHOIS", invalid(Reason::MissingUsername(Whois))),
+            ("FAV", invalid(Reason::MissingUsername(Fav))),
+            ("FAV a b", invalid(Reason::UnexpectedWords(Fav))),
+            ("STATS please", invalid(Reason::UnexpectedWords(Stats))),
+            ("BLOCK a.b", bad_name(Block, "a.b")),
+            ("UNBLOCK", invalid(Reason::MissingUsername(Unblock))),
+            ("WAKE up", invalid(Reason::UnexpectedWords(Wake))),
             ("OFF alice bob", invalid(Reason::UnexpectedWords(Off))),
             ("OFF al!ce", bad_name(Off, "al!ce")),
             ("STOP now", invalid(Reason::UnexpectedWords(Stop))),
@@ -545,8 +736,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn bad_sleep_hours_are_invalid() {
+        for bad in [
+            "SLEEP",
+            "SLEEP 22",
+            "SLEEP 24 7",
+            "SLEEP 7 7",
+            "SLEEP 22 7 +15",
+            "SLEEP 22 7 +5:07",
+            "SLEEP 22 7 abc",
+            "SLEEP -1 7",
+            "SLEEP 022 7",
+            "SLEEP 22 7 +1 more",
+        ] {
+            let got = parse(bad, MAX);
+            assert!(
+                matches!(got, Command::Invalid(Reason::InvalidHours(_))),
+                "parse({bad:?}) = {got:?}"
+            );
+            let reply = reply_for_invalid(&match got {
+                Command::Invalid(r) => r,
+                _ => unreachable!(),
+            });
+            assert!(reply.chars().count() <= SMS_MAX_CHARS, "{reply}");
+        }
+    }
+
     fn every_reason() -> Vec<Reason> {
         let mut reasons = vec![
+            Reason::InvalidHours("an offset is like +1, -5 or +5:30"),
             Reason::Empty,
             Reason::MissingText,
             Reason::TooLong {

@@ -8,22 +8,37 @@
 //! Parsing and formatting are pure: they do no I/O, keep no state and know
 //! nothing of storage, outboxes, gateways or daily caps; [`parse`] never
 //! looks a username up, it only checks that a name is well formed.
-//! [`run_text`] executes a parsed command against an engine as the owner of
-//! the phone the text came from, and returns the reply.
+//! [`run_text_limited`] executes a parsed command against an engine as the
+//! owner of the phone the text came from, through the account's rate
+//! limits ([`RateLimits`], the ones the embedding service's API applies),
+//! and returns the reply; [`run_text`] does so without limits.
 //!
 //! # Incoming commands
 //!
-//! | Text              | Command                                         |
-//! |-------------------|-------------------------------------------------|
-//! | `D user text`     | [`Command::Direct`]: a direct message            |
-//! | `FOLLOW user`     | [`Command::Follow`]                              |
-//! | `LEAVE user`      | [`Command::Leave`]: unfollow                     |
-//! | `ON user`         | [`Command::On`]: device updates on for `user`    |
-//! | `OFF user`        | [`Command::Off`]: device updates off for `user`  |
-//! | `STOP`            | [`Command::Stop`]: pause all device updates      |
-//! | `START`           | [`Command::Start`]: resume them                  |
-//! | `HELP`            | [`Command::Help`]                                |
-//! | anything else     | [`Command::Post`]                                |
+//! | Text              | Command                                                |
+//! |-------------------|--------------------------------------------------------|
+//! | six digits        | a confirmation code, when the number has links pending |
+//! | `D user text`     | [`Command::Direct`]: a direct message                   |
+//! | `FOLLOW user`     | [`Command::Follow`]: follow, and their texts on         |
+//! | `LEAVE user`      | [`Command::Leave`]: their texts off, still following    |
+//! | `UNFOLLOW user`   | [`Command::Unfollow`]                                   |
+//! | `ON user`         | [`Command::On`]: device updates on for `user`           |
+//! | `OFF user`        | [`Command::Off`]: device updates off for `user`         |
+//! | `ON` / `OFF`      | [`Command::AllOn`] / [`Command::AllOff`]: all updates   |
+//! | `GET user`        | [`Command::Get`]: their latest post                     |
+//! | `WHOIS user`      | [`Command::Whois`]: their profile and counts            |
+//! | `STATS`           | [`Command::Stats`]: your counts                         |
+//! | `FAV user`        | [`Command::Fav`]: like their latest post                |
+//! | `BLOCK user`      | [`Command::Block`]                                      |
+//! | `UNBLOCK user`    | [`Command::Unblock`]                                    |
+//! | `SLEEP 22 7 [+1]` | [`Command::Sleep`]: texts wait 22:00 to 07:00 (UTC+1)   |
+//! | `WAKE`            | [`Command::Wake`]: no more quiet hours                  |
+//! | `STOP`            | [`Command::Stop`]: pause all device updates             |
+//! | `START`           | [`Command::Start`]: resume them                         |
+//! | `HELP`            | [`Command::Help`]                                       |
+//! | anything else     | [`Command::Post`]                                       |
+//!
+//! These are the short code's commands as Twitter gave them in 2009.
 //!
 //! The rules for ambiguous texts:
 //!
@@ -79,5 +94,5 @@ mod command;
 mod run;
 
 pub use command::{Command, Keyword, Reason, help_text, parse, reply_for_invalid};
-pub use run::{NOT_LINKED, run_text};
+pub use run::{Limited, NOT_LINKED, NoLimits, RateLimits, run_text, run_text_limited};
 pub use starling_core::{SMS_MAX_CHARS, device_text, fit_sms};

@@ -27,10 +27,10 @@ use std::any::type_name;
 use std::fmt::Debug;
 
 use starling_core::{
-    Audience, AuthorMode, Avatar, Conversation, Counts, DeliveryId, DeviceDelivery, DeviceUsage,
-    DirectMessage, DirectMutation, Durability, Edge, EdgeMode, FanoutJob, Group, GroupId,
-    ImageKind, InboxEntry, JobKind, LinkKind, Mutation, Phone, Post, PostId, Profile, Result,
-    Toggle, User, UserId, Username,
+    Audience, AuthorMode, Avatar, Conversation, Counts, DeliveryId, DeliveryKind, DeviceDelivery,
+    DeviceUsage, DirectMessage, DirectMutation, Durability, Edge, EdgeMode, FanoutJob, Group,
+    GroupId, ImageKind, InboxEntry, JobKind, LinkKind, Mutation, Phone, PhoneClaim, Post, PostId,
+    Profile, Result, Toggle, User, UserId, Username,
 };
 
 use crate::{Backend, Direction};
@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
             jobs_put_advance_delete_and_page,
             groups_put_and_delete,
             profiles_avatars_and_phones,
+            phone_claims_by_user_and_number,
             messages_page_newest_first,
             conversations_page_newest_first,
             device_subs_page_in_id_order,
@@ -245,6 +246,23 @@ fn delivery(post: u64, recipient: u64, leased_until_ms: u64) -> DeviceDelivery {
         phone: phone(&format!("+1555555{recipient:04}")),
         text: format!("update {post}"),
         leased_until_ms,
+        // Every kind, so that each reads back as itself.
+        kind: [
+            DeliveryKind::Post,
+            DeliveryKind::Direct,
+            DeliveryKind::Code,
+            DeliveryKind::Notice,
+        ][(post % 4) as usize],
+    }
+}
+
+fn claim(user: u64, number: &str, code: u32) -> PhoneClaim {
+    PhoneClaim {
+        user: UserId(user),
+        phone: phone(number),
+        code,
+        expires_ms: 1_000 + user,
+        attempts_left: 5,
     }
 }
 
@@ -418,6 +436,10 @@ fn everything() -> Vec<Mutation> {
             phone: phone("+15555550002"),
             replaces: None,
         }),
+        Mutation::Direct(DirectMutation::PutPhoneClaim {
+            claim: claim(2, "+15555550003", 123_456),
+            replaces: None,
+        }),
         Mutation::Direct(DirectMutation::PutMessage(message(50, 1, 2))),
         Mutation::Direct(DirectMutation::PutConversation {
             owner: UserId(2),
@@ -451,6 +473,11 @@ fn profile() -> Profile {
         bio: "engines".to_owned(),
         dms_open: true,
         device_paused: false,
+        quiet_hours: Some(starling_core::QuietHours {
+            start_hour: 22,
+            end_hour: 7,
+            utc_offset_minutes: -330,
+        }),
     }
 }
 
@@ -536,6 +563,11 @@ fn check_everything<B: Backend>(b: &B, when: &str) {
         &r("user_by_phone"),
     );
     same::<B, _>(
+        ok::<B, _>(b.phone_claim(UserId(2)), "phone_claim"),
+        Some(claim(2, "+15555550003", 123_456)),
+        &r("phone_claim"),
+    );
+    same::<B, _>(
         ok::<B, _>(b.last_message_id(), "last_message_id"),
         Some(PostId(50)),
         &r("last_message_id"),
@@ -585,6 +617,11 @@ fn check_nothing<B: Backend>(b: &B) {
     same::<B, _>(ok::<B, _>(b.link(LinkKind::Mutes, 2, 1), "link"), None, op);
     same::<B, _>(ok::<B, _>(b.group(GroupId(3)), "group"), None, op);
     same::<B, _>(ok::<B, _>(b.profile(UserId(1)), "profile"), None, op);
+    same::<B, _>(
+        ok::<B, _>(b.phone_claim(UserId(2)), "phone_claim"),
+        None,
+        op,
+    );
     same::<B, _>(ok::<B, _>(b.last_message_id(), "last_message_id"), None, op);
     let mut due = Vec::new();
     ok::<B, _>(b.due_deliveries(u64::MAX, 10, &mut due), "due_deliveries");
@@ -1717,6 +1754,89 @@ pub fn outbox_leases_in_order_and_acks<B: Backend>(new: &mut dyn FnMut() -> B) {
     left.push(leased[2].clone());
     left.push(leased[0].clone());
     same::<B, _>(due(u64::MAX, 64), left, "after acknowledgements");
+}
+
+/// Pending phone links read back by user and by number (only that
+/// number's, in user order, whatever numbers share its digits); replacing
+/// a user's link moves it between numbers; deleting removes both ways.
+pub fn phone_claims_by_user_and_number<B: Backend>(new: &mut dyn FnMut() -> B) {
+    let b = new();
+    let put = |c: PhoneClaim, replaces: Option<&str>| {
+        Mutation::Direct(DirectMutation::PutPhoneClaim {
+            claim: c,
+            replaces: replaces.map(phone),
+        })
+    };
+    let by_number = |number: &str| {
+        let mut out = Vec::new();
+        ok::<B, _>(b.phone_claims(&phone(number), &mut out), "phone_claims");
+        out
+    };
+    // Numbers that are prefixes of each other must not mix.
+    let (short, long) = ("+15555550", "+155555501");
+    apply(
+        &b,
+        &[
+            put(claim(7, short, 1), None),
+            put(claim(3, short, 2), None),
+            put(claim(5, long, 3), None),
+        ],
+        "put",
+    );
+    same::<B, _>(
+        by_number(short),
+        vec![claim(3, short, 2), claim(7, short, 1)],
+        "claims of a number, in user order",
+    );
+    same::<B, _>(by_number(long), vec![claim(5, long, 3)], "a longer number");
+    same::<B, _>(by_number("+15555559"), Vec::new(), "a number never claimed");
+    same::<B, _>(
+        ok::<B, _>(b.phone_claim(UserId(7)), "phone_claim"),
+        Some(claim(7, short, 1)),
+        "a user's claim",
+    );
+    same::<B, _>(
+        ok::<B, _>(b.phone_claim(UserId(8)), "phone_claim"),
+        None,
+        "no claim",
+    );
+    // User 7 claims the longer number instead; user 3's claim goes.
+    apply(
+        &b,
+        &[
+            put(claim(7, long, 4), Some(short)),
+            Mutation::Direct(DirectMutation::DeletePhoneClaim {
+                user: UserId(3),
+                phone: phone(short),
+            }),
+        ],
+        "replace and delete",
+    );
+    same::<B, _>(by_number(short), Vec::new(), "the old number");
+    same::<B, _>(
+        by_number(long),
+        vec![claim(5, long, 3), claim(7, long, 4)],
+        "the new number",
+    );
+    same::<B, _>(
+        ok::<B, _>(b.phone_claim(UserId(7)), "phone_claim"),
+        Some(claim(7, long, 4)),
+        "the replacing claim",
+    );
+    same::<B, _>(
+        ok::<B, _>(b.phone_claim(UserId(3)), "phone_claim"),
+        None,
+        "a deleted claim",
+    );
+    // A claim re-stored for the same number (fewer attempts left).
+    let mut fewer = claim(5, long, 3);
+    fewer.attempts_left = 1;
+    apply(&b, &[put(fewer.clone(), Some(long))], "re-store");
+    same::<B, _>(
+        by_number(long),
+        vec![fewer, claim(7, long, 4)],
+        "a re-stored claim",
+    );
 }
 
 /// Device usage is kept per user and day, zero when never written.

@@ -4,8 +4,8 @@
 //! in the same atomic batches as every other mutation.
 
 use starling_core::{
-    Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Phone, PostId,
-    Profile, Result, UserId,
+    Avatar, Conversation, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, Phone,
+    PhoneClaim, PostId, Profile, Result, UserId,
 };
 
 /// The reads a backend answers about the direct features.
@@ -18,6 +18,12 @@ pub trait DirectStore {
     fn phone_of(&self, user: UserId) -> Result<Option<Phone>>;
     /// The user a phone is linked to, if any.
     fn user_by_phone(&self, phone: &Phone) -> Result<Option<UserId>>;
+    /// The user's pending phone link, if any.
+    fn phone_claim(&self, user: UserId) -> Result<Option<PhoneClaim>>;
+    /// Appends to `out`, in user order, every pending link of `phone` (a
+    /// handful at most: the engine keeps no more than
+    /// [`starling_core::MAX_CLAIMS_PER_PHONE`]).
+    fn phone_claims(&self, phone: &Phone, out: &mut Vec<PhoneClaim>) -> Result<()>;
     /// The largest direct-message id stored: message ids come from the
     /// post-id generator, which must start after it on open.
     fn last_message_id(&self) -> Result<Option<PostId>>;

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 
 use starling_core::{Cursor, DmPolicy, GroupId, PostId, UserId};
-use starling_engine::{Backend, Engine};
+use starling_engine::{Backend, Engine, PhoneLink};
 
-use crate::harness::Reopen;
+use crate::harness::{Reopen, code_for, quiet_hours};
 use crate::model::Failure;
-use crate::ops::Op;
+use crate::ops::{Op, phone_number};
 
 /// One engine of a differential run, with the ids it returned, by index.
 pub struct Side<B: Backend> {
@@ -156,6 +156,40 @@ impl<B: Backend> Side<B> {
             }
             Op::Like(a, p) => changed(e.like(self.user(*a), self.post(*p))),
             Op::Unlike(a, p) => changed(e.unlike(self.user(*a), self.post(*p))),
+            Op::LinkPhone(a, n) => {
+                show(
+                    e.link_phone(self.user(*a), &phone_number(*n))
+                        .map(|l| match l {
+                            PhoneLink::Linked { phone } => format!("linked {phone}"),
+                            PhoneLink::CodeSent { phone, .. } => format!("code sent to {phone}"),
+                        }),
+                )
+            }
+            Op::ConfirmPhone(a, right) => {
+                let user = self.user(*a);
+                let code = code_for(e, user, None, *right)?;
+                show(
+                    e.confirm_phone(user, &code)
+                        .map(|phone| format!("confirmed {phone}")),
+                )
+            }
+            Op::TextCode(n, u) => {
+                let phone = phone_number(*n);
+                let code = match u {
+                    Some(u) => code_for(e, self.user(*u), Some(&phone), true)?,
+                    None => code_for(e, UserId(u64::MAX), Some(&phone), false)?,
+                };
+                let users = &self.users;
+                show(e.confirm_phone_by_text(&phone, &code).map(|id| {
+                    let i = users.iter().position(|u| *u == id);
+                    format!("linked to {i:?}")
+                }))
+            }
+            Op::UnlinkPhone(a) => changed(e.unlink_phone(self.user(*a))),
+            Op::Sleep(a, h) => show(
+                e.set_quiet_hours(self.user(*a), h.map(quiet_hours))
+                    .map(|p| format!("quiet hours {:?}", p.quiet_hours)),
+            ),
             Op::Reopen => {
                 drop(self.engine.take());
                 self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
@@ -182,6 +216,12 @@ impl<B: Backend> Side<B> {
             line(format!("user {i}"), &e.user(id).map(|x| x.name.to_string()));
             line(format!("counts of {i}"), &e.counts(id));
             line(format!("profile of {i}"), &e.profile(id));
+            line(format!("phone of {i}"), &e.phone(id));
+            line(
+                format!("pending phone of {i}"),
+                &e.pending_phone(id)
+                    .map(|p| p.map(|p| (p.phone, p.attempts_left))),
+            );
             let list = |r: Vec<UserId>| r.iter().map(u).collect::<Vec<_>>();
             line(
                 format!("followers of {i}"),

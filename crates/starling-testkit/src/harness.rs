@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 
-use starling_core::{Cursor, DmPolicy, Error, ErrorKind, GroupId, PostId, UserId};
-use starling_engine::{Backend, Engine};
+use starling_core::{
+    Cursor, DeliveryKind, DmPolicy, Error, ErrorKind, GroupId, Phone, PostId, QuietHours, UserId,
+    format_phone_code, utc_day,
+};
+use starling_engine::{Backend, Engine, PhoneLink};
 
-use crate::model::{Failure, Model, Outcome, PublicView};
-use crate::ops::Op;
+use crate::model::{Failure, Model, ModelText, Outcome, PublicView};
+use crate::ops::{Op, PHONES, phone_number};
 
 /// Opens the engine again over what the previous one stored.
 pub type Reopen<B> = Box<dyn FnMut() -> starling_core::Result<Engine<B>>>;
@@ -211,6 +214,10 @@ impl<B: Backend> Harness<B> {
                 let newest = self.model.messages(*a, *b).first().copied();
                 let newest = newest.and_then(|m| self.messages.get(m).copied());
                 let got = self.engine().send_direct(from, to, text);
+                if let Ok(m) = &got {
+                    // Texts count on the day of the message.
+                    self.model.set_today(utc_day(m.id.unix_millis()));
+                }
                 let want = self.model.send_direct(*a, *b, text);
                 if let Ok(m) = &got {
                     same("message sender and recipient", &(m.from, m.to), &(from, to))?;
@@ -255,6 +262,67 @@ impl<B: Backend> Harness<B> {
                     .map(Outcome::Changed),
                 self.model.unlike(*a, *p),
             ),
+            Op::LinkPhone(a, n) => {
+                let now = unix_millis();
+                self.model.set_today(utc_day(now));
+                let got = self
+                    .engine()
+                    .link_phone_at(self.user_id(*a), &phone_number(*n), now);
+                (
+                    got.map(|l| Outcome::Changed(matches!(l, PhoneLink::CodeSent { .. }))),
+                    self.model.link_phone(*a, *n),
+                )
+            }
+            Op::ConfirmPhone(a, right) => {
+                let user = self.user_id(*a);
+                let code = code_for(self.engine(), user, None, *right)?;
+                (
+                    self.engine()
+                        .confirm_phone(user, &code)
+                        .map(|_| Outcome::Changed(true)),
+                    self.model.confirm_phone(*a, *right),
+                )
+            }
+            Op::TextCode(n, u) => {
+                let phone = phone_number(*n);
+                let code = match u {
+                    Some(u) => code_for(self.engine(), self.user_id(*u), Some(&phone), true)?,
+                    None => code_for(self.engine(), UserId(u64::MAX), Some(&phone), false)?,
+                };
+                let got = self.engine().confirm_phone_by_text(&phone, &code);
+                let got = match got {
+                    Ok(id) => Ok(Outcome::User(
+                        self.users
+                            .iter()
+                            .position(|u| *u == id)
+                            .ok_or_else(|| format!("{op:?}: unknown user {id}"))?,
+                    )),
+                    Err(e) => Err(e),
+                };
+                (got, self.model.text_code(*n, *u))
+            }
+            Op::UnlinkPhone(a) => (
+                self.engine()
+                    .unlink_phone(self.user_id(*a))
+                    .map(Outcome::Changed),
+                self.model.unlink_phone(*a),
+            ),
+            Op::Sleep(a, h) => {
+                let got = self
+                    .engine()
+                    .set_quiet_hours(self.user_id(*a), h.map(quiet_hours));
+                if let Ok(profile) = &got {
+                    same(
+                        "quiet hours in the returned profile",
+                        &profile.quiet_hours,
+                        &h.map(quiet_hours),
+                    )?;
+                }
+                (
+                    got.map(|_| Outcome::Changed(true)),
+                    self.model.sleep(*a, *h),
+                )
+            }
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -354,7 +422,8 @@ impl<B: Backend> Harness<B> {
             // A repeated repost writes nothing: stored or not, the same.
             return Ok(Some(Some(self.posts[i].0)));
         }
-        if !self.was_stored(op)? {
+        let if_stored = self.model.clone();
+        if !self.was_stored(op, &if_stored)? {
             self.model = before;
             return Ok(None);
         }
@@ -413,6 +482,18 @@ impl<B: Backend> Harness<B> {
                 .map(drop),
             Op::Like(a, p) => engine.like(self.user_id(*a), self.post_id(*p)).map(drop),
             Op::Unlike(a, p) => engine.unlike(self.user_id(*a), self.post_id(*p)).map(drop),
+            Op::LinkPhone(a, n) => engine
+                .link_phone(self.user_id(*a), &phone_number(*n))
+                .map(drop),
+            // Any code: a poisoned engine refuses before it compares.
+            Op::ConfirmPhone(a, _) => engine.confirm_phone(self.user_id(*a), "000000").map(drop),
+            Op::TextCode(n, _) => engine
+                .confirm_phone_by_text(&phone_number(*n), "000000")
+                .map(drop),
+            Op::UnlinkPhone(a) => engine.unlink_phone(self.user_id(*a)).map(drop),
+            Op::Sleep(a, h) => engine
+                .set_quiet_hours(self.user_id(*a), h.map(quiet_hours))
+                .map(drop),
         };
         match got {
             Err(Error::Poisoned) => Ok(()),
@@ -444,7 +525,7 @@ impl<B: Backend> Harness<B> {
         }
         self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
         if let Some((op, with)) = self.failed.take()
-            && self.was_stored(&op)?
+            && self.was_stored(&op, &with)?
         {
             self.model = with;
         }
@@ -453,7 +534,7 @@ impl<B: Backend> Harness<B> {
 
     /// Whether the failed `op` was stored, judged from the ground truth;
     /// the full check that follows proves it was stored whole.
-    fn was_stored(&mut self, op: &Op) -> Result<bool, String> {
+    fn was_stored(&mut self, op: &Op, if_stored: &Model) -> Result<bool, String> {
         let engine = self.engine();
         let e = |e: Error| format!("resolving {op:?}: {e}");
         Ok(match op {
@@ -561,6 +642,16 @@ impl<B: Backend> Harness<B> {
                     .likes_post(self.user_id(*a), self.post_id(*p))
                     .map_err(e)?;
                 likes == matches!(op, Op::Like(..))
+            }
+            // Judged by the whole phone state: links, pending links with
+            // their attempts, and the texts queued.
+            Op::LinkPhone(..) | Op::ConfirmPhone(..) | Op::TextCode(..) | Op::UnlinkPhone(_) => {
+                self.phone_state(if_stored)?.is_empty()
+            }
+            Op::Sleep(a, _) => {
+                let a_index = *a;
+                engine.profile(self.user_id(*a)).map_err(e)?.quiet_hours
+                    == if_stored.quiet_hours(a_index).map(quiet_hours)
             }
             Op::Reopen | Op::Check => false,
         })
@@ -733,8 +824,17 @@ impl<B: Backend> Harness<B> {
                     &self.model.messages(a, other),
                 )?;
             }
-            let open = engine.profile(ida).map_err(|e| err("profile", e))?.dms_open;
-            same(&format!("DMs open for {a}"), &open, &self.model.dms_open(a))?;
+            let profile = engine.profile(ida).map_err(|e| err("profile", e))?;
+            same(
+                &format!("DMs open for {a}"),
+                &profile.dms_open,
+                &self.model.dms_open(a),
+            )?;
+            same(
+                &format!("quiet hours of {a}"),
+                &profile.quiet_hours,
+                &self.model.quiet_hours(a).map(quiet_hours),
+            )?;
             let blocks = self.users_of(|c| engine.blocks(ida, c, page), &index)?;
             let mutes = self.users_of(|c| engine.mutes(ida, c, page), &index)?;
             let want_blocks: Vec<usize> = (0..self.users.len())
@@ -783,7 +883,81 @@ impl<B: Backend> Harness<B> {
                 )?;
             }
         }
-        Ok(())
+        match self.phone_state(&self.model)?.first() {
+            Some(difference) => Err(difference.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Where the engine's phones, pending links and queued texts differ
+    /// from `model`'s (empty when they agree).
+    fn phone_state(&self, model: &Model) -> Result<Vec<String>, String> {
+        let engine = self.engine();
+        let err = |what: &str, e: Error| format!("{what}: {e}");
+        let number = |p: &Phone| (0..PHONES).find(|&n| phone_number(n) == p.as_str());
+        let mut differences = Vec::new();
+        for (i, &id) in self.users.iter().enumerate() {
+            let phone = engine.phone(id).map_err(|e| err("phone", e))?;
+            let got = phone.as_ref().map(number);
+            let want = model.phone_of(i).map(Some);
+            if got != want {
+                differences.push(format!("phone of {i}: engine {got:?}, model {want:?}"));
+            }
+            let pending = engine
+                .pending_phone(id)
+                .map_err(|e| err("pending_phone", e))?;
+            let got = pending.map(|p| (number(&p.phone), p.attempts_left));
+            let want = model.pending_phone(i).map(|(n, left)| (Some(n), left));
+            if got != want {
+                differences.push(format!(
+                    "pending phone of {i}: engine {got:?}, model {want:?}"
+                ));
+            }
+        }
+        for n in 0..PHONES {
+            let holder = engine
+                .user_by_phone(&phone_number(n))
+                .map_err(|e| err("user_by_phone", e))?
+                .and_then(|id| self.users.iter().position(|u| *u == id));
+            let want = (0..self.users.len()).find(|&i| model.phone_of(i) == Some(n));
+            if holder != want {
+                differences.push(format!(
+                    "holder of number {n}: engine {holder:?}, model {want:?}"
+                ));
+            }
+        }
+        // Every queued text: the model leases none, so all are there.
+        let mut due = Vec::new();
+        engine
+            .backend()
+            .due_deliveries(u64::MAX, 1 << 20, &mut due)
+            .map_err(|e| err("due_deliveries", e))?;
+        let mut got = Vec::with_capacity(due.len());
+        for d in due {
+            let recipient = self
+                .users
+                .iter()
+                .position(|u| *u == d.id.recipient)
+                .ok_or_else(|| format!("a text to unknown user {}", d.id.recipient))?;
+            let phone = number(&d.phone).ok_or_else(|| format!("a text to {}", d.phone))?;
+            let text = if d.kind == DeliveryKind::Direct {
+                d.text
+            } else {
+                String::new()
+            };
+            got.push(ModelText {
+                recipient,
+                kind: d.kind,
+                phone,
+                text,
+            });
+        }
+        got.sort();
+        let want = model.outbox();
+        if got != want {
+            differences.push(format!("queued texts: engine {got:?}, model {want:?}"));
+        }
+        Ok(differences)
     }
 
     fn users_of(
@@ -837,6 +1011,56 @@ impl<B: Backend> Harness<B> {
             }
         }
     }
+}
+
+/// The code to enter for `user`'s pending link: its own (`right`, and
+/// when `phone` is given, only if the link is for that number), or one
+/// that is none of the pending links' of the number it is for.
+pub(crate) fn code_for<B: Backend>(
+    engine: &Engine<B>,
+    user: UserId,
+    phone: Option<&str>,
+    right: bool,
+) -> Result<String, String> {
+    let backend = engine.backend();
+    let claim = backend
+        .phone_claim(user)
+        .map_err(|e| format!("phone_claim: {e}"))?;
+    if right
+        && let Some(c) = &claim
+        && phone.is_none_or(|p| c.phone.as_str() == p)
+    {
+        return Ok(format_phone_code(c.code));
+    }
+    let mut taken: Vec<u32> = claim.iter().map(|c| c.code).collect();
+    if let Some(p) = phone.and_then(|p| Phone::parse(p).ok()) {
+        let mut claims = Vec::new();
+        backend
+            .phone_claims(&p, &mut claims)
+            .map_err(|e| format!("phone_claims: {e}"))?;
+        taken.extend(claims.iter().map(|c| c.code));
+    }
+    let wrong = (0..=taken.len() as u32)
+        .find(|c| !taken.contains(c))
+        .unwrap_or(0);
+    Ok(format_phone_code(wrong))
+}
+
+/// The quiet hours an [`Op::Sleep`] hour asks for: eight hours from it at
+/// UTC+1 (unchecked, so that an hour past 23 reaches the engine's check).
+pub(crate) fn quiet_hours(start_hour: u8) -> QuietHours {
+    QuietHours {
+        start_hour,
+        end_hour: (start_hour + 8) % 24,
+        utc_offset_minutes: 60,
+    }
+}
+
+/// Milliseconds since the Unix epoch by the wall clock.
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The policy an [`Op::OpenDms`] flag asks for.

@@ -21,9 +21,9 @@ mod ops;
 
 pub use differential::{Differential, Inboxes, Side};
 pub use harness::{Harness, Reopen};
-pub use model::{Failure, Model, Outcome};
-pub use ops::Op;
+pub use model::{Failure, Model, ModelText, Outcome};
 #[cfg(feature = "proptest")]
 pub use ops::ops;
+pub use ops::{Op, PHONES, phone_number};
 
 pub use starling_engine::Engine;

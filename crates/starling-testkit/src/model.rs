@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use starling_core::{Config, Error, ErrorKind, GroupId, PostId, PostText, UserId, Username};
+use starling_core::{
+    Config, DeliveryKind, Error, ErrorKind, GroupId, PHONE_CODE_ATTEMPTS, PostId, PostText, UserId,
+    Username, fit_sms,
+};
 
 /// What an operation returned, reduced to what the model can predict: a
 /// value, or the error's kind and variant.
@@ -106,6 +109,33 @@ pub struct Model {
     dms_open: BTreeSet<usize>,
     /// (user, post): who likes which post (never a repost).
     likes: BTreeSet<(usize, usize)>,
+    /// Confirmed phones: user -> number index.
+    phones: BTreeMap<usize, usize>,
+    /// Pending phone links: user -> (number index, attempts left).
+    claims: BTreeMap<usize, (usize, u8)>,
+    /// Every text queued in the device outbox, in order (the model has no
+    /// lease, so none leaves).
+    outbox: Vec<ModelText>,
+    /// Quiet hours: user -> start hour (eight hours at UTC+1).
+    quiet: BTreeMap<usize, u8>,
+    /// Texts per (user, UTC day): (queued, over the cap).
+    usage: BTreeMap<(usize, u32), (u64, u64)>,
+    /// The UTC day texts are counted on now (the harness sets it).
+    today: u32,
+}
+
+/// A text the model expects in the device outbox.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ModelText {
+    /// Its recipient.
+    pub recipient: usize,
+    /// What it is.
+    pub kind: DeliveryKind,
+    /// The number index it is queued for.
+    pub phone: usize,
+    /// Its text, for a direct message; empty for a code or a notice (their
+    /// wording is the engine's).
+    pub text: String,
 }
 
 impl Model {
@@ -123,6 +153,12 @@ impl Model {
             conversations: BTreeMap::new(),
             dms_open: BTreeSet::new(),
             likes: BTreeSet::new(),
+            phones: BTreeMap::new(),
+            claims: BTreeMap::new(),
+            outbox: Vec::new(),
+            quiet: BTreeMap::new(),
+            usage: BTreeMap::new(),
+            today: 0,
         }
     }
 
@@ -149,6 +185,11 @@ impl Model {
             Op::OpenDms(a, open) => self.open_dms(*a, *open),
             Op::Like(a, p) => self.like(*a, *p),
             Op::Unlike(a, p) => self.unlike(*a, *p),
+            Op::LinkPhone(a, n) => self.link_phone(*a, *n),
+            Op::ConfirmPhone(a, right) => self.confirm_phone(*a, *right),
+            Op::TextCode(n, u) => self.text_code(*n, *u),
+            Op::UnlinkPhone(a) => self.unlink_phone(*a),
+            Op::Sleep(a, h) => self.sleep(*a, *h),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -552,12 +593,177 @@ impl Model {
         }
         self.messages.push((a, b));
         let m = self.messages.len() - 1;
+        if let Some(&n) = self.phones.get(&b) {
+            let text = fit_sms(&format!("D {}: {}", self.users[a], text.trim()));
+            self.queue_text(b, DeliveryKind::Direct, n, text);
+        }
         let sender = self.conversations.entry((a, b)).or_insert((m, 0));
         sender.0 = m;
         let recipient = self.conversations.entry((b, a)).or_insert((m, 0));
         recipient.0 = m;
         recipient.1 += 1;
         Outcome::Message(m)
+    }
+
+    /// Sets the UTC day texts are counted on from now.
+    pub fn set_today(&mut self, day: u32) {
+        self.today = day;
+    }
+
+    /// Queues a text to `user` within their daily cap; the first one over
+    /// it that day queues the notice instead.
+    fn queue_text(&mut self, user: usize, kind: DeliveryKind, phone: usize, text: String) {
+        let cap = self.config.device_daily_cap;
+        let (sent, over) = self.usage.entry((user, self.today)).or_default();
+        if *sent < cap {
+            *sent += 1;
+            self.outbox.push(ModelText {
+                recipient: user,
+                kind,
+                phone,
+                text,
+            });
+        } else {
+            *over += 1;
+            if *over == 1 {
+                self.outbox.push(ModelText {
+                    recipient: user,
+                    kind: DeliveryKind::Notice,
+                    phone,
+                    text: String::new(),
+                });
+            }
+        }
+    }
+
+    /// `a` asks to link number `n`: a code is queued for it (within `a`'s
+    /// cap), replacing `a`'s pending link; the number `a` holds already
+    /// only drops the pending link.
+    pub fn link_phone(&mut self, a: usize, n: usize) -> Outcome {
+        if n >= crate::PHONES {
+            return Outcome::Failed(failure(Error::InvalidPhone("")));
+        }
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        if self.phones.get(&a) == Some(&n) {
+            self.claims.remove(&a);
+            return Outcome::Changed(false);
+        }
+        let (sent, _) = self
+            .usage
+            .get(&(a, self.today))
+            .copied()
+            .unwrap_or_default();
+        if sent >= self.config.device_daily_cap {
+            return Outcome::Failed(failure(Error::DeviceCapReached));
+        }
+        self.claims.insert(a, (n, PHONE_CODE_ATTEMPTS));
+        self.queue_text(a, DeliveryKind::Code, n, String::new());
+        Outcome::Changed(true)
+    }
+
+    /// `a` enters the right code of their pending link, or a wrong one.
+    pub fn confirm_phone(&mut self, a: usize, right: bool) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        let Some(&(n, left)) = self.claims.get(&a) else {
+            return Outcome::Failed(failure(Error::NoPendingPhone));
+        };
+        if !right {
+            self.spend_attempt(a, n, left);
+            return Outcome::Failed(failure(Error::WrongPhoneCode { attempts_left: 0 }));
+        }
+        self.take_phone(a, n);
+        Outcome::Changed(true)
+    }
+
+    fn spend_attempt(&mut self, a: usize, n: usize, left: u8) {
+        if left <= 1 {
+            self.claims.remove(&a);
+        } else {
+            self.claims.insert(a, (n, left - 1));
+        }
+    }
+
+    /// `a` takes number `n`: from whoever held it, and every pending link
+    /// of the number goes.
+    fn take_phone(&mut self, a: usize, n: usize) {
+        self.claims.retain(|_, (number, _)| *number != n);
+        self.phones.retain(|_, number| *number != n);
+        self.phones.insert(a, n);
+    }
+
+    /// Number `n` texts the code of `u`'s pending link, or a code of none.
+    pub fn text_code(&mut self, n: usize, u: Option<usize>) -> Outcome {
+        if n >= crate::PHONES {
+            return Outcome::Failed(failure(Error::InvalidPhone("")));
+        }
+        let pending: Vec<(usize, u8)> = self
+            .claims
+            .iter()
+            .filter(|(_, (number, _))| *number == n)
+            .map(|(&user, &(_, left))| (user, left))
+            .collect();
+        if pending.is_empty() {
+            return Outcome::Failed(failure(Error::NoPendingPhone));
+        }
+        if let Some(u) = u.filter(|u| pending.iter().any(|(p, _)| p == u)) {
+            self.take_phone(u, n);
+            return Outcome::User(u);
+        }
+        for (user, left) in pending {
+            self.spend_attempt(user, n, left);
+        }
+        Outcome::Failed(failure(Error::WrongPhoneCode { attempts_left: 0 }))
+    }
+
+    /// `a` unlinks their phone and drops their pending link.
+    pub fn unlink_phone(&mut self, a: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        let linked = self.phones.remove(&a).is_some();
+        let pending = self.claims.remove(&a).is_some();
+        Outcome::Changed(linked || pending)
+    }
+
+    /// `a` sets quiet hours from hour `h` (eight hours), or clears them.
+    pub fn sleep(&mut self, a: usize, h: Option<u8>) -> Outcome {
+        if h.is_some_and(|h| h > 23) {
+            return Outcome::Failed(failure(Error::InvalidProfile("")));
+        }
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        match h {
+            Some(h) => self.quiet.insert(a, h),
+            None => self.quiet.remove(&a),
+        };
+        Outcome::Changed(true)
+    }
+
+    /// `user`'s quiet hours: their start hour.
+    pub fn quiet_hours(&self, user: usize) -> Option<u8> {
+        self.quiet.get(&user).copied()
+    }
+
+    /// `user`'s confirmed number index.
+    pub fn phone_of(&self, user: usize) -> Option<usize> {
+        self.phones.get(&user).copied()
+    }
+
+    /// `user`'s pending link: number index and attempts left.
+    pub fn pending_phone(&self, user: usize) -> Option<(usize, u8)> {
+        self.claims.get(&user).copied()
+    }
+
+    /// Every text queued, sorted.
+    pub fn outbox(&self) -> Vec<ModelText> {
+        let mut all = self.outbox.clone();
+        all.sort();
+        all
     }
 
     /// `a` marks their conversation with `b` read.

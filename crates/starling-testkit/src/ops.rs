@@ -43,10 +43,35 @@ pub enum Op {
     Like(usize, usize),
     /// `.0` takes back their like of post `.1`.
     Unlike(usize, usize),
+    /// `.0` asks to link phone number `.1` (an index into a few numbers).
+    LinkPhone(usize, usize),
+    /// `.0` confirms their pending phone link with its code (`true`) or a
+    /// wrong one.
+    ConfirmPhone(usize, bool),
+    /// Number `.0` texts back the code of `.1`'s pending link (when it is
+    /// for this number), or a code of none of its pending links (`None`).
+    TextCode(usize, Option<usize>),
+    /// `.0` unlinks their phone.
+    UnlinkPhone(usize),
+    /// `.0` sets quiet hours from hour `.1` for eight hours at UTC+1
+    /// (hours past 23 are refused), or clears them (`None`).
+    Sleep(usize, Option<u8>),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
     Check,
+}
+
+/// How many phone numbers ops name ([`phone_number`] gives each).
+pub const PHONES: usize = 3;
+
+/// Phone number `n` of the ops (an invalid one past [`PHONES`]).
+pub fn phone_number(n: usize) -> String {
+    if n < PHONES {
+        format!("+1555555020{n}")
+    } else {
+        "+0".to_owned()
+    }
 }
 
 /// Names: valid ones, a case variant of another, and invalid ones.
@@ -102,6 +127,13 @@ impl Op {
             Op::OpenDms(a, open) => format!("dms {a} {}", u8::from(*open)),
             Op::Like(a, p) => format!("like {a} {p}"),
             Op::Unlike(a, p) => format!("unlike {a} {p}"),
+            Op::LinkPhone(a, n) => format!("link {a} {n}"),
+            Op::ConfirmPhone(a, right) => format!("confirm {a} {}", u8::from(*right)),
+            Op::TextCode(n, Some(u)) => format!("textcode {n} {u}"),
+            Op::TextCode(n, None) => format!("textcode {n} -"),
+            Op::UnlinkPhone(a) => format!("unlink {a}"),
+            Op::Sleep(a, Some(h)) => format!("sleep {a} {h}"),
+            Op::Sleep(a, None) => format!("sleep {a} -"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -136,6 +168,14 @@ impl Op {
             ("dms", _, Some("0"), None) => Op::OpenDms(num(a)?, false),
             ("like", _, _, None) => Op::Like(num(a)?, num(b)?),
             ("unlike", _, _, None) => Op::Unlike(num(a)?, num(b)?),
+            ("link", _, _, None) => Op::LinkPhone(num(a)?, num(b)?),
+            ("confirm", _, Some("1"), None) => Op::ConfirmPhone(num(a)?, true),
+            ("confirm", _, Some("0"), None) => Op::ConfirmPhone(num(a)?, false),
+            ("textcode", _, Some("-"), None) => Op::TextCode(num(a)?, None),
+            ("textcode", _, _, None) => Op::TextCode(num(a)?, Some(num(b)?)),
+            ("unlink", _, None, None) => Op::UnlinkPhone(num(a)?),
+            ("sleep", _, Some("-"), None) => Op::Sleep(num(a)?, None),
+            ("sleep", _, Some(h), None) => Op::Sleep(num(a)?, Some(h.parse().ok()?)),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -157,7 +197,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 33;
+        let tag = next() % 38;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -179,7 +219,19 @@ impl Op {
             28 => Op::MarkRead(next() % 8, next() % 8),
             29 => Op::OpenDms(next() % 8, next() % 2 == 0),
             30 | 31 => Op::Like(next() % 8, next() % 24),
-            _ => Op::Unlike(next() % 8, next() % 24),
+            32 => Op::Unlike(next() % 8, next() % 24),
+            33 => Op::LinkPhone(next() % 8, next() % PHONES),
+            34 => Op::ConfirmPhone(next() % 8, next() % 4 != 0),
+            35 => {
+                let n = next() % PHONES;
+                let u = next() % 9;
+                Op::TextCode(n, (u < 8).then_some(u))
+            }
+            36 => Op::UnlinkPhone(next() % 8),
+            _ => {
+                let (a, h) = (next() % 8, next() % 26);
+                Op::Sleep(a, (h < 25).then_some(h as u8))
+            }
         })
     }
 }
@@ -241,7 +293,14 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         1 => (user.clone(), any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
         // Mostly the first few posts, which exist by then: likes meet.
         5 => (user.clone(), prop_oneof![3 => 0..3usize, 1 => 0..12usize]).prop_map(|(a, p)| Op::Like(a, p)),
-        2 => (user, prop_oneof![3 => 0..3usize, 1 => 0..12usize]).prop_map(|(a, p)| Op::Unlike(a, p)),
+        2 => (user.clone(), prop_oneof![3 => 0..3usize, 1 => 0..12usize]).prop_map(|(a, p)| Op::Unlike(a, p)),
+        // Phone ops mostly name the four users every run starts with, so
+        // that links get confirmed and messages reach phones.
+        3 => (0..5usize, 0..=PHONES).prop_map(|(a, n)| Op::LinkPhone(a, n)),
+        3 => (0..5usize, proptest::bool::weighted(0.75)).prop_map(|(a, right)| Op::ConfirmPhone(a, right)),
+        2 => (0..PHONES, proptest::option::weighted(0.75, 0..5usize)).prop_map(|(n, u)| Op::TextCode(n, u)),
+        1 => user.clone().prop_map(Op::UnlinkPhone),
+        1 => (user, proptest::option::of(0u8..25)).prop_map(|(a, h)| Op::Sleep(a, h)),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -289,6 +348,11 @@ mod tests {
             "read 1",
             "like 1",
             "unlike 1 x",
+            "confirm 1 2",
+            "textcode 1",
+            "unlink 1 2",
+            "sleep 1",
+            "sleep 1 x",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");

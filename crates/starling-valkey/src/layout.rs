@@ -92,6 +92,7 @@ impl Keys {
         profile => "profile",
         avatar => "avatar",
         phone => "phone",
+        claim => "claim",
         conversations => "conv",
         conversation_index => "convidx",
         device_subs => "devsubs",
@@ -112,6 +113,13 @@ impl Keys {
     pub(crate) fn phones(&self, phone: &Phone) -> Vec<u8> {
         let b = bytes_bucket(dc::phone_bytes(phone));
         self.key(&format!("ph:{b}"), "phones")
+    }
+
+    /// The pending links of a number (an ordered map in the number's
+    /// bucket, beside its entry in [`Keys::phones`]).
+    pub(crate) fn claims(&self, phone: &Phone) -> Vec<u8> {
+        let b = bytes_bucket(dc::phone_bytes(phone));
+        self.key(&format!("ph:{b}"), "claims")
     }
 
     pub(crate) fn post(&self, id: PostId) -> Vec<u8> {
@@ -587,6 +595,25 @@ impl<'k> Plan<'k> {
                 self.hdel(k.phones(phone), dc::phone_bytes(phone));
                 self.del(k.phone(*user));
             }
+            DirectMutation::PutPhoneClaim { claim, replaces } => {
+                if let Some(old) = replaces {
+                    self.remove(k.claims(old), &dc::claim_index_key(old, claim.user), None);
+                }
+                let record = dc::encode_claim(claim);
+                // The whole claim in the number's map too, so that the
+                // claims of a number are one read of one slot.
+                self.put(
+                    k.claims(&claim.phone),
+                    &dc::claim_index_key(&claim.phone, claim.user),
+                    &record,
+                    None,
+                );
+                self.set(k.claim(claim.user), &record);
+            }
+            DirectMutation::DeletePhoneClaim { user, phone } => {
+                self.remove(k.claims(phone), &dc::claim_index_key(phone, *user), None);
+                self.del(k.claim(*user));
+            }
             DirectMutation::PutMessage(msg) => {
                 self.put(
                     k.messages(msg.from, msg.to),
@@ -682,9 +709,10 @@ pub(crate) fn link_member(kind: LinkKind, from: u64, to: u64) -> Vec<u8> {
 ///
 /// `KEYS[1]` is the slot's fence; `ARGV[1]` the writer's token; then
 /// operations of `code, key index, second key index (0: none), args...`.
-/// `Q` reads the lease end of a queued delivery at bytes 18 to 25 of its
-/// member: 16 bytes of delivery key, the version byte, then the lease end
-/// (`direct_codec::encode_delivery`).
+/// `Q` reads the lease end of a queued delivery from its member: 16 bytes
+/// of delivery key, the version byte, for version 2 the kind byte, then
+/// the lease end (`direct_codec::encode_delivery`): bytes 18 to 25, or 19
+/// to 26 after a version 2.
 pub(crate) const APPLY: &str = r#"
 local token = tonumber(ARGV[1])
 local fence = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -729,7 +757,9 @@ while i <= n do
   elseif op == 'Q' then
     local old = redis.call('ZRANGE', k, ARGV[a], ARGV[a + 1], 'BYLEX', 'LIMIT', 0, 1)
     if old[1] then
-      redis.call('ZREM', k2, string.sub(old[1], 18, 25) .. string.sub(old[1], 1, 16))
+      local at = 18
+      if string.byte(old[1], 17) == 2 then at = 19 end
+      redis.call('ZREM', k2, string.sub(old[1], at, at + 7) .. string.sub(old[1], 1, 16))
     end
     redis.call('ZREMRANGEBYLEX', k, ARGV[a], ARGV[a + 1])
     redis.call('ZADD', k, 0, ARGV[a + 2])

@@ -28,9 +28,9 @@
 //! - **Layout.** Keys are `NAMESPACE:{TAG}:NAME`; what one operation
 //!   writes for one user shares the tag `{u:ID}` (record, edges both ways,
 //!   counts, pulled index, author index, inbox, floor, links, profile,
-//!   phone, conversations, device subscriptions and usage); posts and
-//!   their jobs are bucketed under `{p:B}`, groups under `{g:ID}`, and
-//!   names, phones, last reads, the device outbox, the store's metadata and
+//!   phone, pending phone link, conversations, device subscriptions and
+//!   usage); posts and their jobs are bucketed under `{p:B}`, groups under
+//!   `{g:ID}`, and names, phones with their pending links, last reads, the device outbox, the store's metadata and
 //!   redo intents have tagged buckets of their own. Members and values are
 //!   the bytes `starling_core::codec` lays out for RocksDB. ARCHITECTURE.md
 //!   has the whole table.

@@ -5,8 +5,8 @@ use starling_core::codec;
 use starling_core::direct_codec as dc;
 use starling_core::{
     AuthorMode, Avatar, Conversation, Counts, DeliveryId, DeviceDelivery, DeviceUsage,
-    DirectMessage, Edge, Error, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, Post,
-    PostId, Profile, Result, User, UserId, Username,
+    DirectMessage, Edge, Error, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, PhoneClaim,
+    Post, PostId, Profile, Result, User, UserId, Username,
 };
 use starling_store::{DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
 
@@ -458,6 +458,32 @@ impl DirectStore for ValkeyBackend {
         self.hget(&self.keys.phones(phone), dc::phone_bytes(phone))?
             .map(|b| dc::decode_user_id(&b))
             .transpose()
+    }
+
+    fn phone_claim(&self, user: UserId) -> Result<Option<PhoneClaim>> {
+        self.get(&self.keys.claim(user))?
+            .map(|b| dc::decode_claim(user, &b))
+            .transpose()
+    }
+
+    fn phone_claims(&self, phone: &Phone, out: &mut Vec<PhoneClaim>) -> Result<()> {
+        let prefix = dc::claim_index_prefix(phone);
+        let (min, max) = key_range(&prefix);
+        // Members: the index key (its length fixed by the number), then
+        // the claim record.
+        let at = prefix.len() + 8;
+        for m in self.range(&self.keys.claims(phone), &min, &max, Order::Up, usize::MAX)? {
+            let Some((k, v)) = m.split_at_checked(at) else {
+                return Err(Error::Corrupt("phone claim member"));
+            };
+            let (number, user) = dc::decode_claim_index_key(k)?;
+            let claim = dc::decode_claim(user, v)?;
+            if number != *phone || claim.phone != *phone {
+                return Err(Error::Corrupt("phone claim index"));
+            }
+            out.push(claim);
+        }
+        Ok(())
     }
 
     fn last_message_id(&self) -> Result<Option<PostId>> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use starling_core::{
     AuthorMode, Avatar, Config, Conversation, Counts, DeliveryId, DeviceDelivery, DeviceUsage,
     DirectMessage, Durability, Edge, Error, FanoutJob, Group, GroupId, InboxEntry, LinkKind,
-    Mutation, Phone, Post, PostId, Profile, Result, User, UserId, Username,
+    Mutation, Phone, PhoneClaim, Post, PostId, Profile, Result, User, UserId, Username,
 };
 use starling_rocks::RocksBackend;
 use starling_store::{
@@ -170,6 +170,8 @@ impl DirectStore for AnyBackend {
         fn avatar(&self, user: UserId) -> Result<Option<Avatar>>;
         fn phone_of(&self, user: UserId) -> Result<Option<Phone>>;
         fn user_by_phone(&self, phone: &Phone) -> Result<Option<UserId>>;
+        fn phone_claim(&self, user: UserId) -> Result<Option<PhoneClaim>>;
+        fn phone_claims(&self, phone: &Phone, out: &mut Vec<PhoneClaim>) -> Result<()>;
         fn last_message_id(&self) -> Result<Option<PostId>>;
         fn conversation(&self, owner: UserId, with: UserId) -> Result<Option<Conversation>>;
         fn conversations(&self, owner: UserId, before: Option<PostId>, limit: usize, out: &mut Vec<Conversation>) -> Result<()>;

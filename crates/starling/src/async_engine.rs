@@ -9,12 +9,12 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use starling_core::{
     Config, Counts, Cursor, DeliveryId, DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy,
-    Error, Group, GroupId, ImageKind, Phone, Post, PostId, Profile, Result, StorageError, Toggle,
-    User, UserId,
+    Error, Group, GroupId, ImageKind, Phone, Post, PostId, Profile, QuietHours, Result,
+    StorageError, Toggle, User, UserId,
 };
 use starling_engine::{
-    Backend, CheckReport, ConversationPage, FanoutStats, MessagePage, PostOptions, Subscription,
-    Suggestion, Thread, TimelinePage, UserPage,
+    Backend, CheckReport, ConversationPage, FanoutStats, MessagePage, PendingPhone, PhoneLink,
+    PostOptions, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 use starling_rocks::RocksBackend;
 use starling_store::ClusterAddress;
@@ -418,6 +418,10 @@ mirror! {
     fn unlink_phone(user: UserId) -> bool;
     /// A user's linked phone (see [`Engine::phone`](crate::GenericEngine::phone)).
     fn phone(user: UserId) -> Option<Phone>;
+    /// A user's pending phone link (see [`Engine::pending_phone`](crate::GenericEngine::pending_phone)).
+    fn pending_phone(user: UserId) -> Option<PendingPhone>;
+    /// Sets or clears a user's quiet hours (see [`Engine::set_quiet_hours`](crate::GenericEngine::set_quiet_hours)).
+    fn set_quiet_hours(user: UserId, hours: Option<QuietHours>) -> Profile;
     /// Marks a conversation read (see [`Engine::mark_read`](crate::GenericEngine::mark_read)).
     fn mark_read(user: UserId, other: UserId) -> u64;
     /// Turns device updates from `followee` on or off (see [`Engine::set_device_updates`](crate::GenericEngine::set_device_updates)).
@@ -673,10 +677,23 @@ impl<B: Backend> AsyncEngine<B> {
         self.call(move |e| e.set_avatar(user, &bytes)).await
     }
 
-    /// Links a phone to a user (see [`Engine::link_phone`](crate::GenericEngine::link_phone)).
-    pub async fn link_phone(&self, user: UserId, phone: &str) -> Result<Phone> {
+    /// Asks to link a phone to a user: a code is texted to it (see [`Engine::link_phone`](crate::GenericEngine::link_phone)).
+    pub async fn link_phone(&self, user: UserId, phone: &str) -> Result<PhoneLink> {
         let phone = phone.to_owned();
         self.call(move |e| e.link_phone(user, &phone)).await
+    }
+
+    /// Confirms a pending phone link with its code (see [`Engine::confirm_phone`](crate::GenericEngine::confirm_phone)).
+    pub async fn confirm_phone(&self, user: UserId, code: &str) -> Result<Phone> {
+        let code = code.to_owned();
+        self.call(move |e| e.confirm_phone(user, &code)).await
+    }
+
+    /// Confirms a pending link of `phone` with a code texted from it (see [`Engine::confirm_phone_by_text`](crate::GenericEngine::confirm_phone_by_text)).
+    pub async fn confirm_phone_by_text(&self, phone: &str, code: &str) -> Result<UserId> {
+        let (phone, code) = (phone.to_owned(), code.to_owned());
+        self.call(move |e| e.confirm_phone_by_text(&phone, &code))
+            .await
     }
 
     /// The user a phone is linked to (see [`Engine::user_by_phone`](crate::GenericEngine::user_by_phone)).

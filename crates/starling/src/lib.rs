@@ -12,14 +12,15 @@ pub use any::{AnyBackend, AnyEngine, is_cluster_address};
 #[cfg(feature = "tokio")]
 pub use async_engine::{AsyncEngine, DEFAULT_THREADS, MAX_THREADS};
 pub use starling_core::{
-    AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeviceDelivery,
-    DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind, FanoutPolicy, Group,
-    GroupId, ImageKind, MAX_PAGE_SIZE, Phone, Post, PostId, Profile, Result, StorageError, Toggle,
-    User, UserId, Username, utc_day,
+    AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeliveryKind,
+    DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind,
+    FanoutPolicy, Group, GroupId, ImageKind, MAX_PAGE_SIZE, PHONE_CODE_ATTEMPTS, Phone, Post,
+    PostId, Profile, QuietHours, Result, StorageError, Toggle, User, UserId, Username, utc_day,
 };
 pub use starling_engine::{
-    CheckReport, ConversationPage, Event, FanoutStats, MessagePage, PostOptions, Problem, Progress,
-    Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    CheckReport, CodeSource, ConversationPage, Event, FanoutStats, MessagePage, OsCodes,
+    PendingPhone, PhoneLink, PostOptions, Problem, Progress, Stage, Subscription, Suggestion,
+    Thread, TimelinePage, UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
@@ -36,8 +37,8 @@ pub use bytes::Bytes;
 /// 160-character formatting of device updates.
 pub mod sms {
     pub use starling_sms::{
-        Command, Keyword, NOT_LINKED, Reason, SMS_MAX_CHARS, device_text, fit_sms, help_text,
-        parse, reply_for_invalid, run_text,
+        Command, Keyword, Limited, NOT_LINKED, NoLimits, RateLimits, Reason, SMS_MAX_CHARS,
+        device_text, fit_sms, help_text, parse, reply_for_invalid, run_text, run_text_limited,
     };
 }
 

@@ -21,6 +21,10 @@ const DEFAULT_LIVE_STREAMS_PER_USER: usize = 4;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_DM_BURST: u32 = 20;
 const DEFAULT_DMS_PER_MINUTE: u32 = 30;
+const DEFAULT_FOLLOW_BURST: u32 = 30;
+const DEFAULT_FOLLOWS_PER_MINUTE: u32 = 30;
+const DEFAULT_SMS_BURST: u32 = 5;
+const DEFAULT_SMS_PER_MINUTE: u32 = 10;
 const DEFAULT_DEVICE_LEASE_MS: u64 = 30_000;
 const DEFAULT_DEVICE_POLL_MS: u64 = 1_000;
 const DEFAULT_DEVICE_BATCH: usize = 50;
@@ -306,6 +310,28 @@ pub struct Config {
     #[arg(long, env = "STARLING_DMS_PER_MINUTE", default_value_t = DEFAULT_DMS_PER_MINUTE)]
     pub dms_per_minute: u32,
 
+    /// Follows an account may make in a burst (through the API or by text).
+    #[arg(long, env = "STARLING_FOLLOW_BURST", default_value_t = DEFAULT_FOLLOW_BURST)]
+    pub follow_burst: u32,
+
+    /// Sustained follows per minute per account.
+    #[arg(long, env = "STARLING_FOLLOWS_PER_MINUTE", default_value_t = DEFAULT_FOLLOWS_PER_MINUTE)]
+    pub follows_per_minute: u32,
+
+    /// Texts one phone number may send in a burst; past it the gateway is
+    /// answered 429 before any work.
+    #[arg(long, env = "STARLING_SMS_BURST", default_value_t = DEFAULT_SMS_BURST)]
+    pub sms_burst: u32,
+
+    /// Sustained texts per minute per phone number.
+    #[arg(long, env = "STARLING_SMS_PER_MINUTE", default_value_t = DEFAULT_SMS_PER_MINUTE)]
+    pub sms_per_minute: u32,
+
+    /// How long a phone confirmation code may come back before the pending
+    /// link is dropped, in milliseconds (1000 to 86400000).
+    #[arg(long, env = "STARLING_PHONE_CODE_TTL_MS", default_value_t = engine_default().phone_code_ttl_ms)]
+    pub phone_code_ttl_ms: u64,
+
     /// Shared secret of the SMS gateway: `POST /sms/inbound` must carry it
     /// as a bearer token. Without it the route answers 503.
     #[arg(long, env = "STARLING_SMS_SECRET", hide_env_values = true)]
@@ -374,6 +400,11 @@ impl Config {
             node_id: engine.node_id,
             dm_burst: DEFAULT_DM_BURST,
             dms_per_minute: DEFAULT_DMS_PER_MINUTE,
+            follow_burst: DEFAULT_FOLLOW_BURST,
+            follows_per_minute: DEFAULT_FOLLOWS_PER_MINUTE,
+            sms_burst: DEFAULT_SMS_BURST,
+            sms_per_minute: DEFAULT_SMS_PER_MINUTE,
+            phone_code_ttl_ms: engine.phone_code_ttl_ms,
             sms_secret: None,
             device_transport: DeviceTransport::File,
             device_webhook_url: None,
@@ -489,6 +520,7 @@ impl Config {
             inactive_after_ms: self.inactive_after.0.map(|p| p.0),
             rate_half_life_ms: self.rate_half_life.0,
             device_daily_cap: self.device_daily_cap,
+            phone_code_ttl_ms: self.phone_code_ttl_ms,
         }
     }
 }
@@ -671,6 +703,9 @@ mod tests {
         assert_eq!(e.durability, starling::Durability::Buffered);
         assert_eq!(e.device_daily_cap, 3);
         refused(&["--device-daily-cap", "10001"], "device_daily_cap");
+        let e = engine(&["--phone-code-ttl-ms", "60000"]);
+        assert_eq!(e.phone_code_ttl_ms, 60_000);
+        refused(&["--phone-code-ttl-ms", "999"], "phone_code_ttl_ms");
     }
 
     #[test]

@@ -10,7 +10,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use starling::{AVATAR_MAX_BYTES, DirectMessage, DmPolicy, Toggle, User, UserId};
+use starling::sms::Limited;
+use starling::{
+    AVATAR_MAX_BYTES, DirectMessage, DmPolicy, PhoneLink, QuietHours, Toggle, User, UserId,
+};
 
 use crate::auth::Session;
 use crate::db::Engine;
@@ -35,6 +38,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(AVATAR_MAX_BYTES + 1)),
         )
         .route("/me/phone", put(link_phone).delete(unlink_phone))
+        .route("/me/phone/confirm", post(confirm_phone))
+        .route(
+            "/me/quiet-hours",
+            put(set_quiet_hours).delete(clear_quiet_hours),
+        )
         .route("/me/device-usage", get(device_usage))
         .route(
             "/users/{id}/following/{target}/device",
@@ -107,7 +115,19 @@ async fn set_profile(
 struct SettingsJson {
     dms_open: bool,
     device_paused: bool,
+    /// The confirmed phone.
     phone: Option<String>,
+    /// A phone waiting for its code.
+    pending_phone: Option<PendingPhoneJson>,
+    /// Hours during which texts wait.
+    quiet_hours: Option<QuietHours>,
+}
+
+#[derive(Serialize)]
+struct PendingPhoneJson {
+    phone: String,
+    expires_ms: u64,
+    attempts_left: u8,
 }
 
 fn settings_json(engine: &Engine, user: UserId) -> Result<SettingsJson, ApiError> {
@@ -116,6 +136,12 @@ fn settings_json(engine: &Engine, user: UserId) -> Result<SettingsJson, ApiError
         dms_open: p.dms_open,
         device_paused: p.device_paused,
         phone: engine.phone(user)?.map(|p| p.as_str().to_owned()),
+        pending_phone: engine.pending_phone(user)?.map(|p| PendingPhoneJson {
+            phone: p.phone.as_str().to_owned(),
+            expires_ms: p.expires_ms,
+            attempts_left: p.attempts_left,
+        }),
+        quiet_hours: p.quiet_hours,
     })
 }
 
@@ -219,16 +245,84 @@ struct PhoneBody {
     phone: String,
 }
 
+/// Asks to link a phone: `202` with the settings (the number under
+/// `pending_phone`) once a code is queued for it, `200` when the number was
+/// yours already.
 async fn link_phone(
     State(state): State<AppState>,
     session: Session,
     JsonBody(body): JsonBody<PhoneBody>,
+) -> Result<(StatusCode, axum::Json<SettingsJson>), ApiError> {
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            let status = match engine.link_phone(me, &body.phone)? {
+                PhoneLink::CodeSent { .. } => StatusCode::ACCEPTED,
+                PhoneLink::Linked { .. } => StatusCode::OK,
+            };
+            Ok((status, axum::Json(settings_json(engine, me)?)))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuietBody {
+    start_hour: u8,
+    end_hour: u8,
+    utc_offset_minutes: i16,
+}
+
+/// Sets the hours during which texts to the caller wait in the outbox.
+async fn set_quiet_hours(
+    State(state): State<AppState>,
+    session: Session,
+    JsonBody(body): JsonBody<QuietBody>,
 ) -> Result<axum::Json<SettingsJson>, ApiError> {
     let me = session.user;
     state
         .db()
         .call(move |engine| {
-            engine.link_phone(me, &body.phone)?;
+            let hours = QuietHours::new(body.start_hour, body.end_hour, body.utc_offset_minutes)?;
+            engine.set_quiet_hours(me, Some(hours))?;
+            Ok(axum::Json(settings_json(engine, me)?))
+        })
+        .await
+}
+
+/// Clears the caller's quiet hours.
+async fn clear_quiet_hours(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<axum::Json<SettingsJson>, ApiError> {
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            engine.set_quiet_hours(me, None)?;
+            Ok(axum::Json(settings_json(engine, me)?))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeBody {
+    code: String,
+}
+
+/// Confirms the pending phone with the code texted to it.
+async fn confirm_phone(
+    State(state): State<AppState>,
+    session: Session,
+    JsonBody(body): JsonBody<CodeBody>,
+) -> Result<axum::Json<SettingsJson>, ApiError> {
+    let me = session.user;
+    state
+        .db()
+        .call(move |engine| {
+            engine.confirm_phone(me, &body.code)?;
             Ok(axum::Json(settings_json(engine, me)?))
         })
         .await
@@ -413,10 +507,7 @@ async fn send_message(
     JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = session.user;
-    state
-        .dm_limits()
-        .take(me)
-        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    state.limit(me, Limited::Direct)?;
     let message = state
         .db()
         .call(move |engine| Ok(engine.send_direct(me, UserId(other), &body.text)?))
@@ -452,7 +543,7 @@ struct InboundText {
 /// header carries the configured secret. Taken from the request's head, so
 /// a handler that asks for it before its body refuses a stranger (401)
 /// before reading or parsing anything the stranger sent.
-struct Gateway;
+pub(crate) struct Gateway;
 
 impl FromRequestParts<AppState> for Gateway {
     type Rejection = ApiError;
@@ -487,17 +578,29 @@ impl FromRequestParts<AppState> for Gateway {
 }
 
 /// An incoming text from the SMS gateway: runs it as a command of the
-/// phone's owner and answers the reply to text back. Malformed commands
-/// get help, never an error page. The secret is checked first: the body
-/// of a request without it is never read.
+/// phone's owner (or as the code of a pending link) and answers the reply
+/// to text back. Malformed commands get help, never an error page. The
+/// secret is checked before the body is read; a number sending more than
+/// `--sms-burst` texts at once (refilled at `--sms-per-minute`) is answered
+/// 429 before any work; posts, messages and follows then take the
+/// account's own limits, the ones the API applies.
 async fn sms_inbound(
     State(state): State<AppState>,
-    _: Gateway,
+    _gateway: Gateway,
     JsonBody(text): JsonBody<InboundText>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state
+        .sms_limits()
+        .take(text.from.clone())
+        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    let limits = state.clone();
     let reply = state
         .db()
-        .call(move |engine| Ok(starling::sms::run_text(engine, &text.from, &text.body)))
+        .call(move |engine| {
+            Ok(starling::sms::run_text_limited(
+                engine, &limits, &text.from, &text.body,
+            ))
+        })
         .await?;
     Ok(axum::Json(serde_json::json!({ "reply": reply })))
 }

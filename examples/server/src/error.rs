@@ -168,6 +168,11 @@ impl From<starling::Error> for ApiError {
             E::PageSize { .. } => "bad_limit",
             E::UsernameTaken(_) => "username_taken",
             E::PhoneTaken => "phone_taken",
+            E::InvalidPhoneCode => "invalid_code",
+            E::WrongPhoneCode { .. } => "wrong_code",
+            E::NoPendingPhone => "no_pending_phone",
+            E::PhoneCodeExpired => "code_expired",
+            E::DeviceCapReached => "device_cap_reached",
             E::NotAllowed(_) => "not_allowed",
             E::Blocked(_) => "blocked",
             _ => match status {
@@ -293,6 +298,15 @@ mod tests {
         check(Error::InvalidGroupName("empty"), 422, "invalid_group_name");
         check(Error::InvalidPhone("short"), 422, "invalid_phone");
         check(Error::PhoneTaken, 409, "phone_taken");
+        check(Error::InvalidPhoneCode, 422, "invalid_code");
+        check(
+            Error::WrongPhoneCode { attempts_left: 2 },
+            422,
+            "wrong_code",
+        );
+        check(Error::NoPendingPhone, 404, "no_pending_phone");
+        check(Error::PhoneCodeExpired, 404, "code_expired");
+        check(Error::DeviceCapReached, 409, "device_cap_reached");
         check(Error::UnsupportedImage, 422, "unsupported_image");
         check(Error::MalformedCursor, 400, "malformed_cursor");
         check(

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use starling::sms::Limited;
 use starling::{
     Audience, Counts, Cursor, GroupId, MAX_PAGE_SIZE, Post, PostId, PostOptions, TimelinePage,
     User, UserId, UserPage,
@@ -432,6 +433,7 @@ async fn follow(
     PathParams((id, target)): PathParams<(u64, u64)>,
 ) -> Result<axum::Json<EdgeJson>, ApiError> {
     let me = own(&session, id, FOLLOWS_ARE_OWN)?;
+    state.limit(me, Limited::Follow)?;
     state
         .db()
         .call(move |engine| {
@@ -500,10 +502,7 @@ async fn create_post(
     JsonBody(body): JsonBody<NewPost>,
 ) -> Result<impl IntoResponse, ApiError> {
     let me = session.user;
-    state
-        .post_limits()
-        .take(me)
-        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    state.limit(me, Limited::Post)?;
     let options = PostOptions {
         reply_to: body.reply_to.as_deref().map(post_id).transpose()?,
         audience: body

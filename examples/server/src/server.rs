@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use starling::UserId;
+use starling::sms::{Limited, RateLimits};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -13,6 +14,7 @@ use crate::accounts::{Accounts, StoreError};
 use crate::config::Config;
 use crate::db::Db;
 use crate::device;
+use crate::error::ApiError;
 use crate::limits::RateLimiter;
 use crate::live::Streams;
 use crate::metrics::Metrics;
@@ -42,6 +44,16 @@ impl From<StoreError> for StartError {
     }
 }
 
+impl RateLimits for AppState {
+    fn take(&self, user: UserId, what: Limited) -> Result<(), std::time::Duration> {
+        match what {
+            Limited::Post => self.0.post_limits.take(user),
+            Limited::Direct => self.0.dm_limits.take(user),
+            Limited::Follow => self.0.follow_limits.take(user),
+        }
+    }
+}
+
 /// Everything a request handler can reach. Cloning is cheap.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -52,6 +64,9 @@ struct Inner {
     accounts: Arc<Accounts>,
     post_limits: RateLimiter<UserId>,
     dm_limits: RateLimiter<UserId>,
+    follow_limits: RateLimiter<UserId>,
+    /// Texts per sending phone number, checked before any work.
+    sms_limits: RateLimiter<String>,
     login_limits: RateLimiter<String>,
     /// Argon2 is slow and memory-hungry on purpose: bound how many run at once.
     hashing: Semaphore,
@@ -88,6 +103,8 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             post_limits: RateLimiter::new(config.post_burst, config.posts_per_minute),
             dm_limits: RateLimiter::new(config.dm_burst, config.dms_per_minute),
+            follow_limits: RateLimiter::new(config.follow_burst, config.follows_per_minute),
+            sms_limits: RateLimiter::new(config.sms_burst, config.sms_per_minute),
             login_limits: RateLimiter::new(config.login_burst, config.logins_per_minute),
             hashing: Semaphore::new(hashers),
             signups: tokio::sync::Mutex::new(()),
@@ -113,12 +130,15 @@ impl AppState {
         &self.0.accounts
     }
 
-    pub(crate) fn post_limits(&self) -> &RateLimiter<UserId> {
-        &self.0.post_limits
+    /// Takes one `what` from `user`'s allowance: the one place the API's
+    /// routes and texts from the account's phone meet their rate limits.
+    pub(crate) fn limit(&self, user: UserId, what: Limited) -> Result<(), ApiError> {
+        RateLimits::take(self, user, what)
+            .map_err(|wait| ApiError::rate_limited("rate_limited", wait))
     }
 
-    pub(crate) fn dm_limits(&self) -> &RateLimiter<UserId> {
-        &self.0.dm_limits
+    pub(crate) fn sms_limits(&self) -> &RateLimiter<String> {
+        &self.0.sms_limits
     }
 
     pub(crate) fn login_limits(&self) -> &RateLimiter<String> {

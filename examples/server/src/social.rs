@@ -14,6 +14,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::routing::{get, post, put};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
+use starling::sms::Limited;
 use starling::{Event, Group, GroupId, PostId, UserId};
 
 use crate::auth::Session;
@@ -57,10 +58,7 @@ async fn repost(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = post_id(&id)?;
     let me = session.user;
-    state
-        .post_limits()
-        .take(me)
-        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    state.limit(me, Limited::Post)?;
     let mut posts =
         hydrate_posts(&state, me, move |engine| Ok(vec![engine.repost(me, id)?])).await?;
     let post = posts

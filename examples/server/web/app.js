@@ -1,5 +1,6 @@
 // The Starling web page: sign up or log in, post, like, follow by username,
-// send direct messages, and watch the home timeline update live. Plain
+// send direct messages, link a phone (asking for the code texted to it), and
+// watch the home timeline update live. Plain
 // JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
@@ -218,6 +219,7 @@ function signedIn() {
   $("whoami").hidden = false;
   refreshMe().catch((e) => say(e.message));
   loadConversations().catch((e) => say(e.message));
+  loadPhone().catch((e) => say(e.message));
   loadTimeline(false).then(live).catch((e) => say(e.message));
 }
 
@@ -291,6 +293,61 @@ async function sendMessage() {
   }
 }
 
+function showPhone(settings) {
+  const pending = settings.pending_phone;
+  if (settings.phone) {
+    $("phone-state").textContent = "Linked: " + settings.phone;
+  } else {
+    $("phone-state").textContent = pending ? "" : "No phone linked.";
+  }
+  $("code-form").hidden = !pending;
+  if (pending) {
+    $("phone-state").textContent = (settings.phone ? "Linked: " + settings.phone + ". " : "")
+      + "Waiting for the code texted to " + pending.phone + ".";
+  }
+}
+
+async function loadPhone() {
+  showPhone(await api("GET", "/api/me/settings"));
+}
+
+async function linkPhone() {
+  try {
+    const settings = await api("PUT", "/api/me/phone", { phone: $("phone-number").value.trim() });
+    showPhone(settings);
+    if (settings.pending_phone) {
+      say("We texted a code to " + settings.pending_phone.phone + ". Enter it below, or text it back.", true);
+      $("phone-code").focus();
+    } else {
+      say("That phone is linked already.", true);
+    }
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function confirmPhone() {
+  try {
+    const settings = await api("POST", "/api/me/phone/confirm", { code: $("phone-code").value.trim() });
+    $("phone-code").value = "";
+    showPhone(settings);
+    say("Phone linked: " + settings.phone, true);
+  } catch (error) {
+    say(error.message);
+    await loadPhone().catch(() => {});
+  }
+}
+
+async function unlinkPhone() {
+  try {
+    await api("DELETE", "/api/me/phone");
+    await loadPhone();
+    say("Phone unlinked.", true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 function setUp() {
   $("auth-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -330,6 +387,15 @@ function setUp() {
   $("dm-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sendMessage();
+  });
+  $("phone-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    linkPhone();
+  });
+  $("phone-unlink").addEventListener("click", unlinkPhone);
+  $("code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    confirmPhone();
   });
   if (session.token) signedIn();
 }

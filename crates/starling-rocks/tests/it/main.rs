@@ -25,6 +25,14 @@ fn open(dir: &std::path::Path) -> Engine<RocksBackend> {
     Engine::open(dir, config()).expect("engine opens")
 }
 
+/// Links `phone` to `user` and confirms it with the code the engine drew.
+fn link<B: starling_store::Backend>(engine: &Engine<B>, user: UserId, phone: &str) {
+    engine.link_phone(user, phone).expect("link");
+    let claim = engine.backend().phone_claim(user).expect("read");
+    let code = starling_core::format_phone_code(claim.expect("pending").code);
+    engine.confirm_phone(user, &code).expect("confirm");
+}
+
 /// A RocksDB failure (here: the database is already open, so its lock is
 /// held) is a storage error that keeps RocksDB's own error as its source
 /// and its message in its text.
@@ -124,8 +132,8 @@ fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
                 .set_device_updates(f, ada, Toggle::On)
                 .expect("device updates");
         }
-        engine.link_phone(bob, "+15555550101").expect("phone");
-        engine.link_phone(carol, "+15555550102").expect("phone");
+        link(&engine, bob, "+15555550101");
+        link(&engine, carol, "+15555550102");
         engine.post(ada, "first").expect("post");
         engine.post(ada, "second").expect("post");
         engine.wait_for_fanout().expect("fan-out");
@@ -165,12 +173,15 @@ fn avatars_profiles_messages_and_the_outbox_survive_reopen() {
     // A message after reopen gets a larger id than the one before.
     let later = engine.send_direct(ada, bob, "again").expect("dm");
     assert!(later.id > convs.conversations[0].last);
-    // Before the lease ends only the two never-leased texts are offered;
-    // the acknowledged one never again, the leased one after its lease.
+    // Before the lease ends only the two never-leased texts and the text
+    // of the new message are offered (the codes of the confirmed links are
+    // dropped); the acknowledged one never again, the leased one after its
+    // lease.
     let now = engine
         .lease_device_deliveries_at(1_100, 10, 500)
         .expect("lease");
-    assert_eq!(now.len(), 2);
+    assert_eq!(now.len(), 3);
+    assert!(now.iter().any(|d| d.text == "D ada: again"));
     assert!(now.iter().all(|d| d.id != first_id));
     let after = engine
         .lease_device_deliveries_at(1_500, 10, 500)
@@ -284,8 +295,8 @@ proptest! {
             prop_assert_eq!(a, b);
             ids.push(a);
             let phone = format!("+1555555010{i}");
-            rocks.link_phone(a, &phone).expect("phone");
-            reference.link_phone(a, &phone).expect("phone");
+            link(&rocks, a, &phone);
+            link(&reference, a, &phone);
         }
         let mut now = 1_000u64;
         let mut acked = Vec::new();

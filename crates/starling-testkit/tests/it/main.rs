@@ -95,6 +95,10 @@ fn fuzz_decoded_ops_match_model() {
         (0..m.post_count()).any(|p| m.like_count(p) > 0),
         "the run liked posts"
     );
+    assert!(
+        !h.model().outbox().is_empty(),
+        "the run queued texts (codes, messages)"
+    );
 }
 
 /// A trim leaves a floor; a later backfill can land below it, beside holes

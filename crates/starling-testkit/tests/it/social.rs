@@ -1452,6 +1452,16 @@ fn a_pulled_author_still_texts_the_followers_who_asked() {
     ] {
         e.follow(f, star).expect("follow");
         e.link_phone(f, phone).expect("phone");
+        // The code leads the text queued for the number; texted back, it
+        // links the number.
+        let code = e
+            .lease_device_deliveries(10, 60_000)
+            .expect("lease")
+            .into_iter()
+            .find(|d| d.phone.as_str() == phone)
+            .expect("a code");
+        e.confirm_phone_by_text(phone, &code.text[..6])
+            .expect("confirm");
         e.set_device_updates(f, star, Toggle::On)
             .expect("device on");
     }

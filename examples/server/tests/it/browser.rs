@@ -212,7 +212,7 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
         );
         return;
     };
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.device_poll_ms = 20).await;
     let ada = s.signup("ada", "analytical-engine").await;
     s.post_text(&ada, "posted before anyone followed").await;
 
@@ -321,6 +321,32 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
         .await;
     let (_, messages) = s.get(&ada, &format!("/api/messages/{grace_id}")).await;
     assert_eq!(messages["messages"][0]["text"], "hi ada, from the page");
+
+    // Linking a phone asks for the code texted to it (here: read from the
+    // file transport's outbox), and only then is the phone linked.
+    b.set_value("phone-number", "+15555550142").await;
+    b.click("#phone-link").await;
+    b.wait_for("!document.getElementById('code-form').hidden")
+        .await;
+    let file = s.data_dir().join("device-outbox.jsonl");
+    let code = crate::harness::eventually(|| async {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["to"] == "+15555550142")
+            .find_map(|v| v["text"].as_str().map(|t| t[..6].to_owned()))
+    })
+    .await;
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["phone"], Value::Null, "ada's settings are her own");
+    b.set_value("phone-code", &code).await;
+    b.click("#phone-confirm").await;
+    b.wait_for(
+        "document.getElementById('phone-state').textContent === 'Linked: +15555550142' \
+         && document.getElementById('code-form').hidden",
+    )
+    .await;
 
     b.click("#logout").await;
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")

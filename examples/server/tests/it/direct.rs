@@ -2,6 +2,7 @@
 //! both ways (inbound commands, outbound device updates over the file and
 //! webhook transports), with their refusals.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,6 +52,57 @@ async fn inbound(
     (status, response.json().await.expect("json"))
 }
 
+/// Every text the file transport wrote to `file`: (to, text).
+fn texts_in(file: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json line");
+            let field = |k: &str| v[k].as_str().expect("a string").to_owned();
+            (field("to"), field("text"))
+        })
+        .collect()
+}
+
+/// Every code the file transport texted to `phone`, in order (a code
+/// leads its text).
+fn codes_to(file: &Path, phone: &str) -> Vec<String> {
+    texts_in(file)
+        .into_iter()
+        .filter(|(to, text)| to == phone && text.contains("Starling code"))
+        .map(|(_, text)| text[..6].to_owned())
+        .collect()
+}
+
+/// The code the file transport texted to `phone` most recently, once it
+/// is there.
+async fn code_texted_to(file: &Path, phone: &str) -> String {
+    eventually(|| async { codes_to(file, phone).pop() }).await
+}
+
+/// Links `phone` to `who` as a person does: asks for it (202, the number
+/// pending), reads the code texted to it, and confirms it through the API.
+async fn link_phone(s: &TestServer, file: &Path, who: &Account, phone: &str) {
+    let before = codes_to(file, phone).len();
+    let (status, settings) = put_json(s, who, "/api/me/phone", json!({ "phone": phone })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{settings}");
+    assert_eq!(settings["pending_phone"]["phone"], phone);
+    // The code of this request: the number may have had others before.
+    let code = eventually(|| async { codes_to(file, phone).get(before).cloned() }).await;
+    let (status, settings) = s
+        .send_json(
+            Method::POST,
+            "/api/me/phone/confirm",
+            Some(who),
+            json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert_eq!(settings["phone"], phone);
+    assert_eq!(settings["pending_phone"], Value::Null);
+}
+
 fn png(len: usize) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
     bytes.resize(len, 7);
@@ -59,7 +111,8 @@ fn png(len: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_avatars_settings_and_phones() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.device_poll_ms = 20).await;
+    let file = s.data_dir().join("device-outbox.jsonl");
     let ada = s.signup("ada", "password-1").await;
     let bob = s.signup("bob", "password-2").await;
 
@@ -132,17 +185,13 @@ async fn profiles_avatars_settings_and_phones() {
     let (status, _) = s.get(&bob, &format!("/api/users/{}/avatar", ada.id)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    link_phone(&s, &file, &ada, "+15555550100").await;
     let (status, settings) =
         put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550100"})).await;
     assert_eq!(
         (status, settings["phone"].clone()),
-        (StatusCode::OK, json!("+15555550100"))
-    );
-    let (status, body) =
-        put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550100"})).await;
-    assert_eq!(
-        (status, body["code"].clone()),
-        (StatusCode::CONFLICT, json!("phone_taken"))
+        (StatusCode::OK, json!("+15555550100")),
+        "linking one's own number again"
     );
     for bad in ["555-0100", "+0123456789", "+1", "+1234567890123456", ""] {
         let (status, body) = put_json(&s, &bob, "/api/me/phone", json!({"phone": bad})).await;
@@ -161,8 +210,33 @@ async fn profiles_avatars_settings_and_phones() {
     .await;
     assert_eq!(
         settings,
-        json!({"dms_open": true, "device_paused": true, "phone": "+15555550100"})
+        json!({
+            "dms_open": true,
+            "device_paused": true,
+            "phone": "+15555550100",
+            "pending_phone": null,
+            "quiet_hours": null
+        })
     );
+    let quiet = json!({"start_hour": 22, "end_hour": 7, "utc_offset_minutes": -300});
+    let (status, settings) = put_json(&s, &ada, "/api/me/quiet-hours", quiet.clone()).await;
+    assert_eq!(
+        (status, settings["quiet_hours"].clone()),
+        (StatusCode::OK, quiet)
+    );
+    let (status, body) = put_json(
+        &s,
+        &ada,
+        "/api/me/quiet-hours",
+        json!({"start_hour": 24, "end_hour": 7, "utc_offset_minutes": 0}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_profile"))
+    );
+    let (_, settings) = s.delete(&ada, "/api/me/quiet-hours").await;
+    assert_eq!(settings["quiet_hours"], Value::Null);
     let (_, changed) = s.delete(&ada, "/api/me/phone").await;
     assert_eq!(changed["changed"], true);
     let (_, settings) = s.get(&ada, "/api/me/settings").await;
@@ -242,11 +316,28 @@ async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
         c.sms_secret = Some(SECRET.into());
         c.device_outbox_file = Some(file_for_config);
         c.device_poll_ms = 20;
+        // More texts from one number than the default burst allows.
+        c.sms_burst = 100;
     })
     .await;
     let ada = s.signup("ada", "password-1").await;
     let bob = s.signup("bob", "password-2").await;
-    put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550111"})).await;
+    let (status, _) = put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550111"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Until its code comes back the number runs nothing.
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550111", "follow ada").await;
+    assert_eq!(reply["reply"], starling::sms::NOT_LINKED);
+    // The code reaches the number through the outbox; texted back, it
+    // links the number.
+    let code = code_texted_to(&file, "+15555550111").await;
+    let (status, reply) = inbound(&s, Some(SECRET), "+15555550111", &code).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        reply["reply"],
+        "This phone is now linked to bob. Text HELP for commands."
+    );
+    let (_, usage) = s.get(&bob, "/api/me/device-usage").await;
+    assert_eq!(usage["sent"], 1, "the code counts");
 
     let (status, _) = inbound(&s, None, "+15555550111", "HELP").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -260,7 +351,10 @@ async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, reply) = inbound(&s, Some(SECRET), "+15555550111", "follow ada").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(reply["reply"], "You follow ada now.");
+    assert_eq!(
+        reply["reply"],
+        "You follow ada now; their updates come to this phone."
+    );
     let (_, edge) = s
         .get(&bob, &format!("/api/users/{}/following/{}", bob.id, ada.id))
         .await;
@@ -311,21 +405,21 @@ async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
 
     s.post_text(&ada, "running late, start without me").await;
     let lines = eventually(|| async {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json line"))
-            .collect();
-        (!lines.is_empty()).then_some(lines)
+        let lines = texts_in(&file);
+        (lines.len() == 2).then_some(lines)
     })
     .await;
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["to"], "+15555550111");
-    assert_eq!(lines[0]["text"], "ada: running late, start without me");
+    assert_eq!(
+        lines[1],
+        (
+            "+15555550111".to_owned(),
+            "ada: running late, start without me".to_owned()
+        )
+    );
     let (_, usage) = s.get(&bob, "/api/me/device-usage").await;
     assert_eq!(
         (usage["sent"].clone(), usage["over_cap"].clone()),
-        (json!(1), json!(0))
+        (json!(2), json!(0))
     );
     // The line is written before the text is acknowledged and counted.
     eventually(|| async {
@@ -338,7 +432,7 @@ async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
             .text()
             .await
             .expect("text");
-        text.contains("starling_device_updates_sent_total 1")
+        text.contains("starling_device_updates_sent_total 2")
             .then_some(())
     })
     .await;
@@ -355,10 +449,234 @@ async fn texts_in_run_commands_and_device_updates_go_out_through_the_file() {
     })
     .await;
     let (_, usage) = s.get(&bob, "/api/me/device-usage").await;
-    assert_eq!(usage["sent"], 1, "paused: nothing more queued");
-    let text = std::fs::read_to_string(&file).expect("file");
-    assert_eq!(text.lines().count(), 1, "paused: {text}");
+    assert_eq!(usage["sent"], 2, "paused: nothing more queued");
+    assert_eq!(texts_in(&file).len(), 2, "paused");
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_is_linked_only_by_its_code_and_whoever_confirms_takes_it() {
+    let s = TestServer::start_with(|c| {
+        c.device_poll_ms = 20;
+        c.sms_secret = Some(SECRET.into());
+    })
+    .await;
+    let file = s.data_dir().join("device-outbox.jsonl");
+    let ada = s.signup("ada", "password-1").await;
+    let eve = s.signup("eve", "password-2").await;
+    let bob = s.signup("bob", "password-3").await;
+    let confirm = |who: &Account, code: Value| {
+        let who = who.clone();
+        let s = &s;
+        async move {
+            s.send_json(
+                Method::POST,
+                "/api/me/phone/confirm",
+                Some(&who),
+                json!({ "code": code }),
+            )
+            .await
+        }
+    };
+    // Nothing to confirm yet.
+    let (status, body) = confirm(&ada, json!("123456")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("no_pending_phone"))
+    );
+    // Eve asks for Ada's number: it is not hers, and it blocks nobody.
+    let (status, _) = put_json(&s, &eve, "/api/me/phone", json!({"phone": "+15555550100"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, settings) = s.get(&eve, "/api/me/settings").await;
+    assert_eq!(settings["phone"], Value::Null);
+    assert_eq!(settings["pending_phone"]["attempts_left"], 5);
+    let eves_code = code_texted_to(&file, "+15555550100").await;
+    // Bad and wrong codes.
+    for bad in [json!("12345"), json!("abcdef"), json!("")] {
+        let (status, body) = confirm(&eve, bad.clone()).await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!("invalid_code")),
+            "{bad}"
+        );
+    }
+    let (status, body) = confirm(&eve, json!(42)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let wrong = format!(
+        "{:06}",
+        (eves_code.parse::<u32>().expect("digits") + 1) % 1_000_000
+    );
+    let (status, body) = confirm(&eve, json!(wrong)).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("wrong_code"))
+    );
+    // Ada asks for her own number, gets her own code, and confirms first.
+    link_phone(&s, &file, &ada, "+15555550100").await;
+    let (_, settings) = s.get(&eve, "/api/me/settings").await;
+    assert_eq!(settings["pending_phone"], Value::Null, "eve's claim went");
+    let (status, body) = confirm(&eve, json!(eves_code)).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("no_pending_phone"))
+    );
+    // The number changes hands by text: Bob asks, and its owner texts
+    // Bob's code back. Ada no longer has it; nobody has it twice.
+    let (status, _) = put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550100"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // The number's third code: Eve's, Ada's, then Bob's.
+    let bobs_code = eventually(|| async { codes_to(&file, "+15555550100").get(2).cloned() }).await;
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550100", &bobs_code).await;
+    assert_eq!(
+        reply["reply"],
+        "This phone is now linked to bob. Text HELP for commands."
+    );
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["phone"], Value::Null);
+    let (_, settings) = s.get(&bob, "/api/me/settings").await;
+    assert_eq!(settings["phone"], "+15555550100");
+    // A message to bob is texted to his phone.
+    follow(&s, &bob, &ada).await;
+    let (status, _) = send(&s, &ada, &bob, "see you at 8").await;
+    assert_eq!(status, StatusCode::CREATED);
+    eventually(|| async {
+        texts_in(&file)
+            .contains(&("+15555550100".to_owned(), "D ada: see you at 8".to_owned()))
+            .then_some(())
+    })
+    .await;
+    s.stop().await;
+}
+
+/// A code is refused once its time is up (`code_expired`, and the link
+/// is dropped), and each code texted counts against the day's cap, past
+/// which no code is sent (`device_cap_reached`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_is_refused_and_codes_count_against_the_daily_cap() {
+    let s = TestServer::start_with(|c| {
+        c.device_poll_ms = 20;
+        c.phone_code_ttl_ms = 1_000;
+        c.device_daily_cap = 2;
+    })
+    .await;
+    let file = s.data_dir().join("device-outbox.jsonl");
+    let ada = s.signup("ada", "password-1").await;
+    let (status, _) = put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550140"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let code = code_texted_to(&file, "+15555550140").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let confirm = || {
+        s.send_json(
+            Method::POST,
+            "/api/me/phone/confirm",
+            Some(&ada),
+            json!({ "code": code }),
+        )
+    };
+    let (status, body) = confirm().await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("code_expired"))
+    );
+    let (status, body) = confirm().await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("no_pending_phone")),
+        "an expired link is dropped"
+    );
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["phone"], Value::Null);
+    // The second code of the day is the last one.
+    let (status, _) = put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550140"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) =
+        put_json(&s, &ada, "/api/me/phone", json!({"phone": "+15555550141"})).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::CONFLICT, json!("device_cap_reached"))
+    );
+    let (_, settings) = s.get(&ada, "/api/me/settings").await;
+    assert_eq!(settings["pending_phone"]["phone"], "+15555550140");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_secret_comes_before_the_body_and_floods_are_refused() {
+    let s = TestServer::start_with(|c| {
+        c.sms_secret = Some(SECRET.into());
+        c.sms_burst = 3;
+        c.sms_per_minute = 1;
+        c.follow_burst = 1;
+        c.follows_per_minute = 1;
+        c.device_poll_ms = 20;
+    })
+    .await;
+    let file = s.data_dir().join("device-outbox.jsonl");
+    // A malformed body without the secret: 401, not 400.
+    let response = s
+        .client
+        .post(s.url("/sms/inbound"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // With the secret the same body is a 400.
+    let response = s
+        .client
+        .post(s.url("/sms/inbound"))
+        .bearer_auth(SECRET)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Three texts from one number, then 429 with Retry-After; another
+    // number is not held up.
+    for _ in 0..3 {
+        let (status, _) = inbound(&s, Some(SECRET), "+15555550177", "hello").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = inbound(&s, Some(SECRET), "+15555550177", "hello").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
+    );
+    let (status, _) = inbound(&s, Some(SECRET), "+15555550178", "hello").await;
+    assert_eq!(status, StatusCode::OK);
+    // Follows share one limit through the API and by text: a burst of one.
+    let ada = s.signup("ada", "password-1").await;
+    s.signup("bob", "password-2").await;
+    let carol = s.signup("carol", "password-3").await;
+    link_phone(&s, &file, &ada, "+15555550179").await;
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550179", "FOLLOW bob").await;
+    assert_eq!(
+        reply["reply"],
+        "You follow bob now; their updates come to this phone."
+    );
+    let (status, body) = s
+        .put(
+            &ada,
+            &format!("/api/users/{}/following/{}", ada.id, carol.id),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate_limited"))
+    );
+    let (_, reply) = inbound(&s, Some(SECRET), "+15555550179", "FOLLOW carol").await;
+    assert!(
+        reply["reply"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("Slow down: try again in")),
+        "{reply}"
+    );
+    let (_, following) = s
+        .get(&ada, &format!("/api/users/{}/following", ada.id))
+        .await;
+    assert_eq!(following["users"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,6 +730,22 @@ async fn the_webhook_transport_retries_until_the_gateway_takes_it_then_never_res
     let ada = s.signup("ada", "password-1").await;
     let bob = s.signup("bob", "password-2").await;
     put_json(&s, &bob, "/api/me/phone", json!({"phone": "+15555550122"})).await;
+    // The code goes out first, after the gateway's two refusals.
+    let code = eventually(|| async {
+        let got = received.lock().clone();
+        got.first()
+            .and_then(|t| t["text"].as_str().map(|t| t[..6].to_owned()))
+    })
+    .await;
+    let (status, _) = s
+        .send_json(
+            Method::POST,
+            "/api/me/phone/confirm",
+            Some(&bob),
+            json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     follow(&s, &bob, &ada).await;
     let (status, _) = s
         .put(
@@ -421,7 +755,7 @@ async fn the_webhook_transport_retries_until_the_gateway_takes_it_then_never_res
         .await;
     assert_eq!(status, StatusCode::OK);
     s.post_text(&ada, "hello phones").await;
-    eventually(|| async { (!received.lock().is_empty()).then_some(()) }).await;
+    eventually(|| async { (received.lock().len() >= 2).then_some(()) }).await;
     assert!(
         attempts.load(Ordering::SeqCst) >= 3,
         "two refusals, then the send that worked"
@@ -429,9 +763,9 @@ async fn the_webhook_transport_retries_until_the_gateway_takes_it_then_never_res
     // Acknowledged: not offered again, however many leases pass.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let got = received.lock().clone();
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0]["to"], "+15555550122");
-    assert_eq!(got[0]["text"], "ada: hello phones");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1]["to"], "+15555550122");
+    assert_eq!(got[1]["text"], "ada: hello phones");
     s.stop().await;
 }
 

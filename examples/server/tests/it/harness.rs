@@ -74,6 +74,12 @@ impl TestServer {
         self.dir.take().expect("data folder")
     }
 
+    /// The server's data folder (the file transport writes texts to
+    /// `device-outbox.jsonl` in it unless told otherwise).
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.as_ref().expect("data folder").path().join("data")
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
