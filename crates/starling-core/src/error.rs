@@ -49,6 +49,21 @@ pub enum Error {
     /// One of the two accounts blocks the other, so this is refused.
     #[error("blocked: {0}")]
     Blocked(&'static str),
+    /// The account is protected: following it takes a follow request
+    /// that it approves.
+    #[error("account {0} is protected: send a follow request")]
+    Protected(UserId),
+    /// The account is public: it is followed without a request.
+    #[error("account {0} is not protected: follow it without a request")]
+    NotProtected(UserId),
+    /// No pending follow request from `from` to `to`.
+    #[error("no follow request from {from} to {to}")]
+    UnknownFollowRequest {
+        /// Who would have asked.
+        from: UserId,
+        /// Who would have been asked.
+        to: UserId,
+    },
     /// No group has this id.
     #[error("unknown group {0}")]
     UnknownGroup(crate::GroupId),
@@ -133,10 +148,11 @@ pub enum ErrorKind {
     /// input is refused again.
     Invalid,
     /// The input is well formed but clashes with what is stored: a
-    /// username or phone number another account holds.
+    /// username or phone number another account holds, a follow request
+    /// to an account that is not protected.
     Conflict,
-    /// The caller may not do this: another's post or group, or an action
-    /// across a block.
+    /// The caller may not do this: another's post or group, an action
+    /// across a block, a follow of a protected account without a request.
     Forbidden,
     /// The storage failed, or an earlier storage failure poisoned the
     /// engine: a retry (after reopening, when poisoned) may succeed.
@@ -155,6 +171,7 @@ impl Error {
             | Error::UnknownPost(_)
             | Error::PostDeleted(_)
             | Error::UnknownGroup(_)
+            | Error::UnknownFollowRequest { .. }
             | Error::NoStore { .. } => ErrorKind::NotFound,
             Error::InvalidUsername(_)
             | Error::InvalidText(_)
@@ -169,8 +186,10 @@ impl Error {
             | Error::AvatarTooLarge { .. }
             | Error::UnsupportedImage
             | Error::InvalidDeliveryId => ErrorKind::Invalid,
-            Error::UsernameTaken(_) | Error::PhoneTaken => ErrorKind::Conflict,
-            Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
+            Error::UsernameTaken(_) | Error::PhoneTaken | Error::NotProtected(_) => {
+                ErrorKind::Conflict
+            }
+            Error::NotAllowed(_) | Error::Blocked(_) | Error::Protected(_) => ErrorKind::Forbidden,
             Error::Storage(_) | Error::Poisoned | Error::Closed => ErrorKind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => ErrorKind::Internal,
         }
@@ -241,6 +260,15 @@ mod tests {
             (Error::UnknownPost(PostId(1)), NotFound),
             (Error::PostDeleted(PostId(1)), NotFound),
             (Error::UnknownGroup(GroupId(1)), NotFound),
+            (
+                Error::UnknownFollowRequest {
+                    from: UserId(1),
+                    to: UserId(2),
+                },
+                NotFound,
+            ),
+            (Error::NotProtected(UserId(1)), Conflict),
+            (Error::Protected(UserId(1)), Forbidden),
             (Error::InvalidUsername("empty"), Invalid),
             (Error::InvalidText("empty"), Invalid),
             (Error::TextTooLong { len: 2, max: 1 }, Invalid),

@@ -111,11 +111,21 @@ pub enum LinkKind {
     Reposts = 8,
     /// (group, !post) -> 0: a group's posts, newest first.
     GroupPosts = 9,
+    /// (user, 0) -> time protected in ms: the account is protected; its
+    /// posts are seen by its author and followers only, and following it
+    /// takes a request the user approves.
+    Protected = 10,
+    /// (protected user, requester) -> request time in ms: a pending
+    /// follow request, listed by the user asked.
+    FollowRequests = 11,
+    /// (requester, protected user) -> request time in ms: the reverse of
+    /// [`LinkKind::FollowRequests`], listed by the requester.
+    RequestsSent = 12,
 }
 
 impl LinkKind {
     /// Every kind, in tag order.
-    pub const ALL: [LinkKind; 9] = [
+    pub const ALL: [LinkKind; 12] = [
         LinkKind::Blocks,
         LinkKind::BlockedBy,
         LinkKind::Mutes,
@@ -125,6 +135,9 @@ impl LinkKind {
         LinkKind::Mentions,
         LinkKind::Reposts,
         LinkKind::GroupPosts,
+        LinkKind::Protected,
+        LinkKind::FollowRequests,
+        LinkKind::RequestsSent,
     ];
 
     /// The kind with this tag.

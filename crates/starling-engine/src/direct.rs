@@ -361,8 +361,14 @@ impl<B: Backend> Engine<B> {
         for (mut d, post) in due.into_iter().zip(posts) {
             // Texts are sent to the number linked now: a delivery whose post
             // was deleted, whose recipient unlinked their phone or paused
-            // device updates since it was queued is dropped, not sent.
-            let live = post.is_some_and(|p| !p.deleted);
+            // device updates since it was queued, or may no longer read its
+            // protected author (they unfollowed), is dropped, not sent.
+            let live = match post {
+                Some(p) if !p.deleted => {
+                    starling_graph::reads_author(&s.backend, d.id.recipient, p.author)?
+                }
+                _ => false,
+            };
             let paused = s
                 .backend
                 .profile(d.id.recipient)?

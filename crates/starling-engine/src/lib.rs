@@ -29,6 +29,7 @@ mod fanout;
 mod locks;
 mod posting;
 mod progress;
+mod protect;
 mod reads;
 #[cfg(all(test, feature = "serde"))]
 mod serde_tests;
@@ -39,6 +40,7 @@ pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
 pub use posting::PostOptions;
+pub use protect::FollowState;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
 pub use starling_inbox::{CheckReport, Problem, Progress, Stage, TimelinePage, Viewer};
 pub use starling_store::Backend;
