@@ -39,6 +39,18 @@ pub enum Op {
     MarkRead(usize, usize),
     /// `.0` opens (`true`) or closes their direct messages to anyone.
     OpenDms(usize, bool),
+    /// `.0` makes their account protected.
+    Protect(usize),
+    /// `.0` makes their account public again (pending requests approved).
+    Unprotect(usize),
+    /// `.0` asks to follow the protected account `.1`.
+    RequestFollow(usize, usize),
+    /// `.0` approves `.1`'s follow request.
+    Approve(usize, usize),
+    /// `.0` denies `.1`'s follow request.
+    Deny(usize, usize),
+    /// `.0` withdraws their follow request to `.1`.
+    Cancel(usize, usize),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -94,6 +106,12 @@ impl Op {
             Op::SendDirect(a, b, text) => format!("dm {a} {b} {}", hex(text)),
             Op::MarkRead(a, b) => format!("read {a} {b}"),
             Op::OpenDms(a, open) => format!("dms {a} {}", u8::from(*open)),
+            Op::Protect(a) => format!("protect {a}"),
+            Op::Unprotect(a) => format!("unprotect {a}"),
+            Op::RequestFollow(a, b) => format!("request {a} {b}"),
+            Op::Approve(a, b) => format!("approve {a} {b}"),
+            Op::Deny(a, b) => format!("deny {a} {b}"),
+            Op::Cancel(a, b) => format!("cancel {a} {b}"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -126,6 +144,12 @@ impl Op {
             ("read", _, _, None) => Op::MarkRead(num(a)?, num(b)?),
             ("dms", _, Some("1"), None) => Op::OpenDms(num(a)?, true),
             ("dms", _, Some("0"), None) => Op::OpenDms(num(a)?, false),
+            ("protect", _, None, None) => Op::Protect(num(a)?),
+            ("unprotect", _, None, None) => Op::Unprotect(num(a)?),
+            ("request", _, _, None) => Op::RequestFollow(num(a)?, num(b)?),
+            ("approve", _, _, None) => Op::Approve(num(a)?, num(b)?),
+            ("deny", _, _, None) => Op::Deny(num(a)?, num(b)?),
+            ("cancel", _, _, None) => Op::Cancel(num(a)?, num(b)?),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -147,7 +171,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 30;
+        let tag = next() % 36;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -167,7 +191,13 @@ impl Op {
             25 => Op::PostToGroup(next() % 8, next() % 4, text(next())),
             26 | 27 => Op::SendDirect(next() % 8, next() % 8, text(next())),
             28 => Op::MarkRead(next() % 8, next() % 8),
-            _ => Op::OpenDms(next() % 8, next() % 2 == 0),
+            29 => Op::OpenDms(next() % 8, next() % 2 == 0),
+            30 => Op::Protect(next() % 8),
+            31 => Op::Unprotect(next() % 8),
+            32 => Op::RequestFollow(next() % 8, next() % 8),
+            33 => Op::Approve(next() % 8, next() % 8),
+            34 => Op::Deny(next() % 8, next() % 8),
+            _ => Op::Cancel(next() % 8, next() % 8),
         })
     }
 }
@@ -226,7 +256,13 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         3 => (user.clone(), 0..4usize, 0..=TEXTS.len()).prop_map(|(a, g, t)| Op::PostToGroup(a, g, text(t))),
         4 => (user.clone(), user.clone(), 0..=TEXTS.len()).prop_map(|(a, b, t)| Op::SendDirect(a, b, text(t))),
         2 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::MarkRead(a, b)),
-        1 => (user, any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
+        1 => (user.clone(), any::<bool>()).prop_map(|(a, open)| Op::OpenDms(a, open)),
+        2 => user.clone().prop_map(Op::Protect),
+        1 => user.clone().prop_map(Op::Unprotect),
+        4 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::RequestFollow(a, b)),
+        3 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Approve(a, b)),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Deny(a, b)),
+        1 => (user.clone(), user).prop_map(|(a, b)| Op::Cancel(a, b)),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -272,6 +308,10 @@ mod tests {
             "grouppost 1 2",
             "dms 1 2",
             "read 1",
+            "protect 1 2",
+            "unprotect",
+            "request 1",
+            "approve a 1",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");

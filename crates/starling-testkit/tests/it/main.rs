@@ -70,7 +70,7 @@ proptest! {
 fn fuzz_decoded_ops_match_model() {
     // A fixed byte string through the fuzzers' decoder: every op kind,
     // unknown users and posts, reopen in the middle.
-    let bytes: Vec<u8> = (0u32..600)
+    let bytes: Vec<u8> = (0u32..1200)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let mut rest = &bytes[..];

@@ -40,6 +40,11 @@ enum Step {
     Block(usize, usize),
     Unblock(usize, usize),
     Mute(usize, usize),
+    Protect(usize),
+    Unprotect(usize),
+    Request(usize, usize),
+    Approve(usize, usize),
+    Deny(usize, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -59,6 +64,11 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (u(), u()).prop_map(|(a, b)| Step::Block(a, b)),
         1 => (u(), u()).prop_map(|(a, b)| Step::Unblock(a, b)),
         1 => (u(), u()).prop_map(|(a, b)| Step::Mute(a, b)),
+        2 => u().prop_map(Step::Protect),
+        1 => u().prop_map(Step::Unprotect),
+        3 => (u(), u()).prop_map(|(a, b)| Step::Request(a, b)),
+        3 => (u(), u()).prop_map(|(a, b)| Step::Approve(a, b)),
+        1 => (u(), u()).prop_map(|(a, b)| Step::Deny(a, b)),
     ]
 }
 
@@ -74,6 +84,10 @@ struct Audiences {
     deleted: HashSet<PostId>,
     /// Repost -> the original it reposts.
     reposts: HashMap<PostId, PostId>,
+    /// Protected accounts.
+    protected: HashSet<usize>,
+    /// Pending follow requests: (requester, account).
+    requests: BTreeSet<(usize, usize)>,
 }
 
 /// Each post's author and audience.
@@ -99,9 +113,21 @@ impl Audiences {
     /// to `audience`.
     fn sees(&self, viewer: Option<usize>, author: usize, audience: Audience) -> bool {
         match viewer {
-            None => audience == Audience::Public,
-            Some(v) => !self.blocked_either(v, author) && self.may_see(v, author, audience),
+            None => audience == Audience::Public && !self.protected.contains(&author),
+            Some(v) => {
+                !self.blocked_either(v, author)
+                    && self.may_see(v, author, audience)
+                    && self.reads(v, author)
+            }
         }
+    }
+
+    /// Whether protection lets `viewer` read `author`: a public account,
+    /// or the viewer is the author or follows them.
+    fn reads(&self, viewer: usize, author: usize) -> bool {
+        viewer == author
+            || !self.protected.contains(&author)
+            || self.follows.contains(&(viewer, author))
     }
 
     /// What `viewer` (`None`: anyone) reads of post `id` by id: deleted
@@ -134,7 +160,11 @@ impl Audiences {
             Read::Visible => {
                 let original = self.reposts.get(&id).copied().unwrap_or(id);
                 match meta.get(&original) {
-                    Some((_, Audience::Public)) => Ok(()),
+                    Some(&(author, Audience::Public))
+                        if author == a || !self.protected.contains(&author) =>
+                    {
+                        Ok(())
+                    }
                     _ => Err(Read::Visible),
                 }
             }
@@ -288,11 +318,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// A group post reaches its author and the members who follow the
-    /// author, and nobody else, on any path: home, author and mentions
+    /// author, and a protected account's post its author and approved
+    /// followers, and nobody else, on any path: home, author and mentions
     /// timelines, get-by-id, threads, reposts and real-time events; and the
     /// inboxes still equal their rebuild from the ground truth.
     #[test]
-    fn group_posts_are_invisible_to_everyone_outside_the_audience(
+    fn group_and_protected_posts_are_invisible_to_everyone_outside_the_audience(
         steps in proptest::collection::vec(step(), 1..60),
         cap in 2..6usize,
     ) {
@@ -317,6 +348,8 @@ proptest! {
                         Some(|e| matches!(e, Error::SelfFollow))
                     } else if model.blocked_either(a, b) {
                         Some(|e| matches!(e, Error::Blocked(_)))
+                    } else if model.protected.contains(&b) && !model.follows.contains(&(a, b)) {
+                        Some(|e| matches!(e, Error::Protected(_)))
                     } else {
                         None
                     };
@@ -442,6 +475,8 @@ proptest! {
                         model.blocks.insert((a, b));
                         model.follows.remove(&(a, b));
                         model.follows.remove(&(b, a));
+                        model.requests.remove(&(a, b));
+                        model.requests.remove(&(b, a));
                     }
                 }
                 Step::Unblock(a, b) => {
@@ -453,10 +488,81 @@ proptest! {
                         (a == b).then_some(|e| matches!(e, Error::NotAllowed(_)));
                     expect_write("mute", e.mute(users[a], users[b]), want)?;
                 }
+                Step::Protect(a) => {
+                    let new = e.protect(users[a]).expect("protect");
+                    prop_assert_eq!(new, model.protected.insert(a));
+                }
+                Step::Unprotect(a) => {
+                    let was = e.unprotect(users[a]).expect("unprotect");
+                    prop_assert_eq!(was, model.protected.remove(&a));
+                    // Every pending request became a follow.
+                    let asked: Vec<(usize, usize)> =
+                        model.requests.iter().filter(|r| r.1 == a).copied().collect();
+                    for r in asked {
+                        model.requests.remove(&r);
+                        model.follows.insert(r);
+                    }
+                }
+                Step::Request(a, b) => {
+                    let want: Option<fn(&Error) -> bool> = if a == b {
+                        Some(|e| matches!(e, Error::SelfFollow))
+                    } else if model.follows.contains(&(a, b)) {
+                        None
+                    } else if model.blocked_either(a, b) {
+                        Some(|e| matches!(e, Error::Blocked(_)))
+                    } else if !model.protected.contains(&b) {
+                        Some(|e| matches!(e, Error::NotProtected(_)))
+                    } else {
+                        None
+                    };
+                    let got = e.request_follow(users[a], users[b]);
+                    if let Some(new) = expect_write("request", got, want)? {
+                        let following = model.follows.contains(&(a, b));
+                        prop_assert_eq!(new, !following && model.requests.insert((a, b)));
+                    }
+                }
+                Step::Approve(a, b) => {
+                    // `a` approves `b`.
+                    let want: Option<fn(&Error) -> bool> = if model.requests.contains(&(b, a)) {
+                        None
+                    } else {
+                        Some(|e| matches!(e, Error::UnknownFollowRequest { .. }))
+                    };
+                    let got = e.approve_follow_request(users[a], users[b]);
+                    if expect_write("approve", got, want)?.is_some() {
+                        model.requests.remove(&(b, a));
+                        model.follows.insert((b, a));
+                    }
+                }
+                Step::Deny(a, b) => {
+                    let want: Option<fn(&Error) -> bool> = if model.requests.contains(&(b, a)) {
+                        None
+                    } else {
+                        Some(|e| matches!(e, Error::UnknownFollowRequest { .. }))
+                    };
+                    let got = e.deny_follow_request(users[a], users[b]);
+                    if expect_write("deny", got, want)?.is_some() {
+                        model.requests.remove(&(b, a));
+                    }
+                }
             }
             e.wait_for_fanout().expect("fan-out");
             for (i, sub) in subs.iter().enumerate() {
-                events[i].extend(drain(sub));
+                let new = drain(sub);
+                // Nobody is told of a protected account's post they may
+                // not read now.
+                for event in &new {
+                    let post = match *event {
+                        Event::TimelineAdded { post } | Event::Mention { post } => post,
+                        _ => continue,
+                    };
+                    let author = meta[&post].0;
+                    prop_assert!(
+                        model.reads(i, author),
+                        "u{} was told of post {} of protected u{}", i, post, author
+                    );
+                }
+                events[i].extend(new);
             }
         }
         let index: HashMap<UserId, usize> = users.iter().enumerate().map(|(i, u)| (*u, i)).collect();
@@ -468,8 +574,13 @@ proptest! {
                     model.may_see(v, author, post.audience),
                     "u{} saw group post {} of u{} by {}", v, post.id, author, path
                 );
+                prop_assert!(
+                    model.reads(v, author),
+                    "u{} saw post {} of protected u{} by {}", v, post.id, author, path
+                );
                 if path.starts_with("public") {
                     prop_assert_eq!(post.audience, Audience::Public, "{}", path);
+                    prop_assert!(!model.protected.contains(&author), "{}", path);
                 }
             }
             // The audience does see every live group post by id.
