@@ -39,9 +39,7 @@ pub fn reads_author<S: GraphStore + ?Sized>(
     reader: UserId,
     author: UserId,
 ) -> Result<bool> {
-    Ok(reader == author
-        || !is_protected(store, author)?
-        || store.edge(reader, author)?.is_some())
+    Ok(reader == author || !is_protected(store, author)? || store.edge(reader, author)?.is_some())
 }
 
 /// Whether `from` has a pending follow request to `to`.

@@ -436,9 +436,7 @@ impl<B: Backend> Harness<B> {
             Op::RequestFollow(a, b) => engine
                 .request_follow(self.user_id(*a), self.user_id(*b))
                 .map(drop),
-            Op::Approve(a, b) => {
-                engine.approve_follow_request(self.user_id(*a), self.user_id(*b))
-            }
+            Op::Approve(a, b) => engine.approve_follow_request(self.user_id(*a), self.user_id(*b)),
             Op::Deny(a, b) => engine.deny_follow_request(self.user_id(*a), self.user_id(*b)),
             Op::Cancel(a, b) => engine.cancel_follow_request(self.user_id(*a), self.user_id(*b)),
         };
