@@ -1,7 +1,7 @@
 //! Executing an incoming text as the owner of the phone it came from.
 
 use starling_core::{Error, ErrorKind, Phone, Toggle, UserId, Username};
-use starling_engine::{Backend, Engine};
+use starling_engine::{Backend, Engine, FollowState};
 
 use crate::{Command, help_text, parse, reply_for_invalid};
 use starling_core::fit_sms;
@@ -64,10 +64,15 @@ fn execute<B: Backend>(
         }
         Command::Follow(name) => {
             let u = user(name)?;
-            if engine.follow(owner, u.id)? {
-                format!("You follow {} now.", u.name)
-            } else {
+            if engine.is_following(owner, u.id)? {
                 format!("You already follow {}.", u.name)
+            } else {
+                match engine.follow_or_request(owner, u.id)? {
+                    FollowState::Following => format!("You follow {} now.", u.name),
+                    FollowState::Requested => {
+                        format!("{} is protected: follow request sent.", u.name)
+                    }
+                }
             }
         }
         Command::Leave(name) => {

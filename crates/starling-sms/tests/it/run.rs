@@ -71,6 +71,28 @@ fn each_command_does_what_it_says() {
             assert!(following(w, w.ada, w.bob));
         },
     );
+    // A protected account gets a request, which it approves or not.
+    let w = world();
+    w.engine.protect(w.carol).expect("protect");
+    for (text, expected) in [
+        ("FOLLOW carol", "carol is protected: follow request sent."),
+        ("FOLLOW carol", "carol is protected: follow request sent."),
+    ] {
+        assert_eq!(run_text(&w.engine, ADA, text), expected);
+    }
+    assert!(!following(&w, w.ada, w.carol));
+    let asked = w
+        .engine
+        .follow_requests(w.carol, None, 5)
+        .expect("requests");
+    assert_eq!(asked.users, vec![w.ada]);
+    w.engine
+        .approve_follow_request(w.carol, w.ada)
+        .expect("approve");
+    assert_eq!(
+        run_text(&w.engine, ADA, "FOLLOW carol"),
+        "You already follow carol."
+    );
     check(
         ADA,
         &[
