@@ -13,8 +13,8 @@ pub use starling_core::{
     User, UserId, Username, utc_day,
 };
 pub use starling_engine::{
-    CheckReport, ConversationPage, Event, FanoutStats, MessagePage, PostOptions, Problem, Progress,
-    Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    CheckReport, ConversationPage, Event, FanoutStats, FollowState, MessagePage, PostOptions,
+    Problem, Progress, Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};

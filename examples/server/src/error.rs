@@ -170,6 +170,9 @@ impl From<starling::Error> for ApiError {
             E::PhoneTaken => "phone_taken",
             E::NotAllowed(_) => "not_allowed",
             E::Blocked(_) => "blocked",
+            E::Protected(_) => "protected",
+            E::NotProtected(_) => "not_protected",
+            E::UnknownFollowRequest { .. } => "unknown_follow_request",
             _ => match status {
                 StatusCode::NOT_FOUND => "not_found",
                 StatusCode::CONFLICT => "conflict",

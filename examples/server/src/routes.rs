@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/home", get(home_timeline))
         .route("/home/events", get(home_events))
         .merge(social::routes())
+        .merge(protect::routes())
         .merge(direct::routes());
 
     Router::new()
@@ -356,6 +357,8 @@ async fn following(
 #[derive(Serialize)]
 struct EdgeJson {
     following: bool,
+    /// A follow request waits for the (protected) account to approve it.
+    requested: bool,
     changed: bool,
 }
 
@@ -395,11 +398,24 @@ async fn follow(
     state
         .db()
         .call(move |engine| {
-            let changed = engine.follow(me, UserId(target))?;
-            Ok(axum::Json(EdgeJson {
-                following: true,
-                changed,
-            }))
+            // A protected account is asked instead of followed.
+            match engine.follow(me, UserId(target)) {
+                Ok(changed) => Ok(axum::Json(EdgeJson {
+                    following: true,
+                    requested: false,
+                    changed,
+                })),
+                Err(starling::Error::Protected(_)) => {
+                    let changed = engine.request_follow(me, UserId(target))?;
+                    let following = engine.is_following(me, UserId(target))?;
+                    Ok(axum::Json(EdgeJson {
+                        following,
+                        requested: !following,
+                        changed,
+                    }))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await
 }
@@ -416,6 +432,7 @@ async fn unfollow(
             let changed = engine.unfollow(me, UserId(target))?;
             Ok(axum::Json(EdgeJson {
                 following: false,
+                requested: false,
                 changed,
             }))
         })

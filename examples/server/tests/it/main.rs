@@ -5,6 +5,7 @@ mod browser;
 mod direct;
 mod harness;
 mod measure;
+mod protect;
 mod social;
 mod streams;
 
