@@ -300,8 +300,11 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     b.click("#requests-refresh").await;
     b.wait_for("document.getElementById('requests').textContent.includes('@ada')")
         .await;
-    b.click(&format!("#requests li[data-user=\"{}\"] button.approve", ada.id))
-        .await;
+    b.click(&format!(
+        "#requests li[data-user=\"{}\"] button.approve",
+        ada.id
+    ))
+    .await;
     b.wait_for("document.getElementById('status').textContent === 'Approved @ada'")
         .await;
     b.wait_for("document.getElementById('requests').children.length === 0")
