@@ -520,9 +520,10 @@ impl<B: Backend> Harness<B> {
                 .is_following(self.user_id(*a), self.user_id(*b))
                 .map_err(e)?,
             Op::Post(a, _) => {
-                let newest = engine
-                    .author_timeline(self.user_id(*a), None, 1)
-                    .map_err(e)?;
+                // As the author sees their own posts: a protected account's
+                // are hidden from everyone else.
+                let a = self.user_id(*a);
+                let newest = engine.author_timeline_as(a, a, None, 1).map_err(e)?;
                 match newest.posts.first() {
                     Some(p) if !self.posts.contains(&p.id) => {
                         self.posts.push(p.id);

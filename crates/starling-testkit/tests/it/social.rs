@@ -90,6 +90,13 @@ struct Audiences {
     requests: BTreeSet<(usize, usize)>,
 }
 
+/// Replying or reposting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Share {
+    Reply,
+    Repost,
+}
+
 /// Each post's author and audience.
 type Meta = HashMap<PostId, (usize, Audience)>;
 
@@ -153,15 +160,19 @@ impl Audiences {
     }
 
     /// What replying to or reposting `id` as `a` must give: the read's
-    /// error, or for a visible post whose original is a group post
-    /// [`Error::NotAllowed`].
-    fn share(&self, meta: &Meta, a: usize, id: PostId) -> Result<(), Read> {
+    /// error, or for a visible post whose original is a group post (or, for
+    /// a repost, another's protected post) [`Error::NotAllowed`].
+    fn share(&self, meta: &Meta, a: usize, id: PostId, how: Share) -> Result<(), Read> {
         match self.read(meta, Some(a), id) {
             Read::Visible => {
                 let original = self.reposts.get(&id).copied().unwrap_or(id);
                 match meta.get(&original) {
+                    // Only its author reposts a protected account's post;
+                    // whoever reads it may reply.
                     Some(&(author, Audience::Public))
-                        if author == a || !self.protected.contains(&author) =>
+                        if how == Share::Reply
+                            || author == a
+                            || !self.protected.contains(&author) =>
                     {
                         Ok(())
                     }
@@ -405,7 +416,7 @@ proptest! {
                 }
                 Step::Reply(a, p) => {
                     if let Some(&parent) = posts.get(p) {
-                        match (e.reply(users[a], parent, "re"), model.share(&meta, a, parent)) {
+                        match (e.reply(users[a], parent, "re"), model.share(&meta, a, parent, Share::Reply)) {
                             (Ok(r), Ok(())) => {
                                 let (author, audience) = meta[&parent];
                                 prop_assert_eq!(audience, Audience::Public, "replied to a group post");
@@ -423,7 +434,7 @@ proptest! {
                 }
                 Step::Repost(a, p) => {
                     if let Some(&original) = posts.get(p) {
-                        match (e.repost(users[a], original), model.share(&meta, a, original)) {
+                        match (e.repost(users[a], original), model.share(&meta, a, original, Share::Repost)) {
                             (Ok(r), Ok(())) => {
                                 let (_, audience) = meta[&original];
                                 prop_assert_eq!(audience, Audience::Public, "reposted a group post");
