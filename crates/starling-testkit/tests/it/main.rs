@@ -3,6 +3,7 @@
 mod check;
 mod direct;
 mod faults;
+mod protect;
 mod social;
 
 use proptest::prelude::*;

@@ -6,6 +6,7 @@ mod cluster;
 mod direct;
 mod harness;
 mod measure;
+mod protect;
 mod social;
 mod streams;
 
