@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use starling_core::{Config, Cursor, Error, PostId, Toggle, UserId};
+use starling_core::{Config, Cursor, DeliveryKind, Error, PostId, Toggle, UserId};
 use starling_engine::{Engine, Event, FollowState};
 use starling_memstore::MemBackend;
 
@@ -326,6 +326,15 @@ fn texts_of_a_protected_account_go_to_followers_only() {
     for (f, phone) in [(stays, "+15555550110"), (leaves, "+15555550111")] {
         e.follow(f, alice).expect("follow");
         e.link_phone(f, phone).expect("phone");
+        // The code reaches the phone through the outbox; it comes back.
+        let sent = e.lease_device_deliveries(10, 60_000).expect("lease");
+        let code = sent
+            .iter()
+            .find(|d| d.id.recipient == f && d.kind == DeliveryKind::Code)
+            .expect("a code")
+            .text[..6]
+            .to_owned();
+        e.confirm_phone(f, &code).expect("confirm");
         e.set_device_updates(f, alice, Toggle::On).expect("on");
     }
     e.protect(alice).expect("protect");
@@ -337,13 +346,13 @@ fn texts_of_a_protected_account_go_to_followers_only() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64;
-    let texts: Vec<String> = e
+    let texts: Vec<(String, DeliveryKind)> = e
         .lease_device_deliveries_at(now, 10, 60_000)
         .expect("lease")
         .into_iter()
-        .map(|d| d.phone.as_str().to_owned())
+        .map(|d| (d.phone.as_str().to_owned(), d.kind))
         .collect();
-    assert_eq!(texts, vec!["+15555550110".to_owned()]);
+    assert_eq!(texts, vec![("+15555550110".to_owned(), DeliveryKind::Post)]);
     // The dropped one is gone for good, not offered later.
     let later = e
         .lease_device_deliveries_at(now + 120_000, 10, 60_000)
