@@ -399,6 +399,58 @@ mod tests {
         }
     }
 
+    /// Each op's kind as a number: an exhaustive match, so a new op cannot
+    /// be added without its number here.
+    fn kind(op: &Op) -> usize {
+        match op {
+            Op::CreateUser(_) => 0,
+            Op::Follow(..) => 1,
+            Op::Unfollow(..) => 2,
+            Op::Post(..) => 3,
+            Op::Delete(..) => 4,
+            Op::Block(..) => 5,
+            Op::Unblock(..) => 6,
+            Op::Mute(..) => 7,
+            Op::Unmute(..) => 8,
+            Op::Repost(..) => 9,
+            Op::CreateGroup(_) => 10,
+            Op::AddMember(..) => 11,
+            Op::RemoveMember(..) => 12,
+            Op::PostToGroup(..) => 13,
+            Op::SendDirect(..) => 14,
+            Op::MarkRead(..) => 15,
+            Op::OpenDms(..) => 16,
+            Op::Like(..) => 17,
+            Op::Unlike(..) => 18,
+            Op::LinkPhone(..) => 19,
+            Op::ConfirmPhone(..) => 20,
+            Op::TextCode(..) => 21,
+            Op::UnlinkPhone(_) => 22,
+            Op::Sleep(..) => 23,
+            Op::Protect(_) => 24,
+            Op::Unprotect(_) => 25,
+            Op::RequestFollow(..) => 26,
+            Op::Approve(..) => 27,
+            Op::Deny(..) => 28,
+            Op::Cancel(..) => 29,
+            Op::Reopen => 30,
+            Op::Check => 31,
+        }
+    }
+
+    #[test]
+    fn the_decoder_reaches_every_op() {
+        let mut seen = std::collections::BTreeSet::new();
+        for tag in 0..=255u8 {
+            let bytes = [tag, 1, 2, 3, 4];
+            let mut rest = &bytes[..];
+            let op = Op::decode(&mut rest).expect("decodes");
+            seen.insert(kind(&op));
+        }
+        let all: Vec<usize> = (0..32).collect();
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), all);
+    }
+
     #[test]
     fn every_byte_string_decodes() {
         let bytes: Vec<u8> = (0..=255).collect();
