@@ -1,6 +1,7 @@
 //! The engine over the in-memory backend against the reference model.
 
 mod check;
+mod differential;
 mod direct;
 mod faults;
 mod protect;
