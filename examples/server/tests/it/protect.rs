@@ -237,3 +237,63 @@ async fn bad_follow_request_input_answers_its_status_and_code() {
     let (_, pending) = s.get(&ada, "/api/follow-requests").await;
     assert!(ids(&pending).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_accounts_posts_are_liked_and_their_likers_listed_by_followers_only() {
+    let s = TestServer::start().await;
+    let ada = s.signup("ada", "password-1").await;
+    let fan = s.signup("fan", "password-2").await;
+    let eve = s.signup("eve", "password-3").await;
+    follow(&s, &fan, &ada).await;
+    let (_, post) = s.post_text(&ada, "liked by friends").await;
+    let id = post["id"].as_str().expect("id").to_owned();
+    // Liked while public, by the follower and by a stranger.
+    for who in [&fan, &eve] {
+        let (status, body) = s.put(who, &format!("/api/posts/{id}/like")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    s.put(&ada, "/api/me/protected").await;
+
+    // The follower still likes, reads the likers and its own likes list.
+    let (status, likers) = s.get(&fan, &format!("/api/posts/{id}/likes")).await;
+    assert_eq!(status, StatusCode::OK, "{likers}");
+    assert_eq!(ids(&likers), vec![fan.id, eve.id]);
+    let (_, mine) = s.get(&fan, &format!("/api/users/{}/likes", fan.id)).await;
+    assert_eq!(texts(&mine), vec!["liked by friends"]);
+    // The stranger may not like it again, nor list its likers, nor see it
+    // among anyone's likes (their own included); taking back the like
+    // they made is always allowed.
+    let (status, body) = s.get(&eve, &format!("/api/posts/{id}/likes")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("unknown_post"))
+    );
+    for whose in [&eve, &fan] {
+        let (_, theirs) = s.get(&eve, &format!("/api/users/{}/likes", whose.id)).await;
+        assert!(texts(&theirs).is_empty(), "{theirs}");
+    }
+    let (status, body) = s.delete(&eve, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], true);
+    let (status, body) = s.put(&eve, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("unknown_post"))
+    );
+    // Approved, the stranger likes it again.
+    let (_, asked) = s
+        .put(&eve, &format!("/api/users/{}/following/{}", eve.id, ada.id))
+        .await;
+    assert_eq!(asked["requested"], true, "{asked}");
+    let (status, _) = s
+        .send(
+            Method::POST,
+            &format!("/api/follow-requests/{}/approve", eve.id),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = s.put(&eve, &format!("/api/posts/{id}/like")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["likes"], 2);
+}
