@@ -49,6 +49,21 @@ pub enum Error {
     /// One of the two accounts blocks the other, so this is refused.
     #[error("blocked: {0}")]
     Blocked(&'static str),
+    /// The account is protected: following it takes a follow request
+    /// that it approves.
+    #[error("account {0} is protected: send a follow request")]
+    Protected(UserId),
+    /// The account is public: it is followed without a request.
+    #[error("account {0} is not protected: follow it without a request")]
+    NotProtected(UserId),
+    /// No pending follow request from `from` to `to`.
+    #[error("no follow request from {from} to {to}")]
+    UnknownFollowRequest {
+        /// Who would have asked.
+        from: UserId,
+        /// Who would have been asked.
+        to: UserId,
+    },
     /// No group has this id.
     #[error("unknown group {0}")]
     UnknownGroup(crate::GroupId),
@@ -179,10 +194,11 @@ pub enum ErrorKind {
     Invalid,
     /// The input is well formed but clashes with what is stored: a
     /// username or phone number another account holds, a daily cap
-    /// already reached, or a store of an incompatible format.
+    /// already reached, a follow request to an account that is not
+    /// protected, or a store of an incompatible format.
     Conflict,
-    /// The caller may not do this: another's post or group, or an action
-    /// across a block.
+    /// The caller may not do this: another's post or group, an action
+    /// across a block, a follow of a protected account without a request.
     Forbidden,
     /// The storage failed, or an earlier storage failure poisoned the
     /// engine, or another writer holds (or took) the store: a retry
@@ -202,6 +218,7 @@ impl Error {
             | Error::UnknownPost(_)
             | Error::PostDeleted(_)
             | Error::UnknownGroup(_)
+            | Error::UnknownFollowRequest { .. }
             | Error::NoStore { .. }
             | Error::NoPendingPhone
             | Error::PhoneCodeExpired => ErrorKind::NotFound,
@@ -223,8 +240,9 @@ impl Error {
             Error::UsernameTaken(_)
             | Error::PhoneTaken
             | Error::DeviceCapReached
+            | Error::NotProtected(_)
             | Error::IncompatibleStore { .. } => ErrorKind::Conflict,
-            Error::NotAllowed(_) | Error::Blocked(_) => ErrorKind::Forbidden,
+            Error::NotAllowed(_) | Error::Blocked(_) | Error::Protected(_) => ErrorKind::Forbidden,
             Error::Storage(_)
             | Error::Poisoned
             | Error::Closed
@@ -300,6 +318,15 @@ mod tests {
             (Error::UnknownPost(PostId(1)), NotFound),
             (Error::PostDeleted(PostId(1)), NotFound),
             (Error::UnknownGroup(GroupId(1)), NotFound),
+            (
+                Error::UnknownFollowRequest {
+                    from: UserId(1),
+                    to: UserId(2),
+                },
+                NotFound,
+            ),
+            (Error::NotProtected(UserId(1)), Conflict),
+            (Error::Protected(UserId(1)), Forbidden),
             (Error::InvalidUsername("empty"), Invalid),
             (Error::InvalidText("empty"), Invalid),
             (Error::TextTooLong { len: 2, max: 1 }, Invalid),

@@ -123,11 +123,21 @@ pub enum LinkKind {
     /// (post, user) -> like time in ms: the reverse of [`LinkKind::Likes`],
     /// who likes a post in id order. The post record's `likes` counts them.
     LikedBy = 11,
+    /// (user, 0) -> time protected in ms: the account is protected; its
+    /// posts are seen by its author and followers only, and following it
+    /// takes a request the user approves.
+    Protected = 12,
+    /// (protected user, requester) -> request time in ms: a pending
+    /// follow request, listed by the user asked.
+    FollowRequests = 13,
+    /// (requester, protected user) -> request time in ms: the reverse of
+    /// [`LinkKind::FollowRequests`], listed by the requester.
+    RequestsSent = 14,
 }
 
 impl LinkKind {
     /// Every kind, in tag order.
-    pub const ALL: [LinkKind; 11] = [
+    pub const ALL: [LinkKind; 14] = [
         LinkKind::Blocks,
         LinkKind::BlockedBy,
         LinkKind::Mutes,
@@ -139,6 +149,9 @@ impl LinkKind {
         LinkKind::GroupPosts,
         LinkKind::Likes,
         LinkKind::LikedBy,
+        LinkKind::Protected,
+        LinkKind::FollowRequests,
+        LinkKind::RequestsSent,
     ];
 
     /// The kind with this tag.

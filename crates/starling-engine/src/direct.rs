@@ -308,8 +308,9 @@ impl<B: Backend> Engine<B> {
     ///
     /// Each is offered with the phone its recipient has linked now (a
     /// confirmation code with the number it confirms). Due deliveries whose
-    /// post was deleted, or whose recipient has since unlinked their phone
-    /// or paused device updates, and codes whose pending link was
+    /// post was deleted or whose protected author the recipient no longer
+    /// follows, or whose recipient has since unlinked their phone or paused
+    /// device updates, and codes whose pending link was
     /// confirmed, replaced, dropped or expired, are removed instead of
     /// offered (so a page may hold fewer than `max` while more are due).
     pub fn lease_device_deliveries_at(
@@ -449,7 +450,8 @@ impl<B: Backend> Shared<B> {
 
     /// The number a due delivery goes to now, or `None` when it is to be
     /// dropped instead: texts go only to a number its recipient confirmed
-    /// (and has not paused), except a code, which goes only to the number
+    /// (and has not paused), a post's only while its recipient may read
+    /// it, except a code, which goes only to the number
     /// of the pending link it was sent for while that link waits.
     fn deliverable(
         &self,
@@ -466,8 +468,17 @@ impl<B: Backend> Shared<B> {
             });
             return Ok(waiting.then(|| d.phone.clone()));
         }
-        if d.kind == DeliveryKind::Post && post.is_none_or(|p| p.deleted) {
-            return Ok(None);
+        if d.kind == DeliveryKind::Post {
+            // A post's text goes only to a reader who may still read it: not
+            // deleted, and (for a protected author) still followed.
+            match post {
+                Some(p) if !p.deleted => {
+                    if !starling_graph::reads_author(&self.backend, recipient, p.author)? {
+                        return Ok(None);
+                    }
+                }
+                _ => return Ok(None),
+            }
         }
         if self
             .backend

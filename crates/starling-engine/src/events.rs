@@ -60,6 +60,11 @@ pub enum Event {
         /// The message's id.
         message: PostId,
     },
+    /// Someone asked to follow the user's protected account.
+    FollowRequest {
+        /// Who asked.
+        from: UserId,
+    },
     /// A post was queued for the user's phone (a device update).
     DeviceDelivery {
         /// The post.

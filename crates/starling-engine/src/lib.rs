@@ -33,6 +33,7 @@ mod outbox;
 mod phone;
 mod posting;
 mod progress;
+mod protect;
 mod reads;
 #[cfg(all(test, feature = "serde"))]
 mod serde_tests;
@@ -45,6 +46,7 @@ pub use engine::{Engine, FanoutStats};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
 pub use phone::{PendingPhone, PhoneLink};
 pub use posting::PostOptions;
+pub use protect::FollowState;
 pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
 pub use starling_inbox::{CheckReport, Problem, Progress, Stage, TimelinePage, Viewer};
 pub use starling_store::Backend;

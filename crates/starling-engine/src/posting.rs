@@ -6,7 +6,7 @@ use starling_core::{
     Audience, AuthorMode, EdgeMode, Error, FanoutJob, GroupId, InboxEntry, JobKind, LinkKind,
     Mutation, Post, PostId, PostText, Result, UserId, mentioned_names,
 };
-use starling_graph::blocked_either;
+use starling_graph::{blocked_either, is_protected};
 use starling_inbox::view::delivered_to;
 use starling_log::unix_millis;
 use starling_store::Backend;
@@ -119,6 +119,11 @@ impl<B: Backend> Engine<B> {
         };
         if original.audience != Audience::Public {
             return Err(Error::NotAllowed("group posts cannot be reposted"));
+        }
+        if original.author != user && is_protected(&s.backend, original.author)? {
+            return Err(Error::NotAllowed(
+                "posts of protected accounts cannot be reposted",
+            ));
         }
         let mut repost = Post::new(PostId(0), user, String::new());
         repost.repost_of = Some(original.id);
@@ -238,7 +243,7 @@ impl<B: Backend> Shared<B> {
     fn append(&self, mut post: Post, mentions: &[UserId]) -> Result<Post> {
         let author = post.author;
         self.check_writable()?;
-        let (post, jobs) = {
+        let (post, jobs, told) = {
             let _author = self.authors.lock(author);
             if let Some(original) = post.repost_of
                 && let Some(existing) =
@@ -306,14 +311,25 @@ impl<B: Backend> Shared<B> {
                 }));
                 jobs.push(post.id);
             }
+            // A protected author's mention reaches every mentioned feed
+            // (read time decides who sees it, so approving a follower
+            // later shows it), but only followers are told now.
+            let mut told = Vec::with_capacity(mentions.len());
+            if !self.hub.is_empty() && !mentions.is_empty() {
+                let protected = is_protected(&self.backend, author)?;
+                for &user in mentions {
+                    if !protected || self.backend.edge(user, author)?.is_some() {
+                        told.push(user);
+                    }
+                }
+            }
             self.write(&batch, self.config.durability)?;
             self.activity.posted(author, unix_millis());
-            (post, jobs)
+            (post, jobs, told)
         };
         self.hub.publish(
             std::iter::once((author, Event::TimelineAdded { post: post.id })).chain(
-                mentions
-                    .iter()
+                told.iter()
                     .map(|&user| (user, Event::Mention { post: post.id })),
             ),
         );

@@ -8,13 +8,14 @@ use starling_core::{
     Audience, Cursor, Error, Group, GroupId, InboxEntry, LinkKind, Mutation, Post, PostId, Result,
     UserId, group_name,
 };
-use starling_graph::{blocked_either, is_member};
+use starling_graph::{blocked_either, has_request, is_member};
 use starling_inbox::{Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position};
 use starling_log::unix_millis;
 use starling_store::{Backend, Direction};
 
 use crate::base::Shared;
 use crate::engine::Engine;
+use crate::protect::request_removal;
 use crate::users::UserPage;
 
 /// Ancestors a thread view walks up at most.
@@ -237,8 +238,9 @@ impl<B: Backend> Engine<B> {
         )
     }
 
-    /// `blocker` blocks `blocked`: follow edges between them are removed
-    /// both ways (with what they delivered), and until unblocked neither
+    /// `blocker` blocks `blocked`: follow edges and pending follow requests
+    /// between them are removed both ways (with what the edges delivered),
+    /// and until unblocked neither
     /// may follow the other, `blocked` cannot mention or message
     /// `blocker`, and neither sees the other's posts anywhere. Returns
     /// whether the block is new.
@@ -275,6 +277,12 @@ impl<B: Backend> Engine<B> {
         }
         s.unfollow_batch(blocker, blocked, &mut batch)?;
         s.unfollow_batch(blocked, blocker, &mut batch)?;
+        // Pending follow requests either way go with the follows.
+        for (from, to) in [(blocker, blocked), (blocked, blocker)] {
+            if has_request(&s.backend, from, to)? {
+                request_removal(from, to, &mut batch);
+            }
+        }
         if !batch.is_empty() {
             s.write(&batch, s.config.durability)?;
             s.publish_inbox_changes(&batch);

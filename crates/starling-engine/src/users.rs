@@ -8,7 +8,7 @@ use starling_core::{
     AuthorMode, Counts, Cursor, DirectMutation, Edge, EdgeMode, Error, InboxEntry, Mutation,
     PostId, Result, Toggle, User, UserId, Username,
 };
-use starling_graph::{blocked_either, check_edge};
+use starling_graph::{blocked_either, check_edge, is_protected};
 use starling_inbox::check_page_size;
 use starling_inbox::view::delivered_to;
 use starling_log::unix_millis;
@@ -17,7 +17,6 @@ use starling_store::Direction;
 
 use crate::base::Shared;
 use crate::engine::Engine;
-use crate::events::Event;
 
 /// A page of user ids (followers or following), in id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,7 +89,9 @@ impl<B: Backend> Engine<B> {
 
     /// `follower` follows `followee`, and gets the followee's recent posts
     /// in their home timeline. Returns whether the edge is new (following
-    /// twice is not an error).
+    /// twice is not an error). A protected account is followed only
+    /// through a request it approves: [`Error::Protected`] (see
+    /// [`Engine::follow_or_request`]).
     pub fn follow(&self, follower: UserId, followee: UserId) -> Result<bool> {
         check_edge(follower, followee)?;
         let s = self.shared.writing(&[follower, followee])?;
@@ -101,42 +102,13 @@ impl<B: Backend> Engine<B> {
         if blocked_either(&s.backend, follower, followee)? {
             return Err(Error::Blocked("cannot follow across a block"));
         }
-        let mut recent = Vec::new();
-        s.backend
-            .author_posts(followee, None, s.config.backfill_posts.max(1), &mut recent)?;
-        let since = recent.first().copied().unwrap_or(PostId(0));
-        recent.truncate(s.config.backfill_posts);
-        let mut posts = Vec::with_capacity(recent.len());
-        s.backend.posts(&recent, &mut posts)?;
-        let mode = match s.backend.author_mode(followee)? {
-            AuthorMode::Push => EdgeMode::Push,
-            AuthorMode::Promoting | AuthorMode::Pulled => EdgeMode::Pull,
-        };
-        let mut batch = vec![Mutation::AddEdge {
-            follower,
-            followee,
-            since,
-            mode,
-        }];
-        let mut added = Vec::new();
-        for p in posts.into_iter().flatten() {
-            if !p.deleted && delivered_to(&s.backend, &p, follower)? {
-                added.push(p.id);
-                batch.push(Mutation::InboxPut {
-                    owner: follower,
-                    entry: InboxEntry {
-                        post: p.id,
-                        author: followee,
-                    },
-                });
-            }
+        if is_protected(&s.backend, followee)? {
+            return Err(Error::Protected(followee));
         }
+        let mut batch = Vec::new();
+        s.follow_batch(follower, followee, &mut batch)?;
         s.write(&batch, s.config.durability)?;
-        s.hub.publish(
-            added
-                .into_iter()
-                .map(|post| (follower, Event::TimelineAdded { post })),
-        );
+        s.publish_inbox_changes(&batch);
         Ok(true)
     }
 
@@ -203,6 +175,52 @@ impl<B: Backend> Engine<B> {
 }
 
 impl<B: Backend> Shared<B> {
+    /// Appends to `batch` what a new follow takes: the edge (push, or pull
+    /// for a pulled author) and the backfill of the followee's recent
+    /// posts into the follower's inbox. The caller holds the follower's
+    /// reader stripe and the followee's author stripe, and has checked
+    /// that there is no edge and no block.
+    pub(crate) fn follow_batch(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        batch: &mut Vec<Mutation>,
+    ) -> Result<()> {
+        let mut recent = Vec::new();
+        self.backend.author_posts(
+            followee,
+            None,
+            self.config.backfill_posts.max(1),
+            &mut recent,
+        )?;
+        let since = recent.first().copied().unwrap_or(PostId(0));
+        recent.truncate(self.config.backfill_posts);
+        let mut posts = Vec::with_capacity(recent.len());
+        self.backend.posts(&recent, &mut posts)?;
+        let mode = match self.backend.author_mode(followee)? {
+            AuthorMode::Push => EdgeMode::Push,
+            AuthorMode::Promoting | AuthorMode::Pulled => EdgeMode::Pull,
+        };
+        batch.push(Mutation::AddEdge {
+            follower,
+            followee,
+            since,
+            mode,
+        });
+        for p in posts.into_iter().flatten() {
+            if !p.deleted && delivered_to(&self.backend, &p, follower)? {
+                batch.push(Mutation::InboxPut {
+                    owner: follower,
+                    entry: InboxEntry {
+                        post: p.id,
+                        author: followee,
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Appends to `batch` what unfollowing takes: the edge both ways, the
     /// device updates it carried, and the followee's entries in the
     /// follower's inbox. Returns whether there was an edge. The caller

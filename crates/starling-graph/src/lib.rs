@@ -23,6 +23,32 @@ pub fn is_member<S: GraphStore + ?Sized>(store: &S, group: GroupId, user: UserId
     Ok(store.link(LinkKind::Members, group.0, user.0)?.is_some())
 }
 
+/// Whether `user`'s account is protected: its posts are seen by the
+/// account and its followers only ([`reads_author`]), and following it
+/// takes a request the account approves.
+pub fn is_protected<S: GraphStore + ?Sized>(store: &S, user: UserId) -> Result<bool> {
+    Ok(store.link(LinkKind::Protected, user.0, 0)?.is_some())
+}
+
+/// Whether `reader` may read `author`'s posts as far as protection goes:
+/// the author is public, or the reader is the author or follows them
+/// (every follower of a protected account was approved by it). Blocks,
+/// audiences and deletion are decided elsewhere.
+pub fn reads_author<S: GraphStore + ?Sized>(
+    store: &S,
+    reader: UserId,
+    author: UserId,
+) -> Result<bool> {
+    Ok(reader == author || !is_protected(store, author)? || store.edge(reader, author)?.is_some())
+}
+
+/// Whether `from` has a pending follow request to `to`.
+pub fn has_request<S: GraphStore + ?Sized>(store: &S, from: UserId, to: UserId) -> Result<bool> {
+    Ok(store
+        .link(LinkKind::FollowRequests, to.0, from.0)?
+        .is_some())
+}
+
 /// Every `to` id of `kind` listed under `from`, in order (read in pages of
 /// 1,024; for lists that are small by nature: a user's blocks and mutes,
 /// a group's members).

@@ -270,10 +270,12 @@ where
                 Ok(ControlFlow::Continue(()))
             },
         )?;
-        // Blocks are stored both ways.
+        // Blocks and follow requests are stored both ways.
         for (kind, mirror) in [
             (LinkKind::Blocks, LinkKind::BlockedBy),
             (LinkKind::BlockedBy, LinkKind::Blocks),
+            (LinkKind::FollowRequests, LinkKind::RequestsSent),
+            (LinkKind::RequestsSent, LinkKind::FollowRequests),
         ] {
             for_each_page(
                 PAGE,

@@ -5,6 +5,9 @@
 //! - A post is hidden from anyone the author blocks or is blocked by.
 //! - A group post ([`Audience::Group`]) is seen by its author and by the
 //!   members of the group who follow the author; by nobody else.
+//! - A protected account's posts (reposts included) are seen by the
+//!   account and its followers only, whatever their age: every follower
+//!   of a protected account was approved by it.
 //! - A repost is seen only by whoever may see the original.
 //! - Mutes hide an author (and reposts of their posts) from the muter's
 //!   home timeline and mentions, not from anything else.
@@ -15,7 +18,7 @@ use std::ops::ControlFlow;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{Audience, GroupId, LinkKind, Post, PostId, Result, UserId};
-use starling_graph::{all_links, is_member};
+use starling_graph::{all_links, is_member, reads_author};
 use starling_store::{GraphStore, PostStore};
 
 /// Reposters of one post read per page by [`Viewer::first_appearance`],
@@ -30,6 +33,8 @@ pub struct Viewer {
     blocked: HashSet<UserId>,
     muted: HashSet<UserId>,
     groups: HashMap<(GroupId, UserId), bool>,
+    /// Per author met so far: whether protection lets the viewer read them.
+    authors: HashMap<UserId, bool>,
     /// How many accounts the viewer follows, read once per read.
     following: Cell<Option<u64>>,
     /// Another reader who must also see a post (see [`Viewer::and`]).
@@ -64,6 +69,7 @@ impl Viewer {
             blocked,
             muted,
             groups: HashMap::new(),
+            authors: HashMap::new(),
             following: Cell::new(None),
             also: None,
         })
@@ -76,6 +82,7 @@ impl Viewer {
             blocked: HashSet::new(),
             muted: HashSet::new(),
             groups: HashMap::new(),
+            authors: HashMap::new(),
             following: Cell::new(None),
             also: None,
         }
@@ -100,7 +107,10 @@ impl Viewer {
     /// Whether the viewer may see `post` by its own audience, author and
     /// deletion (a repost's original is judged by [`Viewer::filter`]).
     pub fn may_see<S: GraphStore + ?Sized>(&mut self, store: &S, post: &Post) -> Result<bool> {
-        if post.deleted || self.blocked.contains(&post.author) || self.muted.contains(&post.author)
+        if post.deleted
+            || self.blocked.contains(&post.author)
+            || self.muted.contains(&post.author)
+            || !self.reads(store, post.author)?
         {
             return Ok(false);
         }
@@ -112,6 +122,17 @@ impl Viewer {
             Some(other) if own => other.may_see(store, post),
             _ => Ok(own),
         }
+    }
+
+    /// Whether protection lets the viewer read `author` (one read per
+    /// author per page, two when the author is protected).
+    fn reads<S: GraphStore + ?Sized>(&mut self, store: &S, author: UserId) -> Result<bool> {
+        if let Some(&known) = self.authors.get(&author) {
+            return Ok(known);
+        }
+        let reads = reads_author(store, self.id, author)?;
+        self.authors.insert(author, reads);
+        Ok(reads)
     }
 
     fn in_audience<S: GraphStore + ?Sized>(

@@ -19,7 +19,8 @@ pub enum Command {
         /// The message, valid post text.
         text: String,
     },
-    /// `FOLLOW user`: follow `user` and turn their texts on.
+    /// `FOLLOW user`: follow `user` and turn their texts on (a protected
+    /// account gets a follow request instead).
     Follow(Username),
     /// `LEAVE user`: turn `user`'s texts off, keep following.
     Leave(Username),

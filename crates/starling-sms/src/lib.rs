@@ -19,7 +19,7 @@
 //! |-------------------|--------------------------------------------------------|
 //! | six digits        | a confirmation code, when the number has links pending |
 //! | `D user text`     | [`Command::Direct`]: a direct message                   |
-//! | `FOLLOW user`     | [`Command::Follow`]: follow, and their texts on         |
+//! | `FOLLOW user`     | [`Command::Follow`]: follow or request, texts on        |
 //! | `LEAVE user`      | [`Command::Leave`]: their texts off, still following    |
 //! | `UNFOLLOW user`   | [`Command::Unfollow`]                                   |
 //! | `ON user`         | [`Command::On`]: device updates on for `user`           |

@@ -6,7 +6,7 @@ use starling_core::{
     Error, ErrorKind, Phone, QuietHours, Toggle, UserId, Username, device_text, fit_sms,
     parse_phone_code,
 };
-use starling_engine::{Backend, Engine};
+use starling_engine::{Backend, Engine, FollowState};
 
 use crate::{Command, help_text, parse, reply_for_invalid};
 
@@ -167,18 +167,27 @@ fn execute<B: Backend>(
         Command::Follow(name) => {
             let u = user(name)?;
             take(Limited::Follow)?;
-            let new = engine.follow(owner, u.id)?;
-            engine.set_device_updates(owner, u.id, Toggle::On)?;
-            if new {
+            let already = engine.is_following(owner, u.id)?;
+            // A protected account is asked instead; once it approves, the
+            // owner turns its texts on (ON name).
+            if !already && engine.follow_or_request(owner, u.id)? == FollowState::Requested {
                 format!(
-                    "You follow {} now; their updates come to this phone.",
+                    "{0} is protected: follow request sent. Text ON {0} once approved.",
                     u.name
                 )
             } else {
-                format!(
-                    "You already follow {}; their updates come to this phone.",
-                    u.name
-                )
+                engine.set_device_updates(owner, u.id, Toggle::On)?;
+                if already {
+                    format!(
+                        "You already follow {}; their updates come to this phone.",
+                        u.name
+                    )
+                } else {
+                    format!(
+                        "You follow {} now; their updates come to this phone.",
+                        u.name
+                    )
+                }
             }
         }
         Command::Leave(name) => {

@@ -190,6 +190,21 @@ impl<B: Backend> Side<B> {
                 e.set_quiet_hours(self.user(*a), h.map(quiet_hours))
                     .map(|p| format!("quiet hours {:?}", p.quiet_hours)),
             ),
+            Op::Protect(a) => changed(e.protect(self.user(*a))),
+            Op::Unprotect(a) => changed(e.unprotect(self.user(*a))),
+            Op::RequestFollow(a, b) => changed(e.request_follow(self.user(*a), self.user(*b))),
+            Op::Approve(a, b) => changed(
+                e.approve_follow_request(self.user(*a), self.user(*b))
+                    .map(|()| true),
+            ),
+            Op::Deny(a, b) => changed(
+                e.deny_follow_request(self.user(*a), self.user(*b))
+                    .map(|()| true),
+            ),
+            Op::Cancel(a, b) => changed(
+                e.cancel_follow_request(self.user(*a), self.user(*b))
+                    .map(|()| true),
+            ),
             Op::Reopen => {
                 drop(self.engine.take());
                 self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
@@ -239,6 +254,15 @@ impl<B: Backend> Side<B> {
                 format!("mutes of {i}"),
                 &users_of(|c| e.mutes(id, c, page)).map(list),
             );
+            line(format!("protection of {i}"), &e.is_protected(id));
+            line(
+                format!("follow requests to {i}"),
+                &users_of(|c| e.follow_requests(id, c, page)).map(list),
+            );
+            line(
+                format!("follow requests of {i}"),
+                &users_of(|c| e.sent_follow_requests(id, c, page)).map(list),
+            );
             let timeline = |r: Vec<starling_core::Post>| {
                 r.iter()
                     .map(|x| {
@@ -263,6 +287,17 @@ impl<B: Backend> Side<B> {
             line(
                 format!("likes of {i}"),
                 &posts_of(|c| e.liked_posts(id, id, c, page)).map(timeline),
+            );
+            // As the next user sees them: protection, blocks and audiences
+            // decide, not only what is public.
+            let next = self.users[(i + 1) % self.users.len()];
+            line(
+                format!("posts of {i} seen by the next user"),
+                &posts_of(|c| e.author_timeline_as(next, id, c, page)).map(timeline),
+            );
+            line(
+                format!("likes of {i} seen by the next user"),
+                &posts_of(|c| e.liked_posts(next, id, c, page)).map(timeline),
             );
             let mut conversations = Vec::new();
             let mut cursor: Option<Cursor> = None;

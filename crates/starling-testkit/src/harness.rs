@@ -323,6 +323,42 @@ impl<B: Backend> Harness<B> {
                     self.model.sleep(*a, *h),
                 )
             }
+            Op::Protect(a) => (
+                self.engine()
+                    .protect(self.user_id(*a))
+                    .map(Outcome::Changed),
+                self.model.protect(*a),
+            ),
+            Op::Unprotect(a) => (
+                self.engine()
+                    .unprotect(self.user_id(*a))
+                    .map(Outcome::Changed),
+                self.model.unprotect(*a),
+            ),
+            Op::RequestFollow(a, b) => (
+                self.engine()
+                    .request_follow(self.user_id(*a), self.user_id(*b))
+                    .map(Outcome::Changed),
+                self.model.request_follow(*a, *b),
+            ),
+            Op::Approve(a, b) => (
+                self.engine()
+                    .approve_follow_request(self.user_id(*a), self.user_id(*b))
+                    .map(|()| Outcome::Changed(true)),
+                self.model.approve(*a, *b),
+            ),
+            Op::Deny(a, b) => (
+                self.engine()
+                    .deny_follow_request(self.user_id(*a), self.user_id(*b))
+                    .map(|()| Outcome::Changed(true)),
+                self.model.deny(*a, *b),
+            ),
+            Op::Cancel(a, b) => (
+                self.engine()
+                    .cancel_follow_request(self.user_id(*a), self.user_id(*b))
+                    .map(|()| Outcome::Changed(true)),
+                self.model.cancel(*a, *b),
+            ),
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -494,6 +530,14 @@ impl<B: Backend> Harness<B> {
             Op::Sleep(a, h) => engine
                 .set_quiet_hours(self.user_id(*a), h.map(quiet_hours))
                 .map(drop),
+            Op::Protect(a) => engine.protect(self.user_id(*a)).map(drop),
+            Op::Unprotect(a) => engine.unprotect(self.user_id(*a)).map(drop),
+            Op::RequestFollow(a, b) => engine
+                .request_follow(self.user_id(*a), self.user_id(*b))
+                .map(drop),
+            Op::Approve(a, b) => engine.approve_follow_request(self.user_id(*a), self.user_id(*b)),
+            Op::Deny(a, b) => engine.deny_follow_request(self.user_id(*a), self.user_id(*b)),
+            Op::Cancel(a, b) => engine.cancel_follow_request(self.user_id(*a), self.user_id(*b)),
         };
         match got {
             Err(Error::Poisoned) => Ok(()),
@@ -524,11 +568,33 @@ impl<B: Backend> Harness<B> {
             }
         }
         self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);
-        if let Some((op, with)) = self.failed.take()
-            && self.was_stored(&op, &with)?
-        {
-            self.model = with;
+        match self.failed.take() {
+            // Making an account public is one batch per approved request,
+            // then one for the protection: any prefix of them may be stored.
+            Some((Op::Unprotect(a), _)) => self.unprotect_partly(a)?,
+            Some((op, with)) if self.was_stored(&op, &with)? => self.model = with,
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// Brings the model to what an interrupted [`Op::Unprotect`] of `a`
+    /// left in the engine (the check that follows proves the rest).
+    fn unprotect_partly(&mut self, a: usize) -> Check {
+        let Some(&id) = self.users.get(a) else {
+            return Ok(());
+        };
+        let e = |e: Error| format!("resolving unprotect: {e}");
+        let index: HashMap<UserId, usize> = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
+        let engine = self.engine();
+        let pending = self.users_of(|c| engine.follow_requests(id, c, 3), &index)?;
+        let public = !engine.is_protected(id).map_err(e)?;
+        self.model.unprotect_partly(a, &pending, public);
         Ok(())
     }
 
@@ -553,9 +619,10 @@ impl<B: Backend> Harness<B> {
                 .is_following(self.user_id(*a), self.user_id(*b))
                 .map_err(e)?,
             Op::Post(a, _) => {
-                let newest = engine
-                    .author_timeline(self.user_id(*a), None, 1)
-                    .map_err(e)?;
+                // As the author sees their own posts: a protected account's
+                // are hidden from everyone else.
+                let a = self.user_id(*a);
+                let newest = engine.author_timeline_as(a, a, None, 1).map_err(e)?;
                 match newest.posts.first() {
                     Some(p) if !self.posts.contains(&p.id) => {
                         self.posts.push(p.id);
@@ -653,6 +720,23 @@ impl<B: Backend> Harness<B> {
                 engine.profile(self.user_id(*a)).map_err(e)?.quiet_hours
                     == if_stored.quiet_hours(a_index).map(quiet_hours)
             }
+            Op::Protect(a) => engine.is_protected(self.user_id(*a)).map_err(e)?,
+            // Judged by the state left (see `unprotect_partly` for the
+            // partial states the harness resolves itself).
+            Op::Unprotect(a) => !engine.is_protected(self.user_id(*a)).map_err(e)?,
+            Op::RequestFollow(a, b) => engine
+                .sent_follow_requests(self.user_id(*a), None, starling_core::MAX_PAGE_SIZE)
+                .map_err(e)?
+                .users
+                .contains(&self.user_id(*b)),
+            Op::Approve(a, b) => engine
+                .is_following(self.user_id(*b), self.user_id(*a))
+                .map_err(e)?,
+            Op::Deny(a, b) | Op::Cancel(b, a) => !engine
+                .follow_requests(self.user_id(*a), None, starling_core::MAX_PAGE_SIZE)
+                .map_err(e)?
+                .users
+                .contains(&self.user_id(*b)),
             Op::Reopen | Op::Check => false,
         })
     }
@@ -844,6 +928,24 @@ impl<B: Backend> Harness<B> {
                 .filter(|&b| self.model.mutes(a, b))
                 .collect();
             same(&format!("blocks of {a}"), &blocks, &want_blocks)?;
+            let protected = engine.is_protected(ida).map_err(|e| err("protected", e))?;
+            same(
+                &format!("protection of {a}"),
+                &protected,
+                &self.model.is_protected(a),
+            )?;
+            let requesters = self.users_of(|c| engine.follow_requests(ida, c, page), &index)?;
+            same(
+                &format!("follow requests to {a}"),
+                &requesters,
+                &self.model.requesters(a),
+            )?;
+            let requested = self.users_of(|c| engine.sent_follow_requests(ida, c, page), &index)?;
+            same(
+                &format!("follow requests of {a}"),
+                &requested,
+                &self.model.requested(a),
+            )?;
             same(&format!("mutes of {a}"), &mutes, &want_mutes)?;
             // A user's likes as they see them, and as the next user does.
             let other = (a + 1) % self.users.len();

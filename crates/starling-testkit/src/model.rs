@@ -122,6 +122,10 @@ pub struct Model {
     usage: BTreeMap<(usize, u32), (u64, u64)>,
     /// The UTC day texts are counted on now (the harness sets it).
     today: u32,
+    /// Protected accounts.
+    protected: BTreeSet<usize>,
+    /// Pending follow requests: (requester, protected account).
+    requests: BTreeSet<(usize, usize)>,
 }
 
 /// A text the model expects in the device outbox.
@@ -159,6 +163,8 @@ impl Model {
             quiet: BTreeMap::new(),
             usage: BTreeMap::new(),
             today: 0,
+            protected: BTreeSet::new(),
+            requests: BTreeSet::new(),
         }
     }
 
@@ -190,6 +196,12 @@ impl Model {
             Op::TextCode(n, u) => self.text_code(*n, *u),
             Op::UnlinkPhone(a) => self.unlink_phone(*a),
             Op::Sleep(a, h) => self.sleep(*a, *h),
+            Op::Protect(a) => self.protect(*a),
+            Op::Unprotect(a) => self.unprotect(*a),
+            Op::RequestFollow(a, b) => self.request_follow(*a, *b),
+            Op::Approve(a, b) => self.approve(*a, *b),
+            Op::Deny(a, b) => self.deny(*a, *b),
+            Op::Cancel(a, b) => self.cancel(*a, *b),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -267,9 +279,145 @@ impl Model {
         if self.blocked_either(a, b) {
             return Outcome::Failed(failure(Error::Blocked("")));
         }
+        if self.protected.contains(&b) {
+            return Outcome::Failed(failure(Error::Protected(UserId(0))));
+        }
+        self.add_edge(a, b);
+        Outcome::Changed(true)
+    }
+
+    /// The edge `a -> b`, made now (its watermark: `b`'s newest post).
+    fn add_edge(&mut self, a: usize, b: usize) {
         let since = self.newest_post_of(b);
         self.edges.insert((a, b), since);
+    }
+
+    /// `a` protects their account: followers stay.
+    pub fn protect(&mut self, a: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        Outcome::Changed(self.protected.insert(a))
+    }
+
+    /// `a` makes their account public: pending requests are approved,
+    /// lowest requester first.
+    pub fn unprotect(&mut self, a: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        for requester in self.requesters(a) {
+            self.approve(a, requester);
+        }
+        Outcome::Changed(self.protected.remove(&a))
+    }
+
+    /// What an interrupted [`Model::unprotect`] of `a` left: the requests
+    /// approved are those no longer in `pending` (the engine approves them
+    /// lowest first), and the account is public when `public`.
+    pub fn unprotect_partly(&mut self, a: usize, pending: &[usize], public: bool) {
+        for requester in self.requesters(a) {
+            if !pending.contains(&requester) {
+                self.approve(a, requester);
+            }
+        }
+        if public {
+            self.protected.remove(&a);
+        }
+    }
+
+    /// `a` asks to follow `b`.
+    pub fn request_follow(&mut self, a: usize, b: usize) -> Outcome {
+        if a == b {
+            return Outcome::Failed(failure(Error::SelfFollow));
+        }
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        if self.edges.contains_key(&(a, b)) {
+            return Outcome::Changed(false);
+        }
+        if self.blocked_either(a, b) {
+            return Outcome::Failed(failure(Error::Blocked("")));
+        }
+        if !self.protected.contains(&b) {
+            return Outcome::Failed(failure(Error::NotProtected(UserId(0))));
+        }
+        Outcome::Changed(self.requests.insert((a, b)))
+    }
+
+    fn no_request() -> Outcome {
+        Outcome::Failed(failure(Error::UnknownFollowRequest {
+            from: UserId(0),
+            to: UserId(0),
+        }))
+    }
+
+    /// `a` approves `b`'s request.
+    pub fn approve(&mut self, a: usize, b: usize) -> Outcome {
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        if !self.requests.remove(&(b, a)) {
+            return Self::no_request();
+        }
+        if !self.edges.contains_key(&(b, a)) && !self.blocked_either(a, b) {
+            self.add_edge(b, a);
+        }
         Outcome::Changed(true)
+    }
+
+    /// `a` denies `b`'s request.
+    pub fn deny(&mut self, a: usize, b: usize) -> Outcome {
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        if self.requests.remove(&(b, a)) {
+            Outcome::Changed(true)
+        } else {
+            Self::no_request()
+        }
+    }
+
+    /// `a` withdraws their request to `b`.
+    pub fn cancel(&mut self, a: usize, b: usize) -> Outcome {
+        if let Err(e) = self.known(a).and(self.known(b)) {
+            return Outcome::Failed(e);
+        }
+        if self.requests.remove(&(a, b)) {
+            Outcome::Changed(true)
+        } else {
+            Self::no_request()
+        }
+    }
+
+    /// Whether `a` is protected.
+    pub fn is_protected(&self, a: usize) -> bool {
+        self.protected.contains(&a)
+    }
+
+    /// Who asked to follow `a` and waits, ascending.
+    pub fn requesters(&self, a: usize) -> Vec<usize> {
+        self.requests
+            .iter()
+            .filter(|(_, to)| *to == a)
+            .map(|(from, _)| *from)
+            .collect()
+    }
+
+    /// Whom `a` asked to follow and waits for, ascending.
+    pub fn requested(&self, a: usize) -> Vec<usize> {
+        self.requests
+            .range((a, 0)..(a + 1, 0))
+            .map(|(_, to)| *to)
+            .collect()
+    }
+
+    /// Whether protection lets `viewer` read `author`.
+    fn reads(&self, viewer: usize, author: usize) -> bool {
+        viewer == author
+            || !self.protected.contains(&author)
+            || self.edges.contains_key(&(viewer, author))
     }
 
     /// `a` unfollows `b`.
@@ -312,6 +460,7 @@ impl Model {
         if post.deleted
             || self.blocked_either(viewer, post.author)
             || (mutes && self.mutes.contains(&(viewer, post.author)))
+            || !self.reads(viewer, post.author)
         {
             return false;
         }
@@ -337,6 +486,8 @@ impl Model {
         let new = self.blocks.insert((a, b));
         self.edges.remove(&(a, b));
         self.edges.remove(&(b, a));
+        self.requests.remove(&(a, b));
+        self.requests.remove(&(b, a));
         Outcome::Changed(new)
     }
 
@@ -394,7 +545,10 @@ impl Model {
             },
             Err(e) => return Outcome::Failed(e),
         };
-        if self.posts[original].group.is_some() {
+        if self.posts[original].group.is_some()
+            || (self.posts[original].author != a
+                && self.protected.contains(&self.posts[original].author))
+        {
             return Outcome::Failed(failure(Error::NotAllowed("")));
         }
         if let Some(existing) = self
@@ -896,11 +1050,14 @@ impl Model {
         }
     }
 
-    /// Whether anyone may see live post `p`: public, and for a repost a
-    /// live original.
+    /// Whether anyone may see live post `p`: public, by an account that is
+    /// not protected, and for a repost a live such original.
     fn public(&self, p: usize) -> bool {
         let post = &self.posts[p];
-        !post.deleted && post.group.is_none() && post.repost_of.is_none_or(|o| self.public(o))
+        !post.deleted
+            && post.group.is_none()
+            && !self.protected.contains(&post.author)
+            && post.repost_of.is_none_or(|o| self.public(o))
     }
 
     /// Followers of `user`, ascending.
@@ -930,7 +1087,7 @@ impl Model {
     }
 
     /// `user`'s posts as anyone sees them, newest first: public ones, and
-    /// reposts of live posts.
+    /// reposts of live public posts; nothing of a protected account.
     pub fn author_timeline(&self, user: usize) -> Vec<usize> {
         self.own_posts(user)
             .into_iter()

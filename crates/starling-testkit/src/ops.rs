@@ -56,6 +56,18 @@ pub enum Op {
     /// `.0` sets quiet hours from hour `.1` for eight hours at UTC+1
     /// (hours past 23 are refused), or clears them (`None`).
     Sleep(usize, Option<u8>),
+    /// `.0` makes their account protected.
+    Protect(usize),
+    /// `.0` makes their account public again (pending requests approved).
+    Unprotect(usize),
+    /// `.0` asks to follow the protected account `.1`.
+    RequestFollow(usize, usize),
+    /// `.0` approves `.1`'s follow request.
+    Approve(usize, usize),
+    /// `.0` denies `.1`'s follow request.
+    Deny(usize, usize),
+    /// `.0` withdraws their follow request to `.1`.
+    Cancel(usize, usize),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -134,6 +146,12 @@ impl Op {
             Op::UnlinkPhone(a) => format!("unlink {a}"),
             Op::Sleep(a, Some(h)) => format!("sleep {a} {h}"),
             Op::Sleep(a, None) => format!("sleep {a} -"),
+            Op::Protect(a) => format!("protect {a}"),
+            Op::Unprotect(a) => format!("unprotect {a}"),
+            Op::RequestFollow(a, b) => format!("request {a} {b}"),
+            Op::Approve(a, b) => format!("approve {a} {b}"),
+            Op::Deny(a, b) => format!("deny {a} {b}"),
+            Op::Cancel(a, b) => format!("cancel {a} {b}"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -176,6 +194,12 @@ impl Op {
             ("unlink", _, None, None) => Op::UnlinkPhone(num(a)?),
             ("sleep", _, Some("-"), None) => Op::Sleep(num(a)?, None),
             ("sleep", _, Some(h), None) => Op::Sleep(num(a)?, Some(h.parse().ok()?)),
+            ("protect", _, None, None) => Op::Protect(num(a)?),
+            ("unprotect", _, None, None) => Op::Unprotect(num(a)?),
+            ("request", _, _, None) => Op::RequestFollow(num(a)?, num(b)?),
+            ("approve", _, _, None) => Op::Approve(num(a)?, num(b)?),
+            ("deny", _, _, None) => Op::Deny(num(a)?, num(b)?),
+            ("cancel", _, _, None) => Op::Cancel(num(a)?, num(b)?),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -197,7 +221,7 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 38;
+        let tag = next() % 44;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -228,10 +252,16 @@ impl Op {
                 Op::TextCode(n, (u < 8).then_some(u))
             }
             36 => Op::UnlinkPhone(next() % 8),
-            _ => {
+            37 => {
                 let (a, h) = (next() % 8, next() % 26);
                 Op::Sleep(a, (h < 25).then_some(h as u8))
             }
+            38 => Op::Protect(next() % 8),
+            39 => Op::Unprotect(next() % 8),
+            40 => Op::RequestFollow(next() % 8, next() % 8),
+            41 => Op::Approve(next() % 8, next() % 8),
+            42 => Op::Deny(next() % 8, next() % 8),
+            _ => Op::Cancel(next() % 8, next() % 8),
         })
     }
 }
@@ -300,7 +330,13 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         3 => (0..5usize, proptest::bool::weighted(0.75)).prop_map(|(a, right)| Op::ConfirmPhone(a, right)),
         2 => (0..PHONES, proptest::option::weighted(0.75, 0..5usize)).prop_map(|(n, u)| Op::TextCode(n, u)),
         1 => user.clone().prop_map(Op::UnlinkPhone),
-        1 => (user, proptest::option::of(0u8..25)).prop_map(|(a, h)| Op::Sleep(a, h)),
+        1 => (user.clone(), proptest::option::of(0u8..25)).prop_map(|(a, h)| Op::Sleep(a, h)),
+        2 => user.clone().prop_map(Op::Protect),
+        1 => user.clone().prop_map(Op::Unprotect),
+        4 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::RequestFollow(a, b)),
+        3 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Approve(a, b)),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Deny(a, b)),
+        1 => (user.clone(), user).prop_map(|(a, b)| Op::Cancel(a, b)),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -353,10 +389,66 @@ mod tests {
             "unlink 1 2",
             "sleep 1",
             "sleep 1 x",
+            "protect 1 2",
+            "unprotect",
+            "request 1",
+            "approve a 1",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");
         }
+    }
+
+    /// Each op's kind as a number: an exhaustive match, so a new op cannot
+    /// be added without its number here.
+    fn kind(op: &Op) -> usize {
+        match op {
+            Op::CreateUser(_) => 0,
+            Op::Follow(..) => 1,
+            Op::Unfollow(..) => 2,
+            Op::Post(..) => 3,
+            Op::Delete(..) => 4,
+            Op::Block(..) => 5,
+            Op::Unblock(..) => 6,
+            Op::Mute(..) => 7,
+            Op::Unmute(..) => 8,
+            Op::Repost(..) => 9,
+            Op::CreateGroup(_) => 10,
+            Op::AddMember(..) => 11,
+            Op::RemoveMember(..) => 12,
+            Op::PostToGroup(..) => 13,
+            Op::SendDirect(..) => 14,
+            Op::MarkRead(..) => 15,
+            Op::OpenDms(..) => 16,
+            Op::Like(..) => 17,
+            Op::Unlike(..) => 18,
+            Op::LinkPhone(..) => 19,
+            Op::ConfirmPhone(..) => 20,
+            Op::TextCode(..) => 21,
+            Op::UnlinkPhone(_) => 22,
+            Op::Sleep(..) => 23,
+            Op::Protect(_) => 24,
+            Op::Unprotect(_) => 25,
+            Op::RequestFollow(..) => 26,
+            Op::Approve(..) => 27,
+            Op::Deny(..) => 28,
+            Op::Cancel(..) => 29,
+            Op::Reopen => 30,
+            Op::Check => 31,
+        }
+    }
+
+    #[test]
+    fn the_decoder_reaches_every_op() {
+        let mut seen = std::collections::BTreeSet::new();
+        for tag in 0..=255u8 {
+            let bytes = [tag, 1, 2, 3, 4];
+            let mut rest = &bytes[..];
+            let op = Op::decode(&mut rest).expect("decodes");
+            seen.insert(kind(&op));
+        }
+        let all: Vec<usize> = (0..32).collect();
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), all);
     }
 
     #[test]

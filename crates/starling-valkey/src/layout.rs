@@ -147,7 +147,7 @@ impl Keys {
     }
 
     /// A link list: under the user for blocks, mutes, a user's groups,
-    /// mentions and likes; under the group for members and group posts;
+    /// mentions, likes, protection and follow requests (both ways); under the group for members and group posts;
     /// under the post's bucket for replies, reposts and who likes a post
     /// (so a like's `LikedBy` link shares a slot with the post record
     /// whose count it changes).
@@ -158,7 +158,10 @@ impl Keys {
             | LinkKind::Mutes
             | LinkKind::OwnerGroups
             | LinkKind::Mentions
-            | LinkKind::Likes => format!("u:{from}"),
+            | LinkKind::Likes
+            | LinkKind::Protected
+            | LinkKind::FollowRequests
+            | LinkKind::RequestsSent => format!("u:{from}"),
             LinkKind::Members | LinkKind::GroupPosts => format!("g:{from}"),
             LinkKind::Replies | LinkKind::Reposts | LinkKind::LikedBy => {
                 format!("p:{}", post_bucket(PostId(from)))

@@ -13,8 +13,8 @@ use starling_core::{
     StorageError, Toggle, User, UserId,
 };
 use starling_engine::{
-    Backend, CheckReport, ConversationPage, FanoutStats, MessagePage, PendingPhone, PhoneLink,
-    PostOptions, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    Backend, CheckReport, ConversationPage, FanoutStats, FollowState, MessagePage, PendingPhone,
+    PhoneLink, PostOptions, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 use starling_rocks::RocksBackend;
 use starling_store::ClusterAddress;
@@ -440,6 +440,22 @@ mirror! {
     fn unlike(user: UserId, post: PostId) -> bool;
     /// Whether `user` likes `post` (see [`Engine::likes_post`](crate::GenericEngine::likes_post)).
     fn likes_post(user: UserId, post: PostId) -> bool;
+    /// Protects an account (see [`Engine::protect`](crate::GenericEngine::protect)).
+    fn protect(user: UserId) -> bool;
+    /// Makes an account public again (see [`Engine::unprotect`](crate::GenericEngine::unprotect)).
+    fn unprotect(user: UserId) -> bool;
+    /// Whether an account is protected (see [`Engine::is_protected`](crate::GenericEngine::is_protected)).
+    fn is_protected(user: UserId) -> bool;
+    /// Asks a protected account to be followed (see [`Engine::request_follow`](crate::GenericEngine::request_follow)).
+    fn request_follow(requester: UserId, account: UserId) -> bool;
+    /// Follows, or asks a protected account (see [`Engine::follow_or_request`](crate::GenericEngine::follow_or_request)).
+    fn follow_or_request(follower: UserId, account: UserId) -> FollowState;
+    /// Approves a follow request (see [`Engine::approve_follow_request`](crate::GenericEngine::approve_follow_request)).
+    fn approve_follow_request(account: UserId, requester: UserId) -> ();
+    /// Denies a follow request (see [`Engine::deny_follow_request`](crate::GenericEngine::deny_follow_request)).
+    fn deny_follow_request(account: UserId, requester: UserId) -> ();
+    /// Withdraws a follow request (see [`Engine::cancel_follow_request`](crate::GenericEngine::cancel_follow_request)).
+    fn cancel_follow_request(requester: UserId, account: UserId) -> ();
 }
 
 /// The operations that return no `Result`, and those that take a borrowed
@@ -476,6 +492,30 @@ impl<B: Backend> AsyncEngine<B> {
     ) -> Result<UserPage> {
         let cursor = cursor.copied();
         self.call(move |e| e.followers(user, cursor.as_ref(), limit))
+            .await
+    }
+
+    /// A page of the requests pending for `account` (see [`Engine::follow_requests`](crate::GenericEngine::follow_requests)).
+    pub async fn follow_requests(
+        &self,
+        account: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
+        let cursor = cursor.copied();
+        self.call(move |e| e.follow_requests(account, cursor.as_ref(), limit))
+            .await
+    }
+
+    /// A page of the requests `requester` sent that wait (see [`Engine::sent_follow_requests`](crate::GenericEngine::sent_follow_requests)).
+    pub async fn sent_follow_requests(
+        &self,
+        requester: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<UserPage> {
+        let cursor = cursor.copied();
+        self.call(move |e| e.sent_follow_requests(requester, cursor.as_ref(), limit))
             .await
     }
 

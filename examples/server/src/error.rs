@@ -175,6 +175,9 @@ impl From<starling::Error> for ApiError {
             E::DeviceCapReached => "device_cap_reached",
             E::NotAllowed(_) => "not_allowed",
             E::Blocked(_) => "blocked",
+            E::Protected(_) => "protected",
+            E::NotProtected(_) => "not_protected",
+            E::UnknownFollowRequest { .. } => "unknown_follow_request",
             _ => match status {
                 StatusCode::NOT_FOUND => "not_found",
                 StatusCode::CONFLICT => "conflict",

@@ -34,6 +34,7 @@ mod error;
 mod limits;
 mod live;
 mod metrics;
+mod protect;
 mod routes;
 mod server;
 mod social;

@@ -26,6 +26,7 @@ use crate::direct;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
 use crate::live;
 use crate::metrics;
+use crate::protect;
 use crate::server::AppState;
 use crate::social;
 use crate::web;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .route("/home", get(home_timeline))
         .route("/home/events", get(home_events))
         .merge(social::routes())
+        .merge(protect::routes())
         .merge(direct::routes());
 
     Router::new()
@@ -397,6 +399,8 @@ async fn following(
 #[derive(Serialize)]
 struct EdgeJson {
     following: bool,
+    /// A follow request waits for the (protected) account to approve it.
+    requested: bool,
     changed: bool,
 }
 
@@ -437,11 +441,24 @@ async fn follow(
     state
         .db()
         .call(move |engine| {
-            let changed = engine.follow(me, UserId(target))?;
-            Ok(axum::Json(EdgeJson {
-                following: true,
-                changed,
-            }))
+            // A protected account is asked instead of followed.
+            match engine.follow(me, UserId(target)) {
+                Ok(changed) => Ok(axum::Json(EdgeJson {
+                    following: true,
+                    requested: false,
+                    changed,
+                })),
+                Err(starling::Error::Protected(_)) => {
+                    let changed = engine.request_follow(me, UserId(target))?;
+                    let following = engine.is_following(me, UserId(target))?;
+                    Ok(axum::Json(EdgeJson {
+                        following,
+                        requested: !following,
+                        changed,
+                    }))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await
 }
@@ -458,6 +475,7 @@ async fn unfollow(
             let changed = engine.unfollow(me, UserId(target))?;
             Ok(axum::Json(EdgeJson {
                 following: false,
+                requested: false,
                 changed,
             }))
         })

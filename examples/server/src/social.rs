@@ -432,6 +432,9 @@ async fn events(
                 "message",
                 serde_json::json!({ "from": from.0, "message": message.0.to_string() }),
             ),
+            Event::FollowRequest { from } => {
+                ("follow_request", serde_json::json!({ "from": from.0 }))
+            }
             Event::Lagged => ("lagged", serde_json::json!({})),
             _ => ("other", serde_json::json!({})),
         };

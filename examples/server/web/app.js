@@ -1,6 +1,7 @@
-// The Starling web page: sign up or log in, post, like, follow by username,
-// send direct messages, link a phone (asking for the code texted to it), and
-// watch the home timeline update live. Plain
+// The Starling web page: sign up or log in, post, like, follow by username
+// (a protected account gets a request), protect one's own account and answer
+// follow requests, send direct messages, link a phone (asking for the code
+// texted to it), and watch the home timeline update live. Plain
 // JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
@@ -220,6 +221,8 @@ function signedIn() {
   refreshMe().catch((e) => say(e.message));
   loadConversations().catch((e) => say(e.message));
   loadPhone().catch((e) => say(e.message));
+  loadProtected().catch((e) => say(e.message));
+  loadRequests().catch((e) => say(e.message));
   loadTimeline(false).then(live).catch((e) => say(e.message));
 }
 
@@ -261,10 +264,60 @@ async function changeFollow(method) {
   try {
     const user = await api("GET", "/api/users/by-name/" + encodeURIComponent(name));
     const me = session.user;
-    await api(method, `/api/users/${me.id}/following/${user.id}`);
+    const edge = await api(method, `/api/users/${me.id}/following/${user.id}`);
     $("follow-name").value = "";
     await Promise.all([refreshMe(), loadTimeline(false)]);
-    say((method === "PUT" ? "Following @" : "Unfollowed @") + user.username, true);
+    const done = edge.requested ? "Requested to follow @"
+      : method === "PUT" ? "Following @" : "Unfollowed @";
+    say(done + user.username, true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function loadProtected() {
+  const data = await api("GET", "/api/me/protected");
+  $("protected").checked = data.protected;
+}
+
+async function setProtected() {
+  const on = $("protected").checked;
+  try {
+    await api(on ? "PUT" : "DELETE", "/api/me/protected");
+    say(on ? "Your account is protected." : "Your account is public.", true);
+    await Promise.all([loadRequests(), refreshMe()]);
+  } catch (error) {
+    $("protected").checked = !on;
+    say(error.message);
+  }
+}
+
+async function loadRequests() {
+  const data = await api("GET", "/api/follow-requests?limit=50");
+  const items = data.users.map((user) => {
+    const li = document.createElement("li");
+    li.dataset.user = user.id;
+    const name = document.createElement("span");
+    name.textContent = "@" + user.username;
+    li.append(name);
+    for (const [verb, label] of [["approve", "Approve"], ["deny", "Deny"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = verb;
+      button.textContent = label;
+      button.addEventListener("click", () => answerRequest(user, verb));
+      li.append(button);
+    }
+    return li;
+  });
+  $("requests").replaceChildren(...items);
+}
+
+async function answerRequest(user, verb) {
+  try {
+    await api("POST", `/api/follow-requests/${user.id}/${verb}`);
+    say((verb === "approve" ? "Approved @" : "Denied @") + user.username, true);
+    await Promise.all([loadRequests(), refreshMe()]);
   } catch (error) {
     say(error.message);
   }
@@ -383,6 +436,8 @@ function setUp() {
   $("unfollow").addEventListener("click", () => {
     if ($("follow-form").reportValidity()) changeFollow("DELETE");
   });
+  $("protected").addEventListener("change", setProtected);
+  $("requests-refresh").addEventListener("click", () => loadRequests().catch((e) => say(e.message)));
   $("more").addEventListener("click", () => loadTimeline(true).catch((e) => say(e.message)));
   $("dm-form").addEventListener("submit", (event) => {
     event.preventDefault();

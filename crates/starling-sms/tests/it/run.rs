@@ -91,6 +91,51 @@ fn each_command_does_what_it_says() {
             assert!(w.engine.device_updates(w.ada, w.bob).expect("subs"));
         },
     );
+    // A protected account gets a request, which it approves or not; until
+    // it does, its posts are not to be had by text (GET, FAV).
+    let w = world();
+    w.engine.protect(w.carol).expect("protect");
+    let secret = w.engine.post(w.carol, "for followers").expect("post");
+    const ASKED: &str = "carol is protected: follow request sent. Text ON carol once approved.";
+    const UNSEEN: &str = "carol has no posts you can see.";
+    for (text, expected) in [
+        ("FOLLOW carol", ASKED),
+        ("FOLLOW carol", ASKED),
+        ("GET carol", UNSEEN),
+        ("FAV carol", UNSEEN),
+        ("ON carol", "Follow carol first: FOLLOW carol"),
+    ] {
+        let reply = run_text(&w.engine, ADA, text);
+        assert_eq!(reply, expected, "reply to {text:?}");
+        assert!(reply.chars().count() <= SMS_MAX_CHARS);
+    }
+    assert!(!following(&w, w.ada, w.carol));
+    assert!(!w.engine.likes_post(w.ada, secret.id).expect("likes"));
+    let asked = w
+        .engine
+        .follow_requests(w.carol, None, 5)
+        .expect("requests");
+    assert_eq!(asked.users, vec![w.ada]);
+    w.engine
+        .approve_follow_request(w.carol, w.ada)
+        .expect("approve");
+    for (text, expected) in [
+        ("GET carol", "carol: for followers"),
+        ("FAV carol", "You like carol: for followers"),
+        ("ON carol", "Updates from carol are on."),
+        (
+            "FOLLOW carol",
+            "You already follow carol; their updates come to this phone.",
+        ),
+    ] {
+        assert_eq!(
+            run_text(&w.engine, ADA, text),
+            expected,
+            "reply to {text:?}"
+        );
+    }
+    assert!(w.engine.likes_post(w.ada, secret.id).expect("likes"));
+    assert!(w.engine.device_updates(w.ada, w.carol).expect("subs"));
     check(
         ADA,
         &[

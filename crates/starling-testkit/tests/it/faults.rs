@@ -94,3 +94,42 @@ fn a_failed_sync_leaves_the_write_whole() {
     h.check().expect("the follow was stored whole");
     assert_eq!(h.model().following(1), vec![0]);
 }
+
+/// Making an account public writes one batch per pending request, then
+/// one for the protection: a failure in the middle leaves the account
+/// protected with the requests before it approved (the harness resolves
+/// which from the engine), and a second call finishes the job.
+#[test]
+fn an_interrupted_unprotect_leaves_a_protected_account_with_fewer_requests() {
+    for kind in [FaultKind::Write, FaultKind::Sync] {
+        // Four users, the protection and three requests: eight writes;
+        // the unprotect's first approval is the ninth, the second fails.
+        let mut h = harness(FaultPlan::AfterWrites(9), kind);
+        let mut ops: Vec<Op> = ["ada", "bob", "cy", "di"]
+            .iter()
+            .map(|n| Op::CreateUser((*n).into()))
+            .collect();
+        ops.push(Op::Protect(0));
+        ops.extend((1..4).map(|r| Op::RequestFollow(r, 0)));
+        for op in &ops {
+            h.step(op).expect("stored");
+        }
+        assert!(!h.poisoned());
+        h.step(&Op::Unprotect(0))
+            .expect("a failure is not a difference");
+        assert!(h.poisoned(), "{kind:?}");
+        h.step(&Op::Reopen).expect("reopen");
+        h.check().expect("the partial unprotect is resolved");
+        assert!(h.model().is_protected(0), "{kind:?}");
+        let approved = match kind {
+            FaultKind::Write => vec![1],
+            // The failed sync stored the second approval.
+            _ => vec![1, 2],
+        };
+        assert_eq!(h.model().followers(0), approved, "{kind:?}");
+        h.step(&Op::Unprotect(0)).expect("finishes");
+        h.step(&Op::Check).expect("matches");
+        assert!(!h.model().is_protected(0));
+        assert_eq!(h.model().followers(0), vec![1, 2, 3]);
+    }
+}

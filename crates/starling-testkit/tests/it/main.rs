@@ -1,8 +1,10 @@
 //! The engine over the in-memory backend against the reference model.
 
 mod check;
+mod differential;
 mod direct;
 mod faults;
+mod protect;
 mod social;
 
 use proptest::prelude::*;

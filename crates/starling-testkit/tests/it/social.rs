@@ -42,6 +42,11 @@ enum Step {
     Mute(usize, usize),
     Like(usize, usize),
     Unlike(usize, usize),
+    Protect(usize),
+    Unprotect(usize),
+    Request(usize, usize),
+    Approve(usize, usize),
+    Deny(usize, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -63,6 +68,11 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (u(), u()).prop_map(|(a, b)| Step::Mute(a, b)),
         4 => (u(), 0..40usize).prop_map(|(a, p)| Step::Like(a, p)),
         1 => (u(), 0..40usize).prop_map(|(a, p)| Step::Unlike(a, p)),
+        2 => u().prop_map(Step::Protect),
+        1 => u().prop_map(Step::Unprotect),
+        3 => (u(), u()).prop_map(|(a, b)| Step::Request(a, b)),
+        3 => (u(), u()).prop_map(|(a, b)| Step::Approve(a, b)),
+        1 => (u(), u()).prop_map(|(a, b)| Step::Deny(a, b)),
     ]
 }
 
@@ -80,6 +90,17 @@ struct Audiences {
     reposts: HashMap<PostId, PostId>,
     /// (user, post): who likes which post (never a repost).
     likes: BTreeSet<(usize, PostId)>,
+    /// Protected accounts.
+    protected: HashSet<usize>,
+    /// Pending follow requests: (requester, account).
+    requests: BTreeSet<(usize, usize)>,
+}
+
+/// Replying or reposting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Share {
+    Reply,
+    Repost,
 }
 
 /// Each post's author and audience.
@@ -114,9 +135,21 @@ impl Audiences {
     /// to `audience`.
     fn sees(&self, viewer: Option<usize>, author: usize, audience: Audience) -> bool {
         match viewer {
-            None => audience == Audience::Public,
-            Some(v) => !self.blocked_either(v, author) && self.may_see(v, author, audience),
+            None => audience == Audience::Public && !self.protected.contains(&author),
+            Some(v) => {
+                !self.blocked_either(v, author)
+                    && self.may_see(v, author, audience)
+                    && self.reads(v, author)
+            }
         }
+    }
+
+    /// Whether protection lets `viewer` read `author`: a public account,
+    /// or the viewer is the author or follows them.
+    fn reads(&self, viewer: usize, author: usize) -> bool {
+        viewer == author
+            || !self.protected.contains(&author)
+            || self.follows.contains(&(viewer, author))
     }
 
     /// What `viewer` (`None`: anyone) reads of post `id` by id: deleted
@@ -142,14 +175,22 @@ impl Audiences {
     }
 
     /// What replying to or reposting `id` as `a` must give: the read's
-    /// error, or for a visible post whose original is a group post
-    /// [`Error::NotAllowed`].
-    fn share(&self, meta: &Meta, a: usize, id: PostId) -> Result<(), Read> {
+    /// error, or for a visible post whose original is a group post (or, for
+    /// a repost, another's protected post) [`Error::NotAllowed`].
+    fn share(&self, meta: &Meta, a: usize, id: PostId, how: Share) -> Result<(), Read> {
         match self.read(meta, Some(a), id) {
             Read::Visible => {
                 let original = self.reposts.get(&id).copied().unwrap_or(id);
                 match meta.get(&original) {
-                    Some((_, Audience::Public)) => Ok(()),
+                    // Only its author reposts a protected account's post;
+                    // whoever reads it may reply.
+                    Some(&(author, Audience::Public))
+                        if how == Share::Reply
+                            || author == a
+                            || !self.protected.contains(&author) =>
+                    {
+                        Ok(())
+                    }
                     _ => Err(Read::Visible),
                 }
             }
@@ -350,11 +391,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// A group post reaches its author and the members who follow the
-    /// author, and nobody else, on any path: home, author and mentions
+    /// author, and a protected account's post its author and approved
+    /// followers, and nobody else, on any path: home, author and mentions
     /// timelines, get-by-id, threads, reposts and real-time events; and the
     /// inboxes still equal their rebuild from the ground truth.
     #[test]
-    fn group_posts_are_invisible_to_everyone_outside_the_audience(
+    fn group_and_protected_posts_are_invisible_to_everyone_outside_the_audience(
         steps in proptest::collection::vec(step(), 1..60),
         cap in 2..6usize,
     ) {
@@ -379,6 +421,8 @@ proptest! {
                         Some(|e| matches!(e, Error::SelfFollow))
                     } else if model.blocked_either(a, b) {
                         Some(|e| matches!(e, Error::Blocked(_)))
+                    } else if model.protected.contains(&b) && !model.follows.contains(&(a, b)) {
+                        Some(|e| matches!(e, Error::Protected(_)))
                     } else {
                         None
                     };
@@ -434,7 +478,7 @@ proptest! {
                 }
                 Step::Reply(a, p) => {
                     if let Some(&parent) = posts.get(p) {
-                        match (e.reply(users[a], parent, "re"), model.share(&meta, a, parent)) {
+                        match (e.reply(users[a], parent, "re"), model.share(&meta, a, parent, Share::Reply)) {
                             (Ok(r), Ok(())) => {
                                 let (author, audience) = meta[&parent];
                                 prop_assert_eq!(audience, Audience::Public, "replied to a group post");
@@ -452,7 +496,7 @@ proptest! {
                 }
                 Step::Repost(a, p) => {
                     if let Some(&original) = posts.get(p) {
-                        match (e.repost(users[a], original), model.share(&meta, a, original)) {
+                        match (e.repost(users[a], original), model.share(&meta, a, original, Share::Repost)) {
                             (Ok(r), Ok(())) => {
                                 let (_, audience) = meta[&original];
                                 prop_assert_eq!(audience, Audience::Public, "reposted a group post");
@@ -504,6 +548,8 @@ proptest! {
                         model.blocks.insert((a, b));
                         model.follows.remove(&(a, b));
                         model.follows.remove(&(b, a));
+                        model.requests.remove(&(a, b));
+                        model.requests.remove(&(b, a));
                     }
                 }
                 Step::Unblock(a, b) => {
@@ -536,10 +582,81 @@ proptest! {
                         }
                     }
                 }
+                Step::Protect(a) => {
+                    let new = e.protect(users[a]).expect("protect");
+                    prop_assert_eq!(new, model.protected.insert(a));
+                }
+                Step::Unprotect(a) => {
+                    let was = e.unprotect(users[a]).expect("unprotect");
+                    prop_assert_eq!(was, model.protected.remove(&a));
+                    // Every pending request became a follow.
+                    let asked: Vec<(usize, usize)> =
+                        model.requests.iter().filter(|r| r.1 == a).copied().collect();
+                    for r in asked {
+                        model.requests.remove(&r);
+                        model.follows.insert(r);
+                    }
+                }
+                Step::Request(a, b) => {
+                    let want: Option<fn(&Error) -> bool> = if a == b {
+                        Some(|e| matches!(e, Error::SelfFollow))
+                    } else if model.follows.contains(&(a, b)) {
+                        None
+                    } else if model.blocked_either(a, b) {
+                        Some(|e| matches!(e, Error::Blocked(_)))
+                    } else if !model.protected.contains(&b) {
+                        Some(|e| matches!(e, Error::NotProtected(_)))
+                    } else {
+                        None
+                    };
+                    let got = e.request_follow(users[a], users[b]);
+                    if let Some(new) = expect_write("request", got, want)? {
+                        let following = model.follows.contains(&(a, b));
+                        prop_assert_eq!(new, !following && model.requests.insert((a, b)));
+                    }
+                }
+                Step::Approve(a, b) => {
+                    // `a` approves `b`.
+                    let want: Option<fn(&Error) -> bool> = if model.requests.contains(&(b, a)) {
+                        None
+                    } else {
+                        Some(|e| matches!(e, Error::UnknownFollowRequest { .. }))
+                    };
+                    let got = e.approve_follow_request(users[a], users[b]);
+                    if expect_write("approve", got, want)?.is_some() {
+                        model.requests.remove(&(b, a));
+                        model.follows.insert((b, a));
+                    }
+                }
+                Step::Deny(a, b) => {
+                    let want: Option<fn(&Error) -> bool> = if model.requests.contains(&(b, a)) {
+                        None
+                    } else {
+                        Some(|e| matches!(e, Error::UnknownFollowRequest { .. }))
+                    };
+                    let got = e.deny_follow_request(users[a], users[b]);
+                    if expect_write("deny", got, want)?.is_some() {
+                        model.requests.remove(&(b, a));
+                    }
+                }
             }
             e.wait_for_fanout().expect("fan-out");
             for (i, sub) in subs.iter().enumerate() {
-                events[i].extend(drain(sub));
+                let new = drain(sub);
+                // Nobody is told of a protected account's post they may
+                // not read now.
+                for event in &new {
+                    let post = match *event {
+                        Event::TimelineAdded { post } | Event::Mention { post } => post,
+                        _ => continue,
+                    };
+                    let author = meta[&post].0;
+                    prop_assert!(
+                        model.reads(i, author),
+                        "u{} was told of post {} of protected u{}", i, post, author
+                    );
+                }
+                events[i].extend(new);
             }
         }
         let index: HashMap<UserId, usize> = users.iter().enumerate().map(|(i, u)| (*u, i)).collect();
@@ -552,8 +669,13 @@ proptest! {
                     model.may_see(v, author, post.audience),
                     "u{} saw group post {} of u{} by {}", v, post.id, author, path
                 );
+                prop_assert!(
+                    model.reads(v, author),
+                    "u{} saw post {} of protected u{} by {}", v, post.id, author, path
+                );
                 if path.starts_with("public") {
                     prop_assert_eq!(post.audience, Audience::Public, "{}", path);
+                    prop_assert!(!model.protected.contains(&author), "{}", path);
                 }
             }
             // Who likes each post, as the viewer may ask; the likes of each

@@ -1,6 +1,8 @@
 //! The web page in headless Chromium, driven over the DevTools protocol:
 //! sign up, follow by username, see a followee's post arrive live, like and
-//! unlike it, post, delete, log out. Skipped, with the reason printed, where Chromium is not
+//! unlike it, post, delete, message, link a phone with its code, protect the
+//! account and approve a follow request, request to follow a protected
+//! account, log out. Skipped, with the reason printed, where Chromium is not
 //! installed (Debian package `chromium`; `STARLING_CHROMIUM` names another
 //! binary).
 
@@ -347,6 +349,44 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
          && document.getElementById('code-form').hidden",
     )
     .await;
+
+    // Protecting the account from the page; a request arrives and is
+    // approved from the page.
+    b.click("#protected").await;
+    b.wait_for("document.getElementById('status').textContent === 'Your account is protected.'")
+        .await;
+    let (_, state) = s.get(&ada, "/api/me/protected").await;
+    assert_eq!(state, json!({"protected": false}), "ada's own stays public");
+    let (status, edge) = s
+        .put(&ada, &format!("/api/users/{}/following/{grace_id}", ada.id))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(edge["requested"], true, "{edge}");
+    b.click("#requests-refresh").await;
+    b.wait_for("document.getElementById('requests').textContent.includes('@ada')")
+        .await;
+    b.click(&format!(
+        "#requests li[data-user=\"{}\"] button.approve",
+        ada.id
+    ))
+    .await;
+    b.wait_for("document.getElementById('status').textContent === 'Approved @ada'")
+        .await;
+    b.wait_for("document.getElementById('requests').children.length === 0")
+        .await;
+    let (_, edge) = s
+        .get(&ada, &format!("/api/users/{}/following/{grace_id}", ada.id))
+        .await;
+    assert_eq!(edge["following"], true);
+    // Following a protected account from the page sends a request.
+    let hal = s.signup("hal", "password-9").await;
+    s.put(&hal, "/api/me/protected").await;
+    b.set_value("follow-name", "hal").await;
+    b.click("#follow").await;
+    b.wait_for("document.getElementById('status').textContent === 'Requested to follow @hal'")
+        .await;
+    let (_, pending) = s.get(&hal, "/api/follow-requests").await;
+    assert_eq!(pending["users"][0]["id"], grace_id);
 
     b.click("#logout").await;
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")

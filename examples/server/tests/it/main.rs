@@ -6,6 +6,7 @@ mod cluster;
 mod direct;
 mod harness;
 mod measure;
+mod protect;
 mod social;
 mod streams;
 
@@ -29,7 +30,10 @@ async fn follow_post_and_see_it_in_the_followers_home_timeline() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body, json!({"following": true, "changed": true}));
+    assert_eq!(
+        body,
+        json!({"following": true, "requested": false, "changed": true})
+    );
     let (_, again) = s
         .put(
             &grace,
@@ -38,7 +42,7 @@ async fn follow_post_and_see_it_in_the_followers_home_timeline() {
         .await;
     assert_eq!(
         again,
-        json!({"following": true, "changed": false}),
+        json!({"following": true, "requested": false, "changed": false}),
         "following twice changes nothing"
     );
 
@@ -123,7 +127,10 @@ async fn follow_post_and_see_it_in_the_followers_home_timeline() {
         .await;
     assert_eq!(
         (status, body),
-        (StatusCode::OK, json!({"following": false, "changed": true}))
+        (
+            StatusCode::OK,
+            json!({"following": false, "requested": false, "changed": true})
+        )
     );
     let (_, home) = s.get(&grace, "/api/home").await;
     assert_eq!(home["posts"], json!([]));
