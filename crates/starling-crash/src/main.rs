@@ -228,7 +228,10 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
 /// hundreds of inboxes in many small batches; everyone follows, unfollows,
 /// posts, reposts, deletes, likes, blocks and mutes, and sends direct messages;
 /// groups are set up, change members and get posts (user 0's reach
-/// hundreds of members); some input is bad.
+/// hundreds of members); users 0 to 3 protect their accounts now and then,
+/// and follows of a protected account become requests, approved or denied
+/// (user 0 collects many while protected, so its unprotect approves them
+/// in many batches, and kills land in the middle); some input is bad.
 fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
     let (users, posts) = (h.user_ids().len(), h.post_ids().len());
     let groups = h.model().group_count();
@@ -243,7 +246,9 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         };
         return Op::CreateUser(name);
     }
-    match rng.random_range(0..132) {
+    let protector = |rng: &mut StdRng| rng.random_range(0..4usize);
+    match rng.random_range(0..142) {
+        0..30 if h.model().is_protected(0) => Op::RequestFollow(user(rng), 0),
         0..30 => Op::Follow(user(rng), 0),
         30..45 => Op::Follow(user(rng), user(rng)),
         45..52 => Op::Unfollow(user(rng), user(rng)),
@@ -279,7 +284,28 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         123..125 => Op::MarkRead(user(rng), user(rng)),
         125 => Op::OpenDms(user(rng), rng.random_bool(0.5)),
         126..130 => Op::Like(user(rng), rng.random_range(0..posts.max(1) + 2)),
-        _ => Op::Unlike(user(rng), rng.random_range(0..posts.max(1) + 2)),
+        130..132 => Op::Unlike(user(rng), rng.random_range(0..posts.max(1) + 2)),
+        // User 0 seldom: protected, its posts reach only its followers.
+        132..134 => Op::Protect(if rng.random_bool(0.05) {
+            0
+        } else {
+            rng.random_range(1..4)
+        }),
+        134..136 => Op::Unprotect(protector(rng)),
+        136..140 => Op::RequestFollow(user(rng), protector(rng)),
+        which => {
+            let a = protector(rng);
+            let asking = h.model().requesters(a);
+            let b = match asking.len() {
+                0 => user(rng),
+                n => asking[rng.random_range(0..n)],
+            };
+            if which == 140 {
+                Op::Approve(a, b)
+            } else {
+                Op::Deny(a, b)
+            }
+        }
     }
 }
 

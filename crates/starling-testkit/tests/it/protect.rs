@@ -7,6 +7,7 @@ use std::time::Duration;
 use starling_core::{Config, Cursor, DeliveryKind, Error, PostId, Toggle, UserId};
 use starling_engine::{Engine, Event, FollowState};
 use starling_memstore::MemBackend;
+use starling_testkit::Op;
 
 fn engine() -> Engine<MemBackend> {
     Engine::with_backend(
@@ -359,4 +360,33 @@ fn texts_of_a_protected_account_go_to_followers_only() {
         .expect("lease");
     assert!(later.iter().all(|d| d.id.recipient == stays));
     assert!(e.check().expect("check").is_clean());
+}
+
+/// An unprotect cut short (a kill after some of its approvals) is
+/// resolved by finishing it: the model takes the whole op and the engine
+/// ends public with every request approved. Judged as not stored, the
+/// model would keep a request the engine already approved.
+#[test]
+fn an_unprotect_cut_short_is_resolved_by_finishing_it() {
+    let mut h = crate::harness(crate::small_config());
+    for name in ["ada", "bob", "cy", "dee"] {
+        h.step(&Op::CreateUser(name.into())).expect("user");
+    }
+    h.step(&Op::Protect(0)).expect("protect");
+    for requester in 1..4 {
+        h.step(&Op::RequestFollow(requester, 0)).expect("request");
+    }
+    // The first of the unprotect's batches, and no more.
+    let ids = h.user_ids().to_vec();
+    h.engine()
+        .approve_follow_request(ids[0], ids[1])
+        .expect("approve");
+    assert_eq!(
+        h.resolve(&Op::Unprotect(0)).expect("resolved"),
+        Some(None),
+        "stored"
+    );
+    assert!(!h.engine().is_protected(ids[0]).expect("protected"));
+    assert_eq!(requests_to(h.engine(), ids[0]), Vec::<UserId>::new());
+    h.check().expect("engine matches the model");
 }
