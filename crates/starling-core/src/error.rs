@@ -176,6 +176,10 @@ pub enum Error {
         /// The format this version reads and writes.
         expected: &'static str,
     },
+    /// The writer an export streams to failed (a closed connection, a
+    /// full disk); what was written is cut short.
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 /// What sort of refusal or failure an [`Error`] is, for callers that
@@ -201,7 +205,8 @@ pub enum ErrorKind {
     /// across a block, a follow of a protected account without a request.
     Forbidden,
     /// The storage failed, or an earlier storage failure poisoned the
-    /// engine, or another writer holds (or took) the store: a retry
+    /// engine, or another writer holds (or took) the store, or the output
+    /// an export writes to failed: a retry
     /// (after reopening, when poisoned) may succeed.
     Unavailable,
     /// A fault inside Starling, not the caller's doing: stored bytes that
@@ -248,7 +253,8 @@ impl Error {
             | Error::Closed
             | Error::WriterLeaseHeld(_)
             | Error::Fenced(_)
-            | Error::NodesExhausted => ErrorKind::Unavailable,
+            | Error::NodesExhausted
+            | Error::Output(_) => ErrorKind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }

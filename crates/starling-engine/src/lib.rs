@@ -26,6 +26,9 @@ mod codes;
 mod direct;
 mod engine;
 mod events;
+mod export;
+#[cfg(test)]
+mod export_tests;
 mod fanout;
 mod likes;
 mod locks;
@@ -44,6 +47,7 @@ pub use codes::{CodeSource, OsCodes};
 pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats};
 pub use events::{Event, SUBSCRIPTION_CAPACITY, Subscription};
+pub use export::{EXPORT_FORMAT, ExportSummary};
 pub use phone::{PendingPhone, PhoneLink};
 pub use posting::PostOptions;
 pub use protect::FollowState;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
 use starling_core::{
     Cursor, DeliveryKind, DmPolicy, Error, ErrorKind, GroupId, Phone, PostId, QuietHours, UserId,
     format_phone_code, utc_day,
@@ -956,6 +957,7 @@ impl<B: Backend> Harness<B> {
                 &self.model.requested(a),
             )?;
             same(&format!("mutes of {a}"), &mutes, &want_mutes)?;
+            self.check_export(a, &index, &post_index, &message_index)?;
             // A user's likes as they see them, and as the next user does.
             let other = (a + 1) % self.users.len();
             for viewer in [a, other] {
@@ -1069,6 +1071,150 @@ impl<B: Backend> Harness<B> {
             differences.push(format!("queued texts: engine {got:?}, model {want:?}"));
         }
         Ok(differences)
+    }
+
+    /// Compares `a`'s export, parsed back, with the model: accounts,
+    /// protection, own posts, likes, owned groups and conversations.
+    fn check_export(
+        &self,
+        a: usize,
+        index: &HashMap<UserId, usize>,
+        post_index: &HashMap<PostId, usize>,
+        message_index: &HashMap<PostId, usize>,
+    ) -> Check {
+        let mut out = Vec::new();
+        let summary = self
+            .engine()
+            .export(self.users[a], &mut out)
+            .map_err(|e| format!("export of {a}: {e}"))?;
+        same("export bytes", &(out.len() as u64), &summary.bytes)?;
+        let doc: Value =
+            serde_json::from_slice(&out).map_err(|e| format!("export of {a} is not JSON: {e}"))?;
+        let what = |field: &str| format!("export of {a}: {field}");
+        let list = |v: &Value, field: &str| -> Result<Vec<Value>, String> {
+            v.as_array().cloned().ok_or_else(|| what(field))
+        };
+        let user = |v: &Value| -> Result<usize, String> {
+            let id = UserId(v["id"].as_u64().ok_or_else(|| what("user id"))?);
+            let i = *index.get(&id).ok_or_else(|| what("unknown user"))?;
+            same(
+                &what("username"),
+                &v["username"],
+                &Value::from(self.model.name(i)),
+            )?;
+            Ok(i)
+        };
+        let post = |v: &Value, ids: &HashMap<PostId, usize>| -> Result<usize, String> {
+            let id = v
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| what("post id"))?;
+            ids.get(&PostId(id))
+                .copied()
+                .ok_or_else(|| what("unknown post"))
+        };
+        same(&what("user"), &user(&doc["user"])?, &a)?;
+        same(
+            &what("protected"),
+            &doc["user"]["protected"].as_bool(),
+            &Some(self.model.is_protected(a)),
+        )?;
+        let accounts: [(&str, Vec<usize>); 6] = [
+            ("following", self.model.following(a)),
+            ("followers", self.model.followers(a)),
+            ("follow_requests", self.model.requesters(a)),
+            ("sent_follow_requests", self.model.requested(a)),
+            (
+                "blocks",
+                (0..self.users.len())
+                    .filter(|&b| self.model.blocks(a, b))
+                    .collect(),
+            ),
+            (
+                "mutes",
+                (0..self.users.len())
+                    .filter(|&b| self.model.mutes(a, b))
+                    .collect(),
+            ),
+        ];
+        for (field, want) in accounts {
+            let got: Vec<usize> = list(&doc[field], field)?
+                .iter()
+                .map(user)
+                .collect::<Result<_, _>>()?;
+            same(&what(field), &got, &want)?;
+        }
+        // Own posts: every live one, newest first.
+        let mut posts = Vec::new();
+        for json in list(&doc["posts"], "posts")? {
+            let p = post(&json["id"], post_index)?;
+            if let Some((_, text)) = self.model.post_of(p)
+                && self.model.repost_of(p).is_none()
+            {
+                same(&what("post text"), &json["text"], &Value::from(text))?;
+            }
+            posts.push(p);
+        }
+        same(&what("posts"), &posts, &self.model.own_posts(a))?;
+        // Likes: every one, newest post first; the ones the user sees with
+        // their text.
+        let mut liked: Vec<usize> = (0..self.posts.len())
+            .filter(|&p| self.model.repost_of(p).is_none() && self.model.likes_post(a, p))
+            .collect();
+        liked.sort_by_key(|&p| std::cmp::Reverse(self.posts[p]));
+        let likes = list(&doc["likes"], "likes")?;
+        let got: Vec<usize> = likes
+            .iter()
+            .map(|l| post(&l["post"]["id"], post_index))
+            .collect::<Result<_, _>>()?;
+        same(&what("likes"), &got, &liked)?;
+        let visible: Vec<usize> = likes
+            .iter()
+            .zip(&got)
+            .filter(|(l, _)| l["post"].get("text").is_some())
+            .map(|(_, &p)| p)
+            .collect();
+        same(
+            &what("visible likes"),
+            &visible,
+            &self.model.liked_posts(a, a),
+        )?;
+        // Owned groups with their members.
+        let groups = list(&doc["groups"], "groups")?;
+        let want: Vec<usize> = (0..self.groups.len())
+            .filter(|&g| self.model.group_owner(g) == Some(a))
+            .collect();
+        same(&what("group count"), &groups.len(), &want.len())?;
+        for (json, &g) in groups.iter().zip(&want) {
+            same(
+                &what("group id"),
+                &json["id"].as_u64(),
+                &Some(self.groups[g].0),
+            )?;
+            let members: Vec<usize> = list(&json["members"], "members")?
+                .iter()
+                .map(user)
+                .collect::<Result<_, _>>()?;
+            same(&what("group members"), &members, &self.model.members(g))?;
+        }
+        // Conversations, newest first, with every message both ways.
+        let conversations = list(&doc["conversations"], "conversations")?;
+        let want = self.model.conversations(a);
+        same(
+            &what("conversation count"),
+            &conversations.len(),
+            &want.len(),
+        )?;
+        for (json, &(other, _, unread)) in conversations.iter().zip(&want) {
+            same(&what("conversation with"), &user(&json["with"])?, &other)?;
+            same(&what("unread"), &json["unread"].as_u64(), &Some(unread))?;
+            let messages: Vec<usize> = list(&json["messages"], "messages")?
+                .iter()
+                .map(|m| post(&m["id"], message_index))
+                .collect::<Result<_, _>>()?;
+            same(&what("messages"), &messages, &self.model.messages(a, other))?;
+        }
+        Ok(())
     }
 
     fn users_of(

@@ -1079,7 +1079,7 @@ impl Model {
     }
 
     /// `user`'s live posts, newest first.
-    fn own_posts(&self, user: usize) -> Vec<usize> {
+    pub fn own_posts(&self, user: usize) -> Vec<usize> {
         (0..self.posts.len())
             .rev()
             .filter(|&i| self.posts[i].author == user && !self.posts[i].deleted)

@@ -13,8 +13,8 @@ use starling_core::{
     StorageError, Toggle, User, UserId,
 };
 use starling_engine::{
-    Backend, CheckReport, ConversationPage, FanoutStats, FollowState, MessagePage, PendingPhone,
-    PhoneLink, PostOptions, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    Backend, CheckReport, ConversationPage, ExportSummary, FanoutStats, FollowState, MessagePage,
+    PendingPhone, PhoneLink, PostOptions, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 use starling_rocks::RocksBackend;
 use starling_store::ClusterAddress;
@@ -758,6 +758,18 @@ impl<B: Backend> AsyncEngine<B> {
         let cursor = cursor.copied();
         self.call(move |e| e.conversations(user, cursor.as_ref(), limit))
             .await
+    }
+
+    /// Writes everything `user` has in the store to `out` as one JSON
+    /// document (see [`Engine::export`](crate::GenericEngine::export)).
+    /// The export runs on the pool and holds one of its threads while it
+    /// writes: a writer that waits (on a slow reader, say) keeps that
+    /// thread waiting, so give one that fails after a time limit instead.
+    pub async fn export<W>(&self, user: UserId, mut out: W) -> Result<ExportSummary>
+    where
+        W: std::io::Write + Send + 'static,
+    {
+        self.call(move |e| e.export(user, &mut out)).await
     }
 
     /// A page of the messages between `user` and `other` (see [`Engine::messages`](crate::GenericEngine::messages)).

@@ -18,9 +18,9 @@ pub use starling_core::{
     PostId, Profile, QuietHours, Result, StorageError, Toggle, User, UserId, Username, utc_day,
 };
 pub use starling_engine::{
-    CheckReport, CodeSource, ConversationPage, Event, FanoutStats, FollowState, MessagePage,
-    OsCodes, PendingPhone, PhoneLink, PostOptions, Problem, Progress, Stage, Subscription,
-    Suggestion, Thread, TimelinePage, UserPage,
+    CheckReport, CodeSource, ConversationPage, EXPORT_FORMAT, Event, ExportSummary, FanoutStats,
+    FollowState, MessagePage, OsCodes, PendingPhone, PhoneLink, PostOptions, Problem, Progress,
+    Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};

@@ -31,6 +31,7 @@ mod db;
 mod device;
 mod direct;
 mod error;
+mod export;
 mod limits;
 mod live;
 mod metrics;

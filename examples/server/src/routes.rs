@@ -24,6 +24,7 @@ use crate::auth::{self, Session};
 use crate::db::Engine;
 use crate::direct;
 use crate::error::{ApiError, JsonBody, PathParams, QueryParams};
+use crate::export;
 use crate::live;
 use crate::metrics;
 use crate::protect;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .route("/home", get(home_timeline))
         .route("/home/events", get(home_events))
         .merge(social::routes())
+        .merge(export::routes())
         .merge(protect::routes())
         .merge(direct::routes());
 

@@ -70,6 +70,8 @@ struct Inner {
     login_limits: RateLimiter<String>,
     /// Argon2 is slow and memory-hungry on purpose: bound how many run at once.
     hashing: Semaphore,
+    /// Bounds the exports running at once (each holds an engine thread).
+    exports: Arc<Semaphore>,
     /// Serializes the create-user-then-store-password step of sign-ups.
     signups: tokio::sync::Mutex<()>,
     metrics: Metrics,
@@ -107,6 +109,7 @@ impl AppState {
             sms_limits: RateLimiter::new(config.sms_burst, config.sms_per_minute),
             login_limits: RateLimiter::new(config.login_burst, config.logins_per_minute),
             hashing: Semaphore::new(hashers),
+            exports: Arc::new(Semaphore::new(crate::export::EXPORTS)),
             signups: tokio::sync::Mutex::new(()),
             metrics: Metrics::default(),
             streams: Streams::new(config.live_streams_per_user),
@@ -147,6 +150,10 @@ impl AppState {
 
     pub(crate) fn hashing(&self) -> &Semaphore {
         &self.0.hashing
+    }
+
+    pub(crate) fn exports(&self) -> &Arc<Semaphore> {
+        &self.0.exports
     }
 
     pub(crate) fn signups(&self) -> &tokio::sync::Mutex<()> {

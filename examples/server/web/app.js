@@ -1,7 +1,8 @@
 // The Starling web page: sign up or log in, post, like, follow by username
 // (a protected account gets a request), protect one's own account and answer
 // follow requests, send direct messages, link a phone (asking for the code
-// texted to it), and watch the home timeline update live. Plain
+// texted to it), download everything one has (the export), and watch the
+// home timeline update live. Plain
 // JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
@@ -292,6 +293,34 @@ async function setProtected() {
   }
 }
 
+// The export needs the token, so a plain link cannot fetch it: the page
+// fetches it and hands the browser the document as a download.
+async function exportData() {
+  try {
+    const response = await fetch("/api/me/export", {
+      headers: { Authorization: "Bearer " + session.token },
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      if (response.status === 401) signedOut();
+      throw new Error(data.error || response.statusText);
+    }
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const named = /filename="([^"]+)"/.exec(disposition);
+    const blob = await response.blob();
+    const doc = JSON.parse(await blob.text());
+    const link = $("export-link");
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(blob);
+    link.download = named ? named[1] : "starling-export.json";
+    link.click();
+    say(`Exported ${doc.posts.length} posts, ${doc.likes.length} likes and ` +
+      `${doc.conversations.length} conversations to ${link.download}`, true);
+  } catch (error) {
+    say("Export failed: " + error.message);
+  }
+}
+
 async function loadRequests() {
   const data = await api("GET", "/api/follow-requests?limit=50");
   const items = data.users.map((user) => {
@@ -437,6 +466,7 @@ function setUp() {
     if ($("follow-form").reportValidity()) changeFollow("DELETE");
   });
   $("protected").addEventListener("change", setProtected);
+  $("export").addEventListener("click", exportData);
   $("requests-refresh").addEventListener("click", () => loadRequests().catch((e) => say(e.message)));
   $("more").addEventListener("click", () => loadTimeline(true).catch((e) => say(e.message)));
   $("dm-form").addEventListener("submit", (event) => {

@@ -210,3 +210,39 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         std::thread::park();
     }
 }
+
+/// A writer whose bytes the test reads after the export.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn export_runs_on_the_pool_and_fails_typed() -> Result<(), Error> {
+    let engine = engine(2);
+    let ada = engine.create_user("ada").await?;
+    engine.post(ada.id, "exported").await?;
+    let out = Shared::default();
+    let summary = engine.export(ada.id, out.clone()).await?;
+    let bytes = out.0.lock().expect("buffer").clone();
+    assert_eq!(summary.bytes, bytes.len() as u64);
+    assert_eq!(summary.posts, 1);
+    let doc = String::from_utf8(bytes).expect("UTF-8");
+    assert!(
+        doc.starts_with("{\"format\":\"starling-export-1\""),
+        "{doc}"
+    );
+    assert!(doc.contains("\"text\":\"exported\""), "{doc}");
+    let unknown = engine.export(starling::UserId(99), Shared::default()).await;
+    assert!(matches!(unknown, Err(Error::UnknownUser(_))), "{unknown:?}");
+    engine.close().await
+}

@@ -2,7 +2,7 @@
 //! sign up, follow by username, see a followee's post arrive live, like and
 //! unlike it, post, delete, message, link a phone with its code, protect the
 //! account and approve a follow request, request to follow a protected
-//! account, log out. Skipped, with the reason printed, where Chromium is not
+//! account, export the account's data, log out. Skipped, with the reason printed, where Chromium is not
 //! installed (Debian package `chromium`; `STARLING_CHROMIUM` names another
 //! binary).
 
@@ -387,6 +387,27 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
         .await;
     let (_, pending) = s.get(&hal, "/api/follow-requests").await;
     assert_eq!(pending["users"][0]["id"], grace_id);
+
+    // Exporting from the page downloads the account's document: grace's
+    // one post was deleted and her like taken back; her message stays.
+    b.click("#export").await;
+    b.wait_for("document.getElementById('status').textContent.startsWith('Export')")
+        .await;
+    assert_eq!(
+        b.eval("document.getElementById('status').textContent")
+            .await,
+        "Exported 0 posts, 0 likes and 1 conversations to starling-export-grace.json"
+    );
+    assert_eq!(
+        b.eval("document.getElementById('export-link').download")
+            .await,
+        "starling-export-grace.json"
+    );
+    assert_eq!(
+        b.eval("document.getElementById('export-link').href.startsWith('blob:')")
+            .await,
+        true
+    );
 
     b.click("#logout").await;
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")

@@ -4,6 +4,7 @@
 mod browser;
 mod cluster;
 mod direct;
+mod export;
 mod harness;
 mod measure;
 mod protect;
@@ -225,6 +226,7 @@ async fn every_api_route_but_signup_and_login_needs_a_valid_token() {
     let post_path = format!("/api/posts/{}", post["id"].as_str().expect("id"));
     let routes = [
         ("GET", "/api/me".to_owned()),
+        ("GET", "/api/me/export".to_owned()),
         ("POST", "/api/logout".to_owned()),
         ("GET", format!("/api/users/{}", ada.id)),
         ("GET", "/api/users/by-name/ada".to_owned()),
