@@ -3,9 +3,10 @@
 //! unlike it (each post with its author's display name), post, delete,
 //! message, link a phone with its code, protect the account and approve a
 //! follow request, request to follow a protected account, edit the profile,
-//! reply, repost, read mentions, mute, unmute and block, log out. Skipped, with the reason printed, where Chromium is not
-//! installed (Debian package `chromium`; `STARLING_CHROMIUM` names another
-//! binary).
+//! reply, repost (and see a repost arrive live), read mentions, mute,
+//! unmute and block, log out. Skipped, with the reason printed, where
+//! Chromium is not installed (Debian package `chromium`;
+//! `STARLING_CHROMIUM` names another binary).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -478,6 +479,32 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     b.wait_for(&text_is(&format!("{repost} .text"), "hello, live reader"))
         .await;
     b.wait_for(&text_is(&format!("{repost} .display-name"), "Ada Lovelace"))
+        .await;
+
+    // A repost arriving live: the page fetches its original to show it.
+    let cy = s.signup("cy", "difference-engine").await;
+    let (_, original) = s.post_text(&cy, "a post from cy").await;
+    let original_id = original["id"].as_str().expect("id").to_owned();
+    let (status, live_repost) = s
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/posts/{original_id}/repost"),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{live_repost}");
+    let live = format!(
+        "#timeline li[data-id=\"{}\"]",
+        live_repost["id"].as_str().expect("id")
+    );
+    b.wait_for(&text_is(
+        &format!("{live} .repost-note"),
+        "🔁 @ada reposted",
+    ))
+    .await;
+    b.wait_for(&text_is(&format!("{live} .text"), "a post from cy"))
+        .await;
+    b.wait_for(&text_is(&format!("{live} .meta strong"), "@cy"))
         .await;
 
     // The mentions list, refreshed from the page.
