@@ -1,9 +1,11 @@
-// The Starling web page: sign up or log in, post, like, follow by username
-// (a protected account gets a request), protect one's own account and answer
-// follow requests, send direct messages, link a phone (asking for the code
-// texted to it), download everything one has (the export), and watch the
-// home timeline update live. Plain
-// JavaScript, no build step.
+// The Starling web page: sign up or log in, post, reply, repost, like,
+// follow, block and mute by username (a protected account gets a follow
+// request), edit one's display name and bio, protect one's own account and
+// answer follow requests, read the posts mentioning one, send direct
+// messages, link a phone (asking for the code texted to it), download
+// everything one has (the export), and watch the home timeline update
+// live, each post with its author's display name.
+// Plain JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
 // read with fetch() rather than EventSource, because EventSource cannot
@@ -67,14 +69,16 @@ function renderPost(post, fresh) {
   const li = document.createElement("li");
   li.dataset.id = post.id;
   if (fresh) li.className = "fresh";
+  // A repost shows its original (with the reposter named above it).
+  const shown = shownPost(post, li, fresh);
   const meta = document.createElement("div");
   meta.className = "meta";
   const who = document.createElement("strong");
-  who.textContent = "@" + post.author.username;
+  who.textContent = "@" + shown.author.username;
   const when = document.createElement("time");
-  when.dateTime = new Date(post.created_at_ms).toISOString();
-  when.textContent = new Date(post.created_at_ms).toLocaleString();
-  meta.append(who, when);
+  when.dateTime = new Date(shown.created_at_ms).toISOString();
+  when.textContent = new Date(shown.created_at_ms).toLocaleString();
+  meta.append(displayNameSpan(shown.author), who, when);
   const me = session.user;
   if (me && post.author.id === me.id) {
     const del = document.createElement("button");
@@ -86,7 +90,7 @@ function renderPost(post, fresh) {
   }
   const text = document.createElement("p");
   text.className = "text";
-  text.textContent = post.text;
+  text.textContent = shown.text;
   const actions = document.createElement("div");
   actions.className = "actions";
   const like = document.createElement("button");
@@ -94,8 +98,8 @@ function renderPost(post, fresh) {
   like.className = "like";
   showLike(like, post.liked, post.likes);
   like.addEventListener("click", () => toggleLike(like, post.id));
-  actions.append(like);
-  li.append(meta, text, actions);
+  actions.append(like, replyButton(shown), repostButton(shown));
+  li.append(...postNotes(post, shown), meta, text, actions);
   return li;
 }
 
@@ -133,8 +137,7 @@ function insertPost(post, fresh) {
 }
 
 function removePost(id) {
-  const li = $("timeline").querySelector(`li[data-id="${id}"]`);
-  if (li) li.remove();
+  for (const li of document.querySelectorAll(`.posts li[data-id="${id}"]`)) li.remove();
 }
 
 function newestId() {
@@ -146,6 +149,7 @@ async function loadTimeline(more) {
   const query = new URLSearchParams({ limit: "20" });
   if (more && nextCursor) query.set("cursor", nextCursor);
   const page = await api("GET", "/api/home?" + query);
+  rememberOriginals(page);
   if (!more) $("timeline").replaceChildren();
   for (const post of page.posts) insertPost(post, false);
   nextCursor = page.next;
@@ -224,6 +228,8 @@ function signedIn() {
   loadPhone().catch((e) => say(e.message));
   loadProtected().catch((e) => say(e.message));
   loadRequests().catch((e) => say(e.message));
+  loadProfile().catch((e) => say(e.message));
+  loadMentions().catch((e) => say(e.message));
   loadTimeline(false).then(live).catch((e) => say(e.message));
 }
 
@@ -231,7 +237,11 @@ function signedOut() {
   if (liveAbort) liveAbort.abort();
   liveAbort = null;
   session.clear();
+  endReply();
+  displayNames.clear();
+  originals.clear();
   $("timeline").replaceChildren();
+  $("mentions").replaceChildren();
   $("app").hidden = true;
   $("whoami").hidden = true;
   $("auth").hidden = false;
@@ -430,6 +440,169 @@ async function unlinkPhone() {
   }
 }
 
+// Posts: display names, reposts, replies and mentions.
+
+// Display names by user id (a promise each, asked for once per session).
+const displayNames = new Map();
+// The originals of reposts, by post id (from the pages' `reposted`).
+const originals = new Map();
+// The post being replied to, if any.
+let replyTo = null;
+
+function displayNameOf(userId) {
+  let name = displayNames.get(userId);
+  if (!name) {
+    name = api("GET", `/api/users/${userId}/profile`)
+      .then((profile) => profile.display_name)
+      .catch(() => "");
+    displayNames.set(userId, name);
+  }
+  return name;
+}
+
+function displayNameSpan(author) {
+  const span = document.createElement("span");
+  span.className = "display-name";
+  span.dataset.user = String(author.id);
+  displayNameOf(author.id).then((name) => { span.textContent = name; });
+  return span;
+}
+
+function rememberOriginals(page) {
+  for (const original of page.reposted || []) originals.set(original.id, original);
+}
+
+// What a post shows: itself, or for a repost its original. An original
+// not known yet is fetched, and the post drawn again once it is.
+function shownPost(post, li, fresh) {
+  if (!post.repost_of) return post;
+  const original = originals.get(post.repost_of);
+  if (original) return original;
+  api("GET", "/api/posts/" + post.repost_of)
+    .then((found) => {
+      originals.set(found.id, found);
+      if (li.isConnected) li.replaceWith(renderPost(post, fresh));
+    })
+    .catch(() => {
+      const text = li.querySelector(".text");
+      if (text) text.textContent = "(the original post is no longer visible)";
+    });
+  return { ...post, text: "…" };
+}
+
+function postNotes(post, shown) {
+  const notes = [];
+  if (post.repost_of) {
+    const note = document.createElement("p");
+    note.className = "repost-note";
+    note.textContent = "🔁 @" + post.author.username + " reposted";
+    notes.push(note);
+  }
+  if (shown.reply_to) {
+    const note = document.createElement("p");
+    note.className = "reply-note";
+    note.textContent = "↪ a reply";
+    notes.push(note);
+  }
+  return notes;
+}
+
+function replyButton(post) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "reply";
+  button.textContent = "Reply";
+  button.addEventListener("click", () => startReply(post));
+  return button;
+}
+
+function repostButton(post) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "repost";
+  button.textContent = "Repost";
+  button.addEventListener("click", () => repost(post));
+  return button;
+}
+
+function startReply(post) {
+  replyTo = post.id;
+  $("reply-name").textContent = "@" + post.author.username;
+  $("reply-to").hidden = false;
+  const me = session.user;
+  const mention = "@" + post.author.username + " ";
+  const text = $("post-text");
+  if (!(me && post.author.id === me.id) && !text.value.startsWith(mention)) {
+    text.value = mention + text.value;
+  }
+  $("post-left").textContent = String(280 - [...text.value].length);
+  text.focus();
+}
+
+function endReply() {
+  replyTo = null;
+  $("reply-to").hidden = true;
+  $("reply-name").textContent = "";
+}
+
+async function repost(post) {
+  try {
+    const made = await api("POST", `/api/posts/${post.id}/repost`);
+    originals.set(post.id, post);
+    insertPost(made, false);
+    say("Reposted @" + post.author.username, true);
+  } catch (error) {
+    say(error.status === 403 ? "This post cannot be reposted." : error.message);
+  }
+}
+
+async function loadMentions() {
+  const page = await api("GET", "/api/mentions?limit=20");
+  rememberOriginals(page);
+  $("mentions").replaceChildren(...page.posts.map((post) => renderPost(post, false)));
+}
+
+// Profile: display name and bio.
+
+async function loadProfile() {
+  const profile = await api("GET", `/api/users/${session.user.id}/profile`);
+  $("display-name").value = profile.display_name;
+  $("bio").value = profile.bio;
+}
+
+async function saveProfile() {
+  try {
+    const profile = await api("PUT", "/api/me/profile", {
+      display_name: $("display-name").value,
+      bio: $("bio").value,
+    });
+    const id = profile.user.id;
+    displayNames.set(id, Promise.resolve(profile.display_name));
+    for (const span of document.querySelectorAll(`.display-name[data-user="${id}"]`)) {
+      span.textContent = profile.display_name;
+    }
+    say("Profile saved.", true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+// Blocking and muting the username typed in the follow form.
+
+async function changeBlockOrMute(kind, method) {
+  const name = $("follow-name").value.trim();
+  try {
+    const user = await api("GET", "/api/users/by-name/" + encodeURIComponent(name));
+    const result = await api(method, `/api/${kind}/${user.id}`);
+    await Promise.all([refreshMe(), loadTimeline(false), loadMentions()]);
+    const verbs = kind === "blocks" ? ["Blocked @", "Unblocked @"] : ["Muted @", "Unmuted @"];
+    const done = verbs[method === "PUT" ? 0 : 1] + user.username;
+    say(result.changed ? done : done + " (already)", true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
 function setUp() {
   $("auth-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -449,9 +622,12 @@ function setUp() {
   $("post-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const post = await api("POST", "/api/posts", { text: $("post-text").value });
+      const body = { text: $("post-text").value };
+      if (replyTo) body.reply_to = replyTo;
+      const post = await api("POST", "/api/posts", body);
       $("post-text").value = "";
       $("post-left").textContent = "280";
+      endReply();
       insertPost(post, false);
       say("");
     } catch (error) {
@@ -465,6 +641,20 @@ function setUp() {
   $("unfollow").addEventListener("click", () => {
     if ($("follow-form").reportValidity()) changeFollow("DELETE");
   });
+  for (const [id, kind, method] of [
+    ["block", "blocks", "PUT"], ["unblock", "blocks", "DELETE"],
+    ["mute", "mutes", "PUT"], ["unmute", "mutes", "DELETE"],
+  ]) {
+    $(id).addEventListener("click", () => {
+      if ($("follow-form").reportValidity()) changeBlockOrMute(kind, method);
+    });
+  }
+  $("reply-cancel").addEventListener("click", endReply);
+  $("profile-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveProfile();
+  });
+  $("mentions-refresh").addEventListener("click", () => loadMentions().catch((e) => say(e.message)));
   $("protected").addEventListener("change", setProtected);
   $("export").addEventListener("click", exportData);
   $("requests-refresh").addEventListener("click", () => loadRequests().catch((e) => say(e.message)));

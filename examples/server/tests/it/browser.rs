@@ -1,10 +1,12 @@
 //! The web page in headless Chromium, driven over the DevTools protocol:
 //! sign up, follow by username, see a followee's post arrive live, like and
-//! unlike it, post, delete, message, link a phone with its code, protect the
-//! account and approve a follow request, request to follow a protected
-//! account, export the account's data, log out. Skipped, with the reason printed, where Chromium is not
-//! installed (Debian package `chromium`; `STARLING_CHROMIUM` names another
-//! binary).
+//! unlike it (each post with its author's display name), post, delete,
+//! message, link a phone with its code, protect the account and approve a
+//! follow request, request to follow a protected account, export the
+//! account's data, edit the profile, reply, repost (and see a repost arrive
+//! live), read mentions, mute, unmute and block, log out. Skipped, with the
+//! reason printed, where Chromium is not installed (Debian package
+//! `chromium`; `STARLING_CHROMIUM` names another binary).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -193,6 +195,20 @@ impl Browser {
     }
 }
 
+/// JavaScript: the element `selector` finds holds exactly `text`.
+fn text_is(selector: &str, text: &str) -> String {
+    format!(
+        "document.querySelector({})?.textContent === {}",
+        json!(selector),
+        json!(text)
+    )
+}
+
+/// JavaScript: the status line says exactly `text`.
+fn status_is(text: &str) -> String {
+    text_is("#status", text)
+}
+
 fn timeline_has(text: &str) -> String {
     format!(
         "document.getElementById('timeline').textContent.includes({})",
@@ -216,6 +232,15 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     };
     let s = TestServer::start_with(|c| c.device_poll_ms = 20).await;
     let ada = s.signup("ada", "analytical-engine").await;
+    let (status, _) = s
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/me/profile",
+            Some(&ada),
+            json!({"display_name": "Ada Lovelace", "bio": "Notes on the engine."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     s.post_text(&ada, "posted before anyone followed").await;
 
     let mut b = Browser::launch(&binary).await;
@@ -246,6 +271,12 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     ))
     .await;
     b.wait_for(&timeline_has("hello, live reader")).await;
+    // Beside the username, the author's display name from the profile.
+    b.wait_for(&text_is(
+        &format!("#timeline li[data-id=\"{id}\"] .display-name"),
+        "Ada Lovelace",
+    ))
+    .await;
 
     // Liking from the page: the button shows the count, the like is stored,
     // and a second click takes it back.
@@ -408,6 +439,157 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
             .await,
         true
     );
+
+    // Editing the profile from the page; it is really stored.
+    b.set_value("display-name", "Grace Hopper").await;
+    b.set_value("bio", "Compilers, and a nanosecond of wire.")
+        .await;
+    b.click("#profile-save").await;
+    b.wait_for(&status_is("Profile saved.")).await;
+    let (_, profile) = s.get(&ada, &format!("/api/users/{grace_id}/profile")).await;
+    assert_eq!(
+        (profile["display_name"].clone(), profile["bio"].clone()),
+        (
+            json!("Grace Hopper"),
+            json!("Compilers, and a nanosecond of wire.")
+        )
+    );
+
+    // Replying from the page: the post box names the author, and the post
+    // is stored as a reply that mentions them.
+    b.click(&format!("#timeline li[data-id=\"{id}\"] button.reply"))
+        .await;
+    b.wait_for(
+        "document.getElementById('post-text').value === '@ada ' \
+         && !document.getElementById('reply-to').hidden \
+         && document.getElementById('reply-name').textContent === '@ada'",
+    )
+    .await;
+    b.eval("document.getElementById('post-text').value += 'a fine machine'; true")
+        .await;
+    b.click("#post").await;
+    b.wait_for(&timeline_has("@ada a fine machine")).await;
+    b.wait_for("document.getElementById('reply-to').hidden")
+        .await;
+    let (_, posts) = s.get(&ada, &format!("/api/users/{grace_id}/posts")).await;
+    let reply = &posts["posts"][0];
+    assert_eq!(reply["text"], "@ada a fine machine");
+    assert_eq!(reply["reply_to"], json!(id));
+    let reply_id = reply["id"].as_str().expect("id").to_owned();
+    b.wait_for(&text_is(
+        &format!("#timeline li[data-id=\"{reply_id}\"] .display-name"),
+        "Grace Hopper",
+    ))
+    .await;
+    let (_, mentions) = s.get(&ada, "/api/mentions").await;
+    assert_eq!(mentions["posts"][0]["id"], json!(reply_id));
+
+    // Reposting from the page: the repost is stored and shows its original.
+    b.click(&format!("#timeline li[data-id=\"{id}\"] button.repost"))
+        .await;
+    b.wait_for(&status_is("Reposted @ada")).await;
+    let (_, posts) = s.get(&ada, &format!("/api/users/{grace_id}/posts")).await;
+    assert_eq!(posts["posts"][0]["repost_of"], json!(id));
+    let repost_id = posts["posts"][0]["id"].as_str().expect("id").to_owned();
+    let repost = format!("#timeline li[data-id=\"{repost_id}\"]");
+    b.wait_for(&text_is(
+        &format!("{repost} .repost-note"),
+        "🔁 @grace reposted",
+    ))
+    .await;
+    b.wait_for(&text_is(&format!("{repost} .text"), "hello, live reader"))
+        .await;
+    b.wait_for(&text_is(&format!("{repost} .display-name"), "Ada Lovelace"))
+        .await;
+
+    // A repost arriving live: the page fetches its original to show it.
+    let cy = s.signup("cy", "difference-engine").await;
+    let (_, original) = s.post_text(&cy, "a post from cy").await;
+    let original_id = original["id"].as_str().expect("id").to_owned();
+    let (status, live_repost) = s
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/posts/{original_id}/repost"),
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{live_repost}");
+    let live = format!(
+        "#timeline li[data-id=\"{}\"]",
+        live_repost["id"].as_str().expect("id")
+    );
+    b.wait_for(&text_is(
+        &format!("{live} .repost-note"),
+        "🔁 @ada reposted",
+    ))
+    .await;
+    b.wait_for(&text_is(&format!("{live} .text"), "a post from cy"))
+        .await;
+    b.wait_for(&text_is(&format!("{live} .meta strong"), "@cy"))
+        .await;
+
+    // The mentions list, refreshed from the page.
+    let (_, mention) = s.post_text(&ada, "@grace the engine weaves algebra").await;
+    let mention_id = mention["id"].as_str().expect("id").to_owned();
+    b.click("#mentions-refresh").await;
+    b.wait_for(&text_is(
+        &format!("#mentions li[data-id=\"{mention_id}\"] .text"),
+        "@grace the engine weaves algebra",
+    ))
+    .await;
+    let grace = s
+        .login("grace", "compilers-rule")
+        .await
+        .expect("grace logs in");
+    let (_, mentions) = s.get(&grace, "/api/mentions").await;
+    assert_eq!(mentions["posts"][0]["id"], json!(mention_id));
+
+    // Muting and unmuting from the page: ada's posts leave the timeline and
+    // come back.
+    b.set_value("follow-name", "ada").await;
+    b.click("#mute").await;
+    b.wait_for(&status_is("Muted @ada")).await;
+    b.wait_for(&format!(
+        "!{}",
+        timeline_has("posted before anyone followed")
+    ))
+    .await;
+    let (_, mutes) = s.get(&grace, "/api/mutes").await;
+    assert_eq!(mutes["users"][0]["id"], json!(ada.id));
+    b.set_value("follow-name", "ada").await;
+    b.click("#unmute").await;
+    b.wait_for(&status_is("Unmuted @ada")).await;
+    b.wait_for(&timeline_has("posted before anyone followed"))
+        .await;
+    let (_, mutes) = s.get(&grace, "/api/mutes").await;
+    assert_eq!(mutes["users"], json!([]));
+
+    // A refused block shows the server's reason in the status line.
+    b.set_value("follow-name", "grace").await;
+    b.click("#block").await;
+    let (status, refusal) = s.put(&grace, &format!("/api/blocks/{grace_id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refusal}");
+    let reason = refusal["error"].as_str().expect("error").to_owned();
+    b.wait_for(&status_is(&reason)).await;
+    b.wait_for("document.getElementById('status').className === ''")
+        .await;
+
+    // Blocking from the page: stored, and it ends ada's following of grace.
+    b.set_value("follow-name", "ada").await;
+    b.click("#block").await;
+    b.wait_for(&status_is("Blocked @ada")).await;
+    b.wait_for(&format!(
+        "!{}",
+        timeline_has("posted before anyone followed")
+    ))
+    .await;
+    let (_, blocks) = s.get(&grace, "/api/blocks").await;
+    assert_eq!(blocks["users"][0]["id"], json!(ada.id));
+    let (_, edge) = s
+        .get(&ada, &format!("/api/users/{}/following/{grace_id}", ada.id))
+        .await;
+    assert_eq!(edge["following"], false);
+    b.screenshot("after-block.png").await;
 
     b.click("#logout").await;
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")

@@ -978,7 +978,7 @@ async fn the_web_page_and_its_assets_are_served() {
     for (path, content_type, needle) in [
         ("/", "text/html", "<script src=\"/app.js\""),
         ("/app.js", "text/javascript", "/api/home/events"),
-        ("/app.css", "text/css", "#timeline"),
+        ("/app.css", "text/css", "#status"),
     ] {
         let response = s.client.get(s.url(path)).send().await.expect("get");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
