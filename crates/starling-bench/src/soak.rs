@@ -45,6 +45,13 @@ pub(crate) struct Args {
     /// Followers of the most-followed account.
     #[arg(long, default_value_t = 150_000)]
     celebrity_followers: u64,
+    /// Seconds between posts of the most-followed account (by default it
+    /// never posts). With fewer followers than the push threshold
+    /// (100,000) and at least `bulk_fanout_min_followers` (50,000), each
+    /// of its posts is delivered by bulk loads: the soak then shows what
+    /// ingested table files cost later in compaction.
+    #[arg(long)]
+    celebrity_every: Option<f64>,
     /// Mean followings per user.
     #[arg(long, default_value_t = 20.0)]
     mean_following: f64,
@@ -76,6 +83,12 @@ pub(crate) fn main(args: &Args, json: bool) -> Result<()> {
     if !(seconds > 0.0 && args.interval > 0.0 && args.users >= 3) {
         anyhow::bail!("the soak needs a positive duration and interval and at least 3 users");
     }
+    if args
+        .celebrity_every
+        .is_some_and(|s| !(s > 0.0 && s.is_finite()))
+    {
+        anyhow::bail!("--celebrity-every must be a positive number of seconds");
+    }
     let spec = SoakSpec {
         shape: graph::Shape {
             users: args.users,
@@ -86,6 +99,7 @@ pub(crate) fn main(args: &Args, json: bool) -> Result<()> {
         duration: Duration::from_secs_f64(seconds),
         interval: Duration::from_secs_f64(args.interval),
         inbox_cap: args.inbox_cap,
+        celebrity_every: args.celebrity_every.map(Duration::from_secs_f64),
         watch_followers: args.watch_followers,
         inactive_after_ms: if args.push_to_inactive {
             None
@@ -122,6 +136,8 @@ pub(crate) struct SoakSpec {
     pub(crate) interval: Duration,
     /// Entries kept per inbox (trimming on at this cap).
     pub(crate) inbox_cap: usize,
+    /// Time between the most-followed account's posts (never if `None`).
+    pub(crate) celebrity_every: Option<Duration>,
     /// Followers sampled per watched post for post-to-visible.
     pub(crate) watch_followers: usize,
     /// Whether fan-out skips inactive readers (the default policy) or not.
@@ -137,6 +153,8 @@ pub(crate) struct Interval {
     pub(crate) seconds: f64,
     pub(crate) ops: u64,
     pub(crate) posts: u64,
+    /// Posts of the most-followed account (user 1).
+    pub(crate) celebrity_posts: u64,
     pub(crate) home_reads: u64,
     pub(crate) inbox_writes: u64,
     pub(crate) inbox_writes_per_sec: f64,
@@ -294,6 +312,7 @@ fn watch_inboxes(
 struct Totals {
     ops: u64,
     posts: u64,
+    celebrity_posts: u64,
     reads: u64,
     entries: u64,
     writes: WriteStats,
@@ -329,7 +348,15 @@ fn workload(
     let mut now = Totals::default();
     let mut before = Totals::default();
     let mut i: u64 = 0;
+    let mut celebrity_posted = started;
     loop {
+        if let Some(every) = spec.celebrity_every
+            && celebrity_posted.elapsed() >= every
+        {
+            engine.post(UserId(1), "a post to a great many followers")?;
+            celebrity_posted = Instant::now();
+            now.celebrity_posts += 1;
+        }
         let who = pick(&mut rng);
         match rng.random_range(0..100) {
             0..5 => {
@@ -456,6 +483,7 @@ fn interval_line(
         seconds: span,
         ops: now.ops - before.ops,
         posts: now.posts - before.posts,
+        celebrity_posts: now.celebrity_posts - before.celebrity_posts,
         home_reads: now.reads - before.reads,
         inbox_writes: entries,
         inbox_writes_per_sec: if span > 0.0 {
@@ -498,13 +526,14 @@ fn interval_line(
 
 fn print_line(l: &Interval) {
     println!(
-        "{:>7.0} s: {:.0} inbox writes/s ({} total); WA {:.2} with WAL, {:.2} without \
+        "{:>7.0} s: {:.0} inbox writes/s ({} total, {} celebrity posts); WA {:.2} with WAL, {:.2} without \
          (since start {:.2} / {:.2}); flush {} MiB, compaction {} MiB, ingest {} MiB; stalls {} ms \
          ({} delays, {} stops), pending compaction {} MiB; inbox {:.1} B/entry ({} entries); \
          post-to-visible p99 {:.1} ms ({} samples, {} unseen, {} jobs pending); home read p99 {:.2} ms",
         l.total_seconds,
         l.inbox_writes_per_sec,
         l.total_inbox_writes,
+        l.celebrity_posts,
         l.write_amplification_with_wal,
         l.write_amplification_without_wal,
         l.total_write_amplification_with_wal,
@@ -544,6 +573,7 @@ mod tests {
             duration: Duration::from_millis(2_000),
             interval: Duration::from_millis(500),
             inbox_cap: 100,
+            celebrity_every: Some(Duration::from_millis(300)),
             watch_followers: 2,
             inactive_after_ms: None,
             jsonl: jsonl.clone(),
@@ -557,6 +587,10 @@ mod tests {
             assert!(v["write_amplification_with_wal"].is_number());
         }
         assert!(report.intervals.iter().map(|l| l.posts).sum::<u64>() > 0);
-        assert!(report.last.total_inbox_writes > 0);
+        // The celebrity posted about every 300 ms of the 2 s, and each of
+        // its posts reached its 500 followers.
+        let celebrity: u64 = report.intervals.iter().map(|l| l.celebrity_posts).sum();
+        assert!((3..=8).contains(&celebrity), "{celebrity} celebrity posts");
+        assert!(report.last.total_inbox_writes >= celebrity * 500);
     }
 }
