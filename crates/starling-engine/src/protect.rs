@@ -244,7 +244,7 @@ impl<B: Backend> Engine<B> {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<UserPage> {
-        self.request_page(LinkKind::FollowRequests, account, cursor, limit)
+        self.link_page(LinkKind::FollowRequests, account, cursor, limit)
     }
 
     /// A page of the accounts `requester` has asked to follow and that
@@ -255,26 +255,7 @@ impl<B: Backend> Engine<B> {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<UserPage> {
-        self.request_page(LinkKind::RequestsSent, requester, cursor, limit)
-    }
-
-    fn request_page(
-        &self,
-        kind: LinkKind,
-        user: UserId,
-        cursor: Option<&Cursor>,
-        limit: usize,
-    ) -> Result<UserPage> {
-        check_page_size(limit)?;
-        let after = cursor.map(Cursor::as_users).transpose()?;
-        let s = self.shared.known(&[user])?;
-        let mut links = Vec::with_capacity(limit + 1);
-        s.backend
-            .links(kind, user.0, after.map(|u| u.0), limit + 1, &mut links)?;
-        Ok(UserPage::from_ids(
-            links.into_iter().map(|(u, _)| UserId(u)),
-            limit,
-        ))
+        self.link_page(LinkKind::RequestsSent, requester, cursor, limit)
     }
 }
 

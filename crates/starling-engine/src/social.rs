@@ -382,7 +382,9 @@ impl<B: Backend> Engine<B> {
         self.link_page(LinkKind::Mutes, user, cursor, limit)
     }
 
-    fn link_page(
+    /// A page of the users `user` links to by `kind`: a bad page size
+    /// first, then an unknown user, then a bad cursor.
+    pub(crate) fn link_page(
         &self,
         kind: LinkKind,
         user: UserId,

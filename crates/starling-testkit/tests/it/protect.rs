@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use starling_core::{Config, Cursor, DeliveryKind, Error, PostId, Toggle, UserId};
-use starling_engine::{Engine, Event, FollowState};
+use starling_engine::{Engine, Event, FollowState, UserPage};
 use starling_memstore::MemBackend;
 use starling_testkit::Op;
 
@@ -316,6 +316,44 @@ fn bad_follow_request_input_is_refused_with_a_typed_error() {
     assert!(requests_to(&e, alice).is_empty());
     assert!(!e.is_following(bob, alice).expect("no edge"));
     assert!(e.check().expect("check").is_clean());
+}
+
+/// Every list of users read from links refuses bad input in one order:
+/// a bad page size, then an unknown user, then a bad cursor.
+#[test]
+fn user_lists_refuse_bad_input_in_one_order() {
+    let e = engine();
+    let [alice] = users(&e, 1)[..] else {
+        unreachable!()
+    };
+    let ghost = UserId(999);
+    let bad = Cursor::timeline(PostId(1), 0);
+    type List<'a> = Box<dyn Fn(UserId, Option<&Cursor>, usize) -> Result<UserPage, Error> + 'a>;
+    let lists: [(&str, List<'_>); 4] = [
+        (
+            "follow_requests",
+            Box::new(|u, c, n| e.follow_requests(u, c, n)),
+        ),
+        (
+            "sent_follow_requests",
+            Box::new(|u, c, n| e.sent_follow_requests(u, c, n)),
+        ),
+        ("blocks", Box::new(|u, c, n| e.blocks(u, c, n))),
+        ("mutes", Box::new(|u, c, n| e.mutes(u, c, n))),
+    ];
+    for (name, list) in &lists {
+        let r = list(ghost, Some(&bad), 0);
+        assert!(matches!(r, Err(Error::PageSize { .. })), "{name}: {r:?}");
+        let r = list(ghost, Some(&bad), 5);
+        assert!(
+            matches!(r, Err(Error::UnknownUser(u)) if u == ghost),
+            "{name}: {r:?}"
+        );
+        let r = list(alice, Some(&bad), 5);
+        assert!(matches!(r, Err(Error::MalformedCursor)), "{name}: {r:?}");
+        let r = list(alice, None, 5);
+        assert!(r.is_ok_and(|p| p.users.is_empty()), "{name}");
+    }
 }
 
 #[test]
