@@ -24,7 +24,6 @@
 
 use starling_core::{Cursor, Error, LinkKind, Mutation, Result, UserId};
 use starling_graph::{blocked_either, check_edge, has_request, is_protected};
-use starling_inbox::check_page_size;
 use starling_log::unix_millis;
 use starling_store::Backend;
 

@@ -13,9 +13,8 @@ use starling_core::{
 use starling_store::{Backend, GraphStore};
 
 use crate::cluster::{Cluster, Failure, SLOTS, Timeouts, attempt, slot_of};
-use crate::fanout::{INBOX, InboxWrite, split_fanout};
 use crate::inflight::{Gate, InFlight};
-use crate::layout::{APPLY, Group, Keys, Plan};
+use crate::layout::{APPLY, Group, INBOX, Keys, Plan};
 use crate::lease::{ACQUIRE, Lease, MINT, REGISTER, RELEASE, RENEW, Renewal, release};
 
 /// How to reach a cluster and which store on it to open.
@@ -123,7 +122,7 @@ pub struct ValkeyBackend {
     minted_users: Mutex<u64>,
     minted_groups: Mutex<u64>,
     /// Batches applied part by part, under way.
-    in_flight: InFlight,
+    pub(crate) in_flight: InFlight,
 }
 
 impl<'a> TryFrom<starling_store::ClusterAddress<'a>> for ValkeyBackend {
@@ -221,7 +220,7 @@ impl ValkeyBackend {
 
     /// Runs groups, one script call each, pipelined per primary; with
     /// `Synced`, waits on each primary's connection for a replica.
-    fn run(&self, groups: &[Group], durability: Durability) -> Result<()> {
+    pub(crate) fn run(&self, groups: &[Group], durability: Durability) -> Result<()> {
         if groups.is_empty() {
             return Ok(());
         }
@@ -504,20 +503,8 @@ impl Backend for ValkeyBackend {
 
     fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.lease.check()?;
-        if let Some(writes) = split_fanout(batch) {
-            // A fan-out batch: its inbox writes grouped by primary, then
-            // its job's cursor last. A crash between them resumes the job
-            // at its old cursor, which rewrites the same entries.
-            let _running = self.in_flight.start();
-            let mut plan = Plan::new(&self.keys);
-            for m in batch {
-                if matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)) {
-                    plan.mutation(m);
-                }
-            }
-            let job = plan.into_groups();
-            self.write_inboxes(&writes, durability)?;
-            return self.run(&job, durability);
+        if let Some(written) = self.apply_fanout(batch, durability) {
+            return written;
         }
         let mut plan = Plan::new(&self.keys);
         for m in batch {
@@ -548,10 +535,6 @@ impl Backend for ValkeyBackend {
         // Entries are idempotent and their job's cursor, written after
         // them, is their redo record: no intent, grouped by primary.
         self.lease.check()?;
-        let writes: Vec<InboxWrite> = entries
-            .iter()
-            .map(|&(owner, entry)| InboxWrite::Put(owner, entry))
-            .collect();
-        self.write_inboxes(&writes, Durability::Buffered)
+        self.bulk_inboxes(entries)
     }
 }

@@ -12,10 +12,11 @@
 
 use redis::Value;
 use starling_core::codec;
-use starling_core::{Durability, InboxEntry, PostId, Result, UserId};
+use starling_core::{Durability, InboxEntry, Mutation, PostId, Result, UserId};
 
 use crate::backend::ValkeyBackend;
 use crate::cluster::{Failure, attempt, slot_of};
+use crate::layout::{INBOX, Plan};
 
 /// Entries per script call: large enough that the call's overhead is
 /// small beside its entries, small enough that one call holds a primary
@@ -24,7 +25,7 @@ pub(crate) const CHUNK: usize = 512;
 
 /// One inbox write of a fan-out batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum InboxWrite {
+enum InboxWrite {
     /// Put the entry, replacing an earlier entry of the same post.
     Put(UserId, InboxEntry),
     /// Remove the owner's entry of the post, if any.
@@ -39,44 +40,47 @@ impl InboxWrite {
     }
 }
 
-/// The inbox script. `ARGV[1]` is the writer's token, `ARGV[2]` the
-/// number `f` of fence keys that follow (one per slot the call writes),
-/// then pairs of an inbox key and either a member (16 bytes: the 8-byte
-/// post key and the 8-byte inbox value), to put, or a post key (8 bytes),
-/// to remove, applied in order. An inbox member is exactly 16 bytes, so
-/// the members of a post are those from `[POST` to
-/// `[POST\xff\xff\xff\xff\xff\xff\xff\xff`: a put removes them first (a
-/// rewrite replaces the earlier entry), a delete removes them.
-pub(crate) const INBOX: &str = r#"#!lua flags=allow-cross-slot-keys
-local token = tonumber(ARGV[1])
-local nf = tonumber(ARGV[2])
-local raise = {}
-for j = 3, 2 + nf do
-  local fence = tonumber(redis.call('GET', ARGV[j]) or '0')
-  if fence > token then
-    return redis.error_reply('STARLINGFENCED a newer writer (' .. fence .. ') holds the store')
-  end
-  if fence < token then raise[#raise + 1] = ARGV[j] end
-end
-for _, f in ipairs(raise) do redis.call('SET', f, ARGV[1]) end
-local top = '\255\255\255\255\255\255\255\255'
-local i = 3 + nf
-local n = #ARGV
-while i < n do
-  local k, m = ARGV[i], ARGV[i + 1]
-  local p = string.sub(m, 1, 8)
-  redis.call('ZREMRANGEBYLEX', k, '[' .. p, '[' .. p .. top)
-  if #m == 16 then redis.call('ZADD', k, 0, m) end
-  i = i + 2
-end
-return 1
-"#;
-
 impl ValkeyBackend {
+    /// Writes `batch` if it is a fan-out batch (inbox writes and its job's
+    /// write, see [`split_fanout`]): the inbox writes grouped by primary,
+    /// then the job's cursor last. A crash between them resumes the job at
+    /// its old cursor, which rewrites the same entries. `None` for any
+    /// other batch.
+    pub(crate) fn apply_fanout(
+        &self,
+        batch: &[Mutation],
+        durability: Durability,
+    ) -> Option<Result<()>> {
+        let writes = split_fanout(batch)?;
+        let _running = self.in_flight.start();
+        let mut plan = Plan::new(&self.keys);
+        for m in batch {
+            if matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)) {
+                plan.mutation(m);
+            }
+        }
+        let job = plan.into_groups();
+        Some(
+            self.write_inboxes(&writes, durability)
+                .and_then(|()| self.run(&job, durability)),
+        )
+    }
+
+    /// Writes bulk-loaded entries as inbox puts. They are idempotent and
+    /// their job's cursor, written after them, is their redo record: no
+    /// intent, grouped by primary.
+    pub(crate) fn bulk_inboxes(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        let writes: Vec<InboxWrite> = entries
+            .iter()
+            .map(|&(owner, entry)| InboxWrite::Put(owner, entry))
+            .collect();
+        self.write_inboxes(&writes, Durability::Buffered)
+    }
+
     /// Writes a fan-out batch's inbox writes: per primary, one script call
     /// per [`CHUNK`] of its entries, pipelined, the primaries in parallel;
     /// with `Synced`, waits on each primary's connection for a replica.
-    pub(crate) fn write_inboxes(
+    fn write_inboxes(
         &self,
         writes: &[InboxWrite],
         durability: Durability,
@@ -142,8 +146,7 @@ impl ValkeyBackend {
 
 /// Splits a fan-out batch into its inbox writes and the rest (its job's
 /// write); `None` when the batch holds anything else.
-pub(crate) fn split_fanout(batch: &[starling_core::Mutation]) -> Option<Vec<InboxWrite>> {
-    use starling_core::Mutation;
+fn split_fanout(batch: &[Mutation]) -> Option<Vec<InboxWrite>> {
     let mut writes = Vec::with_capacity(batch.len());
     let mut jobs = 0;
     for m in batch {

@@ -705,6 +705,39 @@ pub(crate) fn link_member(kind: LinkKind, from: u64, to: u64) -> Vec<u8> {
     codec::link_key(kind, from, to)[codec::LINK_PREFIX_LEN..].to_vec()
 }
 
+/// The inbox script. `ARGV[1]` is the writer's token, `ARGV[2]` the
+/// number `f` of fence keys that follow (one per slot the call writes),
+/// then pairs of an inbox key and either a member (16 bytes: the 8-byte
+/// post key and the 8-byte inbox value), to put, or a post key (8 bytes),
+/// to remove, applied in order. An inbox member is exactly 16 bytes, so
+/// the members of a post are those from `[POST` to
+/// `[POST\xff\xff\xff\xff\xff\xff\xff\xff`: a put removes them first (a
+/// rewrite replaces the earlier entry), a delete removes them.
+pub(crate) const INBOX: &str = r#"#!lua flags=allow-cross-slot-keys
+local token = tonumber(ARGV[1])
+local nf = tonumber(ARGV[2])
+local raise = {}
+for j = 3, 2 + nf do
+  local fence = tonumber(redis.call('GET', ARGV[j]) or '0')
+  if fence > token then
+    return redis.error_reply('STARLINGFENCED a newer writer (' .. fence .. ') holds the store')
+  end
+  if fence < token then raise[#raise + 1] = ARGV[j] end
+end
+for _, f in ipairs(raise) do redis.call('SET', f, ARGV[1]) end
+local top = '\255\255\255\255\255\255\255\255'
+local i = 3 + nf
+local n = #ARGV
+while i < n do
+  local k, m = ARGV[i], ARGV[i + 1]
+  local p = string.sub(m, 1, 8)
+  redis.call('ZREMRANGEBYLEX', k, '[' .. p, '[' .. p .. top)
+  if #m == 16 then redis.call('ZADD', k, 0, m) end
+  i = i + 2
+end
+return 1
+"#;
+
 /// The write script: checks the writer's token against the slot's fence,
 /// then runs the operations. Every operation is idempotent, and counters
 /// move only when membership changes, so running a group twice leaves

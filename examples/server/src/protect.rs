@@ -17,6 +17,7 @@ use serde::Serialize;
 use starling::UserId;
 
 use crate::auth::Session;
+use crate::db::Engine;
 use crate::error::{ApiError, PathParams, QueryParams};
 use crate::routes::{PageQuery, UsersJson, user_list};
 use crate::server::AppState;
@@ -98,11 +99,7 @@ async fn approve(
     session: Session,
     PathParams(user): PathParams<u64>,
 ) -> Result<axum::Json<ChangedJson>, ApiError> {
-    let me = session.user;
-    change(&state, move |e| {
-        e.approve_follow_request(me, UserId(user)).map(|()| true)
-    })
-    .await
+    answer(&state, session, user, Engine::approve_follow_request).await
 }
 
 async fn deny(
@@ -110,11 +107,7 @@ async fn deny(
     session: Session,
     PathParams(user): PathParams<u64>,
 ) -> Result<axum::Json<ChangedJson>, ApiError> {
-    let me = session.user;
-    change(&state, move |e| {
-        e.deny_follow_request(me, UserId(user)).map(|()| true)
-    })
-    .await
+    answer(&state, session, user, Engine::deny_follow_request).await
 }
 
 async fn cancel(
@@ -122,9 +115,18 @@ async fn cancel(
     session: Session,
     PathParams(user): PathParams<u64>,
 ) -> Result<axum::Json<ChangedJson>, ApiError> {
+    answer(&state, session, user, Engine::cancel_follow_request).await
+}
+
+/// Approves, denies or withdraws the request between the session's account
+/// and `user` (`act` takes the session's account first); a request that is
+/// not there is the engine's `UnknownFollowRequest`.
+async fn answer(
+    state: &AppState,
+    session: Session,
+    user: u64,
+    act: fn(&Engine, UserId, UserId) -> starling::Result<()>,
+) -> Result<axum::Json<ChangedJson>, ApiError> {
     let me = session.user;
-    change(&state, move |e| {
-        e.cancel_follow_request(me, UserId(user)).map(|()| true)
-    })
-    .await
+    change(state, move |e| act(e, me, UserId(user)).map(|()| true)).await
 }
