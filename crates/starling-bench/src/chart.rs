@@ -167,8 +167,9 @@ struct Line {
     /// Dashed (steady state) or solid.
     dashed: bool,
     points: Vec<(f64, f64)>,
-    /// Where each point's value goes: left of, at or right of the point
-    /// (above it when it is the higher of its pair, below otherwise).
+    /// How each point's value is anchored: by its right end (the value
+    /// left of the point), its centre, or its left end (right of it);
+    /// above the point when it is the higher of its pair, below otherwise.
     value_at: HPos,
 }
 
