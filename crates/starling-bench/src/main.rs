@@ -8,8 +8,9 @@
 //! followers, beside a baseline that keeps one database across the same
 //! posts). `soak --minutes 10` runs the mixed workload long enough for
 //! compaction to settle and reports write amplification over time.
-//! `chart --input results.json --out docs` draws the reports that
-//! `scripts/bench` gathers as SVG charts.
+//! `chart` draws the reports that `scripts/bench` gathers (by default
+//! `docs/bench-results.json` and the `soak.jsonl` beside it) as SVG charts
+//! in `docs`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -80,14 +81,20 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
     },
-    /// Draws SVG charts (fan-out, home-read and post latency) from the
-    /// `fanout` and `latency` reports that `scripts/bench` gathers.
+    /// Draws SVG charts (fan-out fresh and steady, home-read and post
+    /// latency, soak write amplification) from the `fanout`, `latency` and
+    /// `soak` reports that `scripts/bench` gathers; without arguments, from
+    /// the files it saved in docs/.
     Chart {
         /// The gathered reports: {"cores": N, "fanout": [report, ...], "latency": report}.
-        #[arg(long)]
+        #[arg(long, default_value = "docs/bench-results.json")]
         input: std::path::PathBuf,
-        /// The folder the SVG files are written to.
+        /// A soak's JSON-lines file, drawn as soak-wa.svg (by default the
+        /// soak.jsonl beside the input, if there is one).
         #[arg(long)]
+        soak: Option<std::path::PathBuf>,
+        /// The folder the SVG files are written to.
+        #[arg(long, default_value = "docs")]
         out: std::path::PathBuf,
     },
     /// The mixed workload for minutes, a report line per interval (also
@@ -129,10 +136,10 @@ fn main() -> Result<()> {
         }
     }
     match cli.scenario {
-        Scenario::Chart { input, out } => {
-            chart::write_all(&input, &out)?;
-            for name in chart::FILES {
-                println!("{}", out.join(name).display());
+        Scenario::Chart { input, soak, out } => {
+            let soak = soak.or_else(|| chart::saved_soak(&input));
+            for path in chart::write_all(&input, soak.as_deref(), &out)? {
+                println!("{}", path.display());
             }
         }
         Scenario::Latency { posts, reads } => {
@@ -300,4 +307,40 @@ fn peak_rss_mib(status: &Path) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn chart_args(args: &[&str]) -> (PathBuf, Option<PathBuf>, PathBuf) {
+        let cli = Cli::try_parse_from(args).expect("arguments the driver takes");
+        match cli.scenario {
+            Scenario::Chart { input, soak, out } => (input, soak, out),
+            _ => panic!("not the chart subcommand"),
+        }
+    }
+
+    #[test]
+    fn chart_alone_redraws_from_the_files_saved_in_docs() {
+        let (input, soak, out) = chart_args(&["starling-bench", "chart"]);
+        assert_eq!(input, PathBuf::from("docs/bench-results.json"));
+        assert_eq!(soak, None, "the soak.jsonl beside the input, if any");
+        assert_eq!(out, PathBuf::from("docs"));
+        let (input, soak, out) = chart_args(&[
+            "starling-bench",
+            "chart",
+            "--input",
+            "r.json",
+            "--soak",
+            "s.jsonl",
+            "--out",
+            "charts",
+        ]);
+        assert_eq!(input, PathBuf::from("r.json"));
+        assert_eq!(soak, Some(PathBuf::from("s.jsonl")));
+        assert_eq!(out, PathBuf::from("charts"));
+    }
 }
