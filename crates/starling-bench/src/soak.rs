@@ -22,7 +22,7 @@ use starling::{
     Config, Direction, Durability, GenericEngine, GraphStore, InboxStore, PostId, RocksBackend,
     UserId,
 };
-use starling_rocks::{StallStats, WriteStats};
+use starling_rocks::{InboxCompaction, StallStats, WriteStats};
 
 use crate::graph;
 use crate::mixed::{background_op, percentile};
@@ -52,6 +52,10 @@ pub(crate) struct Args {
     /// ingested table files cost later in compaction.
     #[arg(long)]
     celebrity_every: Option<f64>,
+    /// The inbox family's compaction style: leveled (the store's default)
+    /// or universal.
+    #[arg(long, value_enum, default_value_t = Compaction::Leveled)]
+    inbox_compaction: Compaction,
     /// Mean followings per user.
     #[arg(long, default_value_t = 20.0)]
     mean_following: f64,
@@ -74,6 +78,13 @@ pub(crate) struct Args {
     /// JSON-lines file the interval lines are written to.
     #[arg(long, default_value = "soak.jsonl")]
     out: PathBuf,
+}
+
+/// The inbox family's compaction style, as the command line names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Compaction {
+    Leveled,
+    Universal,
 }
 
 /// Runs the `soak` subcommand: interval lines as text (or, with `json`, one
@@ -100,6 +111,10 @@ pub(crate) fn main(args: &Args, json: bool) -> Result<()> {
         interval: Duration::from_secs_f64(args.interval),
         inbox_cap: args.inbox_cap,
         celebrity_every: args.celebrity_every.map(Duration::from_secs_f64),
+        inbox_compaction: match args.inbox_compaction {
+            Compaction::Leveled => InboxCompaction::Leveled,
+            Compaction::Universal => InboxCompaction::Universal,
+        },
         watch_followers: args.watch_followers,
         inactive_after_ms: if args.push_to_inactive {
             None
@@ -138,6 +153,8 @@ pub(crate) struct SoakSpec {
     pub(crate) inbox_cap: usize,
     /// Time between the most-followed account's posts (never if `None`).
     pub(crate) celebrity_every: Option<Duration>,
+    /// How the inbox family compacts.
+    pub(crate) inbox_compaction: InboxCompaction,
     /// Followers sampled per watched post for post-to-visible.
     pub(crate) watch_followers: usize,
     /// Whether fan-out skips inactive readers (the default policy) or not.
@@ -197,6 +214,7 @@ pub(crate) struct SoakReport {
     pub(crate) edges: u64,
     pub(crate) load_seconds: f64,
     pub(crate) inbox_cap: usize,
+    pub(crate) inbox_compaction: String,
     pub(crate) push_to_inactive: bool,
     pub(crate) jsonl: String,
     pub(crate) intervals: Vec<Interval>,
@@ -229,12 +247,14 @@ pub(crate) fn run(spec: &SoakSpec, quiet: bool) -> Result<SoakReport> {
         ..Config::default()
     };
     let started = Instant::now();
-    let backend = RocksBackend::open(dir.path(), &config)?;
+    let open =
+        || RocksBackend::open_with_inbox_compaction(dir.path(), &config, spec.inbox_compaction);
+    let backend = open()?;
     let loaded = graph::load(&backend, spec.shape, quiet)?;
     // Statistics count from open: reopen so the bulk load is not counted.
     backend.flush()?;
     drop(backend);
-    let backend = RocksBackend::open(dir.path(), &config)?;
+    let backend = open()?;
     let load_seconds = started.elapsed().as_secs_f64();
     let engine = Arc::new(GenericEngine::with_backend(backend, config)?);
 
@@ -264,6 +284,7 @@ pub(crate) fn run(spec: &SoakSpec, quiet: bool) -> Result<SoakReport> {
         edges: loaded.edges,
         load_seconds,
         inbox_cap: spec.inbox_cap,
+        inbox_compaction: format!("{:?}", spec.inbox_compaction).to_lowercase(),
         push_to_inactive: spec.inactive_after_ms.is_none(),
         jsonl: spec.jsonl.display().to_string(),
         last: intervals.last().cloned().unwrap_or_default(),
@@ -574,6 +595,7 @@ mod tests {
             interval: Duration::from_millis(500),
             inbox_cap: 100,
             celebrity_every: Some(Duration::from_millis(300)),
+            inbox_compaction: InboxCompaction::Universal,
             watch_followers: 2,
             inactive_after_ms: None,
             jsonl: jsonl.clone(),

@@ -7,7 +7,10 @@ use std::sync::atomic::AtomicU64;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options};
 use starling_core::{Config, Error, Result, StorageError};
 
-use crate::families::{FAMILIES, INBOX, POSTS, USERS, db_options, family_options, shared_cache};
+use crate::families::{
+    FAMILIES, INBOX, InboxCompaction, POSTS, USERS, db_options, family_options,
+    set_inbox_compaction, shared_cache,
+};
 
 /// Starling's storage over one RocksDB database.
 pub struct RocksBackend {
@@ -55,7 +58,18 @@ impl RocksBackend {
     /// Opens (creating if missing) the database at `path`, with every
     /// column family.
     pub fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
-        RocksBackend::open_with(path, db_options())
+        RocksBackend::open_with(path, db_options(), InboxCompaction::Leveled)
+    }
+
+    /// Opens (creating if missing) the database at `path` as
+    /// [`RocksBackend::open`] does, its inbox family compacting with
+    /// `inbox` (give a store the style it was created with).
+    pub fn open_with_inbox_compaction(
+        path: &Path,
+        _config: &Config,
+        inbox: InboxCompaction,
+    ) -> Result<RocksBackend> {
+        RocksBackend::open_with(path, db_options(), inbox)
     }
 
     /// Opens the Starling store at `path` as it is, creating nothing: the
@@ -101,14 +115,18 @@ impl RocksBackend {
         db_opts.create_if_missing(false);
         // A store written by an older version may lack a family added
         // since; adding it is the upgrade every open performs.
-        RocksBackend::open_with(path, db_opts)
+        RocksBackend::open_with(path, db_opts, InboxCompaction::Leveled)
     }
 
-    fn open_with(path: &Path, db_opts: Options) -> Result<RocksBackend> {
+    fn open_with(path: &Path, db_opts: Options, inbox: InboxCompaction) -> Result<RocksBackend> {
         let cache = shared_cache();
-        let families = FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, family_options(name, &cache)));
+        let families = FAMILIES.iter().map(|name| {
+            let mut opts = family_options(name, &cache);
+            if *name == INBOX {
+                set_inbox_compaction(&mut opts, inbox);
+            }
+            ColumnFamilyDescriptor::new(*name, opts)
+        });
         let mut inbox_opts = family_options(INBOX, &cache);
         // A table file writer compresses with the bottommost compression
         // (zstd here), which would cost a staged file more than writing

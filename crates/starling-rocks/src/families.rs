@@ -152,6 +152,27 @@ pub(crate) fn shared_cache() -> Cache {
     Cache::new_lru_cache(256 << 20)
 }
 
+/// How the inbox family compacts. Chosen when a store is created: a store
+/// keeps the style it was created with (RocksDB cannot reopen a leveled
+/// tree's lower levels under universal compaction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InboxCompaction {
+    /// Leveled compaction: the least space, each entry rewritten once per
+    /// level it moves down.
+    #[default]
+    Leveled,
+    /// Universal (tiered) compaction: sorted runs merged when their sizes
+    /// call for it, fewer rewrites for more space between merges.
+    Universal,
+}
+
+/// Sets the inbox family's compaction style.
+pub(crate) fn set_inbox_compaction(opts: &mut Options, style: InboxCompaction) {
+    if style == InboxCompaction::Universal {
+        opts.set_compaction_style(rocksdb::DBCompactionStyle::Universal);
+    }
+}
+
 /// Avatars at least this large go to blob files, out of the LSM tree.
 const MIN_BLOB_SIZE: u64 = 4096;
 
@@ -165,5 +186,53 @@ pub(crate) fn tune_family(name: &str, opts: &mut Options) {
         opts.set_enable_blob_gc(true);
         // Pictures are compressed already.
         opts.set_blob_compression_type(rocksdb::DBCompressionType::None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use starling_core::Config;
+
+    use super::{INBOX, InboxCompaction, USERS};
+    use crate::RocksBackend;
+
+    /// The compaction style each family was opened with, as the options
+    /// file RocksDB writes beside the database records it.
+    fn styles(dir: &std::path::Path) -> Vec<(String, String)> {
+        let newest = std::fs::read_dir(dir)
+            .expect("folder")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("OPTIONS-"))
+            .max_by_key(|n| n[8..].parse::<u64>().unwrap_or(0))
+            .expect("an options file");
+        let text = std::fs::read_to_string(dir.join(newest)).expect("options");
+        let mut family = String::new();
+        let mut out = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix("[CFOptions \"") {
+                family = name.trim_end_matches("\"]").to_owned();
+            } else if let Some(style) = line.strip_prefix("compaction_style=") {
+                out.push((family.clone(), style.to_owned()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_inbox_family_alone_takes_the_compaction_asked_for() {
+        for (asked, want) in [
+            (InboxCompaction::Leveled, "kCompactionStyleLevel"),
+            (InboxCompaction::Universal, "kCompactionStyleUniversal"),
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db =
+                RocksBackend::open_with_inbox_compaction(dir.path(), &Config::default(), asked)
+                    .expect("opens");
+            drop(db);
+            let styles = styles(dir.path());
+            let of = |f: &str| styles.iter().find(|(n, _)| n == f).map(|(_, s)| s.as_str());
+            assert_eq!(of(INBOX), Some(want), "{styles:?}");
+            assert_eq!(of(USERS), Some("kCompactionStyleLevel"), "{styles:?}");
+        }
     }
 }

@@ -28,6 +28,7 @@ mod stats;
 mod write;
 
 pub use db::RocksBackend;
+pub use families::InboxCompaction;
 pub use stats::{FamilyStats, StallStats, WriteStats};
 
 pub mod baseline;

@@ -80,11 +80,7 @@ impl ValkeyBackend {
     /// Writes a fan-out batch's inbox writes: per primary, one script call
     /// per [`CHUNK`] of its entries, pipelined, the primaries in parallel;
     /// with `Synced`, waits on each primary's connection for a replica.
-    fn write_inboxes(
-        &self,
-        writes: &[InboxWrite],
-        durability: Durability,
-    ) -> Result<()> {
+    fn write_inboxes(&self, writes: &[InboxWrite], durability: Durability) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
