@@ -63,7 +63,7 @@ impl RocksBackend {
 
     /// Opens (creating if missing) the database at `path` as
     /// [`RocksBackend::open`] does, its inbox family compacting with
-    /// `inbox` (give a store the style it was created with).
+    /// `inbox`.
     pub fn open_with_inbox_compaction(
         path: &Path,
         _config: &Config,

@@ -152,9 +152,9 @@ pub(crate) fn shared_cache() -> Cache {
     Cache::new_lru_cache(256 << 20)
 }
 
-/// How the inbox family compacts. Chosen when a store is created: a store
-/// keeps the style it was created with (RocksDB cannot reopen a leveled
-/// tree's lower levels under universal compaction).
+/// How the inbox family compacts. A store may be reopened under either
+/// style: each level of a leveled tree is a sorted run of a universal one,
+/// and universal compaction keeps its runs in levels, oldest lowest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InboxCompaction {
     /// Leveled compaction: the least space, each entry rewritten once per
@@ -233,6 +233,79 @@ mod tests {
             let of = |f: &str| styles.iter().find(|(n, _)| n == f).map(|(_, s)| s.as_str());
             assert_eq!(of(INBOX), Some(want), "{styles:?}");
             assert_eq!(of(USERS), Some("kCompactionStyleLevel"), "{styles:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod switching {
+    use starling_core::{Config, Durability, InboxEntry, Mutation, PostId, UserId};
+    use starling_store::{Backend, InboxStore};
+
+    use super::{INBOX, InboxCompaction};
+    use crate::RocksBackend;
+
+    /// Every owner's inbox, as post ids.
+    fn inboxes(db: &RocksBackend) -> Vec<Vec<u64>> {
+        (1..=200)
+            .map(|o| {
+                let mut out = Vec::new();
+                db.inbox(UserId(o), None, 20, &mut out).expect("read");
+                out.iter().map(|e| e.post.0).collect()
+            })
+            .collect()
+    }
+
+    /// Writes post `post` to owners 1..=200 and flushes it to a table file.
+    fn round(db: &RocksBackend, post: u64) {
+        let batch: Vec<Mutation> = (1..=200)
+            .map(|o| Mutation::InboxPut {
+                owner: UserId(o),
+                entry: InboxEntry {
+                    post: PostId(post),
+                    author: UserId(9),
+                },
+            })
+            .collect();
+        db.apply(&batch, Durability::Buffered).expect("write");
+        db.flush().expect("flush");
+    }
+
+    /// A store keeps its entries whichever style it is opened with, back
+    /// and forth: a leveled tree (files in level 0 and the last level) is
+    /// a valid universal one, and the other way round.
+    #[test]
+    fn a_store_reopens_under_either_style() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let open = |style| {
+            RocksBackend::open_with_inbox_compaction(dir.path(), &Config::default(), style)
+                .expect("opens")
+        };
+        let db = open(InboxCompaction::Leveled);
+        for post in 1..=4 {
+            round(&db, post);
+        }
+        db.db
+            .compact_range_cf(db.cf(INBOX), None::<&[u8]>, None::<&[u8]>);
+        round(&db, 5);
+        round(&db, 6);
+        let want = inboxes(&db);
+        assert!(
+            want.iter().all(|i| i == &[6, 5, 4, 3, 2, 1]),
+            "{:?}",
+            want[0]
+        );
+        drop(db);
+        for style in [
+            InboxCompaction::Universal,
+            InboxCompaction::Leveled,
+            InboxCompaction::Universal,
+        ] {
+            let db = open(style);
+            assert_eq!(inboxes(&db), want, "{style:?}");
+            db.db
+                .compact_range_cf(db.cf(INBOX), None::<&[u8]>, None::<&[u8]>);
+            assert_eq!(inboxes(&db), want, "{style:?} compacted");
         }
     }
 }
