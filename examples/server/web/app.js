@@ -392,6 +392,7 @@ async function sendMessage() {
     await api("POST", "/api/messages/" + user.id, { text: $("dm-text").value });
     $("dm-text").value = "";
     say("Message sent to @" + user.username, true);
+    if (conversationWith && conversationWith.id === user.id) await openConversation(user);
     await loadConversations();
   } catch (error) {
     say(error.status === 403 ? "@" + name + " does not take your messages." : error.message);

@@ -1047,6 +1047,15 @@ async fn conversations(b: &mut Browser, s: &TestServer, c: &Cast<'_>) {
     let mut oldest_first = ids_of(&messages["messages"]);
     oldest_first.reverse();
     assert_eq!(b.eval(&ids_in("messages")).await, json!(oldest_first));
+    // A message from the form above joins the open conversation too.
+    b.set_value("dm-name", "ada").await;
+    b.set_value("dm-text", "and from the form above").await;
+    b.click("#dm-send").await;
+    b.wait_for(&status_is("Message sent to @ada")).await;
+    b.wait_for(
+        "document.querySelector('#messages li:last-child .text')?.textContent === 'and from the form above'",
+    )
+    .await;
     b.screenshot("conversation.png").await;
     b.click("#conversation-close").await;
     b.wait_for("document.getElementById('conversation').hidden")
