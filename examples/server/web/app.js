@@ -951,11 +951,23 @@ function setUpGroups() {
 // Texts to my phone: a switch per account followed.
 
 let textsNext = null;
+// The latest listing asked for, and a count bumped as a switch starts and
+// ends: a listing read while a switch changed is read again, and only the
+// latest listing is drawn (a slow one never undoes a newer switch).
+let textsLatest = 0;
+let textsSwitches = 0;
 
 async function loadDeviceSwitches(more) {
+  const ticket = ++textsLatest;
   const query = new URLSearchParams({ limit: "50" });
   if (more && textsNext) query.set("cursor", textsNext);
-  const data = await api("GET", "/api/me/device-updates?" + query);
+  let data;
+  for (;;) {
+    const switches = textsSwitches;
+    data = await api("GET", "/api/me/device-updates?" + query);
+    if (ticket !== textsLatest) return;
+    if (switches === textsSwitches) break;
+  }
   const items = data.following.map(({ user, device }) => {
     const li = document.createElement("li");
     li.dataset.user = String(user.id);
@@ -977,6 +989,7 @@ async function loadDeviceSwitches(more) {
 
 async function setDeviceSwitch(user, box) {
   const on = box.checked;
+  textsSwitches += 1;
   try {
     const path = `/api/users/${session.user.id}/following/${user.id}/device`;
     const result = await api(on ? "PUT" : "DELETE", path);
@@ -985,6 +998,8 @@ async function setDeviceSwitch(user, box) {
   } catch (error) {
     box.checked = !on;
     say(error.message);
+  } finally {
+    textsSwitches += 1;
   }
 }
 
