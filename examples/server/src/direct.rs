@@ -5,8 +5,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,6 +48,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/users/{id}/following/{target}/device",
             get(device).put(device_on).delete(device_off),
         )
+        .route("/me/device-updates", get(device_follows))
         .route("/conversations", get(conversations))
         .route("/messages/{user}", get(messages).post(send_message))
         .route("/messages/{user}/read", post(mark_read))
@@ -187,11 +188,17 @@ async fn set_settings(
         .await
 }
 
+/// How a browser may keep an avatar: in its own cache only (the route takes
+/// a token), asking again each time it shows it; the `ETag` makes the
+/// question cheap (`304 Not Modified`, no body) while the picture is the same.
+const AVATAR_CACHE: &str = "private, no-cache";
+
 async fn avatar(
     State(state): State<AppState>,
     _: Session,
     PathParams(id): PathParams<u64>,
-) -> Result<impl IntoResponse, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let found = state
         .db()
         .call(move |engine| Ok(engine.avatar(UserId(id))?))
@@ -204,14 +211,34 @@ async fn avatar(
         )
     })?;
     let etag = format!("\"{:x}\"", Sha256::digest(&bytes));
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        });
+    if cached {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, AVATAR_CACHE.to_owned()),
+            ],
+        )
+            .into_response());
+    }
     Ok((
         [
             (header::CONTENT_TYPE, kind.mime().to_owned()),
             (header::ETAG, etag),
+            (header::CACHE_CONTROL, AVATAR_CACHE.to_owned()),
         ],
         // Shared with the engine's read: the body takes it without a copy.
         bytes,
-    ))
+    )
+        .into_response())
 }
 
 async fn set_avatar(
@@ -396,6 +423,41 @@ async fn set_device(
             engine.set_device_updates(me, UserId(target), toggle)?;
             Ok(axum::Json(
                 serde_json::json!({ "device": toggle == Toggle::On }),
+            ))
+        })
+        .await
+}
+
+/// One account the session's user follows, and whether its posts are
+/// texted to them.
+#[derive(Serialize)]
+struct DeviceFollowJson {
+    user: User,
+    device: bool,
+}
+
+/// Whom the session's user follows (a page, in id order), each with its
+/// switch for texts to their phone.
+async fn device_follows(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let me = session.user;
+    let (cursor, limit) = query.parse()?;
+    state
+        .db()
+        .call(move |engine| {
+            let page = engine.following(me, cursor.as_ref(), limit)?;
+            let mut following = Vec::with_capacity(page.users.len());
+            for id in page.users {
+                following.push(DeviceFollowJson {
+                    user: engine.user(id)?,
+                    device: engine.device_updates(me, id)?,
+                });
+            }
+            Ok(axum::Json(
+                serde_json::json!({ "following": following, "next": page.next }),
             ))
         })
         .await

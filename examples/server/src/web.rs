@@ -8,8 +8,10 @@ const SCRIPT: &str = include_str!("../web/app.js");
 const STYLE: &str = include_str!("../web/app.css");
 
 /// Scripts and styles come from this origin only; nothing may frame the page.
+/// Pictures may also be `blob:` URLs: the page fetches avatars with its
+/// token (an `<img>` cannot send one) and shows what it fetched.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                   connect-src 'self'; img-src 'self'; base-uri 'none'; \
+                   connect-src 'self'; img-src 'self' blob:; base-uri 'none'; \
                    form-action 'none'; frame-ancestors 'none'";
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

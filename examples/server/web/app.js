@@ -2,9 +2,11 @@
 // follow, block and mute by username (a protected account gets a follow
 // request), edit one's display name and bio, protect one's own account and
 // answer follow requests, read the posts mentioning one, send direct
-// messages, link a phone (asking for the code texted to it), download
-// everything one has (the export), and watch the home timeline update
-// live, each post with its author's display name.
+// messages and read each conversation as a thread, link a phone (asking
+// for the code texted to it) and switch texts on per account followed,
+// run groups and post to them, open a post's thread, upload a picture,
+// download everything one has (the export), and watch the home timeline
+// update live, each post with its author's picture and display name.
 // Plain JavaScript, no build step.
 //
 // The token lives in sessionStorage (this tab only). The live stream is
@@ -78,7 +80,7 @@ function renderPost(post, fresh) {
   const when = document.createElement("time");
   when.dateTime = new Date(shown.created_at_ms).toISOString();
   when.textContent = new Date(shown.created_at_ms).toLocaleString();
-  meta.append(displayNameSpan(shown.author), who, when);
+  meta.append(avatarElement(shown.author), displayNameSpan(shown.author), who, when);
   const me = session.user;
   if (me && post.author.id === me.id) {
     const del = document.createElement("button");
@@ -98,7 +100,7 @@ function renderPost(post, fresh) {
   like.className = "like";
   showLike(like, post.liked, post.likes);
   like.addEventListener("click", () => toggleLike(like, post.id));
-  actions.append(like, replyButton(shown), repostButton(shown));
+  actions.append(like, replyButton(shown), repostButton(shown), threadButton(shown));
   li.append(...postNotes(post, shown), meta, text, actions);
   return li;
 }
@@ -230,6 +232,10 @@ function signedIn() {
   loadRequests().catch((e) => say(e.message));
   loadProfile().catch((e) => say(e.message));
   loadMentions().catch((e) => say(e.message));
+  loadGroups().catch((e) => say(e.message));
+  loadDeviceSwitches(false).catch((e) => say(e.message));
+  showOwnAvatar();
+  watchEngineEvents();
   loadTimeline(false).then(live).catch((e) => say(e.message));
 }
 
@@ -242,6 +248,7 @@ function signedOut() {
   originals.clear();
   $("timeline").replaceChildren();
   $("mentions").replaceChildren();
+  forgetThreadsGroupsAvatarsTexts();
   $("app").hidden = true;
   $("whoami").hidden = true;
   $("auth").hidden = false;
@@ -277,7 +284,7 @@ async function changeFollow(method) {
     const me = session.user;
     const edge = await api(method, `/api/users/${me.id}/following/${user.id}`);
     $("follow-name").value = "";
-    await Promise.all([refreshMe(), loadTimeline(false)]);
+    await Promise.all([refreshMe(), loadTimeline(false), loadDeviceSwitches(false)]);
     const done = edge.requested ? "Requested to follow @"
       : method === "PUT" ? "Following @" : "Unfollowed @";
     say(done + user.username, true);
@@ -366,7 +373,13 @@ async function loadConversations() {
   const data = await api("GET", "/api/conversations");
   const items = data.conversations.map((c) => {
     const li = document.createElement("li");
-    li.textContent = "@" + c.with.username + (c.unread ? " (" + c.unread + " unread)" : "");
+    li.dataset.user = String(c.with.id);
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open-conversation";
+    open.textContent = "@" + c.with.username + (c.unread ? " (" + c.unread + " unread)" : "");
+    open.addEventListener("click", () => openConversation(c.with).catch((e) => say(e.message)));
+    li.append(open);
     return li;
   });
   $("conversations").replaceChildren(...items);
@@ -379,6 +392,7 @@ async function sendMessage() {
     await api("POST", "/api/messages/" + user.id, { text: $("dm-text").value });
     $("dm-text").value = "";
     say("Message sent to @" + user.username, true);
+    if (conversationWith && conversationWith.id === user.id) await openConversation(user);
     await loadConversations();
   } catch (error) {
     say(error.status === 403 ? "@" + name + " does not take your messages." : error.message);
@@ -504,6 +518,7 @@ function postNotes(post, shown) {
     note.textContent = "↪ a reply";
     notes.push(note);
   }
+  if (shown.group) notes.push(groupNote(shown));
   return notes;
 }
 
@@ -603,6 +618,546 @@ async function changeBlockOrMute(kind, method) {
   }
 }
 
+// Threads: a post in context, its ancestors above it and its replies
+// (oldest first) below.
+
+// The post whose thread is shown, and the cursor of its next replies.
+let threadOf = null;
+let threadNext = null;
+
+function threadButton(post) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "thread";
+  button.textContent = "Thread";
+  button.addEventListener("click", () => openThread(post.id).catch((e) => say(e.message)));
+  return button;
+}
+
+async function openThread(id) {
+  const data = await api("GET", `/api/posts/${id}/thread?limit=20`);
+  threadOf = id;
+  rememberOriginals(data.replies);
+  $("thread-ancestors").replaceChildren(...data.ancestors.map((p) => renderPost(p, false)));
+  $("thread-post").replaceChildren(renderPost(data.post, false));
+  $("thread-replies").replaceChildren(...data.replies.posts.map((p) => renderPost(p, false)));
+  threadNext = data.replies.next;
+  $("thread-more").hidden = !threadNext;
+  $("thread").hidden = false;
+  $("thread").scrollIntoView();
+}
+
+async function moreReplies() {
+  if (!threadOf || !threadNext) return;
+  const query = new URLSearchParams({ limit: "20", cursor: threadNext });
+  const data = await api("GET", `/api/posts/${threadOf}/thread?` + query);
+  rememberOriginals(data.replies);
+  $("thread-replies").append(...data.replies.posts.map((p) => renderPost(p, false)));
+  threadNext = data.replies.next;
+  $("thread-more").hidden = !threadNext;
+}
+
+// A reply just made to the post whose thread is shown joins its replies
+// (when they are all shown: otherwise it comes with the last page).
+function showInThread(post) {
+  if (!threadOf || post.reply_to !== threadOf || threadNext) return;
+  const list = $("thread-replies");
+  if (!list.querySelector(`li[data-id="${post.id}"]`)) list.append(renderPost(post, false));
+}
+
+function closeThread() {
+  threadOf = null;
+  threadNext = null;
+  $("thread").hidden = true;
+  for (const id of ["thread-ancestors", "thread-post", "thread-replies"]) $(id).replaceChildren();
+}
+
+function setUpThreads() {
+  $("thread-close").addEventListener("click", closeThread);
+  $("thread-more").addEventListener("click", () => moreReplies().catch((e) => say(e.message)));
+}
+
+// Avatars: each author's picture beside their posts, or their initial when
+// they have none. An <img> cannot send the token, so the page fetches each
+// picture once per session (the browser revalidates it by its ETag) and
+// shows it from a blob: URL.
+
+// Object URLs of pictures (or null: none) by user id, a promise each.
+const avatars = new Map();
+
+function avatarOf(userId) {
+  let found = avatars.get(userId);
+  if (!found) {
+    found = fetch(`/api/users/${userId}/avatar`, {
+      headers: { Authorization: "Bearer " + session.token },
+    })
+      .then((response) => (response.ok ? response.blob() : null))
+      .then((blob) => (blob ? URL.createObjectURL(blob) : null))
+      .catch(() => null);
+    avatars.set(userId, found);
+  }
+  return found;
+}
+
+function avatarElement(author) {
+  const span = document.createElement("span");
+  span.className = "avatar";
+  span.dataset.user = String(author.id);
+  span.dataset.initial = (author.username || "?").slice(0, 1).toUpperCase();
+  span.textContent = span.dataset.initial;
+  avatarOf(author.id).then((url) => drawAvatar(span, url));
+  return span;
+}
+
+function drawAvatar(span, url) {
+  if (url) {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = "";
+    span.replaceChildren(img);
+  } else {
+    span.replaceChildren(span.dataset.initial);
+  }
+}
+
+// Fetches `userId`'s picture again and redraws it wherever it is shown.
+async function refreshAvatar(userId) {
+  const old = await avatars.get(userId);
+  avatars.delete(userId);
+  const url = await avatarOf(userId);
+  for (const span of document.querySelectorAll(`.avatar[data-user="${userId}"]`)) {
+    drawAvatar(span, url);
+  }
+  if (old) URL.revokeObjectURL(old);
+}
+
+function showOwnAvatar() {
+  const me = session.user;
+  $("avatar-preview").replaceChildren(avatarElement({ id: me.id, username: me.username }));
+}
+
+async function uploadAvatar() {
+  const file = $("avatar-file").files[0];
+  if (!file) return;
+  try {
+    const response = await fetch("/api/me/avatar", {
+      method: "PUT",
+      headers: {
+        Authorization: "Bearer " + session.token,
+        "Content-Type": file.type || "application/octet-stream",
+      },
+      body: file,
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      if (response.status === 401) signedOut();
+      throw new Error(data.error || response.statusText);
+    }
+    $("avatar-file").value = "";
+    await refreshAvatar(session.user.id);
+    say("Picture saved.", true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function removeAvatar() {
+  try {
+    await api("DELETE", "/api/me/avatar");
+    await refreshAvatar(session.user.id);
+    say("Picture removed.", true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+function setUpAvatar() {
+  $("avatar-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    uploadAvatar();
+  });
+  $("avatar-remove").addEventListener("click", removeAvatar);
+}
+
+// Groups: the caller's own, each with its members (added and removed by
+// username) and a box to post to it.
+
+// The names of the caller's groups, by id (for the note on group posts).
+const groupNames = new Map();
+
+function groupNote(post) {
+  const note = document.createElement("p");
+  note.className = "group-note";
+  const name = groupNames.get(post.group);
+  note.textContent = name === undefined ? "👥 a group post" : "👥 to " + name;
+  return note;
+}
+
+async function loadGroups() {
+  const data = await api("GET", "/api/groups");
+  groupNames.clear();
+  for (const group of data.groups) groupNames.set(group.id, group.name);
+  const items = await Promise.all(data.groups.map(groupItem));
+  $("group-list").replaceChildren(...items);
+}
+
+function smallButton(label, className, type, onClick) {
+  const button = document.createElement("button");
+  button.type = type;
+  button.className = className;
+  button.textContent = label;
+  if (onClick) button.addEventListener("click", onClick);
+  return button;
+}
+
+async function groupItem(group) {
+  const li = document.createElement("li");
+  li.dataset.group = String(group.id);
+  const head = document.createElement("div");
+  head.className = "group-head";
+  const name = document.createElement("strong");
+  name.className = "group-name";
+  name.textContent = group.name;
+  head.append(name, smallButton("Delete group", "group-delete", "button", () => deleteGroup(group)));
+
+  const members = document.createElement("ul");
+  members.className = "members";
+
+  const add = document.createElement("form");
+  add.className = "group-add";
+  const who = document.createElement("input");
+  who.className = "member-name";
+  who.placeholder = "username";
+  who.maxLength = 15;
+  who.pattern = "[A-Za-z0-9_]{1,15}";
+  who.required = true;
+  who.setAttribute("aria-label", "Add a member to " + group.name);
+  const addRow = document.createElement("div");
+  addRow.className = "buttons";
+  addRow.append(who, smallButton("Add member", "member-add", "submit"));
+  add.append(addRow);
+  add.addEventListener("submit", (event) => {
+    event.preventDefault();
+    addMember(group, who, members);
+  });
+
+  const write = document.createElement("form");
+  write.className = "group-post";
+  const text = document.createElement("textarea");
+  text.className = "group-text";
+  text.rows = 2;
+  text.maxLength = 280;
+  text.required = true;
+  text.setAttribute("aria-label", "Post to " + group.name);
+  text.placeholder = "A post only " + group.name + " sees";
+  const postRow = document.createElement("div");
+  postRow.className = "buttons";
+  postRow.append(smallButton("Post to group", "group-send", "submit"));
+  write.append(text, postRow);
+  write.addEventListener("submit", (event) => {
+    event.preventDefault();
+    postToGroup(group, text);
+  });
+
+  li.append(head, members, add, write);
+  await loadMembers(group, members);
+  return li;
+}
+
+async function loadMembers(group, list) {
+  const items = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: "200" });
+    if (cursor) query.set("cursor", cursor);
+    const page = await api("GET", `/api/groups/${group.id}/members?` + query);
+    for (const user of page.users) {
+      const li = document.createElement("li");
+      li.dataset.user = String(user.id);
+      const name = document.createElement("span");
+      name.textContent = "@" + user.username;
+      li.append(name, smallButton("Remove", "member-remove", "button",
+        () => removeMember(group, user, list)));
+      items.push(li);
+    }
+    cursor = page.next;
+  } while (cursor);
+  list.replaceChildren(...items);
+}
+
+async function createGroup() {
+  try {
+    const group = await api("POST", "/api/groups", { name: $("group-name").value });
+    $("group-name").value = "";
+    await loadGroups();
+    say("Created the group " + group.name, true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function deleteGroup(group) {
+  try {
+    await api("DELETE", "/api/groups/" + group.id);
+    await loadGroups();
+    say("Deleted the group " + group.name, true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function addMember(group, input, list) {
+  const name = input.value.trim();
+  try {
+    const user = await api("GET", "/api/users/by-name/" + encodeURIComponent(name));
+    const result = await api("PUT", `/api/groups/${group.id}/members/${user.id}`);
+    input.value = "";
+    await loadMembers(group, list);
+    const done = "Added @" + user.username + " to " + group.name;
+    say(result.changed ? done : done + " (already)", true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function removeMember(group, user, list) {
+  try {
+    await api("DELETE", `/api/groups/${group.id}/members/${user.id}`);
+    await loadMembers(group, list);
+    say("Removed @" + user.username + " from " + group.name, true);
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+async function postToGroup(group, input) {
+  try {
+    const post = await api("POST", "/api/posts", { text: input.value, group: group.id });
+    input.value = "";
+    insertPost(post, false);
+    say("Posted to " + group.name, true);
+  } catch (error) {
+    say(error.status === 429 ? "Slow down: too many posts." : error.message);
+  }
+}
+
+function setUpGroups() {
+  $("group-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    createGroup();
+  });
+}
+
+// Texts to my phone: a switch per account followed.
+
+let textsNext = null;
+// The latest listing asked for, and a count bumped as a switch starts and
+// ends: a listing read while a switch changed is read again, and only the
+// latest listing is drawn (a slow one never undoes a newer switch).
+let textsLatest = 0;
+let textsSwitches = 0;
+
+async function loadDeviceSwitches(more) {
+  const ticket = ++textsLatest;
+  const query = new URLSearchParams({ limit: "50" });
+  if (more && textsNext) query.set("cursor", textsNext);
+  let data;
+  for (;;) {
+    const switches = textsSwitches;
+    data = await api("GET", "/api/me/device-updates?" + query);
+    if (ticket !== textsLatest) return;
+    if (switches === textsSwitches) break;
+  }
+  const items = data.following.map(({ user, device }) => {
+    const li = document.createElement("li");
+    li.dataset.user = String(user.id);
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "device";
+    box.checked = device;
+    box.addEventListener("change", () => setDeviceSwitch(user, box));
+    label.append(box, document.createTextNode("Texts of @" + user.username));
+    li.append(label);
+    return li;
+  });
+  if (more) $("device-switches").append(...items);
+  else $("device-switches").replaceChildren(...items);
+  textsNext = data.next;
+  $("texts-more").hidden = !textsNext;
+}
+
+async function setDeviceSwitch(user, box) {
+  const on = box.checked;
+  textsSwitches += 1;
+  try {
+    const path = `/api/users/${session.user.id}/following/${user.id}/device`;
+    const result = await api(on ? "PUT" : "DELETE", path);
+    box.checked = result.device;
+    say((result.device ? "Texts on for @" : "Texts off for @") + user.username, true);
+  } catch (error) {
+    box.checked = !on;
+    say(error.message);
+  } finally {
+    textsSwitches += 1;
+  }
+}
+
+function setUpDeviceSwitches() {
+  $("texts-refresh").addEventListener("click",
+    () => loadDeviceSwitches(false).catch((e) => say(e.message)));
+  $("texts-more").addEventListener("click",
+    () => loadDeviceSwitches(true).catch((e) => say(e.message)));
+}
+
+// A conversation: the messages with one account, oldest at the top, with a
+// reply box; read when opened, and updated live from the engine's events.
+
+let conversationWith = null;
+let conversationNext = null;
+let eventsAbort = null;
+
+function messageItem(message) {
+  const li = document.createElement("li");
+  li.dataset.id = message.id;
+  const mine = message.from === session.user.id;
+  li.className = mine ? "mine" : "theirs";
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const who = document.createElement("strong");
+  who.textContent = mine ? "You" : "@" + conversationWith.username;
+  const when = document.createElement("time");
+  when.dateTime = new Date(message.created_at_ms).toISOString();
+  when.textContent = new Date(message.created_at_ms).toLocaleString();
+  meta.append(who, when);
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = message.text;
+  li.append(meta, text);
+  return li;
+}
+
+async function openConversation(user) {
+  const data = await api("GET", `/api/messages/${user.id}?limit=50`);
+  conversationWith = user;
+  conversationNext = data.next;
+  $("conversation-name").textContent = "@" + user.username;
+  $("messages").replaceChildren(...data.messages.slice().reverse().map(messageItem));
+  $("conversation-older").hidden = !conversationNext;
+  $("conversation").hidden = false;
+  await api("POST", `/api/messages/${user.id}/read`);
+  await loadConversations();
+}
+
+async function olderMessages() {
+  if (!conversationWith || !conversationNext) return;
+  const query = new URLSearchParams({ limit: "50", cursor: conversationNext });
+  const data = await api("GET", `/api/messages/${conversationWith.id}?` + query);
+  $("messages").prepend(...data.messages.slice().reverse().map(messageItem));
+  conversationNext = data.next;
+  $("conversation-older").hidden = !conversationNext;
+}
+
+async function replyInConversation() {
+  const user = conversationWith;
+  if (!user) return;
+  try {
+    const message = await api("POST", "/api/messages/" + user.id, { text: $("conversation-text").value });
+    $("conversation-text").value = "";
+    if (!$("messages").querySelector(`li[data-id="${message.id}"]`)) {
+      $("messages").append(messageItem(message));
+    }
+    await loadConversations();
+  } catch (error) {
+    say(error.status === 403 ? "@" + user.username + " does not take your messages." : error.message);
+  }
+}
+
+function closeConversation() {
+  conversationWith = null;
+  conversationNext = null;
+  $("conversation").hidden = true;
+  $("messages").replaceChildren();
+}
+
+// Reads the engine's events (GET /api/events) for new messages, as the
+// home stream is read, until logged out.
+async function watchEngineEvents() {
+  if (eventsAbort) eventsAbort.abort();
+  const abort = new AbortController();
+  eventsAbort = abort;
+  while (!abort.signal.aborted && session.token) {
+    try {
+      const response = await fetch("/api/events", {
+        headers: { Authorization: "Bearer " + session.token, Accept: "text/event-stream" },
+        signal: abort.signal,
+      });
+      if (response.status === 401) return;
+      if (!response.ok || !response.body) throw new Error("events refused: " + response.status);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          engineEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (error) {
+      if (abort.signal.aborted) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+function engineEvent(block) {
+  let type = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const value = line.slice(colon + 1).replace(/^ /, "");
+    if (line.startsWith("event:")) type = value;
+    else if (line.startsWith("data:")) data.push(value);
+  }
+  if (type !== "message" || data.length === 0) return;
+  const event = JSON.parse(data.join("\n"));
+  if (conversationWith && event.from === conversationWith.id) {
+    openConversation(conversationWith).catch((e) => say(e.message));
+  } else {
+    loadConversations().catch((e) => say(e.message));
+  }
+}
+
+function setUpConversation() {
+  $("conversation-close").addEventListener("click", closeConversation);
+  $("conversation-older").addEventListener("click", () => olderMessages().catch((e) => say(e.message)));
+  $("conversation-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    replyInConversation();
+  });
+}
+
+// Forgets what the sections above hold, at log-out.
+function forgetThreadsGroupsAvatarsTexts() {
+  if (eventsAbort) eventsAbort.abort();
+  eventsAbort = null;
+  closeThread();
+  closeConversation();
+  for (const found of avatars.values()) {
+    found.then((url) => { if (url) URL.revokeObjectURL(url); });
+  }
+  avatars.clear();
+  groupNames.clear();
+  $("group-list").replaceChildren();
+  $("device-switches").replaceChildren();
+  $("avatar-preview").replaceChildren();
+  textsNext = null;
+}
+
 function setUp() {
   $("auth-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -629,6 +1184,7 @@ function setUp() {
       $("post-left").textContent = "280";
       endReply();
       insertPost(post, false);
+      showInThread(post);
       say("");
     } catch (error) {
       say(error.status === 429 ? "Slow down: too many posts." : error.message);
@@ -672,6 +1228,11 @@ function setUp() {
     event.preventDefault();
     confirmPhone();
   });
+  setUpThreads();
+  setUpAvatar();
+  setUpGroups();
+  setUpDeviceSwitches();
+  setUpConversation();
   if (session.token) signedIn();
 }
 

@@ -4,7 +4,10 @@
 //! message, link a phone with its code, protect the account and approve a
 //! follow request, request to follow a protected account, export the
 //! account's data, edit the profile, reply, repost (and see a repost arrive
-//! live), read mentions, mute, unmute and block, log out. Skipped, with the
+//! live), read mentions, open threads, upload a picture and see authors'
+//! pictures (or their initials), run a group and post to it, switch texts
+//! on and off per followed account, read and answer a conversation (a
+//! message arriving live), mute, unmute and block, log out. Skipped, with the
 //! reason printed, where Chromium is not installed (Debian package
 //! `chromium`; `STARLING_CHROMIUM` names another binary).
 
@@ -21,7 +24,7 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::harness::TestServer;
+use crate::harness::{Account, TestServer};
 
 /// The Chromium binary: `STARLING_CHROMIUM`, or `chromium` on the `PATH`.
 fn chromium() -> Option<PathBuf> {
@@ -544,6 +547,18 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     let (_, mentions) = s.get(&grace, "/api/mentions").await;
     assert_eq!(mentions["posts"][0]["id"], json!(mention_id));
 
+    // Threads, pictures, groups, texts per follow and conversations.
+    let cast = Cast {
+        ada: &ada,
+        grace: &grace,
+        cy: &cy,
+    };
+    threads(&mut b, &s, &cast, &id, &reply_id).await;
+    pictures(&mut b, &s, &cast).await;
+    groups(&mut b, &s, &cast).await;
+    texts_per_follow(&mut b, &s, &cast).await;
+    conversations(&mut b, &s, &cast).await;
+
     // Muting and unmuting from the page: ada's posts leave the timeline and
     // come back.
     b.set_value("follow-name", "ada").await;
@@ -595,4 +610,454 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")
         .await;
     b.close().await;
+}
+
+/// The accounts of the steps below; grace is the page's user, and follows
+/// ada (who follows her back and takes messages from anyone).
+struct Cast<'a> {
+    ada: &'a Account,
+    grace: &'a Account,
+    cy: &'a Account,
+}
+
+/// Sets the value of the field `selector` finds.
+async fn fill(b: &mut Browser, selector: &str, value: &str) {
+    let expression = format!(
+        "document.querySelector({}).value = {}; true",
+        json!(selector),
+        json!(value)
+    );
+    b.eval(&expression).await;
+}
+
+/// JavaScript: the `data-id`s of the items of the list `id`, in order.
+fn ids_in(id: &str) -> String {
+    format!(
+        "[...document.getElementById({}).children].map((li) => li.dataset.id)",
+        json!(id)
+    )
+}
+
+/// The ids of a JSON list of posts or messages.
+fn ids_of(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// The reason the server gives for what `response` refused.
+fn reason(response: &(StatusCode, Value)) -> String {
+    assert!(response.0.is_client_error(), "{response:?}");
+    response.1["error"].as_str().expect("error").to_owned()
+}
+
+async fn post_reply(s: &TestServer, who: &Account, text: &str, to: &str) -> String {
+    let (status, post) = s
+        .send_json(
+            reqwest::Method::POST,
+            "/api/posts",
+            Some(who),
+            json!({"text": text, "reply_to": to}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    post["id"].as_str().expect("id").to_owned()
+}
+
+/// Opening a post's thread shows it with its ancestors and replies, as the
+/// server has them; a reply made while it is open joins it.
+async fn threads(b: &mut Browser, s: &TestServer, c: &Cast<'_>, root: &str, reply: &str) {
+    b.click(&format!("#timeline li[data-id=\"{root}\"] button.thread"))
+        .await;
+    b.wait_for(&format!(
+        "!document.getElementById('thread').hidden && {} === '[\"{root}\"]' && {} === '[\"{reply}\"]'",
+        format_args!("JSON.stringify({})", ids_in("thread-post")),
+        format_args!("JSON.stringify({})", ids_in("thread-replies")),
+    ))
+    .await;
+    assert_eq!(b.eval(&ids_in("thread-ancestors")).await, json!([]));
+
+    // ada answers grace's reply; the reply's thread has the root above it
+    // and the answer below it, on the page as on the server.
+    let answer = post_reply(s, c.ada, "@grace thank you", reply).await;
+    b.click(&format!(
+        "#thread-replies li[data-id=\"{reply}\"] button.thread"
+    ))
+    .await;
+    b.wait_for(&format!(
+        "JSON.stringify({}) === '[\"{reply}\"]'",
+        ids_in("thread-post")
+    ))
+    .await;
+    let (_, thread) = s.get(c.grace, &format!("/api/posts/{reply}/thread")).await;
+    assert_eq!(ids_of(&thread["ancestors"]), vec![root.to_owned()]);
+    assert_eq!(ids_of(&thread["replies"]["posts"]), vec![answer.clone()]);
+    assert_eq!(
+        b.eval(&ids_in("thread-ancestors")).await,
+        json!(ids_of(&thread["ancestors"]))
+    );
+    assert_eq!(
+        b.eval(&ids_in("thread-replies")).await,
+        json!(ids_of(&thread["replies"]["posts"]))
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#thread-replies li .text').textContent")
+            .await,
+        "@grace thank you"
+    );
+
+    // Replying from the thread: the new reply is stored and shown in it.
+    b.click("#thread-post li button.reply").await;
+    b.wait_for("!document.getElementById('reply-to').hidden")
+        .await;
+    b.set_value("post-text", "a footnote in the thread").await;
+    b.click("#post").await;
+    b.wait_for("document.getElementById('thread-replies').children.length === 2")
+        .await;
+    let (_, thread) = s.get(c.ada, &format!("/api/posts/{reply}/thread")).await;
+    let replies = ids_of(&thread["replies"]["posts"]);
+    assert_eq!(replies.len(), 2, "{thread}");
+    assert_eq!(
+        thread["replies"]["posts"][1]["text"],
+        "a footnote in the thread"
+    );
+    assert_eq!(b.eval(&ids_in("thread-replies")).await, json!(replies));
+    b.screenshot("thread.png").await;
+
+    b.click("#thread-close").await;
+    b.wait_for("document.getElementById('thread').hidden && document.getElementById('thread-post').children.length === 0")
+        .await;
+}
+
+/// A 3 by 2 and a 2 by 2 pixel PNG.
+const GRACE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAMAAAACCAIAAAASFvFNAAAAEElEQVR4nGOwjr4NQQxwFgBS0AinBEm92QAAAABJRU5ErkJggg==";
+const DOT_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGM4pBoDRAwQCgAk+gUNHl1CxAAAAABJRU5ErkJggg==";
+
+/// JavaScript: every avatar of `user` in `scope` shows a loaded picture
+/// `width` pixels wide (at least one is there).
+fn pictures_are(scope: &str, user: u64, width: u32) -> String {
+    format!(
+        "(() => {{ const all = [...document.querySelectorAll('{scope} .avatar[data-user=\"{user}\"]')]; \
+         return all.length > 0 && all.every((a) => a.querySelector('img')?.complete \
+         && a.querySelector('img').naturalWidth === {width}); }})()"
+    )
+}
+
+/// JavaScript: every avatar of `user` in `scope` shows `initial`, no picture.
+fn initials_are(scope: &str, user: u64, initial: &str) -> String {
+    format!(
+        "(() => {{ const all = [...document.querySelectorAll('{scope} .avatar[data-user=\"{user}\"]')]; \
+         return all.length > 0 && all.every((a) => !a.querySelector('img') && a.textContent === '{initial}'); }})()"
+    )
+}
+
+/// Each post shows its author's picture, or their initial without one;
+/// grace uploads and removes her own from the page.
+async fn pictures(b: &mut Browser, s: &TestServer, c: &Cast<'_>) {
+    use base64::Engine as _;
+    let decode = |b64: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("base64")
+    };
+    // cy (whose post ada reposted) has none: an initial.
+    b.wait_for(&initials_are("#timeline", c.cy.id, "C")).await;
+
+    // dot has one, and mentions grace: the mention shows dot's picture.
+    let dot = s.signup("dot", "pixel-perfect").await;
+    let response = s
+        .request(reqwest::Method::PUT, "/api/me/avatar", Some(&dot))
+        .body(decode(DOT_PNG))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, mention) = s.post_text(&dot, "@grace a picture of me").await;
+    let mention = mention["id"].as_str().expect("id").to_owned();
+    b.click("#mentions-refresh").await;
+    b.wait_for(&format!(
+        "!!document.querySelector('#mentions li[data-id=\"{mention}\"]')"
+    ))
+    .await;
+    b.wait_for(&pictures_are("#mentions", dot.id, 2)).await;
+
+    // grace uploads hers: stored, and shown beside her posts at once.
+    b.wait_for(&initials_are("#timeline", c.grace.id, "G"))
+        .await;
+    b.eval(&format!(
+        "(() => {{ const bytes = Uint8Array.from(atob('{GRACE_PNG}'), (ch) => ch.charCodeAt(0)); \
+         const files = new DataTransfer(); \
+         files.items.add(new File([bytes], 'grace.png', {{ type: 'image/png' }})); \
+         document.getElementById('avatar-file').files = files.files; return true; }})()"
+    ))
+    .await;
+    b.click("#avatar-upload").await;
+    b.wait_for(&status_is("Picture saved.")).await;
+    b.wait_for(&pictures_are("#avatar-preview", c.grace.id, 3))
+        .await;
+    b.wait_for(&pictures_are("#timeline", c.grace.id, 3)).await;
+    let stored = s
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/users/{}/avatar", c.grace.id),
+            Some(c.ada),
+        )
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(stored.status(), StatusCode::OK);
+    assert_eq!(stored.headers()["content-type"], "image/png");
+    assert_eq!(
+        stored.bytes().await.expect("bytes").to_vec(),
+        decode(GRACE_PNG)
+    );
+    b.screenshot("pictures.png").await;
+
+    // Removing it: gone from the server, her initial again on the page.
+    b.click("#avatar-remove").await;
+    b.wait_for(&status_is("Picture removed.")).await;
+    b.wait_for(&initials_are("#timeline", c.grace.id, "G"))
+        .await;
+    b.wait_for(&initials_are("#avatar-preview", c.grace.id, "G"))
+        .await;
+    let (status, _) = s
+        .get(c.ada, &format!("/api/users/{}/avatar", c.grace.id))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// grace creates a group, adds and removes members by username, posts to
+/// it (seen by ada, a member who follows her, and by no one else), and
+/// deletes a group; refusals show the server's reason.
+async fn groups(b: &mut Browser, s: &TestServer, c: &Cast<'_>) {
+    for name in ["night shift", "spare"] {
+        b.set_value("group-name", name).await;
+        b.click("#group-create").await;
+        b.wait_for(&status_is(&format!("Created the group {name}")))
+            .await;
+    }
+    let (_, mine) = s.get(c.grace, "/api/groups").await;
+    let names: Vec<&str> = mine["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["night shift", "spare"]);
+    let gid = mine["groups"][0]["id"].as_u64().expect("id");
+    let spare = mine["groups"][1]["id"].as_u64().expect("id");
+    b.wait_for(&text_is(
+        &format!("#group-list li[data-group=\"{gid}\"] .group-name"),
+        "night shift",
+    ))
+    .await;
+
+    // A name of blanks is refused, with the server's reason.
+    let refused = s
+        .send_json(
+            reqwest::Method::POST,
+            "/api/groups",
+            Some(c.grace),
+            json!({"name": "   "}),
+        )
+        .await;
+    b.set_value("group-name", "   ").await;
+    b.click("#group-create").await;
+    b.wait_for(&status_is(&reason(&refused))).await;
+
+    // Deleting the spare group.
+    b.click(&format!(
+        "#group-list li[data-group=\"{spare}\"] button.group-delete"
+    ))
+    .await;
+    b.wait_for(&status_is("Deleted the group spare")).await;
+    b.wait_for(&format!(
+        "!document.querySelector('#group-list li[data-group=\"{spare}\"]')"
+    ))
+    .await;
+    let (status, _) = s.get(c.grace, &format!("/api/groups/{spare}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Members by username: ada and cy added, cy removed, a stranger refused.
+    let group = format!("#group-list li[data-group=\"{gid}\"]");
+    for name in ["ada", "cy"] {
+        fill(b, &format!("{group} input.member-name"), name).await;
+        b.click(&format!("{group} button.member-add")).await;
+        b.wait_for(&status_is(&format!("Added @{name} to night shift")))
+            .await;
+    }
+    b.wait_for(&format!(
+        "document.querySelectorAll('{group} .members li').length === 2"
+    ))
+    .await;
+    b.click(&format!(
+        "{group} .members li[data-user=\"{}\"] button.member-remove",
+        c.cy.id
+    ))
+    .await;
+    b.wait_for(&status_is("Removed @cy from night shift")).await;
+    b.wait_for(&text_is(&format!("{group} .members"), "@adaRemove"))
+        .await;
+    let (_, members) = s.get(c.grace, &format!("/api/groups/{gid}/members")).await;
+    assert_eq!(members["users"].as_array().map(Vec::len), Some(1));
+    assert_eq!(members["users"][0]["id"], c.ada.id);
+    let stranger = s.get(c.grace, "/api/users/by-name/nobody_at_all").await;
+    fill(b, &format!("{group} input.member-name"), "nobody_at_all").await;
+    b.click(&format!("{group} button.member-add")).await;
+    b.wait_for(&status_is(&reason(&stranger))).await;
+
+    // A post to the group: on grace's page marked as such, stored with
+    // its group, in ada's home timeline, and hidden from cy.
+    fill(
+        b,
+        &format!("{group} textarea.group-text"),
+        "night shift only",
+    )
+    .await;
+    b.click(&format!("{group} button.group-send")).await;
+    b.wait_for(&status_is("Posted to night shift")).await;
+    let (_, posts) = s
+        .get(c.ada, &format!("/api/users/{}/posts", c.grace.id))
+        .await;
+    let post = posts["posts"][0].clone();
+    assert_eq!(
+        (post["text"].clone(), post["group"].clone()),
+        (json!("night shift only"), json!(gid))
+    );
+    let post_id = post["id"].as_str().expect("id").to_owned();
+    b.wait_for(&text_is(
+        &format!("#timeline li[data-id=\"{post_id}\"] .group-note"),
+        "👥 to night shift",
+    ))
+    .await;
+    crate::harness::eventually(|| async {
+        let (_, home) = s.get(c.ada, "/api/home").await;
+        ids_of(&home["posts"]).contains(&post_id).then_some(())
+    })
+    .await;
+    let (status, _) = s.get(c.cy, &format!("/api/posts/{post_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "cy is not in the group");
+    b.screenshot("groups.png").await;
+}
+
+/// Texts of ada's posts to grace's phone, switched on and off from the
+/// page: stored, and ada's post is really texted while on.
+async fn texts_per_follow(b: &mut Browser, s: &TestServer, c: &Cast<'_>) {
+    let device = format!("/api/users/{}/following/{}/device", c.grace.id, c.ada.id);
+    let switch = format!(
+        "#device-switches li[data-user=\"{}\"] input.device",
+        c.ada.id
+    );
+    b.click("#texts-refresh").await;
+    b.wait_for(&format!(
+        "document.querySelector({})?.checked === false",
+        json!(switch)
+    ))
+    .await;
+    assert_eq!(
+        b.eval("document.getElementById('device-switches').textContent")
+            .await,
+        "Texts of @ada",
+        "only whom grace follows"
+    );
+    assert_eq!(s.get(c.grace, &device).await.1, json!({"device": false}));
+
+    b.click(&switch).await;
+    b.wait_for(&status_is("Texts on for @ada")).await;
+    assert_eq!(s.get(c.grace, &device).await.1, json!({"device": true}));
+    s.post_text(c.ada, "texted to the night shift").await;
+    let file = s.data_dir().join("device-outbox.jsonl");
+    crate::harness::eventually(|| async {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["to"] == "+15555550142" && v["text"] == "ada: texted to the night shift")
+            .then_some(())
+    })
+    .await;
+
+    b.click(&switch).await;
+    b.wait_for(&status_is("Texts off for @ada")).await;
+    b.wait_for(&format!(
+        "document.querySelector({}).checked === false",
+        json!(switch)
+    ))
+    .await;
+    assert_eq!(s.get(c.grace, &device).await.1, json!({"device": false}));
+}
+
+/// A conversation opens as a thread (oldest first), takes a message live,
+/// is read on opening, and answers from its own box.
+async fn conversations(b: &mut Browser, s: &TestServer, c: &Cast<'_>) {
+    let open = format!(
+        "#conversations li[data-user=\"{}\"] button.open-conversation",
+        c.ada.id
+    );
+    b.wait_for(&format!("!!document.querySelector({})", json!(open)))
+        .await;
+    b.click(&open).await;
+    b.wait_for(
+        "!document.getElementById('conversation').hidden \
+         && document.getElementById('conversation-name').textContent === '@ada' \
+         && document.getElementById('messages').children.length === 1",
+    )
+    .await;
+
+    // ada writes while it is open: it arrives live, below grace's.
+    let (status, sent) = s
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/api/messages/{}", c.grace.id),
+            Some(c.ada),
+            json!({"text": "hello grace, from the API"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    b.wait_for("document.getElementById('messages').children.length === 2")
+        .await;
+    let texts = "[...document.querySelectorAll('#messages li')].map((li) => li.className + ': ' + li.querySelector('.text').textContent)";
+    assert_eq!(
+        b.eval(texts).await,
+        json!([
+            "mine: hi ada, from the page",
+            "theirs: hello grace, from the API"
+        ])
+    );
+    // Shown, so read.
+    crate::harness::eventually(|| async {
+        let (_, list) = s.get(c.grace, "/api/conversations").await;
+        (list["conversations"][0]["with"]["id"] == c.ada.id
+            && list["conversations"][0]["unread"] == 0)
+            .then_some(())
+    })
+    .await;
+
+    // Answering from the conversation's box.
+    b.set_value("conversation-text", "back to you, ada").await;
+    b.click("#conversation-send").await;
+    b.wait_for("document.getElementById('messages').children.length === 3")
+        .await;
+    let (_, messages) = s.get(c.ada, &format!("/api/messages/{}", c.grace.id)).await;
+    assert_eq!(messages["messages"][0]["text"], "back to you, ada");
+    assert_eq!(messages["messages"][0]["from"], c.grace.id);
+    let mut oldest_first = ids_of(&messages["messages"]);
+    oldest_first.reverse();
+    assert_eq!(b.eval(&ids_in("messages")).await, json!(oldest_first));
+    // A message from the form above joins the open conversation too.
+    b.set_value("dm-name", "ada").await;
+    b.set_value("dm-text", "and from the form above").await;
+    b.click("#dm-send").await;
+    b.wait_for(&status_is("Message sent to @ada")).await;
+    b.wait_for(
+        "document.querySelector('#messages li:last-child .text')?.textContent === 'and from the form above'",
+    )
+    .await;
+    b.screenshot("conversation.png").await;
+    b.click("#conversation-close").await;
+    b.wait_for("document.getElementById('conversation').hidden")
+        .await;
 }

@@ -818,3 +818,159 @@ async fn the_gateway_secret_is_checked_before_the_body_is_read() {
     .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avatars_are_cached_by_their_etag() {
+    let s = TestServer::start().await;
+    let ada = s.signup("ada", "password-1").await;
+    let bob = s.signup("bob", "password-2").await;
+    let path = format!("/api/users/{}/avatar", ada.id);
+    let fetch = |tag: Option<String>| {
+        let mut request = s.request(Method::GET, &path, Some(&bob));
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        request.send()
+    };
+    let upload = |bytes: Vec<u8>| {
+        s.request(Method::PUT, "/api/me/avatar", Some(&ada))
+            .body(bytes)
+            .send()
+    };
+    assert_eq!(
+        upload(png(600)).await.expect("upload").status(),
+        StatusCode::OK
+    );
+
+    let first = fetch(None).await.expect("download");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["content-type"], "image/png");
+    assert_eq!(first.headers()["cache-control"], "private, no-cache");
+    let etag = first.headers()["etag"].to_str().expect("ascii").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    // The same picture: 304 and no body, whichever way the tag is sent.
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let again = fetch(Some(tag.clone())).await.expect("revalidate");
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        assert_eq!(again.headers()["etag"], etag.as_str());
+        assert_eq!(again.headers()["cache-control"], "private, no-cache");
+        assert!(again.bytes().await.expect("body").is_empty());
+    }
+    let stale = fetch(Some("\"not-it\"".to_owned())).await.expect("get");
+    assert_eq!(stale.status(), StatusCode::OK);
+
+    // A new picture: the old tag no longer matches.
+    assert_eq!(
+        upload(png(700)).await.expect("upload").status(),
+        StatusCode::OK
+    );
+    let changed = fetch(Some(etag.clone())).await.expect("revalidate");
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+    assert_eq!(changed.bytes().await.expect("body").len(), 700);
+
+    // None at all: 404 whatever the tag, and never stored by a cache.
+    let (_, removed) = s.delete(&ada, "/api/me/avatar").await;
+    assert_eq!(removed["changed"], true);
+    let gone = fetch(Some(etag)).await.expect("get");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(gone.headers()["cache-control"], "no-store");
+    let body: Value = gone.json().await.expect("json");
+    assert_eq!(body["code"], "no_avatar");
+    // Without a token, nothing.
+    let anonymous = s.send(Method::GET, &path, None).await;
+    assert_eq!(anonymous.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_updates_list_whom_you_follow_with_their_switch() {
+    let s = TestServer::start().await;
+    let bob = s.signup("bob", "password-2").await;
+    let ada = s.signup("ada", "password-1").await;
+    let cy = s.signup("cy", "password-3").await;
+    let dee = s.signup("dee", "password-4").await;
+    let (_, empty) = s.get(&bob, "/api/me/device-updates").await;
+    assert_eq!(empty, json!({"following": [], "next": null}));
+
+    for whom in [&ada, &cy, &dee] {
+        follow(&s, &bob, whom).await;
+    }
+    let switch = |whom: &Account| format!("/api/users/{}/following/{}/device", bob.id, whom.id);
+    let (status, on) = s.put(&bob, &switch(&cy)).await;
+    assert_eq!((status, on), (StatusCode::OK, json!({"device": true})));
+    // ada follows bob: bob's list is whom bob follows, not ada's.
+    follow(&s, &ada, &bob).await;
+    s.put(
+        &ada,
+        &format!("/api/users/{}/following/{}/device", ada.id, bob.id),
+    )
+    .await;
+
+    let pages = s
+        .all_pages(&bob, "/api/me/device-updates", "following", 2)
+        .await;
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    let seen: Vec<(String, bool)> = pages
+        .concat()
+        .iter()
+        .map(|f| {
+            (
+                f["user"]["username"].as_str().expect("name").to_owned(),
+                f["device"].as_bool().expect("bool"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("ada".to_owned(), false),
+            ("cy".to_owned(), true),
+            ("dee".to_owned(), false),
+        ]
+    );
+    let (_, ada_list) = s.get(&ada, "/api/me/device-updates").await;
+    assert_eq!(ada_list["following"][0]["user"]["id"], bob.id);
+    assert_eq!(ada_list["following"][0]["device"], true);
+
+    // An unfollow takes the account, and its switch, off the list.
+    s.delete(&bob, &format!("/api/users/{}/following/{}", bob.id, cy.id))
+        .await;
+    let (_, after) = s.get(&bob, "/api/me/device-updates").await;
+    let names: Vec<&str> = after["following"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|f| f["user"]["username"].as_str())
+        .collect();
+    assert_eq!(names, vec!["ada", "dee"]);
+    follow(&s, &bob, &cy).await;
+    let (_, off) = s.get(&bob, &switch(&cy)).await;
+    assert_eq!(off, json!({"device": false}), "following again starts off");
+
+    for (query, code) in [
+        ("?limit=0", "bad_limit"),
+        ("?limit=201", "bad_limit"),
+        ("?cursor=nonsense", "malformed_cursor"),
+        ("?limit=ten", "bad_query"),
+    ] {
+        let (status, body) = s.get(&bob, &format!("/api/me/device-updates{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["code"], code, "{query}");
+    }
+    let (status, body) = s.send(Method::GET, "/api/me/device-updates", None).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("missing_token"))
+    );
+    let (status, body) = s.put(&bob, "/api/me/device-updates").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed"))
+    );
+}

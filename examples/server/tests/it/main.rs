@@ -274,6 +274,7 @@ async fn every_api_route_but_signup_and_login_needs_a_valid_token() {
         ("PUT", "/api/me/quiet-hours".to_owned()),
         ("DELETE", "/api/me/quiet-hours".to_owned()),
         ("GET", "/api/me/device-usage".to_owned()),
+        ("GET", "/api/me/device-updates".to_owned()),
         ("GET", format!("/api/users/{}/following/1/device", ada.id)),
         ("PUT", format!("/api/users/{}/following/1/device", ada.id)),
         (
