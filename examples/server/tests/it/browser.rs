@@ -4,7 +4,8 @@
 //! message, link a phone with its code, protect the account and approve a
 //! follow request, request to follow a protected account, export the
 //! account's data, edit the profile, reply, repost (and see a repost arrive
-//! live), read mentions, mute, unmute and block, log out. Skipped, with the
+//! live), read mentions, follow a hashtag link to its page and see it
+//! trend, mute, unmute and block, log out. Skipped, with the
 //! reason printed, where Chromium is not installed (Debian package
 //! `chromium`; `STARLING_CHROMIUM` names another binary).
 
@@ -543,6 +544,27 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
         .expect("grace logs in");
     let (_, mentions) = s.get(&grace, "/api/mentions").await;
     assert_eq!(mentions["posts"][0]["id"], json!(mention_id));
+
+    // The hashtag page: a tag in a post links to its page, and the
+    // trending list counts it.
+    let (_, tagged) = s.post_text(&ada, "weaving #Algebra patterns").await;
+    let tagged_id = tagged["id"].as_str().expect("id").to_owned();
+    crate::harness::eventually(|| async {
+        let (_, page) = s.get(&grace, "/api/tags/algebra").await;
+        (page["posts"][0]["id"] == json!(tagged_id)).then_some(())
+    })
+    .await;
+    let tag_link = format!("#timeline li[data-id=\"{tagged_id}\"] .text a.tag");
+    b.wait_for(&text_is(&tag_link, "#Algebra")).await;
+    b.click(&tag_link).await;
+    b.wait_for(&text_is("#tag-name", "#algebra")).await;
+    b.wait_for(&text_is(
+        &format!("#tag-posts li[data-id=\"{tagged_id}\"] .text"),
+        "weaving #Algebra patterns",
+    ))
+    .await;
+    b.click("#trending-refresh").await;
+    b.wait_for(&text_is("#trending li", "#algebra 1")).await;
 
     // Muting and unmuting from the page: ada's posts leave the timeline and
     // come back.
