@@ -17,8 +17,8 @@ use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use starling_core::codec::{self, CounterKind};
 use starling_core::{
-    Audience, AuthorMode, Cursor, Edge, EdgeMode, Error, FanoutJob, GroupId, InboxEntry, JobKind,
-    Post, PostId, User, UserId, Username,
+    Audience, AuthorMode, Change, ChangeRecord, Cursor, Edge, EdgeMode, Error, FanoutJob, GroupId,
+    InboxEntry, JobKind, Post, PostId, User, UserId, Username,
 };
 
 // Every variant of the enums the codecs store, and the byte each is
@@ -202,6 +202,13 @@ fn raw_bytes(data: &[u8]) {
         if let Ok(entry) = r {
             assert_eq!(entry.post, PostId(id), "inbox entry post");
             assert_eq!(codec::encode_inbox_value(entry.author), data, "inbox value");
+        }
+
+        let r = codec::decode_change(id, data);
+        refused("change record", &r);
+        if let Ok(record) = r {
+            assert_eq!(record.position, id, "change record position");
+            assert_eq!(codec::encode_change(&record.change), data, "change record");
         }
 
         let r = codec::decode_job(PostId(id), data);
@@ -505,9 +512,55 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
         Err(Error::Corrupt(_))
     ));
 
+    // Change records of every kind.
+    let change = pick(
+        u,
+        &[
+            Change::Posted {
+                post: pc,
+                author: ua,
+            },
+            Change::Deleted {
+                post: pc,
+                author: ua,
+            },
+            Change::Followed {
+                follower: ua,
+                followee: ub,
+            },
+            Change::Unfollowed {
+                follower: ua,
+                followee: ub,
+            },
+            Change::Liked { user: ua, post: pc },
+            Change::Unliked { user: ua, post: pc },
+            Change::ProfileChanged { user: ua },
+            Change::AvatarChanged { user: ub },
+        ],
+    )?;
+    let bytes = codec::encode_change(&change);
+    assert_eq!(
+        codec::decode_change(b, &bytes).ok(),
+        Some(ChangeRecord {
+            position: b,
+            change
+        })
+    );
+    prefixes_refused("change record", &bytes, |v| codec::decode_change(b, v));
+    let mut longer = bytes.clone();
+    longer.push(u.arbitrary()?);
+    assert!(matches!(
+        codec::decode_change(b, &longer),
+        Err(Error::Corrupt(_))
+    ));
+
     // Cursors, as bytes and as strings.
     let seen: u32 = u.arbitrary()?;
-    for cursor in [Cursor::timeline(pd, seen), Cursor::users(ub)] {
+    for cursor in [
+        Cursor::timeline(pd, seen),
+        Cursor::users(ub),
+        Cursor::changes(b),
+    ] {
         let bytes = cursor.to_bytes();
         assert_eq!(Cursor::from_bytes(&bytes).ok(), Some(cursor));
         for n in 0..bytes.len() {

@@ -27,13 +27,15 @@
 //! | `jobs` | post id (8) | version 1, kind (1: 0 deliver, 1 retract, 2 promote, 3 device), author (8), cursor flag (1), cursor (8) |
 //! | `links` | kind (1), from (8), to (8) | value (8); kinds: 1 blocks (blocker, blocked) -> ms, 2 blocked-by (reverse), 3 mutes -> ms, 4 members (group, member) -> ms, 5 owner's groups (owner, group), 6 replies (parent, reply) -> author, 7 mentions (user, `!post`) -> author, 8 reposts (original, reposter) -> repost id, 9 group posts (group, `!post`), 10 likes (user, `!post`) -> ms, 11 liked-by (post, user) -> ms, 12 protected (user, 0) -> ms, 13 follow requests (protected user, requester) -> ms, 14 requests sent (requester, protected user) -> ms |
 //! | `groups` | group id (8) | version 1, owner (8), UTF-8 name |
+//! | `changes` | position (8) | kind (1: 1 posted, 2 deleted, 3 followed, 4 unfollowed, 5 liked, 6 unliked, 7 profile changed, 8 avatar changed), then post (8) and author (8) for 1 and 2, follower (8) and followee (8) for 3 and 4, user (8) and post (8) for 5 and 6, user (8) for 7 and 8 |
+//! | `changes` | empty key ([`CHANGE_FLOOR_KEY`], before every position) | the feed's floor: the newest position a trim removed (8) |
 //!
 //! Promote jobs are keyed by an id drawn from the post-id generator that no
 //! post uses. Cursors are laid out here too ([`cursor_bytes`]).
 
 use crate::{
-    Audience, AuthorMode, Cursor, Edge, EdgeMode, Error, FanoutJob, Group, GroupId, InboxEntry,
-    JobKind, LinkKind, Post, PostId, Result, User, UserId, Username,
+    Audience, AuthorMode, Change, ChangeRecord, Cursor, Edge, EdgeMode, Error, FanoutJob, Group,
+    GroupId, InboxEntry, JobKind, LinkKind, Post, PostId, Result, User, UserId, Username,
 };
 
 const VALUE_VERSION: u8 = 1;
@@ -53,10 +55,12 @@ pub enum CounterKind {
 const CURSOR_VERSION: u8 = 1;
 const CURSOR_TIMELINE: u8 = 1;
 const CURSOR_USERS: u8 = 2;
+const CURSOR_CHANGES: u8 = 3;
 
-/// Bytes of a page cursor: version (1), kind (1: 1 timeline, 2 users), then
-/// for a timeline the last post id (8) and the entries seen (4), for a user
-/// list the last user id (8).
+/// Bytes of a page cursor: version (1), kind (1: 1 timeline, 2 users, 3
+/// change feed), then for a timeline the last post id (8) and the entries
+/// seen (4), for a user list the last user id (8), for the change feed the
+/// position of the last record read (8).
 pub fn cursor_bytes(cursor: &Cursor) -> Vec<u8> {
     let mut out = Vec::with_capacity(14);
     out.push(CURSOR_VERSION);
@@ -67,6 +71,9 @@ pub fn cursor_bytes(cursor: &Cursor) -> Vec<u8> {
     } else if let Ok(last) = cursor.as_users() {
         out.push(CURSOR_USERS);
         out.extend_from_slice(&last.0.to_be_bytes());
+    } else if let Ok(after) = cursor.as_changes() {
+        out.push(CURSOR_CHANGES);
+        out.extend_from_slice(&after.to_be_bytes());
     }
     out
 }
@@ -85,6 +92,9 @@ pub fn decode_cursor(bytes: &[u8]) -> Result<Cursor> {
         [CURSOR_VERSION, CURSOR_USERS, rest @ ..] => Ok(Cursor::users(UserId(u64::from_be_bytes(
             rest.try_into().map_err(malformed)?,
         )))),
+        [CURSOR_VERSION, CURSOR_CHANGES, rest @ ..] => Ok(Cursor::changes(u64::from_be_bytes(
+            rest.try_into().map_err(malformed)?,
+        ))),
         _ => Err(Error::MalformedCursor),
     }
 }
@@ -587,6 +597,101 @@ pub fn decode_job(post: PostId, bytes: &[u8]) -> Result<FanoutJob> {
     })
 }
 
+/// Key of a change-feed record: its position.
+pub fn change_key(position: u64) -> [u8; 8] {
+    position.to_be_bytes()
+}
+
+/// Decodes [`change_key`].
+pub fn decode_change_key(key: &[u8]) -> Result<u64> {
+    exact(key, 8, "change key")?;
+    be_u64(key, 0, "change key")
+}
+
+/// Key of the change feed's floor in the `changes` family: empty, so it
+/// sorts before every position and no range of positions covers it.
+pub const CHANGE_FLOOR_KEY: &[u8] = b"";
+
+/// Value of the change feed's floor.
+pub fn encode_change_floor(through: u64) -> [u8; 8] {
+    through.to_be_bytes()
+}
+
+/// Decodes [`encode_change_floor`].
+pub fn decode_change_floor(bytes: &[u8]) -> Result<u64> {
+    exact(bytes, 8, "change floor")?;
+    be_u64(bytes, 0, "change floor")
+}
+
+/// Value of a change-feed record: its kind, then the ids it names (the
+/// largest is 17 bytes).
+pub fn encode_change(change: &Change) -> Vec<u8> {
+    let (kind, a, b) = match *change {
+        Change::Posted { post, author } => (1, post.0, Some(author.0)),
+        Change::Deleted { post, author } => (2, post.0, Some(author.0)),
+        Change::Followed { follower, followee } => (3, follower.0, Some(followee.0)),
+        Change::Unfollowed { follower, followee } => (4, follower.0, Some(followee.0)),
+        Change::Liked { user, post } => (5, user.0, Some(post.0)),
+        Change::Unliked { user, post } => (6, user.0, Some(post.0)),
+        Change::ProfileChanged { user } => (7, user.0, None),
+        Change::AvatarChanged { user } => (8, user.0, None),
+    };
+    let mut v = Vec::with_capacity(17);
+    v.push(kind);
+    v.extend_from_slice(&a.to_be_bytes());
+    if let Some(b) = b {
+        v.extend_from_slice(&b.to_be_bytes());
+    }
+    v
+}
+
+/// Decodes [`encode_change`] into the record at `position`.
+pub fn decode_change(position: u64, bytes: &[u8]) -> Result<ChangeRecord> {
+    let what = "change record";
+    let kind = *bytes.first().ok_or(Error::Corrupt(what))?;
+    let pair = || -> Result<(u64, u64)> {
+        exact(bytes, 17, what)?;
+        Ok((be_u64(bytes, 1, what)?, be_u64(bytes, 9, what)?))
+    };
+    let one = || -> Result<UserId> {
+        exact(bytes, 9, what)?;
+        Ok(UserId(be_u64(bytes, 1, what)?))
+    };
+    let change = match kind {
+        1 | 2 => {
+            let (post, author) = pair()?;
+            let (post, author) = (PostId(post), UserId(author));
+            if kind == 1 {
+                Change::Posted { post, author }
+            } else {
+                Change::Deleted { post, author }
+            }
+        }
+        3 | 4 => {
+            let (follower, followee) = pair()?;
+            let (follower, followee) = (UserId(follower), UserId(followee));
+            if kind == 3 {
+                Change::Followed { follower, followee }
+            } else {
+                Change::Unfollowed { follower, followee }
+            }
+        }
+        5 | 6 => {
+            let (user, post) = pair()?;
+            let (user, post) = (UserId(user), PostId(post));
+            if kind == 5 {
+                Change::Liked { user, post }
+            } else {
+                Change::Unliked { user, post }
+            }
+        }
+        7 => Change::ProfileChanged { user: one()? },
+        8 => Change::AvatarChanged { user: one()? },
+        _ => return Err(Error::Corrupt("change kind")),
+    };
+    Ok(ChangeRecord { position, change })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,7 +806,29 @@ mod tests {
         }
 
         #[test]
+        fn changes_round_trip(position: u64, kind in 0..8usize, a: u64, b: u64) {
+            let (ua, ub, pa, pb) = (UserId(a), UserId(b), PostId(a), PostId(b));
+            let change = [
+                Change::Posted { post: pa, author: ub },
+                Change::Deleted { post: pa, author: ub },
+                Change::Followed { follower: ua, followee: ub },
+                Change::Unfollowed { follower: ua, followee: ub },
+                Change::Liked { user: ua, post: pb },
+                Change::Unliked { user: ua, post: pb },
+                Change::ProfileChanged { user: ua },
+                Change::AvatarChanged { user: ua },
+            ][kind];
+            let record = ChangeRecord { position, change };
+            prop_assert_eq!(decode_change(position, &encode_change(&change)).ok(), Some(record));
+            prop_assert_eq!(decode_change_key(&change_key(position)).ok(), Some(position));
+            prop_assert_eq!(decode_change_floor(&encode_change_floor(position)).ok(), Some(position));
+        }
+
+        #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode_change(1, &bytes);
+            let _ = decode_change_key(&bytes);
+            let _ = decode_change_floor(&bytes);
             let _ = decode_post(PostId(1), &bytes);
             let _ = decode_user(UserId(1), &bytes);
             let _ = decode_job(PostId(1), &bytes);

@@ -74,6 +74,11 @@ pub struct Config {
     /// How long a phone confirmation code may be sent back before the
     /// pending link is dropped (default 10 minutes; 1 second to 1 day).
     pub phone_code_ttl_ms: u64,
+    /// How long the change feed keeps its records (default 7 days; 1 ms
+    /// to 10 years). Older records are trimmed as later writes are
+    /// stored, and a cursor older than what is kept is refused with
+    /// [`Error::ChangeCursorExpired`].
+    pub change_retention_ms: u64,
 }
 
 impl Default for Config {
@@ -94,6 +99,7 @@ impl Default for Config {
             rate_half_life_ms: 24 * 3600 * 1000,
             device_daily_cap: 10,
             phone_code_ttl_ms: 10 * 60 * 1000,
+            change_retention_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
@@ -128,6 +134,9 @@ impl Config {
         }
         if !(1000..=24 * 3600 * 1000).contains(&self.phone_code_ttl_ms) {
             return bad("phone_code_ttl_ms must be between 1000 and 86400000");
+        }
+        if !(1..=10 * 366 * 24 * 3600 * 1000).contains(&self.change_retention_ms) {
+            return bad("change_retention_ms must be between 1 and 316224000000");
         }
         if self.node_id > PostId::MAX_NODE {
             return bad("node_id must be at most 1023");

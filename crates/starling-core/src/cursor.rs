@@ -21,6 +21,7 @@ pub struct Cursor(Inner);
 enum Inner {
     Timeline { last: PostId, seen: u32 },
     Users { last: UserId },
+    Changes { after: u64 },
 }
 
 impl Cursor {
@@ -35,11 +36,17 @@ impl Cursor {
         Cursor(Inner::Users { last })
     }
 
+    /// A change-feed position: the last record read (0 before every
+    /// record).
+    pub fn changes(after: u64) -> Cursor {
+        Cursor(Inner::Changes { after })
+    }
+
     /// The timeline position, or `MalformedCursor` for another kind.
     pub fn as_timeline(&self) -> Result<(PostId, u32)> {
         match self.0 {
             Inner::Timeline { last, seen } => Ok((last, seen)),
-            Inner::Users { .. } => Err(Error::MalformedCursor),
+            _ => Err(Error::MalformedCursor),
         }
     }
 
@@ -47,7 +54,15 @@ impl Cursor {
     pub fn as_users(&self) -> Result<UserId> {
         match self.0 {
             Inner::Users { last } => Ok(last),
-            Inner::Timeline { .. } => Err(Error::MalformedCursor),
+            _ => Err(Error::MalformedCursor),
+        }
+    }
+
+    /// The change-feed position, or `MalformedCursor` for another kind.
+    pub fn as_changes(&self) -> Result<u64> {
+        match self.0 {
+            Inner::Changes { after } => Ok(after),
+            _ => Err(Error::MalformedCursor),
         }
     }
 
@@ -102,6 +117,15 @@ mod tests {
             let c = Cursor::users(UserId(last));
             let back: Cursor = c.to_string().parse().expect("round trip");
             prop_assert_eq!(back.as_users().ok(), Some(UserId(last)));
+            prop_assert!(back.as_timeline().is_err());
+        }
+
+        #[test]
+        fn changes_cursor_round_trips(after: u64) {
+            let c = Cursor::changes(after);
+            let back: Cursor = c.to_string().parse().expect("round trip");
+            prop_assert_eq!(back.as_changes().ok(), Some(after));
+            prop_assert!(back.as_users().is_err());
             prop_assert!(back.as_timeline().is_err());
         }
 

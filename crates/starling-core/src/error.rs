@@ -176,6 +176,15 @@ pub enum Error {
         /// The format this version reads and writes.
         expected: &'static str,
     },
+    /// A change-feed cursor is older than what the feed keeps: records
+    /// after it were trimmed (see `Config::change_retention_ms`). Read
+    /// again from the start (no cursor) and rebuild what was built from
+    /// the feed.
+    #[error("change cursor expired: the feed keeps records after position {floor} only")]
+    ChangeCursorExpired {
+        /// The newest position trimmed: records after it are kept.
+        floor: u64,
+    },
     /// The writer an export streams to failed (a closed connection, a
     /// full disk); what was written is cut short.
     #[error("cannot write the output: {0}")]
@@ -190,7 +199,8 @@ pub enum Error {
 pub enum ErrorKind {
     /// What was asked for does not exist, was deleted, or may not be seen
     /// by the caller: a user, username, post or group, or a pending phone
-    /// link (never asked for, used, expired or dropped).
+    /// link (never asked for, used, expired or dropped), or change-feed
+    /// records trimmed since a cursor.
     NotFound,
     /// The input breaks a rule (a name, text, profile, phone, picture,
     /// cursor, page size, delivery id, confirmation code or configuration
@@ -226,7 +236,8 @@ impl Error {
             | Error::UnknownFollowRequest { .. }
             | Error::NoStore { .. }
             | Error::NoPendingPhone
-            | Error::PhoneCodeExpired => ErrorKind::NotFound,
+            | Error::PhoneCodeExpired
+            | Error::ChangeCursorExpired { .. } => ErrorKind::NotFound,
             Error::InvalidUsername(_)
             | Error::InvalidText(_)
             | Error::TextTooLong { .. }
@@ -358,6 +369,7 @@ mod tests {
             (Error::InvalidPhoneCode, Invalid),
             (Error::WrongPhoneCode { attempts_left: 1 }, Invalid),
             (Error::NoPendingPhone, NotFound),
+            (Error::ChangeCursorExpired { floor: 1 }, NotFound),
             (Error::PhoneCodeExpired, NotFound),
             (Error::NotAllowed("no"), Forbidden),
             (Error::Blocked("no"), Forbidden),

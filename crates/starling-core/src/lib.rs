@@ -22,6 +22,7 @@
 //! strings, since they exceed the 2^53 JavaScript numbers hold exactly;
 //! every id is read from either form. A cursor is its opaque string.
 
+mod change;
 pub mod codec;
 mod config;
 mod cursor;
@@ -36,6 +37,7 @@ mod sms_text;
 mod text;
 mod types;
 
+pub use change::{CHANGE_POSITION_SEQUENCE_BITS, Change, ChangeRecord};
 pub use config::{Config, Durability, FanoutPolicy, MAX_PAGE_SIZE};
 pub use cursor::Cursor;
 pub use direct::{

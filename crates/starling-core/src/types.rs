@@ -1,6 +1,6 @@
 //! The records Starling stores, and the domain-level mutations a backend applies.
 
-use crate::{DirectMutation, GroupId, PostId, UserId, Username};
+use crate::{ChangeRecord, DirectMutation, GroupId, PostId, UserId, Username};
 
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,4 +390,13 @@ pub enum Mutation {
     },
     /// A change to profiles, phones, direct messages or device updates.
     Direct(DirectMutation),
+    /// Store a change-feed record at its position (the engine mints
+    /// positions; a record at position 0 is never stored).
+    PutChange(ChangeRecord),
+    /// Remove every change-feed record at or below `through` and raise the
+    /// feed's floor to `through` (kept at its maximum).
+    TrimChanges {
+        /// The newest position removed.
+        through: u64,
+    },
 }

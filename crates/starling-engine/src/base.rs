@@ -13,16 +13,27 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{
-    Config, Durability, Error, InboxEntry, Mutation, Post, PostId, Result, UserId,
+    Change, ChangeRecord, Config, Durability, Error, InboxEntry, Mutation, Post, PostId, Result,
+    UserId,
 };
 use starling_inbox::view::stored_post;
-use starling_log::PostIdGenerator;
+use starling_log::{PostIdGenerator, unix_millis};
 use starling_store::Backend;
 
 use crate::activity::Activity;
 use crate::codes::CodeSource;
 use crate::events::{Event, Hub};
 use crate::locks::{AuthorLocks, DirectLocks};
+use crate::positions::Positions;
+
+/// A change-feed record of `change`, for a batch: [`Shared::write`] gives
+/// it its position.
+pub(crate) fn record(change: Change) -> Mutation {
+    Mutation::PutChange(ChangeRecord {
+        position: 0,
+        change,
+    })
+}
 
 /// The engine's state, shared by the operations and the fan-out workers.
 pub(crate) struct Shared<B> {
@@ -43,6 +54,8 @@ pub(crate) struct Shared<B> {
     pub(crate) direct: DirectLocks,
     pub(crate) activity: Activity,
     pub(crate) hub: Arc<Hub>,
+    /// The change feed's positions and the batches in flight.
+    pub(crate) changes: Positions,
     /// Phone confirmation codes.
     pub(crate) codes: Box<dyn CodeSource>,
     poisoned: AtomicBool,
@@ -91,8 +104,10 @@ impl<B: Backend> Shared<B> {
                 Ok(std::ops::ControlFlow::Continue(()))
             },
         )?;
+        let changes = Positions::new(backend.last_change_position()?, backend.change_floor()?);
         Ok(Shared {
             ids: PostIdGenerator::new(node, last_id),
+            changes,
             backend,
             config,
             next_user: Mutex::new(next_user),
@@ -132,8 +147,49 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Applies a batch; any failure poisons the engine.
+    ///
+    /// The change records in it ([`record`]) get their feed positions
+    /// here, in batch order, and the batch stays in flight (readers of the
+    /// feed stop below it) until the write returns; every so often the
+    /// batch also trims the records older than the retention.
     pub(crate) fn write(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.check_writable()?;
+        let records = batch
+            .iter()
+            .filter(|m| matches!(m, Mutation::PutChange(_)))
+            .count() as u64;
+        if records == 0 {
+            return self.apply(batch, durability);
+        }
+        let minted = self
+            .changes
+            .mint(records, unix_millis(), self.config.change_retention_ms);
+        let mut stamped = Vec::with_capacity(batch.len() + 1);
+        let mut position = minted.first;
+        for m in batch {
+            stamped.push(match m {
+                Mutation::PutChange(record) => {
+                    let m = Mutation::PutChange(ChangeRecord {
+                        position,
+                        change: record.change,
+                    });
+                    position += 1;
+                    m
+                }
+                other => other.clone(),
+            });
+        }
+        if let Some(through) = minted.trim {
+            stamped.push(Mutation::TrimChanges { through });
+        }
+        #[cfg(test)]
+        crate::changes_tests::pause_in_flight(minted.first);
+        let written = self.apply(&stamped, durability);
+        self.changes.settled(&minted);
+        written
+    }
+
+    fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()> {
         self.backend.apply(batch, durability).inspect_err(|_| {
             self.poisoned.store(true, Ordering::SeqCst);
         })
@@ -299,7 +355,7 @@ mod tests {
             uses["engine"].contains("base"),
             "the graph is read: {uses:?}"
         );
-        let leaves: BTreeSet<String> = ["activity", "codes", "events", "locks"]
+        let leaves: BTreeSet<String> = ["activity", "codes", "events", "locks", "positions"]
             .map(String::from)
             .into();
         assert!(

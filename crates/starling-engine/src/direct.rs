@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use starling_core::{
-    Avatar, Conversation, Cursor, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage,
+    Avatar, Change, Conversation, Cursor, DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage,
     DirectMessage, DirectMutation, DmPolicy, Error, ImageKind, Mutation, Phone, PostId, PostText,
     Profile, QuietHours, Result, Toggle, UserId, fit_sms, format_phone_code, utc_day,
 };
@@ -15,7 +15,7 @@ use starling_inbox::check_page_size;
 use starling_log::unix_millis;
 use starling_store::Backend;
 
-use crate::base::Shared;
+use crate::base::{Shared, record};
 use crate::engine::Engine;
 
 /// A page of a user's conversations, newest last message first.
@@ -56,7 +56,7 @@ impl<B: Backend> Engine<B> {
     /// are kept. Returns the new profile.
     pub fn set_profile(&self, user: UserId, display_name: &str, bio: &str) -> Result<Profile> {
         Profile::validate_text(display_name, bio)?;
-        self.update_profile(user, |p| {
+        self.update_profile(user, Some(Change::ProfileChanged { user }), |p| {
             p.display_name = display_name.to_owned();
             p.bio = bio.to_owned();
         })
@@ -64,12 +64,12 @@ impl<B: Backend> Engine<B> {
 
     /// Sets who may send the user direct messages.
     pub fn set_dm_policy(&self, user: UserId, policy: DmPolicy) -> Result<Profile> {
-        self.update_profile(user, |p| p.dms_open = policy == DmPolicy::Open)
+        self.update_profile(user, None, |p| p.dms_open = policy == DmPolicy::Open)
     }
 
     /// Pauses every device update to the user (the STOP command).
     pub fn pause_device_updates(&self, user: UserId) -> Result<Profile> {
-        self.update_profile(user, |p| p.device_paused = true)
+        self.update_profile(user, None, |p| p.device_paused = true)
     }
 
     /// Sets (or with `None` clears) the hours during which texts to the
@@ -79,15 +79,22 @@ impl<B: Backend> Engine<B> {
         if let Some(q) = hours {
             QuietHours::new(q.start_hour, q.end_hour, q.utc_offset_minutes)?;
         }
-        self.update_profile(user, |p| p.quiet_hours = hours)
+        self.update_profile(user, None, |p| p.quiet_hours = hours)
     }
 
     /// Resumes device updates to the user (the START command).
     pub fn resume_device_updates(&self, user: UserId) -> Result<Profile> {
-        self.update_profile(user, |p| p.device_paused = false)
+        self.update_profile(user, None, |p| p.device_paused = false)
     }
 
-    fn update_profile(&self, user: UserId, change: impl FnOnce(&mut Profile)) -> Result<Profile> {
+    /// Rewrites the user's profile with `change`, storing `recorded` in
+    /// the change feed with it.
+    fn update_profile(
+        &self,
+        user: UserId,
+        recorded: Option<Change>,
+        change: impl FnOnce(&mut Profile),
+    ) -> Result<Profile> {
         let s = self.shared.writing(&[user])?;
         let _user = s.direct.users.lock(user);
         let mut profile = s.backend.profile(user)?.unwrap_or_default();
@@ -96,7 +103,9 @@ impl<B: Backend> Engine<B> {
             user,
             profile: profile.clone(),
         };
-        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        let mut batch = vec![Mutation::Direct(m)];
+        batch.extend(recorded.map(record));
+        s.write(&batch, s.config.durability)?;
         Ok(profile)
     }
 
@@ -108,7 +117,8 @@ impl<B: Backend> Engine<B> {
         let _user = s.direct.users.lock(user);
         let kind = avatar.kind;
         let m = DirectMutation::PutAvatar { user, avatar };
-        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        let changed = record(Change::AvatarChanged { user });
+        s.write(&[Mutation::Direct(m), changed], s.config.durability)?;
         Ok(kind)
     }
 
@@ -128,7 +138,8 @@ impl<B: Backend> Engine<B> {
             return Ok(false);
         }
         let m = DirectMutation::DeleteAvatar(user);
-        s.write(&[Mutation::Direct(m)], s.config.durability)?;
+        let changed = record(Change::AvatarChanged { user });
+        s.write(&[Mutation::Direct(m), changed], s.config.durability)?;
         Ok(true)
     }
 

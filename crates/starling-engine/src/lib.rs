@@ -22,6 +22,9 @@
 
 mod activity;
 mod base;
+mod changes;
+#[cfg(test)]
+mod changes_tests;
 mod codes;
 mod direct;
 mod engine;
@@ -34,6 +37,7 @@ mod likes;
 mod locks;
 mod outbox;
 mod phone;
+mod positions;
 mod posting;
 mod progress;
 mod protect;
@@ -43,6 +47,7 @@ mod serde_tests;
 mod social;
 mod users;
 
+pub use changes::ChangePage;
 pub use codes::{CodeSource, OsCodes};
 pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats};

@@ -6,12 +6,15 @@
 //! under the post's stripe of the post locks, which a delete also takes
 //! around its tombstone: a replayed batch writes the same values again.
 
-use starling_core::{Audience, Cursor, Error, LinkKind, Mutation, Post, PostId, Result, UserId};
+use starling_core::{
+    Audience, Change, Cursor, Error, LinkKind, Mutation, Post, PostId, Result, UserId,
+};
 use starling_graph::blocked_either;
 use starling_inbox::{Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position};
 use starling_log::unix_millis;
 use starling_store::Backend;
 
+use crate::base::record;
 use crate::engine::Engine;
 use crate::users::UserPage;
 
@@ -52,6 +55,10 @@ impl<B: Backend> Engine<B> {
                     value: at,
                 },
                 Mutation::PutPost(Post { likes, ..live }),
+                record(Change::Liked {
+                    user,
+                    post: live.id,
+                }),
             ],
             s.config.durability,
         )?;
@@ -88,6 +95,7 @@ impl<B: Backend> Engine<B> {
                             to: !target.0,
                         },
                         Mutation::PutPost(Post { likes, ..record }),
+                        crate::base::record(Change::Unliked { user, post: target }),
                     ],
                     s.config.durability,
                 )?;

@@ -3,15 +3,15 @@
 //! indexes and queues its fan-out.
 
 use starling_core::{
-    Audience, AuthorMode, EdgeMode, Error, FanoutJob, GroupId, InboxEntry, JobKind, LinkKind,
-    Mutation, Post, PostId, PostText, Result, UserId, mentioned_names,
+    Audience, AuthorMode, Change, EdgeMode, Error, FanoutJob, GroupId, InboxEntry, JobKind,
+    LinkKind, Mutation, Post, PostId, PostText, Result, UserId, mentioned_names,
 };
 use starling_graph::{blocked_either, is_protected};
 use starling_inbox::view::delivered_to;
 use starling_log::unix_millis;
 use starling_store::Backend;
 
-use crate::base::Shared;
+use crate::base::{Shared, record};
 use crate::engine::Engine;
 use crate::events::Event;
 
@@ -215,6 +215,7 @@ impl<B: Backend> Engine<B> {
                     post,
                 },
                 job,
+                record(Change::Deleted { post, author }),
             ];
             if let Some(original) = live.repost_of {
                 // The user may repost it again; nobody's timeline counts it.
@@ -264,6 +265,10 @@ impl<B: Backend> Shared<B> {
                     },
                 },
                 Mutation::PutPost(post.clone()),
+                record(Change::Posted {
+                    post: post.id,
+                    author,
+                }),
             ];
             batch.extend(post_links(&post));
             batch.extend(mentions.iter().map(|user| Mutation::PutLink {

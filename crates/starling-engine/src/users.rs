@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{
-    AuthorMode, Counts, Cursor, DirectMutation, Edge, EdgeMode, Error, InboxEntry, Mutation,
-    PostId, Result, Toggle, User, UserId, Username,
+    AuthorMode, Change, Counts, Cursor, DirectMutation, Edge, EdgeMode, Error, InboxEntry,
+    Mutation, PostId, Result, Toggle, User, UserId, Username,
 };
 use starling_graph::{blocked_either, check_edge, is_protected};
 use starling_inbox::check_page_size;
@@ -15,7 +15,7 @@ use starling_log::unix_millis;
 use starling_store::Backend;
 use starling_store::Direction;
 
-use crate::base::Shared;
+use crate::base::{Shared, record};
 use crate::engine::Engine;
 
 /// A page of user ids (followers or following), in id order.
@@ -207,6 +207,7 @@ impl<B: Backend> Shared<B> {
             since,
             mode,
         });
+        batch.push(record(Change::Followed { follower, followee }));
         for p in posts.into_iter().flatten() {
             if !p.deleted && delivered_to(&self.backend, &p, follower)? {
                 batch.push(Mutation::InboxPut {
@@ -235,6 +236,7 @@ impl<B: Backend> Shared<B> {
             return Ok(false);
         }
         batch.push(Mutation::RemoveEdge { follower, followee });
+        batch.push(record(Change::Unfollowed { follower, followee }));
         // The follower's device updates for the followee end with the edge.
         batch.push(Mutation::Direct(DirectMutation::SetDeviceSub {
             followee,

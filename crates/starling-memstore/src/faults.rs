@@ -275,6 +275,23 @@ impl<B: FanoutQueue> FanoutQueue for FaultyBackend<B> {
     }
 }
 
+impl<B: starling_store::ChangeStore> starling_store::ChangeStore for FaultyBackend<B> {
+    fn changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+        out: &mut Vec<starling_core::ChangeRecord>,
+    ) -> Result<()> {
+        self.inner.changes_after(after, limit, out)
+    }
+    fn change_floor(&self) -> Result<u64> {
+        self.inner.change_floor()
+    }
+    fn last_change_position(&self) -> Result<u64> {
+        self.inner.last_change_position()
+    }
+}
+
 impl<B: DirectStore> DirectStore for FaultyBackend<B> {
     fn profile(&self, user: UserId) -> Result<Option<starling_core::Profile>> {
         self.inner.profile(user)

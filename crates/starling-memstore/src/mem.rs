@@ -10,10 +10,12 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use starling_core::{
-    AuthorMode, Counts, Durability, Edge, EdgeMode, FanoutJob, Group, GroupId, InboxEntry,
-    LinkKind, Mutation, Post, PostId, Result, User, UserId, Username,
+    AuthorMode, Change, ChangeRecord, Counts, Durability, Edge, EdgeMode, FanoutJob, Group,
+    GroupId, InboxEntry, LinkKind, Mutation, Post, PostId, Result, User, UserId, Username,
 };
-use starling_store::{Backend, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
+use starling_store::{
+    Backend, ChangeStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+};
 
 /// The in-memory backend. Clones share one store.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +40,8 @@ pub(crate) struct State {
     jobs: BTreeMap<PostId, FanoutJob>,
     links: BTreeMap<(LinkKind, u64, u64), u64>,
     groups: BTreeMap<GroupId, Group>,
+    changes: BTreeMap<u64, Change>,
+    change_floor: u64,
     pub(crate) direct: crate::mem_direct::DirectState,
 }
 
@@ -154,6 +158,16 @@ impl State {
                 self.groups.remove(id);
             }
             Mutation::Direct(m) => self.direct.apply(m),
+            Mutation::PutChange(record) => {
+                self.changes.insert(record.position, record.change);
+            }
+            Mutation::TrimChanges { through } => {
+                self.change_floor = self.change_floor.max(*through);
+                self.changes = self.changes.split_off(&through.saturating_add(1));
+                if *through == u64::MAX {
+                    self.changes.clear();
+                }
+            }
         }
     }
 }
@@ -445,6 +459,29 @@ impl FanoutQueue for MemBackend {
                 .map(|(_, j)| *j),
         );
         Ok(())
+    }
+}
+
+impl ChangeStore for MemBackend {
+    fn changes_after(&self, after: u64, limit: usize, out: &mut Vec<ChangeRecord>) -> Result<()> {
+        let state = self.state.read();
+        out.extend(
+            state
+                .changes
+                .range((Bound::Excluded(after), Bound::Unbounded))
+                .take(limit)
+                .map(|(&position, &change)| ChangeRecord { position, change }),
+        );
+        Ok(())
+    }
+
+    fn change_floor(&self) -> Result<u64> {
+        Ok(self.state.read().change_floor)
+    }
+
+    fn last_change_position(&self) -> Result<u64> {
+        let state = self.state.read();
+        Ok(state.changes.keys().next_back().copied().unwrap_or(0))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The column families: their names, their options, and the merge
-//! operators of the families updated by merges (counters, inbox floors).
+//! operators of the families updated by merges (counters, inbox floors,
+//! the change feed's floor).
 
 use rocksdb::{
     BlockBasedOptions, Cache, DBCompressionType, MergeOperands, Options, SliceTransform,
@@ -21,9 +22,10 @@ pub(crate) const LAST_READS: &str = "last_reads";
 pub(crate) const JOBS: &str = "jobs";
 pub(crate) const LINKS: &str = "links";
 pub(crate) const GROUPS: &str = "groups";
+pub(crate) const CHANGES: &str = "changes";
 
 /// Every column family, in the order they are opened.
-pub(crate) const FAMILIES: [&str; 28] = [
+pub(crate) const FAMILIES: [&str; 29] = [
     USERS,
     NAMES,
     FOLLOWING,
@@ -52,6 +54,7 @@ pub(crate) const FAMILIES: [&str; 28] = [
     OUTBOX,
     LEASES,
     USAGE,
+    CHANGES,
 ];
 
 /// Families whose keys start with an 8-byte user id and are scanned per user.
@@ -122,6 +125,11 @@ pub(crate) fn family_options(name: &str, cache: &Cache) -> Options {
         INBOX => opts.set_write_buffer_size(128 << 20),
         COUNTERS => opts.set_merge_operator_associative("starling.add", add_counts),
         INBOX_FLOORS => opts.set_merge_operator_associative("starling.max", max_u64),
+        CHANGES => {
+            opts.set_write_buffer_size(32 << 20);
+            // Only the feed's floor is ever merged.
+            opts.set_merge_operator_associative("starling.max", max_u64);
+        }
         CONVERSATIONS => {
             opts.set_write_buffer_size(32 << 20);
             // Only the largest-message-id key is ever merged.

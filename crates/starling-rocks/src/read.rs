@@ -9,7 +9,9 @@ use starling_core::{
     DirectMessage, Edge, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, PhoneClaim, Post,
     PostId, Profile, Result, User, UserId, Username,
 };
-use starling_store::{DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
+use starling_store::{
+    ChangeStore, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+};
 
 use crate::db::{RocksBackend, storage};
 use crate::families::*;
@@ -366,6 +368,36 @@ impl RocksBackend {
             each(&k, &v)?;
         }
         Ok(())
+    }
+}
+
+impl ChangeStore for RocksBackend {
+    fn changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+        out: &mut Vec<starling_core::ChangeRecord>,
+    ) -> Result<()> {
+        let Some(start) = codec::u64_key_after(Some(after)) else {
+            return Ok(());
+        };
+        self.scan_all(CHANGES, &start, limit, |k, v| {
+            out.push(codec::decode_change(codec::decode_change_key(k)?, v)?);
+            Ok(())
+        })
+    }
+
+    fn change_floor(&self) -> Result<u64> {
+        self.get(CHANGES, codec::CHANGE_FLOOR_KEY)?
+            .map_or(Ok(0), |v| codec::decode_change_floor(&v))
+    }
+
+    fn last_change_position(&self) -> Result<u64> {
+        match self.last_key(CHANGES)? {
+            // Only the floor's empty key: no record.
+            Some(k) if !k.is_empty() => codec::decode_change_key(&k),
+            _ => Ok(0),
+        }
     }
 }
 

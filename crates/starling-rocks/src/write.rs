@@ -29,6 +29,7 @@ struct Families<'a> {
     jobs: &'a ColumnFamily,
     links: &'a ColumnFamily,
     groups: &'a ColumnFamily,
+    changes: &'a ColumnFamily,
     direct: DirectFamilies<'a>,
 }
 
@@ -50,6 +51,7 @@ impl RocksBackend {
             jobs: self.cf(JOBS),
             links: self.cf(LINKS),
             groups: self.cf(GROUPS),
+            changes: self.cf(CHANGES),
             direct: DirectFamilies::new(self),
         }
     }
@@ -207,6 +209,23 @@ impl RocksBackend {
             }
             Mutation::DeleteGroup(id) => wb.delete_cf(f.groups, codec::group_key(*id)),
             Mutation::Direct(m) => encode_direct(&f.direct, m, wb),
+            Mutation::PutChange(record) => wb.put_cf(
+                f.changes,
+                codec::change_key(record.position),
+                codec::encode_change(&record.change),
+            ),
+            Mutation::TrimChanges { through } => {
+                let end = match through.checked_add(1) {
+                    Some(next) => codec::change_key(next).to_vec(),
+                    None => codec::prefix_end(&codec::change_key(u64::MAX)),
+                };
+                wb.delete_range_cf(f.changes, codec::change_key(0).as_slice(), end.as_slice());
+                wb.merge_cf(
+                    f.changes,
+                    codec::CHANGE_FLOOR_KEY,
+                    codec::encode_change_floor(*through),
+                );
+            }
         }
     }
 

@@ -27,10 +27,10 @@ use std::any::type_name;
 use std::fmt::Debug;
 
 use starling_core::{
-    Audience, AuthorMode, Avatar, Conversation, Counts, DeliveryId, DeliveryKind, DeviceDelivery,
-    DeviceUsage, DirectMessage, DirectMutation, Durability, Edge, EdgeMode, FanoutJob, Group,
-    GroupId, ImageKind, InboxEntry, JobKind, LinkKind, Mutation, Phone, PhoneClaim, Post, PostId,
-    Profile, Result, Toggle, User, UserId, Username,
+    Audience, AuthorMode, Avatar, Change, ChangeRecord, Conversation, Counts, DeliveryId,
+    DeliveryKind, DeviceDelivery, DeviceUsage, DirectMessage, DirectMutation, Durability, Edge,
+    EdgeMode, FanoutJob, Group, GroupId, ImageKind, InboxEntry, JobKind, LinkKind, Mutation, Phone,
+    PhoneClaim, Post, PostId, Profile, Result, Toggle, User, UserId, Username,
 };
 
 use crate::{Backend, Direction};
@@ -81,6 +81,7 @@ macro_rules! conformance_tests {
             outbox_leases_in_order_and_acks,
             device_usage_per_day,
             minted_ids_grow,
+            changes_page_in_position_order_and_trim_raises_the_floor,
         );
     };
     ($new:expr, reopen: $reopen:expr $(,)?) => {
@@ -376,6 +377,22 @@ pub fn data_survives_reopen<B: Backend>(
         Some(PostId(10)),
         "a floor is a maximum across reopens",
     );
+    apply(
+        &b,
+        &[Mutation::TrimChanges { through: 70 }],
+        "change trim after reopen",
+    );
+    let b = reopen(b);
+    same::<B, _>(
+        ok::<B, _>(b.change_floor(), "change_floor"),
+        70,
+        "the change floor survives a reopen",
+    );
+    same::<B, _>(
+        ok::<B, _>(b.last_change_position(), "last_change_position"),
+        77,
+        "the change feed survives a reopen",
+    );
 }
 
 /// One batch writing to every store, read back by [`check_everything`].
@@ -462,6 +479,13 @@ fn everything() -> Vec<Mutation> {
             usage: DeviceUsage {
                 sent: 3,
                 over_cap: 1,
+            },
+        }),
+        Mutation::PutChange(ChangeRecord {
+            position: 77,
+            change: Change::Posted {
+                post: PostId(40),
+                author: UserId(1),
             },
         }),
     ]
@@ -592,6 +616,14 @@ fn check_everything<B: Backend>(b: &B, when: &str) {
         3,
         &r("device_usage"),
     );
+    let mut changes = Vec::new();
+    ok::<B, _>(b.changes_after(0, 10, &mut changes), "changes_after");
+    same::<B, _>(changes.len(), 1, &r("changes_after"));
+    same::<B, _>(
+        ok::<B, _>(b.last_change_position(), "last_change_position"),
+        77,
+        &r("last_change_position"),
+    );
 }
 
 /// Nothing of [`everything`] is stored (user 1 may be).
@@ -626,6 +658,9 @@ fn check_nothing<B: Backend>(b: &B) {
     let mut due = Vec::new();
     ok::<B, _>(b.due_deliveries(u64::MAX, 10, &mut due), "due_deliveries");
     same::<B, _>(due, Vec::new(), op);
+    let mut changes = Vec::new();
+    ok::<B, _>(b.changes_after(0, 10, &mut changes), "changes_after");
+    same::<B, _>(changes, Vec::new(), op);
 }
 
 /// Users read back by id and by name (compared without case), and the
@@ -1873,5 +1908,147 @@ pub fn device_usage_per_day<B: Backend>(new: &mut dyn FnMut() -> B) {
         ok::<B, _>(b.device_usage(UserId(2), 100), "device_usage"),
         DeviceUsage::default(),
         "never written",
+    );
+}
+
+/// Change records page in position order after any position; a trim
+/// removes every record at or below its position (none above) and raises
+/// the floor, which a lower trim leaves alone; the largest position is
+/// known, and stays known when only the floor is left.
+pub fn changes_page_in_position_order_and_trim_raises_the_floor<B: Backend>(
+    new: &mut dyn FnMut() -> B,
+) {
+    let b = new();
+    same::<B, _>(ok::<B, _>(b.change_floor(), "change_floor"), 0, "empty");
+    same::<B, _>(
+        ok::<B, _>(b.last_change_position(), "last_change_position"),
+        0,
+        "empty",
+    );
+    let kinds = |i: u64| match i % 8 {
+        0 => Change::Posted {
+            post: PostId(i),
+            author: UserId(i + 1),
+        },
+        1 => Change::Deleted {
+            post: PostId(i),
+            author: UserId(i + 1),
+        },
+        2 => Change::Followed {
+            follower: UserId(i),
+            followee: UserId(i + 1),
+        },
+        3 => Change::Unfollowed {
+            follower: UserId(i),
+            followee: UserId(i + 1),
+        },
+        4 => Change::Liked {
+            user: UserId(i),
+            post: PostId(i + 1),
+        },
+        5 => Change::Unliked {
+            user: UserId(i),
+            post: PostId(i + 1),
+        },
+        6 => Change::ProfileChanged { user: UserId(i) },
+        _ => Change::AvatarChanged { user: UserId(i) },
+    };
+    // Big positions too: a position is milliseconds shifted left.
+    let positions: Vec<u64> = IDS
+        .iter()
+        .copied()
+        .chain([1 << 61, (1 << 61) + 1, u64::MAX - 1])
+        .collect();
+    // Stored out of order, in two batches.
+    let records: Vec<ChangeRecord> = positions
+        .iter()
+        .map(|&position| ChangeRecord {
+            position,
+            change: kinds(position),
+        })
+        .collect();
+    let put = |r: &ChangeRecord| Mutation::PutChange(*r);
+    apply(
+        &b,
+        &records.iter().rev().step_by(2).map(put).collect::<Vec<_>>(),
+        "apply",
+    );
+    apply(
+        &b,
+        &records
+            .iter()
+            .rev()
+            .skip(1)
+            .step_by(2)
+            .map(put)
+            .collect::<Vec<_>>(),
+        "apply",
+    );
+    let read = |b: &B, after: Option<u64>, limit: usize, out: &mut Vec<ChangeRecord>| {
+        b.changes_after(after.unwrap_or(0), limit, out)
+    };
+    pages::<B, _, _>(
+        "changes_after",
+        &records,
+        |a, l, o| read(&b, a, l, o),
+        |r| r.position,
+    );
+    let mut after_last = Vec::new();
+    ok::<B, _>(
+        b.changes_after(u64::MAX, 8, &mut after_last),
+        "changes_after",
+    );
+    same::<B, _>(after_last, Vec::new(), "nothing after the last position");
+    same::<B, _>(
+        ok::<B, _>(b.last_change_position(), "last_change_position"),
+        u64::MAX - 1,
+        "largest position",
+    );
+    apply(
+        &b,
+        &[Mutation::TrimChanges { through: 8 }],
+        "trim through 8",
+    );
+    same::<B, _>(ok::<B, _>(b.change_floor(), "change_floor"), 8, "floor");
+    pages::<B, _, _>(
+        "changes_after a trim",
+        &records[4..],
+        |a, l, o| read(&b, a, l, o),
+        |r| r.position,
+    );
+    apply(&b, &[Mutation::TrimChanges { through: 3 }], "a lower trim");
+    same::<B, _>(
+        ok::<B, _>(b.change_floor(), "change_floor"),
+        8,
+        "a lower trim keeps the floor",
+    );
+    apply(
+        &b,
+        &[Mutation::TrimChanges { through: 1 << 61 }],
+        "trim through a big position",
+    );
+    pages::<B, _, _>(
+        "changes_after a second trim",
+        &records[8..],
+        |a, l, o| read(&b, a, l, o),
+        |r| r.position,
+    );
+    apply(
+        &b,
+        &[Mutation::TrimChanges { through: u64::MAX }],
+        "trim everything",
+    );
+    let mut none = Vec::new();
+    ok::<B, _>(b.changes_after(0, 8, &mut none), "changes_after");
+    same::<B, _>(none, Vec::new(), "nothing after trimming everything");
+    same::<B, _>(
+        ok::<B, _>(b.change_floor(), "change_floor"),
+        u64::MAX,
+        "floor at the end",
+    );
+    same::<B, _>(
+        ok::<B, _>(b.last_change_position(), "last_change_position"),
+        0,
+        "no record left",
     );
 }

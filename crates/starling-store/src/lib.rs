@@ -1,6 +1,6 @@
 //! Starling's storage seam: the domain-level reads every backend answers
 //! ([`GraphStore`], [`PostStore`], [`InboxStore`], [`FanoutQueue`],
-//! [`DirectStore`]) and the one write, [`Backend::apply`], that stores a
+//! [`DirectStore`], [`ChangeStore`]) and the one write, [`Backend::apply`], that stores a
 //! batch of [`Mutation`]s atomically.
 //!
 //! This crate holds the seam and nothing else: no logic, no I/O, no way to
@@ -16,6 +16,7 @@
 
 use starling_core::{Durability, GroupId, InboxEntry, Mutation, Result, UserId};
 
+mod changes;
 mod direct;
 mod graph;
 mod inbox;
@@ -24,6 +25,7 @@ mod log;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use changes::ChangeStore;
 pub use direct::DirectStore;
 pub use graph::{Direction, GraphStore};
 pub use inbox::{FanoutQueue, InboxStore};
@@ -47,7 +49,15 @@ pub struct ClusterAddress<'a> {
 /// and one write, [`Backend::apply`], that applies a batch of mutations
 /// atomically with the durability asked for.
 pub trait Backend:
-    GraphStore + PostStore + InboxStore + FanoutQueue + DirectStore + Send + Sync + 'static
+    GraphStore
+    + PostStore
+    + InboxStore
+    + FanoutQueue
+    + DirectStore
+    + ChangeStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies `batch` atomically: afterwards either all of it or none of it
     /// is stored, and no reader sees a part of it. With

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use starling_core::{
-    Cursor, DeliveryKind, DmPolicy, Error, ErrorKind, GroupId, Phone, PostId, QuietHours, UserId,
-    format_phone_code, utc_day,
+    Change, Cursor, DeliveryKind, DmPolicy, Error, ErrorKind, GroupId, Phone, PostId, QuietHours,
+    UserId, format_phone_code, utc_day,
 };
 use starling_engine::{Backend, Engine, PhoneLink};
 
-use crate::model::{Failure, Model, ModelText, Outcome, PublicView};
+use crate::model::{Failure, Model, ModelChange, ModelText, Outcome, PublicView};
 use crate::ops::{Op, PHONES, phone_number};
 
 /// Opens the engine again over what the previous one stored.
@@ -996,10 +996,82 @@ impl<B: Backend> Harness<B> {
                 )?;
             }
         }
+        self.check_changes(page, &index, &post_index)?;
         match self.phone_state(&self.model)?.first() {
             Some(difference) => Err(difference.clone()),
             None => Ok(()),
         }
+    }
+
+    /// Reads the whole change feed `page` records at a time, each page
+    /// from the cursor the previous one returned (through its string
+    /// form), and compares it with the model's: the same changes in the
+    /// same order, at growing positions; a read from the last cursor
+    /// finds nothing more.
+    fn check_changes(
+        &self,
+        page: usize,
+        index: &HashMap<UserId, usize>,
+        post_index: &HashMap<PostId, usize>,
+    ) -> Check {
+        let engine = self.engine();
+        let user = |id: UserId| {
+            index
+                .get(&id)
+                .copied()
+                .ok_or_else(|| format!("unknown user {id} in the change feed"))
+        };
+        let post = |id: PostId| {
+            post_index
+                .get(&id)
+                .copied()
+                .ok_or_else(|| format!("unknown post {id} in the change feed"))
+        };
+        let mut got = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        let mut last = 0;
+        loop {
+            let p = engine
+                .changes(cursor.as_ref(), page)
+                .map_err(|e| format!("changes: {e}"))?;
+            for r in &p.changes {
+                if r.position <= last {
+                    return Err(format!("change feed: position {} after {last}", r.position));
+                }
+                last = r.position;
+                got.push(match r.change {
+                    Change::Posted { post: p, author } => {
+                        ModelChange::Posted(post(p)?, user(author)?)
+                    }
+                    Change::Deleted { post: p, author } => {
+                        ModelChange::Deleted(post(p)?, user(author)?)
+                    }
+                    Change::Followed { follower, followee } => {
+                        ModelChange::Followed(user(follower)?, user(followee)?)
+                    }
+                    Change::Unfollowed { follower, followee } => {
+                        ModelChange::Unfollowed(user(follower)?, user(followee)?)
+                    }
+                    Change::Liked { user: u, post: p } => ModelChange::Liked(user(u)?, post(p)?),
+                    Change::Unliked { user: u, post: p } => {
+                        ModelChange::Unliked(user(u)?, post(p)?)
+                    }
+                    other => return Err(format!("change feed: unexpected {other:?}")),
+                });
+            }
+            let done = p.changes.len() < page;
+            cursor = Some(roundtrip(p.next)?);
+            if done {
+                break;
+            }
+        }
+        let more = engine
+            .changes(cursor.as_ref(), page)
+            .map_err(|e| format!("changes: {e}"))?;
+        if !more.changes.is_empty() {
+            return Err(format!("change feed: more after the end: {more:?}"));
+        }
+        same("change feed", got.as_slice(), self.model.changes())
     }
 
     /// Where the engine's phones, pending links and queued texts differ

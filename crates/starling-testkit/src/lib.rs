@@ -21,7 +21,7 @@ mod ops;
 
 pub use differential::{Differential, Inboxes, Side};
 pub use harness::{Harness, Reopen};
-pub use model::{Failure, Model, ModelText, Outcome};
+pub use model::{Failure, Model, ModelChange, ModelText, Outcome};
 #[cfg(feature = "proptest")]
 pub use ops::ops;
 pub use ops::{Op, PHONES, phone_number};

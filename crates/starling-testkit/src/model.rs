@@ -126,6 +126,25 @@ pub struct Model {
     protected: BTreeSet<usize>,
     /// Pending follow requests: (requester, protected account).
     requests: BTreeSet<(usize, usize)>,
+    /// The change feed, in order.
+    changes: Vec<ModelChange>,
+}
+
+/// A change-feed record the model expects, by model index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelChange {
+    /// (post, author): a post, reply, repost or group post.
+    Posted(usize, usize),
+    /// (post, author).
+    Deleted(usize, usize),
+    /// (follower, followee).
+    Followed(usize, usize),
+    /// (follower, followee).
+    Unfollowed(usize, usize),
+    /// (user, post).
+    Liked(usize, usize),
+    /// (user, post).
+    Unliked(usize, usize),
 }
 
 /// A text the model expects in the device outbox.
@@ -165,6 +184,7 @@ impl Model {
             today: 0,
             protected: BTreeSet::new(),
             requests: BTreeSet::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -209,6 +229,11 @@ impl Model {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The change feed: every change stored, in order.
+    pub fn changes(&self) -> &[ModelChange] {
+        &self.changes
     }
 
     /// How many users exist.
@@ -290,6 +315,7 @@ impl Model {
     fn add_edge(&mut self, a: usize, b: usize) {
         let since = self.newest_post_of(b);
         self.edges.insert((a, b), since);
+        self.changes.push(ModelChange::Followed(a, b));
     }
 
     /// `a` protects their account: followers stay.
@@ -428,7 +454,25 @@ impl Model {
         if let Err(e) = self.known(a).and(self.known(b)) {
             return Outcome::Failed(e);
         }
-        Outcome::Changed(self.edges.remove(&(a, b)).is_some())
+        Outcome::Changed(self.remove_edge(a, b))
+    }
+
+    /// Removes the edge `a -> b`; returns whether there was one.
+    fn remove_edge(&mut self, a: usize, b: usize) -> bool {
+        let removed = self.edges.remove(&(a, b)).is_some();
+        if removed {
+            self.changes.push(ModelChange::Unfollowed(a, b));
+        }
+        removed
+    }
+
+    /// Stores a new post and its change record; returns its index.
+    fn push_post(&mut self, post: ModelPost) -> Outcome {
+        let author = post.author;
+        self.posts.push(post);
+        let p = self.posts.len() - 1;
+        self.changes.push(ModelChange::Posted(p, author));
+        Outcome::Post(p)
     }
 
     /// `author` posts `text`.
@@ -439,14 +483,13 @@ impl Model {
         if let Err(e) = self.known(author) {
             return Outcome::Failed(e);
         }
-        self.posts.push(ModelPost {
+        self.push_post(ModelPost {
             author,
             text: text.to_owned(),
             deleted: false,
             repost_of: None,
             group: None,
-        });
-        Outcome::Post(self.posts.len() - 1)
+        })
     }
 
     fn blocked_either(&self, a: usize, b: usize) -> bool {
@@ -484,8 +527,8 @@ impl Model {
             return Outcome::Failed(e);
         }
         let new = self.blocks.insert((a, b));
-        self.edges.remove(&(a, b));
-        self.edges.remove(&(b, a));
+        self.remove_edge(a, b);
+        self.remove_edge(b, a);
         self.requests.remove(&(a, b));
         self.requests.remove(&(b, a));
         Outcome::Changed(new)
@@ -558,14 +601,13 @@ impl Model {
         {
             return Outcome::Post(existing);
         }
-        self.posts.push(ModelPost {
+        self.push_post(ModelPost {
             author: a,
             text: String::new(),
             deleted: false,
             repost_of: Some(original),
             group: None,
-        });
-        Outcome::Post(self.posts.len() - 1)
+        })
     }
 
     /// The post a like of post `p` by `a` is about: `p`, or for a repost
@@ -600,7 +642,13 @@ impl Model {
             return Outcome::Failed(e);
         }
         match self.like_target(a, p) {
-            Ok(t) => Outcome::Changed(self.likes.insert((a, t))),
+            Ok(t) => {
+                let new = self.likes.insert((a, t));
+                if new {
+                    self.changes.push(ModelChange::Liked(a, t));
+                }
+                Outcome::Changed(new)
+            }
             Err(e) => Outcome::Failed(e),
         }
     }
@@ -616,6 +664,7 @@ impl Model {
         };
         let t = post.repost_of.unwrap_or(p);
         if self.likes.remove(&(a, t)) {
+            self.changes.push(ModelChange::Unliked(a, t));
             return Outcome::Changed(true);
         }
         match self.like_target(a, p) {
@@ -717,14 +766,13 @@ impl Model {
             }
             Some(_) => {}
         }
-        self.posts.push(ModelPost {
+        self.push_post(ModelPost {
             author,
             text: text.to_owned(),
             deleted: false,
             repost_of: None,
             group: Some(g),
-        });
-        Outcome::Post(self.posts.len() - 1)
+        })
     }
 
     /// `a` sends `b` a direct message: allowed when `b` follows `a` or takes
@@ -1024,6 +1072,7 @@ impl Model {
         let p = &mut self.posts[post];
         p.deleted = true;
         p.text.clear();
+        self.changes.push(ModelChange::Deleted(post, requester));
         Outcome::Changed(true)
     }
 

@@ -174,6 +174,17 @@ impl Keys {
         self.key(&format!("g:{}", id.0), "group")
     }
 
+    /// The change feed: one ordered map (position -> record), beside its
+    /// floor, so that a read of the feed is one range on one slot.
+    pub(crate) fn changes(&self) -> Vec<u8> {
+        self.key("c", "changes")
+    }
+
+    /// The change feed's floor: one member, kept at its maximum.
+    pub(crate) fn change_floor(&self) -> Vec<u8> {
+        self.key("c", "floor")
+    }
+
     pub(crate) fn meta(&self, name: &str) -> Vec<u8> {
         self.key("m", name)
     }
@@ -566,6 +577,17 @@ impl<'k> Plan<'k> {
                 self.zrem(k.author_posts(*author), &codec::post_key(*post))
             }
             Mutation::Direct(d) => self.direct(d),
+            Mutation::PutChange(record) => self.put(
+                k.changes(),
+                &codec::change_key(record.position),
+                &codec::encode_change(&record.change),
+                None,
+            ),
+            Mutation::TrimChanges { through } => {
+                let max = excl(&prefix_end(&codec::change_key(*through)));
+                self.remove_range(k.changes(), b"-", &max, None);
+                self.max(k.change_floor(), &codec::change_key(*through));
+            }
         }
     }
 

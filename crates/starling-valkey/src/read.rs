@@ -8,7 +8,9 @@ use starling_core::{
     DirectMessage, Edge, Error, FanoutJob, Group, GroupId, InboxEntry, LinkKind, Phone, PhoneClaim,
     Post, PostId, Profile, Result, User, UserId, Username,
 };
-use starling_store::{DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore};
+use starling_store::{
+    ChangeStore, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+};
 
 use crate::ValkeyBackend;
 use crate::cluster::{attempt, slot_of};
@@ -432,6 +434,36 @@ impl FanoutQueue for ValkeyBackend {
             out.push(codec::decode_job(codec::decode_post_key(k)?, v)?);
         }
         Ok(())
+    }
+}
+
+impl ChangeStore for ValkeyBackend {
+    fn changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+        out: &mut Vec<starling_core::ChangeRecord>,
+    ) -> Result<()> {
+        let Some(min) = after_bound(Some(after)) else {
+            return Ok(());
+        };
+        for m in self.range(&self.keys.changes(), &min, b"+", Order::Up, limit)? {
+            let (k, v) = split8(&m)?;
+            out.push(codec::decode_change(codec::decode_change_key(k)?, v)?);
+        }
+        Ok(())
+    }
+
+    fn change_floor(&self) -> Result<u64> {
+        self.range(&self.keys.change_floor(), b"-", b"+", Order::Down, 1)?
+            .first()
+            .map_or(Ok(0), |m| codec::decode_change_key(m))
+    }
+
+    fn last_change_position(&self) -> Result<u64> {
+        self.range(&self.keys.changes(), b"-", b"+", Order::Down, 1)?
+            .first()
+            .map_or(Ok(0), |m| codec::decode_change_key(split8(m)?.0))
     }
 }
 

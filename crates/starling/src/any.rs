@@ -184,6 +184,14 @@ impl DirectStore for AnyBackend {
     }
 }
 
+impl starling_store::ChangeStore for AnyBackend {
+    forward! {
+        fn changes_after(&self, after: u64, limit: usize, out: &mut Vec<starling_core::ChangeRecord>) -> Result<()>;
+        fn change_floor(&self) -> Result<u64>;
+        fn last_change_position(&self) -> Result<u64>;
+    }
+}
+
 impl Backend for AnyBackend {
     forward! {
         fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()>;

@@ -13,8 +13,9 @@ use starling_core::{
     StorageError, Toggle, User, UserId,
 };
 use starling_engine::{
-    Backend, CheckReport, ConversationPage, ExportSummary, FanoutStats, FollowState, MessagePage,
-    PendingPhone, PhoneLink, PostOptions, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    Backend, ChangePage, CheckReport, ConversationPage, ExportSummary, FanoutStats, FollowState,
+    MessagePage, PendingPhone, PhoneLink, PostOptions, Subscription, Suggestion, Thread,
+    TimelinePage, UserPage,
 };
 use starling_rocks::RocksBackend;
 use starling_store::ClusterAddress;
@@ -653,6 +654,12 @@ impl<B: Backend> AsyncEngine<B> {
         let cursor = cursor.copied();
         self.call(move |e| e.thread(viewer, post, cursor.as_ref(), limit))
             .await
+    }
+
+    /// A page of the change feed after `cursor` (see [`Engine::changes`](crate::GenericEngine::changes)).
+    pub async fn changes(&self, cursor: Option<&Cursor>, limit: usize) -> Result<ChangePage> {
+        let cursor = cursor.copied();
+        self.call(move |e| e.changes(cursor.as_ref(), limit)).await
     }
 
     /// A page of who likes `post` (see [`Engine::likers`](crate::GenericEngine::likers)).

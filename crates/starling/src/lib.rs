@@ -12,20 +12,22 @@ pub use any::{AnyBackend, AnyEngine, is_cluster_address};
 #[cfg(feature = "tokio")]
 pub use async_engine::{AsyncEngine, DEFAULT_THREADS, MAX_THREADS};
 pub use starling_core::{
-    AVATAR_MAX_BYTES, Audience, Config, Conversation, Counts, Cursor, DeliveryId, DeliveryKind,
-    DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy, Durability, Error, ErrorKind,
-    FanoutPolicy, Group, GroupId, ImageKind, MAX_PAGE_SIZE, PHONE_CODE_ATTEMPTS, Phone, Post,
-    PostId, Profile, QuietHours, Result, StorageError, Toggle, User, UserId, Username, utc_day,
+    AVATAR_MAX_BYTES, Audience, Change, ChangeRecord, Config, Conversation, Counts, Cursor,
+    DeliveryId, DeliveryKind, DeviceDelivery, DeviceUsage, DirectMessage, DmPolicy, Durability,
+    Error, ErrorKind, FanoutPolicy, Group, GroupId, ImageKind, MAX_PAGE_SIZE, PHONE_CODE_ATTEMPTS,
+    Phone, Post, PostId, Profile, QuietHours, Result, StorageError, Toggle, User, UserId, Username,
+    utc_day,
 };
 pub use starling_engine::{
-    CheckReport, CodeSource, ConversationPage, EXPORT_FORMAT, Event, ExportSummary, FanoutStats,
-    FollowState, MessagePage, OsCodes, PendingPhone, PhoneLink, PostOptions, Problem, Progress,
-    Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    ChangePage, CheckReport, CodeSource, ConversationPage, EXPORT_FORMAT, Event, ExportSummary,
+    FanoutStats, FollowState, MessagePage, OsCodes, PendingPhone, PhoneLink, PostOptions, Problem,
+    Progress, Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
 pub use starling_store::{
-    Backend, ClusterAddress, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+    Backend, ChangeStore, ClusterAddress, DirectStore, Direction, FanoutQueue, GraphStore,
+    InboxStore, PostStore,
 };
 
 /// Shared, reference-counted bytes: what `Engine::avatar` hands out, so

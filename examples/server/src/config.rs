@@ -332,6 +332,12 @@ pub struct Config {
     #[arg(long, env = "STARLING_PHONE_CODE_TTL_MS", default_value_t = engine_default().phone_code_ttl_ms)]
     pub phone_code_ttl_ms: u64,
 
+    /// How long the engine's change feed keeps its records, in
+    /// milliseconds (1 to 316224000000): the hashtag index follows the
+    /// feed, and rebuilds itself if it fell further behind than this.
+    #[arg(long, env = "STARLING_CHANGE_RETENTION_MS", default_value_t = engine_default().change_retention_ms)]
+    pub change_retention_ms: u64,
+
     /// Shared secret of the SMS gateway: `POST /sms/inbound` must carry it
     /// as a bearer token. Without it the route answers 503.
     #[arg(long, env = "STARLING_SMS_SECRET", hide_env_values = true)]
@@ -405,6 +411,7 @@ impl Config {
             sms_burst: DEFAULT_SMS_BURST,
             sms_per_minute: DEFAULT_SMS_PER_MINUTE,
             phone_code_ttl_ms: engine.phone_code_ttl_ms,
+            change_retention_ms: engine.change_retention_ms,
             sms_secret: None,
             device_transport: DeviceTransport::File,
             device_webhook_url: None,
@@ -430,6 +437,11 @@ impl Config {
     /// Where the engine's RocksDB database lives.
     pub fn engine_dir(&self) -> PathBuf {
         self.data_dir.join("engine")
+    }
+
+    /// Where the hashtag index lives.
+    pub fn tags_dir(&self) -> PathBuf {
+        self.data_dir.join("tags")
     }
 
     /// Where the account store lives.
@@ -521,6 +533,7 @@ impl Config {
             rate_half_life_ms: self.rate_half_life.0,
             device_daily_cap: self.device_daily_cap,
             phone_code_ttl_ms: self.phone_code_ttl_ms,
+            change_retention_ms: self.change_retention_ms,
         }
     }
 }

@@ -178,6 +178,7 @@ impl From<starling::Error> for ApiError {
             E::Protected(_) => "protected",
             E::NotProtected(_) => "not_protected",
             E::UnknownFollowRequest { .. } => "unknown_follow_request",
+            E::ChangeCursorExpired { .. } => "change_cursor_expired",
             _ => match status {
                 StatusCode::NOT_FOUND => "not_found",
                 StatusCode::CONFLICT => "conflict",

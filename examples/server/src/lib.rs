@@ -22,7 +22,8 @@
 //! `starling::AsyncEngine`, on a fixed pool of threads; `routes`, `social`
 //! and `direct` hold the handlers; `live` turns engine events into the live
 //! home timeline; `device` drains the engine's device-update outbox through
-//! a transport; `metrics` and `limits` are in-memory bookkeeping.
+//! a transport; `tags` follows the engine's change feed into the hashtag
+//! index; `metrics` and `limits` are in-memory bookkeeping.
 
 mod accounts;
 mod auth;
@@ -39,6 +40,7 @@ mod protect;
 mod routes;
 mod server;
 mod social;
+mod tags;
 mod web;
 
 pub use config::{Config, DeviceTransport, DurabilityMode};

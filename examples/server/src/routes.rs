@@ -30,6 +30,7 @@ use crate::metrics;
 use crate::protect;
 use crate::server::AppState;
 use crate::social;
+use crate::tags;
 use crate::web;
 
 /// Page size when a listing is asked for without `limit`.
@@ -60,7 +61,8 @@ pub fn app(state: AppState) -> Router {
         .merge(social::routes())
         .merge(export::routes())
         .merge(protect::routes())
-        .merge(direct::routes());
+        .merge(direct::routes())
+        .merge(tags::routes());
 
     Router::new()
         .route("/", get(web::index))

@@ -19,6 +19,7 @@ use crate::limits::RateLimiter;
 use crate::live::Streams;
 use crate::metrics::Metrics;
 use crate::routes::app;
+use crate::tags::{self, TagIndex};
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,8 @@ struct Inner {
     config: Config,
     db: Arc<Db>,
     accounts: Arc<Accounts>,
+    /// The hashtag index, followed from the change feed.
+    tags: Arc<TagIndex>,
     post_limits: RateLimiter<UserId>,
     dm_limits: RateLimiter<UserId>,
     follow_limits: RateLimiter<UserId>,
@@ -85,7 +88,7 @@ impl AppState {
     /// `config.store`) and the account store in `config.data_dir`.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let (db, accounts) = {
+        let (db, accounts, tags) = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || -> Result<_, StartError> {
                 std::fs::create_dir_all(&config.data_dir)?;
@@ -96,7 +99,8 @@ impl AppState {
                     config.engine_config(),
                 )?;
                 let accounts = Accounts::open(&config.accounts_dir(), config.token_ttl())?;
-                Ok((db, accounts))
+                let tags = TagIndex::open(&config.tags_dir())?;
+                Ok((db, accounts, tags))
             })
             .await
             .map_err(|e| StartError::Io(std::io::Error::other(e)))??
@@ -117,6 +121,7 @@ impl AppState {
             shutdown: watch::Sender::new(false),
             db: Arc::new(db),
             accounts: Arc::new(accounts),
+            tags: Arc::new(tags),
             config,
         })))
     }
@@ -131,6 +136,10 @@ impl AppState {
 
     pub(crate) fn accounts(&self) -> &Arc<Accounts> {
         &self.0.accounts
+    }
+
+    pub(crate) fn tags(&self) -> &Arc<TagIndex> {
+        &self.0.tags
     }
 
     /// Takes one `what` from `user`'s allowance: the one place the API's
@@ -231,6 +240,7 @@ impl Server {
         let transport = device::Transport::from_config(state.config())
             .map_err(|e| StartError::Io(std::io::Error::other(e)))?;
         let device_worker = transport.map(|t| tokio::spawn(device::run(state.clone(), t)));
+        let tag_follower = tokio::spawn(tags::run(state.clone()));
         let signal_state = state.clone();
         // One router for every connection: `into_make_service` prepares the
         // routes once, where serving the router itself would rebuild every
@@ -257,6 +267,8 @@ impl Server {
             // It stops at the shutdown signal, after the call in progress.
             let _ = worker.await;
         }
+        // It stops at the shutdown signal, after the round in progress.
+        let _ = tag_follower.await;
         tracing::info!("waiting for fan-out, then closing the engine");
         state.close().await?;
         tracing::info!("stopped");

@@ -92,7 +92,7 @@ function renderPost(post, fresh) {
   }
   const text = document.createElement("p");
   text.className = "text";
-  text.textContent = shown.text;
+  text.append(...withTagLinks(shown.text));
   const actions = document.createElement("div");
   actions.className = "actions";
   const like = document.createElement("button");
@@ -236,6 +236,7 @@ function signedIn() {
   loadDeviceSwitches(false).catch((e) => say(e.message));
   showOwnAvatar();
   watchEngineEvents();
+  loadTrending().catch((e) => say(e.message));
   loadTimeline(false).then(live).catch((e) => say(e.message));
 }
 
@@ -569,6 +570,57 @@ async function repost(post) {
   } catch (error) {
     say(error.status === 403 ? "This post cannot be reposted." : error.message);
   }
+}
+
+// Hashtags: the server's syntax (`#`, then 1 to 50 letters, digits or
+// underscores, not all digits, not right after a letter, digit, `_`, `&`
+// or `#`); each becomes a link to its tag page.
+const TAG = /(^|[^\p{L}\p{N}_&#])#([\p{L}\p{N}_]{1,50})(?![\p{L}\p{N}_])/gu;
+
+function withTagLinks(text) {
+  const parts = [];
+  let at = 0;
+  for (const m of text.matchAll(TAG)) {
+    const tag = m[2];
+    if (/^\p{N}+$/u.test(tag)) continue;
+    const start = m.index + m[1].length;
+    if (start > at) parts.push(document.createTextNode(text.slice(at, start)));
+    parts.push(tagLink(tag.toLowerCase(), "#" + tag));
+    at = start + 1 + tag.length;
+  }
+  if (at < text.length) parts.push(document.createTextNode(text.slice(at)));
+  return parts;
+}
+
+function tagLink(tag, label) {
+  const a = document.createElement("a");
+  a.href = "#";
+  a.className = "tag";
+  a.textContent = label;
+  a.addEventListener("click", (event) => {
+    event.preventDefault();
+    loadTag(tag).catch((e) => say(e.message));
+  });
+  return a;
+}
+
+async function loadTag(tag) {
+  const page = await api("GET", `/api/tags/${encodeURIComponent(tag)}?limit=20`);
+  rememberOriginals(page);
+  $("tag-name").textContent = "#" + tag;
+  $("tag-section").hidden = false;
+  $("tag-posts").replaceChildren(...page.posts.map((post) => renderPost(post, false)));
+}
+
+async function loadTrending() {
+  const body = await api("GET", "/api/tags/trending");
+  $("trending").replaceChildren(...body.tags.map((t) => {
+    const li = document.createElement("li");
+    const count = document.createElement("span");
+    count.textContent = " " + t.posts;
+    li.append(tagLink(t.tag, "#" + t.tag), count);
+    return li;
+  }));
 }
 
 async function loadMentions() {
@@ -1211,6 +1263,7 @@ function setUp() {
     saveProfile();
   });
   $("mentions-refresh").addEventListener("click", () => loadMentions().catch((e) => say(e.message)));
+  $("trending-refresh").addEventListener("click", () => loadTrending().catch((e) => say(e.message)));
   $("protected").addEventListener("change", setProtected);
   $("export").addEventListener("click", exportData);
   $("requests-refresh").addEventListener("click", () => loadRequests().catch((e) => say(e.message)));

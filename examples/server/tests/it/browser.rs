@@ -7,7 +7,8 @@
 //! live), read mentions, open threads, upload a picture and see authors'
 //! pictures (or their initials), run a group and post to it, switch texts
 //! on and off per followed account, read and answer a conversation (a
-//! message arriving live), mute, unmute and block, log out. Skipped, with the
+//! message arriving live), follow a hashtag link to its page and see it
+//! trend, mute, unmute and block, log out. Skipped, with the
 //! reason printed, where Chromium is not installed (Debian package
 //! `chromium`; `STARLING_CHROMIUM` names another binary).
 
@@ -558,6 +559,26 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     groups(&mut b, &s, &cast).await;
     texts_per_follow(&mut b, &s, &cast).await;
     conversations(&mut b, &s, &cast).await;
+    // The hashtag page: a tag in a post links to its page, and the
+    // trending list counts it.
+    let (_, tagged) = s.post_text(&ada, "weaving #Algebra patterns").await;
+    let tagged_id = tagged["id"].as_str().expect("id").to_owned();
+    crate::harness::eventually(|| async {
+        let (_, page) = s.get(&grace, "/api/tags/algebra").await;
+        (page["posts"][0]["id"] == json!(tagged_id)).then_some(())
+    })
+    .await;
+    let tag_link = format!("#timeline li[data-id=\"{tagged_id}\"] .text a.tag");
+    b.wait_for(&text_is(&tag_link, "#Algebra")).await;
+    b.click(&tag_link).await;
+    b.wait_for(&text_is("#tag-name", "#algebra")).await;
+    b.wait_for(&text_is(
+        &format!("#tag-posts li[data-id=\"{tagged_id}\"] .text"),
+        "weaving #Algebra patterns",
+    ))
+    .await;
+    b.click("#trending-refresh").await;
+    b.wait_for(&text_is("#trending li", "#algebra 1")).await;
 
     // Muting and unmuting from the page: ada's posts leave the timeline and
     // come back.

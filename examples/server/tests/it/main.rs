@@ -10,6 +10,7 @@ mod measure;
 mod protect;
 mod social;
 mod streams;
+mod tags;
 
 use std::time::Duration;
 
