@@ -25,7 +25,7 @@
 //! | `authors` | author (8) | delivery mode (1: 0 push, 1 promoting, 2 pulled) |
 //! | `last_reads` | user (8) | milliseconds since the Unix epoch (8) |
 //! | `jobs` | post id (8) | version 1, kind (1: 0 deliver, 1 retract, 2 promote, 3 device), author (8), cursor flag (1), cursor (8) |
-//! | `links` | kind (1), from (8), to (8) | value (8); kinds: 1 blocks (blocker, blocked) -> ms, 2 blocked-by (reverse), 3 mutes -> ms, 4 members (group, member) -> ms, 5 owner's groups (owner, group), 6 replies (parent, reply) -> author, 7 mentions (user, `!post`) -> author, 8 reposts (original, reposter) -> repost id, 9 group posts (group, `!post`), 10 likes (user, `!post`) -> ms, 11 liked-by (post, user) -> ms, 12 protected (user, 0) -> ms, 13 follow requests (protected user, requester) -> ms, 14 requests sent (requester, protected user) -> ms |
+//! | `links` | kind (1), from (8), to (8) | value (8); kinds: 1 blocks (blocker, blocked) -> ms, 2 blocked-by (reverse), 3 mutes -> ms, 4 members (group, member) -> ms, 5 owner's groups (owner, group), 6 replies (parent, reply) -> author, 7 mentions (user, `!post`) -> author, 8 reposts (original, reposter) -> repost id, 9 group posts (group, `!post`), 10 likes (user, `!post`) -> ms, 11 liked-by (post, user) -> ms, 12 protected (user, 0) -> ms, 13 follow requests (protected user, requester) -> ms, 14 requests sent (requester, protected user) -> ms, 15 member of (member, group) -> ms, 16 deleted (user, 0 while under way, 1 once done) -> ms |
 //! | `groups` | group id (8) | version 1, owner (8), UTF-8 name |
 //!
 //! Promote jobs are keyed by an id drawn from the post-id generator that no

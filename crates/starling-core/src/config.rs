@@ -74,6 +74,10 @@ pub struct Config {
     /// How long a phone confirmation code may be sent back before the
     /// pending link is dropped (default 10 minutes; 1 second to 1 day).
     pub phone_code_ttl_ms: u64,
+    /// How long the username of a deleted account stays reserved (refused
+    /// to sign-ups with [`Error::UsernameReserved`]) after its deletion
+    /// (default 30 days; 0 frees it at once).
+    pub name_hold_ms: u64,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             rate_half_life_ms: 24 * 3600 * 1000,
             device_daily_cap: 10,
             phone_code_ttl_ms: 10 * 60 * 1000,
+            name_hold_ms: 30 * 24 * 3600 * 1000,
         }
     }
 }

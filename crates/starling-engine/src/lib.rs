@@ -51,7 +51,9 @@ pub use export::{EXPORT_FORMAT, ExportSummary};
 pub use phone::{PendingPhone, PhoneLink};
 pub use posting::PostOptions;
 pub use protect::FollowState;
-pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
+pub use social::{
+    GroupPage, MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread,
+};
 pub use starling_inbox::{CheckReport, Problem, Progress, Stage, TimelinePage, Viewer};
 pub use starling_store::Backend;
 pub use users::UserPage;

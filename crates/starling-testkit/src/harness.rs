@@ -1197,6 +1197,24 @@ impl<B: Backend> Harness<B> {
                 .collect::<Result<_, _>>()?;
             same(&what("group members"), &members, &self.model.members(g))?;
         }
+        // The groups of others the user is in, with their owners.
+        let member_of = list(&doc["member_of"], "member_of")?;
+        let mut got = Vec::with_capacity(member_of.len());
+        for json in &member_of {
+            let id = GroupId(json["id"].as_u64().ok_or_else(|| what("member_of id"))?);
+            let g = self
+                .groups
+                .iter()
+                .position(|x| *x == id)
+                .ok_or_else(|| what("unknown group"))?;
+            same(
+                &what("member_of owner"),
+                &Some(user(&json["owner"])?),
+                &self.model.group_owner(g),
+            )?;
+            got.push(g);
+        }
+        same(&what("member_of"), &got, &self.model.member_groups(a))?;
         // Conversations, newest first, with every message both ways.
         let conversations = list(&doc["conversations"], "conversations")?;
         let want = self.model.conversations(a);

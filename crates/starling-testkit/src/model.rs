@@ -992,6 +992,13 @@ impl Model {
             .unwrap_or_default()
     }
 
+    /// The groups `a` is a member of, ascending.
+    pub fn member_groups(&self, a: usize) -> Vec<usize> {
+        (0..self.groups.len())
+            .filter(|&g| self.groups[g].1.contains(&a))
+            .collect()
+    }
+
     /// Whether `a` blocks `b`.
     pub fn blocks(&self, a: usize, b: usize) -> bool {
         self.blocks.contains(&(a, b))

@@ -19,8 +19,8 @@ pub use starling_core::{
 };
 pub use starling_engine::{
     CheckReport, CodeSource, ConversationPage, EXPORT_FORMAT, Event, ExportSummary, FanoutStats,
-    FollowState, MessagePage, OsCodes, PendingPhone, PhoneLink, PostOptions, Problem, Progress,
-    Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    FollowState, GroupPage, MessagePage, OsCodes, PendingPhone, PhoneLink, PostOptions, Problem,
+    Progress, Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};
