@@ -20,6 +20,9 @@
 //! # Ok::<(), starling_core::Error>(())
 //! ```
 
+mod account;
+#[cfg(test)]
+mod account_tests;
 mod activity;
 mod base;
 mod codes;
@@ -43,6 +46,7 @@ mod serde_tests;
 mod social;
 mod users;
 
+pub use account::DELETE_BATCH;
 pub use codes::{CodeSource, OsCodes};
 pub use direct::{ConversationPage, MessagePage};
 pub use engine::{Engine, FanoutStats};

@@ -428,7 +428,8 @@ impl<B: Backend> Engine<B> {
 
     /// Lifts a mute. Returns whether there was one.
     pub fn unmute(&self, muter: UserId, muted: UserId) -> Result<bool> {
-        let s = self.shared.writing(&[muter, muted])?;
+        // A deleted account may still be unmuted: mutes of it stay.
+        let s = self.shared.writing(&[muter])?.present(&[muted])?;
         if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_none() {
             return Ok(false);
         }
@@ -667,7 +668,7 @@ fn first_links<B: Backend>(
 
 /// Adds to `batch` the deletion of every entry of `owner`'s inbox whose
 /// post matches `doomed`.
-fn retract_where<B: Backend>(
+pub(crate) fn retract_where<B: Backend>(
     s: &Shared<B>,
     owner: UserId,
     doomed: impl Fn(&Post) -> bool,
