@@ -126,6 +126,8 @@ pub struct Model {
     protected: BTreeSet<usize>,
     /// Pending follow requests: (requester, protected account).
     requests: BTreeSet<(usize, usize)>,
+    /// Deleted accounts.
+    deleted: BTreeSet<usize>,
 }
 
 /// A text the model expects in the device outbox.
@@ -165,6 +167,7 @@ impl Model {
             today: 0,
             protected: BTreeSet::new(),
             requests: BTreeSet::new(),
+            deleted: BTreeSet::new(),
         }
     }
 
@@ -202,6 +205,7 @@ impl Model {
             Op::Approve(a, b) => self.approve(*a, *b),
             Op::Deny(a, b) => self.deny(*a, *b),
             Op::Cancel(a, b) => self.cancel(*a, *b),
+            Op::DeleteAccount(a) => self.delete_account(*a),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -221,7 +225,17 @@ impl Model {
         self.posts.len()
     }
 
+    /// Whether `user` names an account that is there (not deleted).
     fn known(&self, user: usize) -> Result<(), Failure> {
+        self.present(user)?;
+        if self.deleted.contains(&user) {
+            return Err(failure(Error::AccountDeleted(UserId(0))));
+        }
+        Ok(())
+    }
+
+    /// Whether `user` names an account, deleted or not.
+    fn present(&self, user: usize) -> Result<(), Failure> {
         if user < self.users.len() {
             Ok(())
         } else {
@@ -229,17 +243,28 @@ impl Model {
         }
     }
 
-    /// Creates a user.
+    /// The newest account with this name (compared without case): a
+    /// deleted account's name may go to a later one once its hold passed.
+    fn holder(&self, name: &str) -> Option<usize> {
+        self.users
+            .iter()
+            .rposition(|u| u.eq_ignore_ascii_case(name))
+    }
+
+    /// Creates a user. The name of a deleted account stays reserved for
+    /// `name_hold_ms`, which never passes within a run (the model has no
+    /// clock) unless it is 0.
     pub fn create_user(&mut self, name: &str) -> Outcome {
         let Ok(parsed) = Username::parse(name) else {
             return Outcome::Failed(failure(Error::InvalidUsername("")));
         };
-        if self
-            .users
-            .iter()
-            .any(|u| u.eq_ignore_ascii_case(parsed.as_str()))
-        {
-            return Outcome::Failed(failure(Error::UsernameTaken(String::new())));
+        if let Some(holder) = self.holder(parsed.as_str()) {
+            if !self.deleted.contains(&holder) {
+                return Outcome::Failed(failure(Error::UsernameTaken(String::new())));
+            }
+            if self.config.name_hold_ms > 0 {
+                return Outcome::Failed(failure(Error::UsernameReserved(String::new())));
+            }
         }
         self.users.push(name.to_owned());
         Outcome::User(self.users.len() - 1)
@@ -250,10 +275,48 @@ impl Model {
         if Username::parse(name).is_err() {
             return Err(failure(Error::InvalidUsername("")));
         }
-        self.users
-            .iter()
-            .position(|u| u.eq_ignore_ascii_case(name))
-            .ok_or_else(|| failure(Error::UnknownUsername(String::new())))
+        let user = self
+            .holder(name)
+            .ok_or_else(|| failure(Error::UnknownUsername(String::new())))?;
+        self.known(user)?;
+        Ok(user)
+    }
+
+    /// Whether `user`'s account was deleted.
+    pub fn is_deleted(&self, user: usize) -> bool {
+        self.deleted.contains(&user)
+    }
+
+    /// Deletes `a`'s account: its edges, requests and blocks both ways,
+    /// its mutes, protection and likes, its memberships and groups, its
+    /// phone and pending link, its settings; its posts become deleted.
+    /// Others' mutes of it, its conversations and its queued texts stay
+    /// (the model has no lease to drop the texts).
+    pub fn delete_account(&mut self, a: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        self.deleted.insert(a);
+        self.edges.retain(|&(x, y), _| x != a && y != a);
+        self.requests.retain(|&(x, y)| x != a && y != a);
+        self.blocks.retain(|&(x, y)| x != a && y != a);
+        self.mutes.retain(|&(x, _)| x != a);
+        self.protected.remove(&a);
+        self.likes.retain(|&(u, _)| u != a);
+        for p in self.posts.iter_mut().filter(|p| p.author == a) {
+            p.deleted = true;
+        }
+        for (owner, members) in &mut self.groups {
+            members.remove(&a);
+            if *owner == a {
+                members.clear();
+            }
+        }
+        self.phones.remove(&a);
+        self.claims.remove(&a);
+        self.dms_open.remove(&a);
+        self.quiet.remove(&a);
+        Outcome::Changed(true)
     }
 
     /// A user's name.
@@ -379,9 +442,10 @@ impl Model {
         }
     }
 
-    /// `a` withdraws their request to `b`.
+    /// `a` withdraws their request to `b` (the account asked is checked
+    /// first, as the engine does).
     pub fn cancel(&mut self, a: usize, b: usize) -> Outcome {
-        if let Err(e) = self.known(a).and(self.known(b)) {
+        if let Err(e) = self.known(b).and(self.known(a)) {
             return Outcome::Failed(e);
         }
         if self.requests.remove(&(a, b)) {
@@ -510,9 +574,9 @@ impl Model {
         Outcome::Changed(self.mutes.insert((a, b)))
     }
 
-    /// `a` unmutes `b`.
+    /// `a` unmutes `b` (a deleted account too: mutes of it stay).
     pub fn unmute(&mut self, a: usize, b: usize) -> Outcome {
-        if let Err(e) = self.known(a).and(self.known(b)) {
+        if let Err(e) = self.known(a).and(self.present(b)) {
             return Outcome::Failed(e);
         }
         Outcome::Changed(self.mutes.remove(&(a, b)))
@@ -711,6 +775,10 @@ impl Model {
             return Outcome::Failed(e);
         }
         match self.groups.get(g) {
+            // A deleted account's groups went with it.
+            Some((owner, _)) if self.deleted.contains(owner) => {
+                return Outcome::Failed(failure(Error::UnknownGroup(GroupId(0))));
+            }
             None => return Outcome::Failed(failure(Error::UnknownGroup(GroupId(0)))),
             Some((owner, _)) if *owner != author => {
                 return Outcome::Failed(failure(Error::NotAllowed("")));
@@ -920,9 +988,9 @@ impl Model {
         all
     }
 
-    /// `a` marks their conversation with `b` read.
+    /// `a` marks their conversation with `b` (maybe deleted) read.
     pub fn mark_read(&mut self, a: usize, b: usize) -> Outcome {
-        if let Err(e) = self.known(a).and(self.known(b)) {
+        if let Err(e) = self.known(a).and(self.present(b)) {
             return Outcome::Failed(e);
         }
         match self.conversations.get_mut(&(a, b)) {
