@@ -332,6 +332,11 @@ pub struct Config {
     #[arg(long, env = "STARLING_PHONE_CODE_TTL_MS", default_value_t = engine_default().phone_code_ttl_ms)]
     pub phone_code_ttl_ms: u64,
 
+    /// How long a deleted account's username stays reserved, in
+    /// milliseconds (0 frees it at once).
+    #[arg(long, env = "STARLING_NAME_HOLD_MS", default_value_t = engine_default().name_hold_ms)]
+    pub name_hold_ms: u64,
+
     /// Shared secret of the SMS gateway: `POST /sms/inbound` must carry it
     /// as a bearer token. Without it the route answers 503.
     #[arg(long, env = "STARLING_SMS_SECRET", hide_env_values = true)]
@@ -405,6 +410,7 @@ impl Config {
             sms_burst: DEFAULT_SMS_BURST,
             sms_per_minute: DEFAULT_SMS_PER_MINUTE,
             phone_code_ttl_ms: engine.phone_code_ttl_ms,
+            name_hold_ms: engine.name_hold_ms,
             sms_secret: None,
             device_transport: DeviceTransport::File,
             device_webhook_url: None,
@@ -521,6 +527,7 @@ impl Config {
             rate_half_life_ms: self.rate_half_life.0,
             device_daily_cap: self.device_daily_cap,
             phone_code_ttl_ms: self.phone_code_ttl_ms,
+            name_hold_ms: self.name_hold_ms,
         }
     }
 }
@@ -705,6 +712,8 @@ mod tests {
         refused(&["--device-daily-cap", "10001"], "device_daily_cap");
         let e = engine(&["--phone-code-ttl-ms", "60000"]);
         assert_eq!(e.phone_code_ttl_ms, 60_000);
+        let e = engine(&["--name-hold-ms", "0"]);
+        assert_eq!(e.name_hold_ms, 0);
         refused(&["--phone-code-ttl-ms", "999"], "phone_code_ttl_ms");
     }
 
