@@ -79,6 +79,10 @@ pub struct Config {
     /// stored, and a cursor older than what is kept is refused with
     /// [`Error::ChangeCursorExpired`].
     pub change_retention_ms: u64,
+    /// How long the username of a deleted account stays reserved (refused
+    /// to sign-ups with [`Error::UsernameReserved`]) after its deletion
+    /// (default 30 days; 0 frees it at once).
+    pub name_hold_ms: u64,
 }
 
 impl Default for Config {
@@ -100,6 +104,7 @@ impl Default for Config {
             device_daily_cap: 10,
             phone_code_ttl_ms: 10 * 60 * 1000,
             change_retention_ms: 7 * 24 * 3600 * 1000,
+            name_hold_ms: 30 * 24 * 3600 * 1000,
         }
     }
 }

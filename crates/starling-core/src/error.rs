@@ -14,6 +14,10 @@ pub enum Error {
     /// No user has this id.
     #[error("unknown user {0}")]
     UnknownUser(UserId),
+    /// The account was deleted (or its deletion is under way): nothing is
+    /// done by it or to it any more.
+    #[error("account {0} was deleted")]
+    AccountDeleted(UserId),
     /// No user has this username.
     #[error("unknown username {0:?}")]
     UnknownUsername(String),
@@ -29,6 +33,10 @@ pub enum Error {
     /// Another account already has this username (compared without case).
     #[error("username {0:?} is taken")]
     UsernameTaken(String),
+    /// The username belonged to a deleted account and stays reserved until
+    /// [`crate::Config::name_hold_ms`] has passed since the deletion.
+    #[error("username {0:?} belonged to a deleted account and is reserved for now")]
+    UsernameReserved(String),
     /// Post text is empty or holds a forbidden character.
     #[error("invalid post text: {0}")]
     InvalidText(&'static str),
@@ -229,6 +237,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::UnknownUser(_)
+            | Error::AccountDeleted(_)
             | Error::UnknownUsername(_)
             | Error::UnknownPost(_)
             | Error::PostDeleted(_)
@@ -254,6 +263,7 @@ impl Error {
             | Error::InvalidPhoneCode
             | Error::WrongPhoneCode { .. } => ErrorKind::Invalid,
             Error::UsernameTaken(_)
+            | Error::UsernameReserved(_)
             | Error::PhoneTaken
             | Error::DeviceCapReached
             | Error::NotProtected(_)
@@ -332,6 +342,8 @@ mod tests {
         let table: Vec<(Error, ErrorKind)> = vec![
             (Error::UnknownUser(UserId(1)), NotFound),
             (Error::UnknownUsername("ada".into()), NotFound),
+            (Error::AccountDeleted(UserId(1)), NotFound),
+            (Error::UsernameReserved("ada".into()), Conflict),
             (Error::UnknownPost(PostId(1)), NotFound),
             (Error::PostDeleted(PostId(1)), NotFound),
             (Error::UnknownGroup(GroupId(1)), NotFound),

@@ -133,11 +133,19 @@ pub enum LinkKind {
     /// (requester, protected user) -> request time in ms: the reverse of
     /// [`LinkKind::FollowRequests`], listed by the requester.
     RequestsSent = 14,
+    /// (member, group) -> time added in ms: the reverse of
+    /// [`LinkKind::Members`], the groups a user is a member of, written in
+    /// the batch of every membership change.
+    MemberOf = 15,
+    /// (user, 0) -> deletion time in ms: the account is being deleted (or
+    /// was); every operation by or on it is refused. (user, 1) -> the same
+    /// time, once the deletion has removed everything it removes.
+    Deleted = 16,
 }
 
 impl LinkKind {
     /// Every kind, in tag order.
-    pub const ALL: [LinkKind; 14] = [
+    pub const ALL: [LinkKind; 16] = [
         LinkKind::Blocks,
         LinkKind::BlockedBy,
         LinkKind::Mutes,
@@ -152,6 +160,8 @@ impl LinkKind {
         LinkKind::Protected,
         LinkKind::FollowRequests,
         LinkKind::RequestsSent,
+        LinkKind::MemberOf,
+        LinkKind::Deleted,
     ];
 
     /// The kind with this tag.

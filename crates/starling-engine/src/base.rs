@@ -13,8 +13,8 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{
-    Change, ChangeRecord, Config, Durability, Error, InboxEntry, Mutation, Post, PostId, Result,
-    UserId,
+    Change, ChangeRecord, Config, Durability, Error, InboxEntry, LinkKind, Mutation, Post, PostId,
+    Result, UserId,
 };
 use starling_inbox::view::stored_post;
 use starling_log::{PostIdGenerator, unix_millis};
@@ -205,14 +205,35 @@ impl<B: Backend> Shared<B> {
     }
 
     /// The opening of a read: every user it names exists
-    /// ([`Error::UnknownUser`] for the first that does not).
+    /// ([`Error::UnknownUser`] for the first that does not) and was not
+    /// deleted ([`Error::AccountDeleted`]).
     pub(crate) fn known(&self, users: &[UserId]) -> Result<&Self> {
+        for &id in users {
+            if self.backend.user(id)?.is_none() {
+                return Err(Error::UnknownUser(id));
+            }
+            if self.is_deleted(id)? {
+                return Err(Error::AccountDeleted(id));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Every user named has (or had) an account, deleted or not
+    /// ([`Error::UnknownUser`] for the first that never did): the other
+    /// side of a conversation.
+    pub(crate) fn present(&self, users: &[UserId]) -> Result<&Self> {
         for &id in users {
             if self.backend.user(id)?.is_none() {
                 return Err(Error::UnknownUser(id));
             }
         }
         Ok(self)
+    }
+
+    /// Whether `user`'s account was deleted or is being deleted.
+    pub(crate) fn is_deleted(&self, user: UserId) -> Result<bool> {
+        Ok(self.backend.link(LinkKind::Deleted, user.0, 0)?.is_some())
     }
 
     /// The opening of a write: every user it names exists, then the engine

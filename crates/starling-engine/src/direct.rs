@@ -240,7 +240,8 @@ impl<B: Backend> Engine<B> {
     ) -> Result<MessagePage> {
         check_page_size(limit)?;
         let before = position(cursor)?;
-        let s = self.shared.known(&[user, other])?;
+        // The other side may be a deleted account: its messages stay.
+        let s = self.shared.known(&[user])?.present(&[other])?;
         let mut messages = Vec::with_capacity(limit + 1);
         s.backend
             .messages(user, other, before, limit + 1, &mut messages)?;
@@ -255,7 +256,7 @@ impl<B: Backend> Engine<B> {
     /// Marks the user's conversation with `other` read. Returns how many
     /// messages were unread.
     pub fn mark_read(&self, user: UserId, other: UserId) -> Result<u64> {
-        let s = self.shared.writing(&[user, other])?;
+        let s = self.shared.writing(&[user])?.present(&[other])?;
         let _user = s.direct.users.lock(user);
         let Some(old) = s.backend.conversation(user, other)? else {
             return Ok(0);

@@ -50,6 +50,9 @@ pub struct ExportSummary {
     pub likes: u64,
     /// Groups the user owns.
     pub groups: u64,
+    /// Groups of others the user is a member of.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub member_of: u64,
     /// Conversations the user has.
     pub conversations: u64,
     /// Direct messages in them, both ways.
@@ -73,6 +76,8 @@ impl<B: Backend> Engine<B> {
     /// - `likes`: every post the user likes, newest post first, with its
     ///   author and text when the user may still see it;
     /// - `groups`: the groups the user owns, with their members;
+    /// - `member_of`: the groups of others the user is a member of (id,
+    ///   name, owner), in id order;
     /// - `conversations`: each with the other account and every message
     ///   both ways, newest conversation and newest message first.
     ///
@@ -142,6 +147,8 @@ impl<B: Backend> Engine<B> {
         self.write_likes(&mut w, user, &mut sum.likes)?;
         w.raw("],\"groups\":[")?;
         self.write_groups(&mut w, user, &mut sum.groups)?;
+        w.raw("],\"member_of\":[")?;
+        self.write_member_of(&mut w, user, &mut sum.member_of)?;
         w.raw("],\"conversations\":[")?;
         self.write_conversations(&mut w, user, &mut sum)?;
         w.raw("]}")?;
@@ -346,6 +353,30 @@ impl<B: Backend> Engine<B> {
             match links.last() {
                 Some(&(to, _)) if links.len() == MAX_PAGE_SIZE => after = Some(to),
                 _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The groups of others the user is a member of, from the user's
+    /// own index of them.
+    fn write_member_of(&self, w: &mut Json<'_>, user: UserId, count: &mut u64) -> Result<()> {
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = self.member_groups(user, cursor.as_ref(), MAX_PAGE_SIZE)?;
+            for group in &page.groups {
+                w.comma(*count)?;
+                w.raw("{\"id\":")?;
+                w.number(group.id.0)?;
+                w.raw(",\"name\":")?;
+                w.string(&group.name)?;
+                w.raw(",\"owner\":")?;
+                self.write_user(w, group.owner)?;
+                w.raw("}")?;
+                *count += 1;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
             }
         }
     }

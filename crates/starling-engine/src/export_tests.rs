@@ -108,6 +108,14 @@ fn export_holds_what_the_readers_return() {
     e.protect(ada).expect("protect");
     e.request_follow(gina, ada).expect("request");
     e.block(ada, eve).expect("block");
+    let carols_group = e.create_group(carol, "carol's").expect("group");
+    e.add_member(carol, carols_group.id, ada).expect("member");
+    let bobs_group = e.create_group(bob, "bob's").expect("group");
+    e.add_member(bob, bobs_group.id, ada).expect("member");
+    e.add_member(bob, bobs_group.id, carol).expect("member");
+    let gone = e.create_group(bob, "gone").expect("group");
+    e.add_member(bob, gone.id, ada).expect("member");
+    e.delete_group(bob, gone.id).expect("delete group");
     e.mute(ada, carol).expect("mute");
     e.wait_for_fanout().expect("fan-out");
 
@@ -188,6 +196,29 @@ fn export_holds_what_the_readers_return() {
     assert_eq!(groups[0]["name"], "close \"friends\"");
     assert_eq!(accounts(&e, &groups[0]["members"]), [bob]);
 
+    // The groups of others ada is in, in id order, with their owners;
+    // not the one deleted.
+    let member_of = doc["member_of"].as_array().expect("member_of");
+    assert_eq!(member_of.len(), 2);
+    assert_eq!(id(&member_of[0]["id"]), carols_group.id.0);
+    assert_eq!(member_of[0]["name"], "carol's");
+    assert_eq!(id(&member_of[0]["owner"]["id"]), carol.0);
+    assert_eq!(member_of[0]["owner"]["username"], "carol");
+    assert_eq!(id(&member_of[1]["id"]), bobs_group.id.0);
+    let listed = e.member_groups(ada, None, 1).expect("member groups");
+    assert_eq!(listed.groups, std::slice::from_ref(&carols_group));
+    let rest = e
+        .member_groups(ada, listed.next.as_ref(), 1)
+        .expect("member groups");
+    assert_eq!(rest.groups, std::slice::from_ref(&bobs_group));
+    assert_eq!(rest.next, None);
+    assert!(
+        e.member_groups(carol, None, 10)
+            .expect("member groups")
+            .groups
+            == [bobs_group.clone()]
+    );
+
     // Conversations and messages, both ways, as the readers give them.
     let conversations = doc["conversations"].as_array().expect("conversations");
     let listed = e
@@ -228,6 +259,7 @@ fn export_holds_what_the_readers_return() {
             mutes: 1,
             likes: 2,
             groups: 1,
+            member_of: 2,
             conversations: 2,
             messages: 3,
             bytes: summary.bytes,

@@ -20,6 +20,9 @@
 //! # Ok::<(), starling_core::Error>(())
 //! ```
 
+mod account;
+#[cfg(test)]
+mod account_tests;
 mod activity;
 mod base;
 mod changes;
@@ -47,6 +50,7 @@ mod serde_tests;
 mod social;
 mod users;
 
+pub use account::DELETE_BATCH;
 pub use changes::ChangePage;
 pub use codes::{CodeSource, OsCodes};
 pub use direct::{ConversationPage, MessagePage};
@@ -56,7 +60,9 @@ pub use export::{EXPORT_FORMAT, ExportSummary};
 pub use phone::{PendingPhone, PhoneLink};
 pub use posting::PostOptions;
 pub use protect::FollowState;
-pub use social::{MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread};
+pub use social::{
+    GroupPage, MAX_THREAD_DEPTH, SUGGESTION_FANOUT, SUGGESTION_FOLLOWEES, Suggestion, Thread,
+};
 pub use starling_inbox::{CheckReport, Problem, Progress, Stage, TimelinePage, Viewer};
 pub use starling_store::Backend;
 pub use users::UserPage;

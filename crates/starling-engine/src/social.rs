@@ -31,6 +31,22 @@ pub const SUGGESTION_FANOUT: usize = 1_000;
 /// entry: a page may come back short, with a cursor, rather than scan on.
 const FRIENDS_SCAN_PER_ENTRY: usize = 8;
 
+/// The removal of `member` from `group`: the link both ways.
+pub(crate) fn membership_removal(group: GroupId, member: UserId) -> Vec<Mutation> {
+    vec![
+        Mutation::DeleteLink {
+            kind: LinkKind::Members,
+            from: group.0,
+            to: member.0,
+        },
+        Mutation::DeleteLink {
+            kind: LinkKind::MemberOf,
+            from: member.0,
+            to: group.0,
+        },
+    ]
+}
+
 /// A post in context: the posts it replies to and a page of its replies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -42,6 +58,16 @@ pub struct Thread {
     pub ancestors: Vec<Post>,
     /// A page of its direct replies, oldest first.
     pub replies: TimelinePage,
+}
+
+/// A page of groups, in id order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct GroupPage {
+    /// The groups.
+    pub groups: Vec<Group>,
+    /// Where the next page starts, or `None` at the end.
+    pub next: Option<Cursor>,
 }
 
 /// An account suggested to follow.
@@ -116,6 +142,41 @@ impl<B: Backend> Engine<B> {
         self.users_linked(LinkKind::Members, group.id.0, cursor, limit)
     }
 
+    /// A page of the groups `member` is a member of (set up by others), in
+    /// id order, read from the member's own index
+    /// ([`LinkKind::MemberOf`]).
+    pub fn member_groups(
+        &self,
+        member: UserId,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<GroupPage> {
+        check_page_size(limit)?;
+        let after = cursor.map(Cursor::as_users).transpose()?;
+        let s = self.shared.known(&[member])?;
+        let mut links = Vec::with_capacity(limit + 1);
+        s.backend.links(
+            LinkKind::MemberOf,
+            member.0,
+            after.map(|g| g.0),
+            limit + 1,
+            &mut links,
+        )?;
+        let more = links.len() > limit;
+        links.truncate(limit);
+        let next = if more {
+            links.last().map(|&(g, _)| Cursor::users(UserId(g)))
+        } else {
+            None
+        };
+        let mut groups = Vec::with_capacity(links.len());
+        for &(id, _) in &links {
+            // Deleted between the listing and now: skipped.
+            groups.extend(s.backend.group(GroupId(id))?);
+        }
+        Ok(GroupPage { groups, next })
+    }
+
     /// Adds `member` to the owner's group. A member who follows the owner
     /// gets the group's posts their timeline would have held (at most
     /// `inbox_cap`) at once. Returns whether they were not a member yet.
@@ -136,12 +197,21 @@ impl<B: Backend> Engine<B> {
         if is_member(&s.backend, group.id, member)? {
             return Ok(false);
         }
-        let mut batch = vec![Mutation::PutLink {
-            kind: LinkKind::Members,
-            from: group.id.0,
-            to: member.0,
-            value: unix_millis(),
-        }];
+        let at = unix_millis();
+        let mut batch = vec![
+            Mutation::PutLink {
+                kind: LinkKind::Members,
+                from: group.id.0,
+                to: member.0,
+                value: at,
+            },
+            Mutation::PutLink {
+                kind: LinkKind::MemberOf,
+                from: member.0,
+                to: group.id.0,
+                value: at,
+            },
+        ];
         if let Some(edge) = s.backend.follower_edge(owner, member)? {
             // The timeline's definition, restricted to this group's posts:
             // posts after the follow (unless the member pulls the owner's
@@ -195,11 +265,7 @@ impl<B: Backend> Engine<B> {
         if !is_member(&s.backend, group.id, member)? {
             return Ok(false);
         }
-        let mut batch = vec![Mutation::DeleteLink {
-            kind: LinkKind::Members,
-            from: group.id.0,
-            to: member.0,
-        }];
+        let mut batch = membership_removal(group.id, member);
         retract_where(
             s,
             member,
@@ -362,7 +428,8 @@ impl<B: Backend> Engine<B> {
 
     /// Lifts a mute. Returns whether there was one.
     pub fn unmute(&self, muter: UserId, muted: UserId) -> Result<bool> {
-        let s = self.shared.writing(&[muter, muted])?;
+        // A deleted account may still be unmuted: mutes of it stay.
+        let s = self.shared.writing(&[muter])?.present(&[muted])?;
         if s.backend.link(LinkKind::Mutes, muter.0, muted.0)?.is_none() {
             return Ok(false);
         }
@@ -603,7 +670,7 @@ fn first_links<B: Backend>(
 
 /// Adds to `batch` the deletion of every entry of `owner`'s inbox whose
 /// post matches `doomed`.
-fn retract_where<B: Backend>(
+pub(crate) fn retract_where<B: Backend>(
     s: &Shared<B>,
     owner: UserId,
     doomed: impl Fn(&Post) -> bool,

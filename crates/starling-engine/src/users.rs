@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use starling_core::paging::{PAGE, for_each_page};
 use starling_core::{
     AuthorMode, Change, Counts, Cursor, DirectMutation, Edge, EdgeMode, Error, InboxEntry,
-    Mutation, PostId, Result, Toggle, User, UserId, Username,
+    LinkKind, Mutation, PostId, Result, Toggle, User, UserId, Username,
 };
 use starling_graph::{blocked_either, check_edge, is_protected};
 use starling_inbox::check_page_size;
@@ -47,14 +47,30 @@ impl UserPage {
 }
 
 impl<B: Backend> Engine<B> {
-    /// Creates a user. Usernames are unique regardless of case.
+    /// Creates a user. Usernames are unique regardless of case; the name
+    /// of a deleted account is refused ([`Error::UsernameReserved`]) until
+    /// [`starling_core::Config::name_hold_ms`] has passed since its
+    /// deletion.
     pub fn create_user(&self, name: &str) -> Result<User> {
+        self.create_user_at(name, unix_millis())
+    }
+
+    /// [`Engine::create_user`] at `now_ms` (the creation time, and the
+    /// time a deleted account's name hold is compared with).
+    pub fn create_user_at(&self, name: &str, now_ms: u64) -> Result<User> {
         let name = Username::parse(name)?;
         let s = &self.shared;
         s.check_writable()?;
         let mut next = s.next_user.lock();
-        if s.backend.user_id_by_name(&name)?.is_some() {
-            return Err(Error::UsernameTaken(name.as_str().to_owned()));
+        if let Some(holder) = s.backend.user_id_by_name(&name)? {
+            match s.backend.link(LinkKind::Deleted, holder.0, 0)? {
+                None => return Err(Error::UsernameTaken(name.as_str().to_owned())),
+                Some(at) if !name_free(&s.config, at, now_ms) => {
+                    return Err(Error::UsernameReserved(name.as_str().to_owned()));
+                }
+                // Free again: the name index moves to the new account.
+                Some(_) => {}
+            }
         }
         let id = match s.backend.mint_user_id(s.config.durability)? {
             Some(id) => id,
@@ -63,7 +79,7 @@ impl<B: Backend> Engine<B> {
         let user = User {
             id,
             name,
-            created_at_ms: unix_millis(),
+            created_at_ms: now_ms,
         };
         s.write(&[Mutation::PutUser(user.clone())], s.config.durability)?;
         s.activity.ensure(user.id);
@@ -71,8 +87,19 @@ impl<B: Backend> Engine<B> {
         Ok(user)
     }
 
-    /// The user with this id.
+    /// The user with this id ([`Error::AccountDeleted`] once deleted).
     pub fn user(&self, id: UserId) -> Result<User> {
+        let s = &self.shared;
+        let user = s.backend.user(id)?.ok_or(Error::UnknownUser(id))?;
+        if s.is_deleted(id)? {
+            return Err(Error::AccountDeleted(id));
+        }
+        Ok(user)
+    }
+
+    /// The user with this id, deleted or not: what a conversation with a
+    /// deleted account shows of it (see [`Engine::is_deleted`]).
+    pub fn user_record(&self, id: UserId) -> Result<User> {
         self.shared.backend.user(id)?.ok_or(Error::UnknownUser(id))
     }
 
@@ -172,6 +199,12 @@ impl<B: Backend> Engine<B> {
     pub fn counts(&self, user: UserId) -> Result<Counts> {
         self.shared.known(&[user])?.backend.counts(user)
     }
+}
+
+/// Whether a name held by an account deleted at `deleted_at_ms` is free
+/// again at `now_ms`.
+fn name_free(config: &starling_core::Config, deleted_at_ms: u64, now_ms: u64) -> bool {
+    now_ms >= deleted_at_ms.saturating_add(config.name_hold_ms)
 }
 
 impl<B: Backend> Shared<B> {

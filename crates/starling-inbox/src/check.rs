@@ -1,10 +1,12 @@
 //! `check` and `rebuild`: derived state against the ground truth.
 //!
 //! Ground truth: users, the `following` side of each edge, posts, blocks,
-//! the likers of each post ([`LinkKind::LikedBy`]).
+//! the likers of each post ([`LinkKind::LikedBy`]), each group's members
+//! ([`LinkKind::Members`]).
 //! Derived: the name index, the `followers` side of each edge, counts, the
 //! author index, the links a post implies (replies, reposts, group posts),
-//! the reverse side of each block, each user's likes and each post's like
+//! the reverse side of each block, each user's groups
+//! ([`LinkKind::MemberOf`]), each user's likes and each post's like
 //! count, inboxes. `check` lists every difference; `repairs` turns a report
 //! into the mutations that make the derived state equal to the truth again.
 
@@ -53,6 +55,9 @@ pub enum Problem {
     /// A post's like count differs from its likers (the post as it must
     /// be stored, the count stored).
     LikeCount(Post, u64),
+    /// A user's group index names a group they are not a member of (the
+    /// user, the group).
+    MembershipDangling(UserId, u64),
 }
 
 impl fmt::Display for Problem {
@@ -99,6 +104,12 @@ impl fmt::Display for Problem {
             }
             Problem::LikeCount(p, stored) => {
                 write!(f, "post {}: like count {stored}, {} likers", p.id, p.likes)
+            }
+            Problem::MembershipDangling(u, g) => {
+                write!(
+                    f,
+                    "groups of {u} name group {g}, which they are not a member of"
+                )
             }
         }
     }
@@ -220,7 +231,10 @@ where
             continue;
         };
         report.users += 1;
-        if store.user_id_by_name(&user.name)? != Some(id) {
+        // A deleted account's name may have gone to a later account.
+        if store.user_id_by_name(&user.name)? != Some(id)
+            && store.link(LinkKind::Deleted, id.0, 0)?.is_none()
+        {
             report.problems.push(Problem::NameIndex(user));
         }
         let following = all_edges(store, id, Direction::Following)?;
@@ -293,6 +307,52 @@ where
                 },
             )?;
         }
+        // Memberships are stored both ways: the group's side is the truth
+        // (stores written before the member's side existed lack it, and a
+        // rebuild writes it).
+        for_each_page(
+            PAGE,
+            |after, size, links| store.links(LinkKind::OwnerGroups, id.0, after, size, links),
+            |&(group, _)| group,
+            |groups| {
+                for &(group, _) in groups {
+                    for_each_page(
+                        PAGE,
+                        |after, size, links| {
+                            store.links(LinkKind::Members, group, after, size, links)
+                        },
+                        |&(member, _)| member,
+                        |members| {
+                            for &(member, at) in members {
+                                if store.link(LinkKind::MemberOf, member, group)? != Some(at) {
+                                    report.problems.push(Problem::LinkMissing(
+                                        LinkKind::MemberOf,
+                                        member,
+                                        group,
+                                        at,
+                                    ));
+                                }
+                            }
+                            Ok(ControlFlow::Continue(()))
+                        },
+                    )?;
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        for_each_page(
+            PAGE,
+            |after, size, links| store.links(LinkKind::MemberOf, id.0, after, size, links),
+            |&(group, _)| group,
+            |groups| {
+                for &(group, _) in groups {
+                    if store.link(LinkKind::Members, group, id.0)?.is_none() {
+                        report.problems.push(Problem::MembershipDangling(id, group));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
         // Each like is stored both ways: the likers side is the truth.
         for_each_page(
             PAGE,
@@ -535,5 +595,10 @@ fn repair(problem: &Problem) -> Mutation {
             to: !post.0,
         },
         Problem::LikeCount(ref post, _) => Mutation::PutPost(post.clone()),
+        Problem::MembershipDangling(user, group) => Mutation::DeleteLink {
+            kind: LinkKind::MemberOf,
+            from: user.0,
+            to: group,
+        },
     }
 }

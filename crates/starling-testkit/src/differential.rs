@@ -205,6 +205,7 @@ impl<B: Backend> Side<B> {
                 e.cancel_follow_request(self.user(*a), self.user(*b))
                     .map(|()| true),
             ),
+            Op::DeleteAccount(a) => changed(e.delete_account(self.user(*a)).map(|()| true)),
             Op::Reopen => {
                 drop(self.engine.take());
                 self.engine = Some((self.reopen)().map_err(|e| format!("reopen: {e}"))?);

@@ -360,6 +360,12 @@ impl<B: Backend> Harness<B> {
                     .map(|()| Outcome::Changed(true)),
                 self.model.cancel(*a, *b),
             ),
+            Op::DeleteAccount(a) => (
+                self.engine()
+                    .delete_account(self.user_id(*a))
+                    .map(|()| Outcome::Changed(true)),
+                self.model.delete_account(*a),
+            ),
             Op::Reopen => return self.reopen(),
             Op::Check => {
                 if let Err(Error::Poisoned) = self.engine().wait_for_fanout() {
@@ -459,6 +465,13 @@ impl<B: Backend> Harness<B> {
             // A repeated repost writes nothing: stored or not, the same.
             return Ok(Some(Some(self.posts[i].0)));
         }
+        if let Op::DeleteAccount(a) = op {
+            if self.finish_deletion(*a)? {
+                return Ok(Some(None));
+            }
+            self.model = before;
+            return Ok(None);
+        }
         if let Op::Unprotect(a) = op {
             // One batch per approved request, then one for the protection:
             // any prefix of them may be stored. Finish it, as a caller
@@ -548,6 +561,7 @@ impl<B: Backend> Harness<B> {
             Op::Approve(a, b) => engine.approve_follow_request(self.user_id(*a), self.user_id(*b)),
             Op::Deny(a, b) => engine.deny_follow_request(self.user_id(*a), self.user_id(*b)),
             Op::Cancel(a, b) => engine.cancel_follow_request(self.user_id(*a), self.user_id(*b)),
+            Op::DeleteAccount(a) => engine.delete_account(self.user_id(*a)),
         };
         match got {
             Err(Error::Poisoned) => Ok(()),
@@ -582,10 +596,32 @@ impl<B: Backend> Harness<B> {
             // Making an account public is one batch per approved request,
             // then one for the protection: any prefix of them may be stored.
             Some((Op::Unprotect(a), _)) => self.unprotect_partly(a)?,
+            // A deletion is many batches after its mark: once the mark is
+            // stored the account is gone, and calling again finishes it.
+            Some((Op::DeleteAccount(a), with)) if self.finish_deletion(a)? => self.model = with,
+            Some((Op::DeleteAccount(_), _)) => {}
             Some((op, with)) if self.was_stored(&op, &with)? => self.model = with,
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether the deletion of `a` (in flight when a write failed or the
+    /// process died) stored its mark, in which case it is finished now as
+    /// a caller calling again would.
+    fn finish_deletion(&mut self, a: usize) -> Result<bool, String> {
+        let Some(&id) = self.users.get(a) else {
+            return Ok(false);
+        };
+        let engine = self.engine();
+        let e = |e: Error| format!("resolving the deletion of {a}: {e}");
+        if !engine.is_deleted(id).map_err(e)? {
+            return Ok(false);
+        }
+        match engine.delete_account(id) {
+            Ok(()) | Err(Error::AccountDeleted(_)) => Ok(true),
+            Err(other) => Err(e(other)),
+        }
     }
 
     /// Brings the model to what an interrupted [`Op::Unprotect`] of `a`
@@ -747,6 +783,8 @@ impl<B: Backend> Harness<B> {
                 .map_err(e)?
                 .users
                 .contains(&self.user_id(*b)),
+            // Resolved by `finish_deletion` before this is asked.
+            Op::DeleteAccount(a) => engine.is_deleted(self.user_id(*a)).map_err(e)?,
             Op::Reopen | Op::Check => false,
         })
     }
@@ -779,6 +817,13 @@ impl<B: Backend> Harness<B> {
             .collect();
         let err = |what: &str, e: Error| format!("{what}: {e}");
         for (i, &id) in self.users.iter().enumerate() {
+            if self.model.is_deleted(i) {
+                // Gone: every read of it says so.
+                match (engine.user(id), engine.followers(id, None, page)) {
+                    (Err(Error::AccountDeleted(_)), Err(Error::AccountDeleted(_))) => continue,
+                    other => return Err(format!("deleted user {i}: {other:?}")),
+                }
+            }
             let name = self.model.name(i);
             let user = engine.user(id).map_err(|e| err("user", e))?;
             same("name", user.name.as_str(), name)?;
@@ -849,6 +894,14 @@ impl<B: Backend> Harness<B> {
             }
         }
         for (g, &id) in self.groups.iter().enumerate() {
+            if self
+                .model
+                .group_owner(g)
+                .is_some_and(|o| self.model.is_deleted(o))
+            {
+                // Deleted with its owner.
+                continue;
+            }
             let Some(owner) =
                 (0..self.users.len()).find(|&u| engine.group(self.users[u], id).is_ok())
             else {
@@ -871,6 +924,9 @@ impl<B: Backend> Harness<B> {
             .map(|(i, id)| (*id, i))
             .collect();
         for (a, &ida) in self.users.iter().enumerate() {
+            if self.model.is_deleted(a) {
+                continue;
+            }
             let mut conversations = Vec::new();
             let mut cursor = None;
             loop {
@@ -961,6 +1017,9 @@ impl<B: Backend> Harness<B> {
             // A user's likes as they see them, and as the next user does.
             let other = (a + 1) % self.users.len();
             for viewer in [a, other] {
+                if self.model.is_deleted(viewer) {
+                    continue;
+                }
                 let liked = self.posts_of(
                     |c| engine.liked_posts(self.users[viewer], ida, c, page),
                     &post_index,
@@ -1082,6 +1141,9 @@ impl<B: Backend> Harness<B> {
         let number = |p: &Phone| (0..PHONES).find(|&n| phone_number(n) == p.as_str());
         let mut differences = Vec::new();
         for (i, &id) in self.users.iter().enumerate() {
+            if model.is_deleted(i) {
+                continue;
+            }
             let phone = engine.phone(id).map_err(|e| err("phone", e))?;
             let got = phone.as_ref().map(number);
             let want = model.phone_of(i).map(Some);
@@ -1269,6 +1331,24 @@ impl<B: Backend> Harness<B> {
                 .collect::<Result<_, _>>()?;
             same(&what("group members"), &members, &self.model.members(g))?;
         }
+        // The groups of others the user is in, with their owners.
+        let member_of = list(&doc["member_of"], "member_of")?;
+        let mut got = Vec::with_capacity(member_of.len());
+        for json in &member_of {
+            let id = GroupId(json["id"].as_u64().ok_or_else(|| what("member_of id"))?);
+            let g = self
+                .groups
+                .iter()
+                .position(|x| *x == id)
+                .ok_or_else(|| what("unknown group"))?;
+            same(
+                &what("member_of owner"),
+                &Some(user(&json["owner"])?),
+                &self.model.group_owner(g),
+            )?;
+            got.push(g);
+        }
+        same(&what("member_of"), &got, &self.model.member_groups(a))?;
         // Conversations, newest first, with every message both ways.
         let conversations = list(&doc["conversations"], "conversations")?;
         let want = self.model.conversations(a);

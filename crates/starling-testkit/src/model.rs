@@ -128,6 +128,8 @@ pub struct Model {
     requests: BTreeSet<(usize, usize)>,
     /// The change feed, in order.
     changes: Vec<ModelChange>,
+    /// Deleted accounts.
+    deleted: BTreeSet<usize>,
 }
 
 /// A change-feed record the model expects, by model index.
@@ -185,6 +187,7 @@ impl Model {
             protected: BTreeSet::new(),
             requests: BTreeSet::new(),
             changes: Vec::new(),
+            deleted: BTreeSet::new(),
         }
     }
 
@@ -222,6 +225,7 @@ impl Model {
             Op::Approve(a, b) => self.approve(*a, *b),
             Op::Deny(a, b) => self.deny(*a, *b),
             Op::Cancel(a, b) => self.cancel(*a, *b),
+            Op::DeleteAccount(a) => self.delete_account(*a),
             Op::Reopen | Op::Check => Outcome::Changed(false),
         }
     }
@@ -246,7 +250,17 @@ impl Model {
         self.posts.len()
     }
 
+    /// Whether `user` names an account that is there (not deleted).
     fn known(&self, user: usize) -> Result<(), Failure> {
+        self.present(user)?;
+        if self.deleted.contains(&user) {
+            return Err(failure(Error::AccountDeleted(UserId(0))));
+        }
+        Ok(())
+    }
+
+    /// Whether `user` names an account, deleted or not.
+    fn present(&self, user: usize) -> Result<(), Failure> {
         if user < self.users.len() {
             Ok(())
         } else {
@@ -254,17 +268,28 @@ impl Model {
         }
     }
 
-    /// Creates a user.
+    /// The newest account with this name (compared without case): a
+    /// deleted account's name may go to a later one once its hold passed.
+    fn holder(&self, name: &str) -> Option<usize> {
+        self.users
+            .iter()
+            .rposition(|u| u.eq_ignore_ascii_case(name))
+    }
+
+    /// Creates a user. The name of a deleted account stays reserved for
+    /// `name_hold_ms`, which never passes within a run (the model has no
+    /// clock) unless it is 0.
     pub fn create_user(&mut self, name: &str) -> Outcome {
         let Ok(parsed) = Username::parse(name) else {
             return Outcome::Failed(failure(Error::InvalidUsername("")));
         };
-        if self
-            .users
-            .iter()
-            .any(|u| u.eq_ignore_ascii_case(parsed.as_str()))
-        {
-            return Outcome::Failed(failure(Error::UsernameTaken(String::new())));
+        if let Some(holder) = self.holder(parsed.as_str()) {
+            if !self.deleted.contains(&holder) {
+                return Outcome::Failed(failure(Error::UsernameTaken(String::new())));
+            }
+            if self.config.name_hold_ms > 0 {
+                return Outcome::Failed(failure(Error::UsernameReserved(String::new())));
+            }
         }
         self.users.push(name.to_owned());
         Outcome::User(self.users.len() - 1)
@@ -275,10 +300,86 @@ impl Model {
         if Username::parse(name).is_err() {
             return Err(failure(Error::InvalidUsername("")));
         }
-        self.users
+        let user = self
+            .holder(name)
+            .ok_or_else(|| failure(Error::UnknownUsername(String::new())))?;
+        self.known(user)?;
+        Ok(user)
+    }
+
+    /// Whether `user`'s account was deleted.
+    pub fn is_deleted(&self, user: usize) -> bool {
+        self.deleted.contains(&user)
+    }
+
+    /// Deletes `a`'s account: its edges, requests and blocks both ways,
+    /// its mutes, protection and likes, its memberships and groups, its
+    /// phone and pending link, its settings; its posts become deleted.
+    /// Others' mutes of it, its conversations and its queued texts stay
+    /// (the model has no lease to drop the texts).
+    pub fn delete_account(&mut self, a: usize) -> Outcome {
+        if let Err(e) = self.known(a) {
+            return Outcome::Failed(e);
+        }
+        // The change feed, in the order deletion walks: posts newest
+        // first, followers, then followees in id order, likes newest post
+        // first.
+        let posts: Vec<usize> = (0..self.posts.len())
+            .rev()
+            .filter(|&p| self.posts[p].author == a && !self.posts[p].deleted)
+            .collect();
+        for p in posts {
+            self.changes.push(ModelChange::Deleted(p, a));
+        }
+        let followers: Vec<usize> = self
+            .edges
+            .keys()
+            .filter(|e| e.1 == a)
+            .map(|e| e.0)
+            .collect();
+        let followees: Vec<usize> = self
+            .edges
+            .keys()
+            .filter(|e| e.0 == a)
+            .map(|e| e.1)
+            .collect();
+        for x in followers {
+            self.changes.push(ModelChange::Unfollowed(x, a));
+        }
+        for y in followees {
+            self.changes.push(ModelChange::Unfollowed(a, y));
+        }
+        let liked: Vec<usize> = self
+            .likes
             .iter()
-            .position(|u| u.eq_ignore_ascii_case(name))
-            .ok_or_else(|| failure(Error::UnknownUsername(String::new())))
+            .rev()
+            .filter(|l| l.0 == a)
+            .map(|l| l.1)
+            .collect();
+        for p in liked {
+            self.changes.push(ModelChange::Unliked(a, p));
+        }
+        self.deleted.insert(a);
+        self.edges.retain(|&(x, y), _| x != a && y != a);
+        self.requests.retain(|&(x, y)| x != a && y != a);
+        self.blocks.retain(|&(x, y)| x != a && y != a);
+        self.mutes.retain(|&(x, _)| x != a);
+        self.protected.remove(&a);
+        self.likes.retain(|&(u, _)| u != a);
+        for p in self.posts.iter_mut().filter(|p| p.author == a) {
+            p.deleted = true;
+        }
+        for (owner, members) in &mut self.groups {
+            members.remove(&a);
+            if *owner == a {
+                members.clear();
+            }
+        }
+        self.phones.remove(&a);
+        self.claims.remove(&a);
+        self.dms_open.remove(&a);
+        self.quiet.remove(&a);
+        Outcome::Changed(true)
     }
 
     /// A user's name.
@@ -405,9 +506,10 @@ impl Model {
         }
     }
 
-    /// `a` withdraws their request to `b`.
+    /// `a` withdraws their request to `b` (the account asked is checked
+    /// first, as the engine does).
     pub fn cancel(&mut self, a: usize, b: usize) -> Outcome {
-        if let Err(e) = self.known(a).and(self.known(b)) {
+        if let Err(e) = self.known(b).and(self.known(a)) {
             return Outcome::Failed(e);
         }
         if self.requests.remove(&(a, b)) {
@@ -553,9 +655,9 @@ impl Model {
         Outcome::Changed(self.mutes.insert((a, b)))
     }
 
-    /// `a` unmutes `b`.
+    /// `a` unmutes `b` (a deleted account too: mutes of it stay).
     pub fn unmute(&mut self, a: usize, b: usize) -> Outcome {
-        if let Err(e) = self.known(a).and(self.known(b)) {
+        if let Err(e) = self.known(a).and(self.present(b)) {
             return Outcome::Failed(e);
         }
         Outcome::Changed(self.mutes.remove(&(a, b)))
@@ -760,6 +862,10 @@ impl Model {
             return Outcome::Failed(e);
         }
         match self.groups.get(g) {
+            // A deleted account's groups went with it.
+            Some((owner, _)) if self.deleted.contains(owner) => {
+                return Outcome::Failed(failure(Error::UnknownGroup(GroupId(0))));
+            }
             None => return Outcome::Failed(failure(Error::UnknownGroup(GroupId(0)))),
             Some((owner, _)) if *owner != author => {
                 return Outcome::Failed(failure(Error::NotAllowed("")));
@@ -968,9 +1074,9 @@ impl Model {
         all
     }
 
-    /// `a` marks their conversation with `b` read.
+    /// `a` marks their conversation with `b` (maybe deleted) read.
     pub fn mark_read(&mut self, a: usize, b: usize) -> Outcome {
-        if let Err(e) = self.known(a).and(self.known(b)) {
+        if let Err(e) = self.known(a).and(self.present(b)) {
             return Outcome::Failed(e);
         }
         match self.conversations.get_mut(&(a, b)) {
@@ -1038,6 +1144,13 @@ impl Model {
             .get(g)
             .map(|(_, m)| m.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The groups `a` is a member of, ascending.
+    pub fn member_groups(&self, a: usize) -> Vec<usize> {
+        (0..self.groups.len())
+            .filter(|&g| self.groups[g].1.contains(&a))
+            .collect()
     }
 
     /// Whether `a` blocks `b`.

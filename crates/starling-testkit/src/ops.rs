@@ -68,6 +68,8 @@ pub enum Op {
     Deny(usize, usize),
     /// `.0` withdraws their follow request to `.1`.
     Cancel(usize, usize),
+    /// `.0` deletes their account.
+    DeleteAccount(usize),
     /// Close the engine, possibly in the middle of fan-out, and open it again.
     Reopen,
     /// Wait for fan-out and compare everything visible with the model.
@@ -152,6 +154,7 @@ impl Op {
             Op::Approve(a, b) => format!("approve {a} {b}"),
             Op::Deny(a, b) => format!("deny {a} {b}"),
             Op::Cancel(a, b) => format!("cancel {a} {b}"),
+            Op::DeleteAccount(a) => format!("deleteaccount {a}"),
             Op::Reopen => "reopen".to_owned(),
             Op::Check => "check".to_owned(),
         }
@@ -200,6 +203,7 @@ impl Op {
             ("approve", _, _, None) => Op::Approve(num(a)?, num(b)?),
             ("deny", _, _, None) => Op::Deny(num(a)?, num(b)?),
             ("cancel", _, _, None) => Op::Cancel(num(a)?, num(b)?),
+            ("deleteaccount", _, None, None) => Op::DeleteAccount(num(a)?),
             ("reopen", None, None, None) => Op::Reopen,
             ("check", None, None, None) => Op::Check,
             _ => return None,
@@ -221,7 +225,8 @@ impl Op {
                 None => 0,
             }
         };
-        let tag = next() % 44;
+        let raw = next();
+        let tag = raw % 45;
         Some(match tag {
             0 | 1 => Op::CreateUser(NAMES[next() % NAMES.len()].to_owned()),
             2..=5 => Op::Follow(next() % 8, next() % 8),
@@ -261,6 +266,10 @@ impl Op {
             40 => Op::RequestFollow(next() % 8, next() % 8),
             41 => Op::Approve(next() % 8, next() % 8),
             42 => Op::Deny(next() % 8, next() % 8),
+            // Rare: one byte in 256 (a run deleting its few users early
+            // would leave nobody to act); the others check.
+            43 if raw >= 4 * 45 => Op::DeleteAccount(next() % 8),
+            43 => Op::Check,
             _ => Op::Cancel(next() % 8, next() % 8),
         })
     }
@@ -336,7 +345,8 @@ pub fn ops(max_len: usize) -> impl proptest::strategy::Strategy<Value = Vec<Op>>
         4 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::RequestFollow(a, b)),
         3 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Approve(a, b)),
         1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Deny(a, b)),
-        1 => (user.clone(), user).prop_map(|(a, b)| Op::Cancel(a, b)),
+        1 => (user.clone(), user.clone()).prop_map(|(a, b)| Op::Cancel(a, b)),
+        2 => user.prop_map(Op::DeleteAccount),
     ];
     let start: Vec<Op> = ["ada", "bob", "carol", "dave"]
         .iter()
@@ -393,6 +403,8 @@ mod tests {
             "unprotect",
             "request 1",
             "approve a 1",
+            "deleteaccount",
+            "deleteaccount 1 2",
             "jump",
         ] {
             assert_eq!(Op::from_line(bad), None, "{bad}");
@@ -435,6 +447,7 @@ mod tests {
             Op::Cancel(..) => 29,
             Op::Reopen => 30,
             Op::Check => 31,
+            Op::DeleteAccount(_) => 32,
         }
     }
 
@@ -447,7 +460,7 @@ mod tests {
             let op = Op::decode(&mut rest).expect("decodes");
             seen.insert(kind(&op));
         }
-        let all: Vec<usize> = (0..32).collect();
+        let all: Vec<usize> = (0..33).collect();
         assert_eq!(seen.into_iter().collect::<Vec<_>>(), all);
     }
 

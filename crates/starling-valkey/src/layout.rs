@@ -161,7 +161,9 @@ impl Keys {
             | LinkKind::Likes
             | LinkKind::Protected
             | LinkKind::FollowRequests
-            | LinkKind::RequestsSent => format!("u:{from}"),
+            | LinkKind::RequestsSent
+            | LinkKind::MemberOf
+            | LinkKind::Deleted => format!("u:{from}"),
             LinkKind::Members | LinkKind::GroupPosts => format!("g:{from}"),
             LinkKind::Replies | LinkKind::Reposts | LinkKind::LikedBy => {
                 format!("p:{}", post_bucket(PostId(from)))

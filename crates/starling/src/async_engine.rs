@@ -445,6 +445,12 @@ mirror! {
     fn protect(user: UserId) -> bool;
     /// Makes an account public again (see [`Engine::unprotect`](crate::GenericEngine::unprotect)).
     fn unprotect(user: UserId) -> bool;
+    /// Deletes an account (see [`Engine::delete_account`](crate::GenericEngine::delete_account)).
+    fn delete_account(user: UserId) -> ();
+    /// Whether an account was deleted (see [`Engine::is_deleted`](crate::GenericEngine::is_deleted)).
+    fn is_deleted(user: UserId) -> bool;
+    /// A user, deleted or not (see [`Engine::user_record`](crate::GenericEngine::user_record)).
+    fn user_record(id: UserId) -> User;
     /// Whether an account is protected (see [`Engine::is_protected`](crate::GenericEngine::is_protected)).
     fn is_protected(user: UserId) -> bool;
     /// Asks a protected account to be followed (see [`Engine::request_follow`](crate::GenericEngine::request_follow)).

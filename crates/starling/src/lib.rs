@@ -20,8 +20,9 @@ pub use starling_core::{
 };
 pub use starling_engine::{
     ChangePage, CheckReport, CodeSource, ConversationPage, EXPORT_FORMAT, Event, ExportSummary,
-    FanoutStats, FollowState, MessagePage, OsCodes, PendingPhone, PhoneLink, PostOptions, Problem,
-    Progress, Stage, Subscription, Suggestion, Thread, TimelinePage, UserPage,
+    FanoutStats, FollowState, GroupPage, MessagePage, OsCodes, PendingPhone, PhoneLink,
+    PostOptions, Problem, Progress, Stage, Subscription, Suggestion, Thread, TimelinePage,
+    UserPage,
 };
 pub use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 pub use starling_rocks::{FamilyStats, RocksBackend, WriteStats};

@@ -337,6 +337,10 @@ pub struct Config {
     /// feed, and rebuilds itself if it fell further behind than this.
     #[arg(long, env = "STARLING_CHANGE_RETENTION_MS", default_value_t = engine_default().change_retention_ms)]
     pub change_retention_ms: u64,
+    /// How long a deleted account's username stays reserved, in
+    /// milliseconds (0 frees it at once).
+    #[arg(long, env = "STARLING_NAME_HOLD_MS", default_value_t = engine_default().name_hold_ms)]
+    pub name_hold_ms: u64,
 
     /// Shared secret of the SMS gateway: `POST /sms/inbound` must carry it
     /// as a bearer token. Without it the route answers 503.
@@ -412,6 +416,7 @@ impl Config {
             sms_per_minute: DEFAULT_SMS_PER_MINUTE,
             phone_code_ttl_ms: engine.phone_code_ttl_ms,
             change_retention_ms: engine.change_retention_ms,
+            name_hold_ms: engine.name_hold_ms,
             sms_secret: None,
             device_transport: DeviceTransport::File,
             device_webhook_url: None,
@@ -534,6 +539,7 @@ impl Config {
             device_daily_cap: self.device_daily_cap,
             phone_code_ttl_ms: self.phone_code_ttl_ms,
             change_retention_ms: self.change_retention_ms,
+            name_hold_ms: self.name_hold_ms,
         }
     }
 }
@@ -718,6 +724,8 @@ mod tests {
         refused(&["--device-daily-cap", "10001"], "device_daily_cap");
         let e = engine(&["--phone-code-ttl-ms", "60000"]);
         assert_eq!(e.phone_code_ttl_ms, 60_000);
+        let e = engine(&["--name-hold-ms", "0"]);
+        assert_eq!(e.name_hold_ms, 0);
         refused(&["--phone-code-ttl-ms", "999"], "phone_code_ttl_ms");
     }
 

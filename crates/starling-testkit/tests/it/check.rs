@@ -235,3 +235,65 @@ fn check_reports_like_damage_and_rebuild_repairs_it() {
     };
     assert_eq!((likes(ada), likes(bob), likes(cy)), (0, 1, 1));
 }
+
+/// A membership without the member's side (as a store written before
+/// the member's index existed holds) is reported, and a rebuild writes
+/// it; a member's index naming a group they are not in is removed.
+#[test]
+fn check_reports_membership_index_damage_and_rebuild_repairs_it() {
+    use starling_core::LinkKind;
+    let backend = MemBackend::new();
+    let engine = Engine::with_backend(backend.clone(), Config::default()).expect("engine");
+    let ada = engine.create_user("ada").expect("create").id;
+    let bob = engine.create_user("bob").expect("create").id;
+    let cy = engine.create_user("cy").expect("create").id;
+    let group = engine.create_group(ada, "friends").expect("group").id;
+    let other = engine.create_group(cy, "others").expect("group").id;
+    assert!(engine.add_member(ada, group, bob).expect("add"));
+    assert!(engine.check().expect("check").is_clean());
+    assert_eq!(
+        engine.member_groups(bob, None, 10).expect("groups").groups[0].id,
+        group
+    );
+
+    let damage = [
+        Mutation::DeleteLink {
+            kind: LinkKind::MemberOf,
+            from: bob.0,
+            to: group.0,
+        },
+        Mutation::PutLink {
+            kind: LinkKind::MemberOf,
+            from: ada.0,
+            to: other.0,
+            value: 1,
+        },
+    ];
+    backend.apply(&damage, Durability::Synced).expect("damage");
+    assert!(
+        engine
+            .member_groups(bob, None, 10)
+            .expect("groups")
+            .groups
+            .is_empty()
+    );
+    let report = engine.check().expect("check");
+    let has = |f: &dyn Fn(&Problem) -> bool| report.problems.iter().any(f);
+    assert!(
+        has(
+            &|p| matches!(p, Problem::LinkMissing(LinkKind::MemberOf, m, g, _) if *m == bob.0 && *g == group.0)
+        ),
+        "{report:?}"
+    );
+    assert!(
+        has(&|p| matches!(p, Problem::MembershipDangling(u, g) if *u == ada && *g == other.0)),
+        "{report:?}"
+    );
+    assert_eq!(report.problems.len(), 2, "{report:?}");
+    engine.rebuild().expect("rebuild");
+    let after = engine.check().expect("check");
+    assert!(after.is_clean(), "{:?}", after.problems);
+    let groups = |u| engine.member_groups(u, None, 10).expect("groups").groups;
+    assert_eq!(groups(bob).len(), 1);
+    assert!(groups(ada).is_empty());
+}

@@ -73,7 +73,7 @@ fn fuzz_decoded_ops_match_model() {
     // A fixed byte string through the fuzzers' decoder: every op kind,
     // unknown users and posts, reopen in the middle.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let bytes: Vec<u8> = (0..1500)
+    let bytes: Vec<u8> = (0..3000)
         .map(|_| {
             // A 64-bit linear congruential generator's top byte.
             state = state
@@ -100,6 +100,10 @@ fn fuzz_decoded_ops_match_model() {
     assert!(
         !h.model().outbox().is_empty(),
         "the run queued texts (codes, messages)"
+    );
+    assert!(
+        (0..m.user_count()).any(|u| m.is_deleted(u)),
+        "the run deleted an account"
     );
 }
 
@@ -142,4 +146,68 @@ fn backfill_below_the_trim_floor_does_not_hide_older_posts() {
         vec![1, 0],
         "d1 and c0, newest first"
     );
+}
+
+/// An account with everything deletion removes is deleted; the engine and
+/// the model agree before, after, on every operation naming it, on its
+/// reserved name, and across a reopen.
+#[test]
+fn account_deletion_matches_the_model() {
+    let mut h = harness(small_config());
+    let text = |s: &str| s.to_owned();
+    let ops = [
+        Op::CreateUser(text("ada")),
+        Op::CreateUser(text("bob")),
+        Op::CreateUser(text("carol")),
+        Op::CreateUser(text("dave")),
+        Op::Follow(1, 0),
+        Op::Follow(0, 2),
+        Op::Follow(2, 0),
+        Op::Follow(3, 1),
+        Op::Post(0, text("hello")),
+        Op::Post(2, text("from carol")),
+        Op::Like(0, 1),
+        Op::Like(1, 0),
+        Op::Repost(1, 0),
+        Op::Repost(0, 1),
+        Op::CreateGroup(0),
+        Op::AddMember(0, 0, 1),
+        Op::PostToGroup(0, 0, text("for the group")),
+        Op::CreateGroup(2),
+        Op::AddMember(2, 1, 0),
+        Op::Block(0, 3),
+        Op::Mute(3, 0),
+        Op::Mute(0, 2),
+        Op::Protect(1),
+        Op::RequestFollow(0, 1),
+        Op::OpenDms(0, true),
+        Op::SendDirect(1, 0, text("hi ada")),
+        Op::SendDirect(0, 1, text("hi bob")),
+        Op::LinkPhone(0, 0),
+        Op::ConfirmPhone(0, true),
+        Op::Check,
+        Op::DeleteAccount(0),
+        Op::Check,
+        Op::Follow(1, 0),
+        Op::Post(0, text("still here?")),
+        Op::Like(0, 1),
+        Op::Like(2, 0),
+        Op::Unlike(1, 0),
+        Op::SendDirect(1, 0, text("hello?")),
+        Op::MarkRead(1, 0),
+        Op::Unmute(3, 0),
+        Op::AddMember(2, 1, 0),
+        Op::PostToGroup(2, 0, text("not carol's")),
+        Op::CreateUser(text("ada")),
+        Op::CreateUser(text("ADA")),
+        Op::DeleteAccount(0),
+        Op::DeleteAccount(9),
+        Op::LinkPhone(1, 0),
+        Op::Reopen,
+        Op::Check,
+    ];
+    for op in &ops {
+        h.step(op).expect("engine matches the model");
+    }
+    assert!(h.model().is_deleted(0));
 }
