@@ -52,9 +52,9 @@ pub(crate) struct Args {
     /// ingested table files cost later in compaction.
     #[arg(long)]
     celebrity_every: Option<f64>,
-    /// The inbox family's compaction style: leveled (the store's default)
-    /// or universal.
-    #[arg(long, value_enum, default_value_t = Compaction::Leveled)]
+    /// The inbox family's compaction style: universal (the store's
+    /// default) or leveled.
+    #[arg(long, value_enum, default_value_t = Compaction::Universal)]
     inbox_compaction: Compaction,
     /// Mean followings per user.
     #[arg(long, default_value_t = 20.0)]
@@ -595,7 +595,7 @@ mod tests {
             interval: Duration::from_millis(500),
             inbox_cap: 100,
             celebrity_every: Some(Duration::from_millis(300)),
-            inbox_compaction: InboxCompaction::Universal,
+            inbox_compaction: InboxCompaction::Leveled,
             watch_followers: 2,
             inactive_after_ms: None,
             jsonl: jsonl.clone(),

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use rocksdb::{ColumnFamilyDescriptor, DB, WriteBatch, WriteOptions};
 use starling_core::{Error, PostId, Result, UserId, codec};
 
-use crate::families::{INBOX, db_options, family_options, shared_cache};
+use crate::families::{
+    INBOX, InboxCompaction, db_options, family_options, set_inbox_compaction, shared_cache,
+};
 
 /// A database holding the inbox family alone, opened with the engine's
 /// inbox options: the raw side of the fan-out benchmarks. Each
@@ -32,7 +34,9 @@ impl InboxBaseline {
     pub fn open(path: &Path) -> Result<InboxBaseline> {
         let opts = db_options();
         let cache = shared_cache();
-        let cf = ColumnFamilyDescriptor::new(INBOX, family_options(INBOX, &cache));
+        let mut inbox = family_options(INBOX, &cache);
+        set_inbox_compaction(&mut inbox, InboxCompaction::default());
+        let cf = ColumnFamilyDescriptor::new(INBOX, inbox);
         let db = DB::open_cf_descriptors(&opts, path, [cf]).map_err(storage)?;
         Ok(InboxBaseline {
             db,

@@ -58,7 +58,7 @@ impl RocksBackend {
     /// Opens (creating if missing) the database at `path`, with every
     /// column family.
     pub fn open(path: &Path, _config: &Config) -> Result<RocksBackend> {
-        RocksBackend::open_with(path, db_options(), InboxCompaction::Leveled)
+        RocksBackend::open_with(path, db_options(), InboxCompaction::default())
     }
 
     /// Opens (creating if missing) the database at `path` as
@@ -115,7 +115,7 @@ impl RocksBackend {
         db_opts.create_if_missing(false);
         // A store written by an older version may lack a family added
         // since; adding it is the upgrade every open performs.
-        RocksBackend::open_with(path, db_opts, InboxCompaction::Leveled)
+        RocksBackend::open_with(path, db_opts, InboxCompaction::default())
     }
 
     fn open_with(path: &Path, db_opts: Options, inbox: InboxCompaction) -> Result<RocksBackend> {

@@ -167,10 +167,13 @@ pub(crate) fn shared_cache() -> Cache {
 pub enum InboxCompaction {
     /// Leveled compaction: the least space, each entry rewritten once per
     /// level it moves down.
-    #[default]
     Leveled,
     /// Universal (tiered) compaction: sorted runs merged when their sizes
-    /// call for it, fewer rewrites for more space between merges.
+    /// call for it, fewer rewrites for more space between merges. The
+    /// default: over a 30-minute soak it wrote 2.6 times the inbox bytes
+    /// against leveled's 4.3 (3.8 against 5.7 over the last 10 minutes),
+    /// for about the same disk bytes per entry (README, "Long run").
+    #[default]
     Universal,
 }
 
