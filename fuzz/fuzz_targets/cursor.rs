@@ -5,7 +5,8 @@
 //! accepted prints back to exactly the input and parses to the same
 //! cursor. Acceptance is compared with the format written out here on its
 //! own: unpadded URL-safe base64 (canonical: no padding, no stray bits)
-//! of version 1, then kind 1 with a u64 and a u32, or kind 2 with a u64.
+//! of version 1, then kind 1 with a u64 and a u32, kind 2 with a u64, or
+//! kind 3 (a change-feed position) with a u64.
 
 #![no_main]
 
@@ -28,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
 enum Expected {
     Timeline(u64, u32),
     Users(u64),
+    Changes(u64),
 }
 
 fn expected(bytes: &[u8]) -> Option<Expected> {
@@ -37,15 +39,17 @@ fn expected(bytes: &[u8]) -> Option<Expected> {
             Some(Expected::Timeline(be(&rest[..8]), be(&rest[8..]) as u32))
         }
         [1, 2, rest @ ..] if rest.len() == 8 => Some(Expected::Users(be(rest))),
+        [1, 3, rest @ ..] if rest.len() == 8 => Some(Expected::Changes(be(rest))),
         _ => None,
     }
 }
 
 fn meaning(c: &Cursor) -> Expected {
-    match (c.as_timeline(), c.as_users()) {
-        (Ok((PostId(last), seen)), Err(_)) => Expected::Timeline(last, seen),
-        (Err(_), Ok(UserId(last))) => Expected::Users(last),
-        other => panic!("cursor {c:?} is both or neither kind: {other:?}"),
+    match (c.as_timeline(), c.as_users(), c.as_changes()) {
+        (Ok((PostId(last), seen)), Err(_), Err(_)) => Expected::Timeline(last, seen),
+        (Err(_), Ok(UserId(last)), Err(_)) => Expected::Users(last),
+        (Err(_), Err(_), Ok(after)) => Expected::Changes(after),
+        other => panic!("cursor {c:?} is not exactly one kind: {other:?}"),
     }
 }
 
