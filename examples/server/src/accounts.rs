@@ -114,6 +114,8 @@ enum Record {
     },
     /// A session ended by logging out.
     Revoke { key: String },
+    /// The account deleted: its password and every session of it go.
+    Forget { user: u64 },
 }
 
 #[derive(Clone, Copy)]
@@ -146,6 +148,11 @@ impl State {
             Record::Revoke { key } => {
                 let key = TokenKey::from_hex(&key).ok_or(())?;
                 self.sessions.remove(&key);
+            }
+            Record::Forget { user } => {
+                let user = UserId(user);
+                self.passwords.remove(&user);
+                self.sessions.retain(|_, s| s.user != user);
             }
         }
         Ok(())
@@ -276,6 +283,12 @@ impl Accounts {
             return Ok(());
         }
         self.append(Record::Revoke { key: key.to_hex() })
+    }
+
+    /// Forgets `user`'s password and ends every session of it, durably
+    /// and in one record (its account was deleted).
+    pub(crate) fn forget(&self, user: UserId) -> Result<(), StoreError> {
+        self.append(Record::Forget { user: user.0 })
     }
 
     /// Writes `record` durably, then applies it, both under the log's
@@ -411,6 +424,37 @@ mod tests {
         assert_eq!(store.session(&TokenKey::of(&kept.token)), Some(UserId(1)));
         assert_eq!(store.session(&TokenKey::of(&revoked.token)), None);
         assert_eq!(store.session(&TokenKey::of("made up")), None);
+    }
+
+    #[test]
+    fn forgetting_a_user_ends_its_sessions_and_password_for_good() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (gone, kept) = {
+            let store = Accounts::open(dir.path(), TTL).expect("open");
+            store
+                .set_password(UserId(1), hash_password("pw one!!").expect("hash"))
+                .expect("set");
+            store.set_password(UserId(2), "h2".into()).expect("set");
+            let gone = [
+                store.issue_token(UserId(1)).expect("issue"),
+                store.issue_token(UserId(1)).expect("issue"),
+            ];
+            let kept = store.issue_token(UserId(2)).expect("issue");
+            store.forget(UserId(1)).expect("forget");
+            for issued in &gone {
+                assert_eq!(store.session(&TokenKey::of(&issued.token)), None);
+            }
+            assert!(!store.has_password(UserId(1)));
+            assert!(!store.verify_password(UserId(1), "pw one!!"));
+            (gone, kept)
+        };
+        let store = Accounts::open(dir.path(), TTL).expect("reopen");
+        for issued in &gone {
+            assert_eq!(store.session(&TokenKey::of(&issued.token)), None);
+        }
+        assert!(!store.has_password(UserId(1)));
+        assert!(store.has_password(UserId(2)));
+        assert_eq!(store.session(&TokenKey::of(&kept.token)), Some(UserId(2)));
     }
 
     #[test]

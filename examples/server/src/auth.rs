@@ -115,7 +115,11 @@ pub(crate) async fn signup(
         .db()
         .call(move |engine| match engine.user_by_name(&name) {
             Ok(user) => Ok(Some(user.id)),
-            Err(starling::Error::UnknownUsername(_)) => Ok(None),
+            // A deleted account's name: creating the user below says
+            // whether it is still reserved.
+            Err(starling::Error::UnknownUsername(_) | starling::Error::AccountDeleted(_)) => {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         })
         .await?;
@@ -178,9 +182,11 @@ pub(crate) async fn login(
         .db()
         .call(move |engine| match engine.user_by_name(&name) {
             Ok(user) => Ok(Some(user)),
-            Err(starling::Error::UnknownUsername(_) | starling::Error::InvalidUsername(_)) => {
-                Ok(None)
-            }
+            Err(
+                starling::Error::UnknownUsername(_)
+                | starling::Error::InvalidUsername(_)
+                | starling::Error::AccountDeleted(_),
+            ) => Ok(None),
             Err(e) => Err(e.into()),
         })
         .await?
@@ -215,5 +221,76 @@ pub(crate) async fn logout(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Confirm {
+    password: String,
+}
+
+/// `DELETE /api/me`: deletes the caller's account, for its password.
+///
+/// The engine's deletion runs first: it marks the account gone before
+/// anything else and is finished by calling it again, so a crash part way
+/// leaves an account that reads as deleted. The server's own record (the
+/// password and every session, one durable record) goes last; until then
+/// the token and password still work, and a retry of this request
+/// finishes the engine's deletion if needed (an account the engine has
+/// deleted already counts as done) and then the server's side.
+pub(crate) async fn delete_me(
+    State(state): State<AppState>,
+    session: Session,
+    JsonBody(confirm): JsonBody<Confirm>,
+) -> Result<StatusCode, ApiError> {
+    let wrong = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            "the password is not this account's",
+        )
+    };
+    if confirm.password.len() > 1024 {
+        return Err(wrong());
+    }
+    let me = session.user;
+    // Guessing passwords here costs from the same budget as logging in.
+    let name = state
+        .db()
+        .call(move |engine| Ok(engine.user_record(me)?.name))
+        .await?;
+    state
+        .login_limits()
+        .take(name.as_str().to_ascii_lowercase())
+        .map_err(|wait| ApiError::rate_limited("rate_limited", wait))?;
+    let verified = {
+        let _permit = state
+            .hashing()
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let accounts = state.accounts().clone();
+        tokio::task::spawn_blocking(move || accounts.verify_password(me, &confirm.password))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+    };
+    if !verified {
+        return Err(wrong());
+    }
+    state
+        .db()
+        .call(move |engine| match engine.delete_account(me) {
+            // Deleted by an earlier attempt that stopped before the
+            // server's side: finish that.
+            Ok(()) | Err(starling::Error::AccountDeleted(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        })
+        .await?;
+    let accounts = state.accounts().clone();
+    tokio::task::spawn_blocking(move || accounts.forget(me))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(user = me.0, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }

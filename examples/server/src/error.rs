@@ -153,6 +153,7 @@ impl From<starling::Error> for ApiError {
             E::UnknownUser(_) | E::UnknownUsername(_) => "unknown_user",
             E::UnknownPost(_) => "unknown_post",
             E::PostDeleted(_) => "post_deleted",
+            E::AccountDeleted(_) => "account_deleted",
             E::UnknownGroup(_) => "unknown_group",
             E::InvalidUsername(_) => "invalid_username",
             E::InvalidText(_) => "invalid_text",
@@ -167,6 +168,7 @@ impl From<starling::Error> for ApiError {
             E::MalformedCursor => "malformed_cursor",
             E::PageSize { .. } => "bad_limit",
             E::UsernameTaken(_) => "username_taken",
+            E::UsernameReserved(_) => "username_reserved",
             E::PhoneTaken => "phone_taken",
             E::InvalidPhoneCode => "invalid_code",
             E::WrongPhoneCode { .. } => "wrong_code",
@@ -285,6 +287,12 @@ mod tests {
         check(Error::PostDeleted(PostId(7)), 404, "post_deleted");
         check(Error::InvalidUsername("empty"), 422, "invalid_username");
         check(Error::UsernameTaken("x".into()), 409, "username_taken");
+        check(
+            Error::UsernameReserved("x".into()),
+            409,
+            "username_reserved",
+        );
+        check(Error::AccountDeleted(UserId(7)), 404, "account_deleted");
         check(Error::InvalidText("empty"), 422, "invalid_text");
         check(
             Error::TextTooLong { len: 300, max: 280 },

@@ -43,7 +43,7 @@ pub fn app(state: AppState) -> Router {
         .route("/signup", post(auth::signup))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/me", get(me))
+        .route("/me", get(me).delete(auth::delete_me))
         .route("/users/by-name/{username}", get(user_by_name))
         .route("/users/{id}", get(user_by_id))
         .route("/users/{id}/counts", get(counts))

@@ -1223,6 +1223,26 @@ function setUp() {
     signedOut();
     say("Logged out.", true);
   });
+  $("delete-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("delete-confirm").hidden = false;
+  });
+  $("delete-no").addEventListener("click", () => {
+    $("delete-confirm").hidden = true;
+    $("delete-password").value = "";
+  });
+  $("delete-yes").addEventListener("click", async () => {
+    try {
+      await api("DELETE", "/api/me", { password: $("delete-password").value });
+      $("delete-confirm").hidden = true;
+      $("delete-password").value = "";
+      signedOut();
+      say("Your account is deleted.", true);
+    } catch (error) {
+      $("delete-confirm").hidden = true;
+      say(error.code === "wrong_password" ? "That is not your password." : error.message);
+    }
+  });
   $("post-text").addEventListener("input", () => {
     $("post-left").textContent = String(280 - [...$("post-text").value].length);
   });

@@ -630,6 +630,50 @@ async fn the_web_page_signs_up_follows_posts_and_updates_live() {
     b.click("#logout").await;
     b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")
         .await;
+
+    // Deleting an account from the page, on a throwaway one: a wrong
+    // password is refused, the right one after the confirm step deletes
+    // it and signs the page out.
+    let dora = s.signup("dora", "throwaway-pass").await;
+    b.set_value("username", "dora").await;
+    b.set_value("password", "throwaway-pass").await;
+    b.click("#login").await;
+    b.wait_for("!document.getElementById('app').hidden").await;
+    b.set_value("delete-password", "not-her-pass").await;
+    b.click("#delete-account").await;
+    b.wait_for("!document.getElementById('delete-confirm').hidden")
+        .await;
+    b.click("#delete-yes").await;
+    b.wait_for(&status_is("That is not your password.")).await;
+    assert_eq!(s.get(&dora, "/api/me").await.0, StatusCode::OK);
+    b.set_value("delete-password", "throwaway-pass").await;
+    b.click("#delete-account").await;
+    b.wait_for("!document.getElementById('delete-confirm').hidden")
+        .await;
+    b.click("#delete-yes").await;
+    b.wait_for(&status_is("Your account is deleted.")).await;
+    b.wait_for("!document.getElementById('auth').hidden && document.getElementById('app').hidden")
+        .await;
+    let (status, body) = s.get(&dora, "/api/me").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    let (status, body) = s
+        .send_json(
+            reqwest::Method::POST,
+            "/api/signup",
+            None,
+            json!({"username": "dora", "password": "another-pass"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("username_reserved")),
+        "{body}"
+    );
+    // The page's own account was not touched.
+    assert_eq!(s.get(&grace, "/api/me").await.0, StatusCode::OK);
     b.close().await;
 }
 

@@ -97,6 +97,10 @@ impl TestServer {
         }
     }
 
+    pub(crate) async fn finish_request(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        TestServer::finish(request).await
+    }
+
     async fn finish(request: RequestBuilder) -> (StatusCode, Value) {
         let response = request.send().await.expect("request");
         let status = response.status();

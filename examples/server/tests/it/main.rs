@@ -3,6 +3,7 @@
 
 mod browser;
 mod cluster;
+mod deletion;
 mod direct;
 mod export;
 mod harness;
@@ -227,6 +228,7 @@ async fn every_api_route_but_signup_and_login_needs_a_valid_token() {
     let post_path = format!("/api/posts/{}", post["id"].as_str().expect("id"));
     let routes = [
         ("GET", "/api/me".to_owned()),
+        ("DELETE", "/api/me".to_owned()),
         ("GET", "/api/me/export".to_owned()),
         ("POST", "/api/logout".to_owned()),
         ("GET", format!("/api/users/{}", ada.id)),
