@@ -145,6 +145,16 @@ impl Log {
     }
 }
 
+/// The log's text; none yet (a child killed before it opened the log) is
+/// an empty log.
+fn read_log(dir: &Path) -> Result<String> {
+    match std::fs::read_to_string(dir.join("ops.log")) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn id_word(id: Option<u64>) -> String {
     id.map(|i| format!(" {i}")).unwrap_or_default()
 }
@@ -156,7 +166,7 @@ fn replay(dir: &Path, durability: Durability) -> Result<(Harness<RocksBackend>, 
     let cfg = config(durability);
     let mut h = Harness::new(Box::new(move || Engine::open(&db, cfg.clone())))
         .map_err(|e| anyhow!("open: {e}"))?;
-    let text = std::fs::read_to_string(dir.join("ops.log")).unwrap_or_default();
+    let text = read_log(dir)?;
     let mut pending: Option<Op> = None;
     for (n, line) in text.lines().enumerate() {
         let bad = || anyhow!("log line {}: {line:?}", n + 1);
@@ -382,7 +392,7 @@ fn run(seed: u64, cycles: u64, dir: Option<PathBuf>) -> Result<()> {
 fn verify(dir: &Path, tally: &mut Tally) -> Result<()> {
     Log::drop_torn_tail(dir)?;
     let (mut h, pending) = replay(dir, Durability::Synced)?;
-    tally.acked = std::fs::read_to_string(dir.join("ops.log"))?
+    tally.acked = read_log(dir)?
         .lines()
         .filter(|l| l.starts_with("ack"))
         .count();

@@ -51,8 +51,8 @@
 
 use starling_core::paging::PAGE;
 use starling_core::{
-    Change, DirectMutation, Error, FanoutJob, GroupId, JobKind, LinkKind, Mutation, PostId,
-    Profile, Result, Toggle, UserId,
+    Change, DirectMutation, Error, GroupId, LinkKind, Mutation, PostId, Profile, Result, Toggle,
+    UserId,
 };
 use starling_log::unix_millis;
 use starling_store::{Backend, Direction};
@@ -151,57 +151,14 @@ impl<B: Backend> Shared<B> {
             ids.clear();
             self.backend.author_posts(user, before, PAGE, &mut ids)?;
             for &id in &ids {
-                self.tombstone(user, id)?;
+                // Entries already delivered leave with the edges, next.
+                self.tombstone(user, id, false)?;
             }
             match ids.last() {
                 Some(&last) if ids.len() == PAGE => before = Some(last),
                 _ => return Ok(()),
             }
         }
-    }
-
-    /// Deletes `post` of `author` if live: the tombstone, the author's own
-    /// inbox entry, the repost link, and a pending job turned into a
-    /// retraction (entries already delivered leave with the edges).
-    fn tombstone(&self, author: UserId, post: PostId) -> Result<()> {
-        let retract = {
-            let _author = self.authors.lock(author);
-            let _post = self.posts.lock_post(post);
-            let Some(live) = self.stored_post(post)?.filter(|p| !p.deleted) else {
-                return Ok(());
-            };
-            let retract = self.backend.job(post)?.is_some();
-            let mut batch = vec![
-                Mutation::PutPost(live.tombstone()),
-                Mutation::InboxDelete {
-                    owner: author,
-                    post,
-                },
-                record(Change::Deleted { post, author }),
-            ];
-            if retract {
-                batch.push(Mutation::PutJob(FanoutJob {
-                    post,
-                    author,
-                    kind: JobKind::Retract,
-                    cursor: None,
-                }));
-            }
-            if let Some(original) = live.repost_of {
-                batch.push(Mutation::DeleteLink {
-                    kind: LinkKind::Reposts,
-                    from: original.0,
-                    to: author.0,
-                });
-            }
-            self.write(&batch, self.config.durability)?;
-            self.publish_inbox_changes(&batch);
-            retract
-        };
-        if retract {
-            self.enqueue(post);
-        }
-        Ok(())
     }
 
     /// Removes every follower of `user` as an unfollow would (the edge

@@ -190,14 +190,33 @@ impl<B: Backend> Engine<B> {
             }
         };
         s.check_writable()?;
+        s.tombstone(author, post, true)
+    }
+}
+
+impl<B: Backend> Shared<B> {
+    /// Turns `post` of `author` into a tombstone if it is live, in one
+    /// batch: the tombstone, the author's own inbox entry, the repost link,
+    /// the change record, and a retraction job when entries may have
+    /// reached other inboxes (a pending fan-out job, or, with
+    /// `from_followers`, any follower at all; an account deletion passes
+    /// false, its edges take the entries with them). Returns whether the
+    /// post was live.
+    pub(crate) fn tombstone(
+        &self,
+        author: UserId,
+        post: PostId,
+        from_followers: bool,
+    ) -> Result<bool> {
         let retract = {
-            let _author = s.authors.lock(author);
+            let _author = self.authors.lock(author);
             // The record is rewritten: no like or unlike in between.
-            let _post = s.posts.lock_post(post);
-            let Some(live) = s.stored_post(post)?.filter(|p| !p.deleted) else {
+            let _post = self.posts.lock_post(post);
+            let Some(live) = self.stored_post(post)?.filter(|p| !p.deleted) else {
                 return Ok(false);
             };
-            let retract = s.backend.counts(author)?.followers > 0 || s.backend.job(post)?.is_some();
+            let retract = (from_followers && self.backend.counts(author)?.followers > 0)
+                || self.backend.job(post)?.is_some();
             let job = if retract {
                 Mutation::PutJob(FanoutJob {
                     post,
@@ -225,18 +244,16 @@ impl<B: Backend> Engine<B> {
                     to: author.0,
                 });
             }
-            s.write(&batch, s.config.durability)?;
-            s.publish_inbox_changes(&batch);
+            self.write(&batch, self.config.durability)?;
+            self.publish_inbox_changes(&batch);
             retract
         };
         if retract {
-            s.enqueue(post);
+            self.enqueue(post);
         }
         Ok(true)
     }
-}
 
-impl<B: Backend> Shared<B> {
     /// Stores a new post (its id assigned here, under the author's lock)
     /// with its indexes, the author's own inbox entry, its mentions and its
     /// fan-out job, in one batch, then queues the job. A repost of a post

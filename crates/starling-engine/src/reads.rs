@@ -9,8 +9,8 @@ use starling_core::{
 };
 use starling_inbox::view::delivered_to;
 use starling_inbox::{
-    CheckReport, HomeRead, Mutes, Start, TimelinePage, Viewer, author_page, check_page_size,
-    expected_inbox, home_page,
+    CheckReport, HomeRead, Mutes, Start, TimelinePage, Viewer, author_page, below_window,
+    check_page_size, expected_inbox, home_page,
 };
 use starling_log::unix_millis;
 use starling_store::Backend;
@@ -234,12 +234,13 @@ impl<B: Backend> Shared<B> {
         if expected.is_empty() {
             return Ok(());
         }
-        let batch: Vec<Mutation> = expected
+        let ids: Vec<PostId> = expected.iter().map(|e| e.post).collect();
+        let mut batch: Vec<Mutation> = expected
             .iter()
             .map(|&entry| Mutation::InboxPut { owner: user, entry })
             .collect();
+        batch.extend(below_window(user, &ids, self.config.inbox_cap));
         self.write(&batch, Durability::Buffered)?;
-        let ids: Vec<PostId> = expected.iter().map(|e| e.post).collect();
         let mut posts = Vec::with_capacity(ids.len());
         self.backend.posts(&ids, &mut posts)?;
         let gone: Vec<Mutation> = ids
@@ -286,6 +287,9 @@ impl<B: Backend> Shared<B> {
                     entry: InboxEntry { post: p.id, author },
                 });
             }
+        }
+        if ids.last().is_some_and(|&oldest| oldest > edge.since) {
+            batch.extend(below_window(reader, &ids, self.config.inbox_cap));
         }
         self.write(&batch, Durability::Buffered)
     }

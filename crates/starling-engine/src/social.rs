@@ -9,7 +9,9 @@ use starling_core::{
     UserId, group_name,
 };
 use starling_graph::{blocked_either, has_request, is_member};
-use starling_inbox::{Mutes, TimelinePage, Viewer, check_page_size, fill_page, timeline_position};
+use starling_inbox::{
+    Mutes, TimelinePage, Viewer, below_window, check_page_size, fill_page, timeline_position,
+};
 use starling_log::unix_millis;
 use starling_store::{Backend, Direction};
 
@@ -229,14 +231,25 @@ impl<B: Backend> Engine<B> {
             } else {
                 window.last().copied()
             };
+            let window: Vec<PostId> =
+                first_links(s, LinkKind::GroupPosts, group.id.0, s.config.inbox_cap)?
+                    .into_iter()
+                    .map(|(to, _)| PostId(!to))
+                    .collect();
             let mut ids = Vec::new();
-            for (to, _) in first_links(s, LinkKind::GroupPosts, group.id.0, s.config.inbox_cap)? {
-                let id = PostId(!to);
+            for &id in &window {
                 let newer = id > edge.since;
                 let backfilled = !newer && floor.is_some_and(|f| id >= f);
                 if (newer && edge.mode == starling_core::EdgeMode::Push) || backfilled {
                     ids.push(id);
                 }
+            }
+            // Older group posts the window left out may be wanted too.
+            if window
+                .last()
+                .is_some_and(|&oldest| oldest > edge.since || floor.is_some_and(|f| oldest > f))
+            {
+                batch.extend(below_window(member, &window, s.config.inbox_cap));
             }
             let mut posts = Vec::with_capacity(ids.len());
             s.backend.posts(&ids, &mut posts)?;

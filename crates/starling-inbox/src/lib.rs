@@ -20,7 +20,7 @@ mod timeline;
 pub mod view;
 
 pub use check::{CheckReport, Problem, Progress, Stage, check, check_with_progress, repairs};
-pub use rebuild::expected_inbox;
+pub use rebuild::{below_window, expected_inbox};
 pub use timeline::{HomeRead, Start, TimelinePage, author_page, fill_page, home_page};
 pub use view::{Mutes, Viewer};
 

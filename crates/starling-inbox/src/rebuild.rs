@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use starling_core::paging::{PAGE, for_each_page};
-use starling_core::{InboxEntry, PostId, Result, UserId};
+use starling_core::{InboxEntry, Mutation, PostId, Result, UserId};
 use starling_store::{Direction, GraphStore, PostStore};
 
 use crate::view::delivered_to;
@@ -40,6 +40,25 @@ pub fn expected_inbox<S: GraphStore + PostStore + ?Sized>(
     out.sort_by_key(|e| std::cmp::Reverse(e.post));
     out.truncate(limit);
     Ok(out)
+}
+
+/// The trim that goes with copying the newest `cap` posts of a listing
+/// into `owner`'s inbox (a rebuild, a member joining a group, a pull edge
+/// turned to push) when the copy stopped at the cap: `window` holds the
+/// ids the copy read, newest first. Older posts may belong in the inbox
+/// and were not copied, so the floor moves to just below the window: reads
+/// take what lies under it from the post logs, and no later retraction of a
+/// copied entry uncovers a hole above the floor. None when the copy was
+/// whole.
+pub fn below_window(owner: UserId, window: &[PostId], cap: usize) -> Option<Mutation> {
+    if window.len() < cap {
+        return None;
+    }
+    let oldest = window.last()?;
+    Some(Mutation::InboxTrim {
+        owner,
+        through: PostId(oldest.0.checked_sub(1)?),
+    })
 }
 
 fn collect_author<S: GraphStore + PostStore + ?Sized>(

@@ -1754,3 +1754,117 @@ proptest! {
         }
     }
 }
+
+/// Found by the crash test (seed 20261129): a copy of the newest `cap`
+/// posts of a listing into an inbox (here the group's posts when a member
+/// joins) left the older ones out with no floor below the copy, so once a
+/// copied entry was retracted the read went on into older entries past the
+/// hole, and the posts in it never showed.
+#[test]
+fn a_copied_window_leaves_no_hole_a_retraction_can_uncover() {
+    let e = engine(Config {
+        inbox_cap: 3,
+        backfill_posts: 0,
+        inactive_after_ms: None,
+        ..small()
+    });
+    let [owner, member] = users(&e, 2)[..] else {
+        unreachable!()
+    };
+    e.follow(member, owner).expect("follow");
+    let public = e.post(owner, "for everyone").expect("post");
+    let group = e.create_group(owner, "inner").expect("group");
+    let posts: Vec<PostId> = (0..5)
+        .map(|i| {
+            e.post_to_group(owner, group.id, &format!("inner {i}"))
+                .expect("group post")
+                .id
+        })
+        .collect();
+    e.wait_for_fanout().expect("fan-out");
+    e.add_member(owner, group.id, member).expect("join");
+    e.delete_post(owner, posts[4]).expect("delete");
+    e.wait_for_fanout().expect("fan-out");
+    let want = vec![posts[3], posts[2], posts[1], posts[0], public.id];
+    assert_eq!(home_ids(&e, member), want);
+    let report = e.check().expect("check");
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+/// The same for the rebuild of a reader fan-out skipped: it writes the
+/// newest `cap` entries, and the inbox may lack what is older.
+#[test]
+fn a_rebuilt_inbox_keeps_its_contract_after_a_retraction() {
+    let e = engine(Config {
+        inbox_cap: 3,
+        backfill_posts: 0,
+        ..small()
+    });
+    let [author, reader] = users(&e, 2)[..] else {
+        unreachable!()
+    };
+    e.follow(reader, author).expect("follow");
+    // The reader has never read: fan-out skips them.
+    let posts: Vec<PostId> = (0..5)
+        .map(|i| e.post(author, &format!("p{i}")).expect("post").id)
+        .collect();
+    e.wait_for_fanout().expect("fan-out");
+    let all: Vec<PostId> = posts.iter().rev().copied().collect();
+    assert_eq!(home_ids(&e, reader), all, "the rebuild and the pull agree");
+    e.delete_post(author, posts[4]).expect("delete");
+    e.delete_post(author, posts[3]).expect("delete");
+    e.wait_for_fanout().expect("fan-out");
+    let report = e.check().expect("check");
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(home_ids(&e, reader), all[2..].to_vec());
+}
+
+/// And for a pull edge turned back to push on read: the newest `cap` of
+/// the author's posts are copied in, and the older ones since the follow
+/// must not be lost behind a later retraction.
+#[test]
+fn a_pull_edge_turned_to_push_leaves_no_hole() {
+    use starling_store::InboxStore;
+    let e = engine(Config {
+        inbox_cap: 3,
+        backfill_posts: 0,
+        inactive_after_ms: None,
+        fanout_policy: starling_core::FanoutPolicy::Rates,
+        ..small()
+    });
+    let [author, reader] = users(&e, 2)[..] else {
+        unreachable!()
+    };
+    e.follow(reader, author).expect("follow");
+    let own = e.post(reader, "mine, older").expect("post");
+    // One-post pages never reach the cap, so these reads trim nothing.
+    let glance = || e.home_timeline(reader, None, 1).expect("home");
+    glance();
+    e.wait_for_fanout().expect("fan-out");
+    // The author posts faster than the reader reads: the edge turns to pull.
+    let posts: Vec<PostId> = (0..5)
+        .map(|i| {
+            let id = e.post(author, &format!("p{i}")).expect("post").id;
+            e.wait_for_fanout().expect("fan-out");
+            id
+        })
+        .collect();
+    let pulled = || {
+        let mut edges = Vec::new();
+        e.backend().pulled(reader, &mut edges).expect("pulled");
+        edges.len()
+    };
+    assert_eq!(pulled(), 1, "a pull edge");
+    // Then the reader reads more: the edge turns back to push on a read.
+    for _ in 0..8 {
+        glance();
+    }
+    assert_eq!(pulled(), 0, "back to push");
+    e.delete_post(author, posts[4]).expect("delete");
+    e.wait_for_fanout().expect("fan-out");
+    let mut want: Vec<PostId> = posts[..4].iter().rev().copied().collect();
+    want.push(own.id);
+    assert_eq!(home_ids(&e, reader), want);
+    let report = e.check().expect("check");
+    assert!(report.is_clean(), "{:?}", report.problems);
+}
