@@ -106,26 +106,19 @@ impl<B: Backend> Shared<B> {
             let [current, ahead] = pages;
             let mut page = self.next_page(&job, audience, size, current)?;
             for _ in 0..PIPELINE {
-                batch.clear();
-                self.plan(&job, current, page, batch);
-                let _device = self.plan_device_updates(&job, current, batch)?;
                 let next = FanoutJob {
                     cursor: page.end,
                     ..job
                 };
+                // The next page is read while this one is planned, written
+                // and published.
                 let (written, read) = std::thread::scope(|s| {
                     let reader = (!page.last)
                         .then(|| s.spawn(|| self.next_page(&next, audience, size, ahead)));
-                    let written = self.write_step(batch, load, split);
+                    let written = self.deliver_page(&job, current, page, load, batch, split);
                     (written, reader.map(|r| r.join()))
                 });
                 written?;
-                self.publish_inbox_changes(batch);
-                let delivered = batch
-                    .iter()
-                    .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
-                self.delivered
-                    .fetch_add(delivered.count() as u64, Ordering::Relaxed);
                 let Some(read) = read else {
                     return Ok(());
                 };
@@ -138,6 +131,30 @@ impl<B: Backend> Shared<B> {
                 }
             }
         }
+    }
+
+    /// Plans one page's batch, writes it as `load` says and publishes what
+    /// it delivered.
+    fn deliver_page(
+        &self,
+        job: &FanoutJob,
+        followers: &[Edge],
+        page: FollowerPage,
+        load: Load,
+        batch: &mut Vec<Mutation>,
+        split: &mut Split,
+    ) -> Result<()> {
+        batch.clear();
+        self.plan(job, followers, page, batch);
+        let _device = self.plan_device_updates(job, followers, batch)?;
+        self.write_step(batch, load, split)?;
+        self.publish_inbox_changes(batch);
+        let delivered = batch
+            .iter()
+            .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
+        self.delivered
+            .fetch_add(delivered.count() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Writes one planned batch as `load` says. In bulk, the inbox entries
