@@ -113,17 +113,23 @@ impl<B: Backend> Shared<B> {
                 // The next page is read while this one is planned, written
                 // and published.
                 let (written, read) = std::thread::scope(|s| {
-                    let reader = (!page.last)
-                        .then(|| s.spawn(|| self.next_page(&next, audience, size, ahead)));
+                    let reader = (!page.last).then(|| {
+                        std::thread::Builder::new()
+                            .name("starling-scan".to_owned())
+                            .spawn_scoped(s, || self.next_page(&next, audience, size, ahead))
+                    });
                     let written = self.deliver_page(&job, current, page, load, batch, split);
-                    (written, reader.map(|r| r.join()))
+                    (written, reader.map(|r| r.map(|handle| handle.join())))
                 });
                 written?;
                 let Some(read) = read else {
                     return Ok(());
                 };
-                page =
-                    read.map_err(|_| Error::Internal("fan-out page reader panicked".to_owned()))??;
+                page = read
+                    .map_err(|e| {
+                        Error::Internal(format!("cannot start a fan-out page reader: {e}"))
+                    })?
+                    .map_err(|_| Error::Internal("fan-out page reader panicked".to_owned()))??;
                 std::mem::swap(current, ahead);
                 job = next;
                 if self.stopping.load(Ordering::SeqCst) {
