@@ -7,7 +7,9 @@
 //! moment (often in the middle of a large fan-out), then reopen the database
 //! and check that
 //!
-//! - every acknowledged write is there, and the one in flight is whole or absent;
+//! - every acknowledged write is there, and the one in flight is whole or absent
+//!   (an account deletion in flight whose mark was stored is finished by
+//!   calling it again, as an application would);
 //! - every pending fan-out job completes;
 //! - every list, count and timeline equals the reference model replayed from
 //!   the log, and every inbox equals its rebuild from the ground truth
@@ -241,7 +243,8 @@ fn child(dir: &Path, seed: u64, durability: Sync) -> Result<()> {
 /// hundreds of members); users 0 to 3 protect their accounts now and then,
 /// and follows of a protected account become requests, approved or denied
 /// (user 0 collects many while protected, so its unprotect approves them
-/// in many batches, and kills land in the middle); some input is bad.
+/// in many batches, and kills land in the middle); now and then an account
+/// is deleted; some input is bad.
 fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
     let (users, posts) = (h.user_ids().len(), h.post_ids().len());
     let groups = h.model().group_count();
@@ -257,7 +260,7 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         return Op::CreateUser(name);
     }
     let protector = |rng: &mut StdRng| rng.random_range(0..4usize);
-    match rng.random_range(0..142) {
+    match rng.random_range(0..143) {
         0..30 if h.model().is_protected(0) => Op::RequestFollow(user(rng), 0),
         0..30 => Op::Follow(user(rng), 0),
         30..45 => Op::Follow(user(rng), user(rng)),
@@ -303,6 +306,9 @@ fn next_op(rng: &mut StdRng, h: &Harness<RocksBackend>) -> Op {
         }),
         134..136 => Op::Unprotect(protector(rng)),
         136..140 => Op::RequestFollow(user(rng), protector(rng)),
+        // Seldom, and never users 0 to 3: a deletion is many batches, and
+        // kills land in the middle of them.
+        142 => Op::DeleteAccount(rng.random_range(4..users.max(4) + 1)),
         which => {
             let a = protector(rng);
             let asking = h.model().requesters(a);
