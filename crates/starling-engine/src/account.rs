@@ -10,7 +10,9 @@
 //!    every operation by it or naming it is refused with
 //!    [`Error::AccountDeleted`] (the opening of every operation checks the
 //!    mark), its name is reserved for [`starling_core::Config::name_hold_ms`], and
-//!    conversations with it stay readable by the other side.
+//!    conversations with it stay readable by the other side. Its live
+//!    subscriptions end (each reads what was queued, then the end); so
+//!    does one taken in the moment before the mark, at step 7.
 //! 2. Its posts and reposts: each live one becomes a tombstone (one batch
 //!    per post, as [`Engine::delete_post`] writes it, under the author's
 //!    and the post's stripes). A pending fan-out job of one is turned into
@@ -86,6 +88,8 @@ impl<B: Backend> Engine<B> {
         }
         s.check_writable()?;
         let at = s.mark_deleted(user, now_ms)?;
+        // No new subscription is taken from here on; the live ones end.
+        s.hub.end_user(user);
         s.retract_posts(user)?;
         s.drop_followers(user)?;
         s.drop_followees(user)?;
@@ -94,6 +98,8 @@ impl<B: Backend> Engine<B> {
         s.leave_groups(user)?;
         s.drop_groups(user)?;
         s.drop_direct(user)?;
+        // One taken in the moment before the mark ends too.
+        s.hub.end_user(user);
         s.write(
             &[
                 Mutation::InboxTrim {

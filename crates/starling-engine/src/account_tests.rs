@@ -6,7 +6,9 @@ use starling_core::{Config, Durability, Error, LinkKind, MAX_PAGE_SIZE, PostId, 
 use starling_memstore::{FaultKind, FaultPlan, FaultyBackend, MemBackend};
 use starling_store::{Backend, DirectStore, GraphStore};
 
-use crate::{DELETE_BATCH, Engine};
+use std::time::Duration;
+
+use crate::{DELETE_BATCH, Engine, Event, Subscription};
 
 const N1: &str = "+15555550101";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000";
@@ -290,6 +292,44 @@ fn the_name_is_held_then_free() {
     ));
     let report = e.check().expect("check");
     assert!(report.is_clean(), "{:?}", report.problems);
+}
+
+/// A deleted account's live subscriptions end (what was queued first is
+/// still read); another user's go on, and no new one can be taken.
+#[test]
+fn the_deleted_accounts_subscriptions_end() {
+    let e = engine_over(MemBackend::new());
+    let [ada, bob] = ids(&e, &["ada", "bob"])[..] else {
+        unreachable!()
+    };
+    e.follow(ada, bob).expect("follow");
+    e.follow(bob, ada).expect("follow");
+    let (mine, again, theirs) = (
+        e.subscribe(ada).expect("subscribe"),
+        e.subscribe(ada).expect("subscribe"),
+        e.subscribe(bob).expect("subscribe"),
+    );
+    let post = e.post(bob, "before").expect("post").id;
+    e.wait_for_fanout().expect("fan-out");
+    e.delete_account(ada).expect("delete");
+    // Every event until the end, or until a wait for the next one runs out.
+    let events = |sub: &Subscription| {
+        let mut got = Vec::new();
+        while let Some(event) = sub.recv_timeout(Duration::from_millis(500)) {
+            got.push(event);
+        }
+        got
+    };
+    for sub in [&mine, &again] {
+        assert_eq!(events(sub), vec![Event::TimelineAdded { post }]);
+        assert!(sub.is_closed(), "the deleted account's stream ended");
+    }
+    assert!(!theirs.is_closed(), "another user's stream goes on");
+    let later = e.post(bob, "still here").expect("post").id;
+    e.wait_for_fanout().expect("fan-out");
+    assert!(events(&theirs).contains(&Event::TimelineAdded { post: later }));
+    assert!(!theirs.is_closed());
+    assert!(matches!(e.subscribe(ada), Err(Error::AccountDeleted(_))));
 }
 
 #[test]

@@ -81,6 +81,9 @@ struct Signal {
     lagged: AtomicBool,
     /// The task awaiting this subscription, woken on publish and on close.
     waker: AtomicWaker,
+    /// Set when the hub let go of this subscription alone (its user's
+    /// account was deleted).
+    ended: AtomicBool,
 }
 
 /// The hub's end of one subscription: the only sender of its queue, so
@@ -180,6 +183,22 @@ impl Hub {
         }
     }
 
+    /// Ends every subscription of `user`, as [`Hub::close`] ends them all:
+    /// each reads what is queued, then sees the end.
+    pub(crate) fn end_user(&self, user: UserId) {
+        let slots = {
+            let mut subscribers = self.subscribers.write();
+            let slots = subscribers.remove(&user).unwrap_or_default();
+            self.count.fetch_sub(slots.len(), Ordering::Relaxed);
+            slots
+        };
+        for Slot { tx, signal, .. } in slots {
+            signal.ended.store(true, Ordering::SeqCst);
+            drop(tx);
+            signal.waker.wake();
+        }
+    }
+
     fn unsubscribe(&self, user: UserId, id: u64) {
         let mut subscribers = self.subscribers.write();
         if let Some(slots) = subscribers.get_mut(&user) {
@@ -241,10 +260,11 @@ impl Subscription {
         self.next_ready().flatten()
     }
 
-    /// Whether the subscription has ended: the engine closed and every
-    /// event queued before that was received. No event comes after.
+    /// Whether the subscription has ended: the engine closed (or the
+    /// user's account was deleted) and every event queued before that was
+    /// received. No event comes after.
     pub fn is_closed(&self) -> bool {
-        self.hub.closed.load(Ordering::SeqCst)
+        (self.hub.closed.load(Ordering::SeqCst) || self.signal.ended.load(Ordering::SeqCst))
             && self.rx.is_empty()
             && !self.signal.lagged.load(Ordering::SeqCst)
     }
