@@ -406,7 +406,8 @@ async fn suggestions(
 /// `timeline` (data `{"post": "<id>"}`), `retract`, `mention`, `device`
 /// (queued for the phone), `message` (`{"from", "message"}`), and
 /// `lagged` when events were dropped because this client fell behind (it
-/// should re-read its timeline). The stream ends at shutdown.
+/// should re-read its timeline). The stream ends at shutdown, and when the
+/// account is deleted.
 ///
 /// The engine's subscription is the stream itself: each event is taken
 /// from its queue when the connection can take it (a client that falls
