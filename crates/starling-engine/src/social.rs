@@ -153,30 +153,16 @@ impl<B: Backend> Engine<B> {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<GroupPage> {
-        check_page_size(limit)?;
-        let after = cursor.map(Cursor::as_users).transpose()?;
-        let s = self.shared.known(&[member])?;
-        let mut links = Vec::with_capacity(limit + 1);
-        s.backend.links(
-            LinkKind::MemberOf,
-            member.0,
-            after.map(|g| g.0),
-            limit + 1,
-            &mut links,
-        )?;
-        let more = links.len() > limit;
-        links.truncate(limit);
-        let next = if more {
-            links.last().map(|&(g, _)| Cursor::users(UserId(g)))
-        } else {
-            None
-        };
-        let mut groups = Vec::with_capacity(links.len());
-        for &(id, _) in &links {
+        let page = self.link_page(LinkKind::MemberOf, member, cursor, limit)?;
+        let mut groups = Vec::with_capacity(page.users.len());
+        for id in &page.users {
             // Deleted between the listing and now: skipped.
-            groups.extend(s.backend.group(GroupId(id))?);
+            groups.extend(self.shared.backend.group(GroupId(id.0))?);
         }
-        Ok(GroupPage { groups, next })
+        Ok(GroupPage {
+            groups,
+            next: page.next,
+        })
     }
 
     /// Adds `member` to the owner's group. A member who follows the owner
