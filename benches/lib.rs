@@ -22,8 +22,10 @@ pub fn author_with_followers(followers: u64, config: Config) -> Result<Fixture> 
     })?;
     let backend = RocksBackend::open(dir.path(), &config)?;
     let author = load_followers(&backend, followers)?;
-    // A large follower list lives in table files, not the memtable.
+    // A large follower list lives in table files, not the memtable, and
+    // the load's background work is done before anything is timed.
     backend.flush()?;
+    backend.wait_for_compactions()?;
     Ok(Fixture {
         engine: GenericEngine::with_backend(backend, config)?,
         author,

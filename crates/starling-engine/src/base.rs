@@ -195,13 +195,10 @@ impl<B: Backend> Shared<B> {
         })
     }
 
-    /// Loads inbox entries in bulk ([`Backend::apply_bulk_inbox`]); a
-    /// failure poisons the engine, as a failed [`Shared::write`] does.
-    pub(crate) fn write_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
-        self.check_writable()?;
-        self.backend.apply_bulk_inbox(entries).inspect_err(|_| {
-            self.poisoned.store(true, Ordering::SeqCst);
-        })
+    /// `result`, a failure of which poisons the engine, as a failed
+    /// [`Shared::write`] does: for the steps of a bulk load.
+    pub(crate) fn poisoning<T>(&self, result: Result<T>) -> Result<T> {
+        result.inspect_err(|_| self.poisoned.store(true, Ordering::SeqCst))
     }
 
     /// The opening of a read: every user it names exists
@@ -268,6 +265,18 @@ impl<B: Backend> Shared<B> {
             Some(p) if p.deleted => Err(Error::PostDeleted(id)),
             Some(p) => Ok(p),
         }
+    }
+
+    /// Publishes each inbox entry loaded in bulk to its owner.
+    pub(crate) fn publish_inbox_entries(&self, entries: &[(UserId, InboxEntry)]) {
+        if self.hub.is_empty() {
+            return;
+        }
+        self.hub.publish(
+            entries
+                .iter()
+                .map(|(owner, e)| (*owner, Event::TimelineAdded { post: e.post })),
+        );
     }
 
     /// Publishes the inbox entries `batch` added and removed.

@@ -12,9 +12,9 @@ use starling_core::{
     Audience, DeliveryId, DeliveryKind, DeviceDelivery, Durability, Edge, Error, FanoutJob,
     FanoutPolicy, InboxEntry, JobKind, Mutation, PostId, Result, UserId, device_text, utc_day,
 };
-use starling_inbox::{Delivery, FollowerPage, job_audience, next_followers, plan_step};
+use starling_inbox::{Delivery, FollowerPage, Plan, job_audience, next_followers, plan_step};
 use starling_log::unix_millis;
-use starling_store::Backend;
+use starling_store::{Backend, InboxLoad};
 
 use crate::base::Shared;
 
@@ -26,18 +26,48 @@ const PIPELINE: usize = 16;
 enum Load {
     /// Each batch is one buffered write.
     Batch,
-    /// Each batch's inbox entries are loaded first with
-    /// [`Backend::apply_bulk_inbox`], then the rest of the batch (the job's
-    /// cursor last of all) is one buffered write.
+    /// The inbox entries of a hold's batches are one bulk load
+    /// ([`Backend::bulk_inbox_load`]), finished at the hold's end; then the
+    /// rest of those batches (the job's cursor last of all) is one
+    /// buffered write.
     Bulk,
 }
 
-/// A worker's buffers for splitting a batch into its bulk-loaded inbox
-/// entries and the rest, reused across batches and jobs.
+/// A worker's buffers for the batches of one hold in bulk: the rest of
+/// each batch, written after the load's finish, and the entries loaded,
+/// kept for live subscribers when there are any. Reused across holds.
 #[derive(Default)]
 struct Split {
     entries: Vec<(UserId, InboxEntry)>,
     rest: Vec<Mutation>,
+    /// Changes delivered in the hold, counted when it is written.
+    delivered: u64,
+}
+
+/// The changes a batch delivers: all but its job's cursor.
+fn delivered(batch: &[Mutation]) -> usize {
+    batch
+        .iter()
+        .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)))
+        .count()
+}
+
+impl Plan for Split {
+    fn push(&mut self, m: Mutation) {
+        self.rest.push(m);
+    }
+
+    fn put(&mut self, owner: UserId, entry: InboxEntry) {
+        self.entries.push((owner, entry));
+    }
+}
+
+impl Split {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.rest.clear();
+        self.delivered = 0;
+    }
 }
 
 impl<B: Backend> Shared<B> {
@@ -103,8 +133,14 @@ impl<B: Backend> Shared<B> {
             let Some(mut job) = self.backend.job(post)? else {
                 return Ok(());
             };
+            split.clear();
+            let mut bulk = match load {
+                Load::Bulk => Some(self.poisoning(self.backend.bulk_inbox_load())?),
+                Load::Batch => None,
+            };
             let [current, ahead] = pages;
             let mut page = self.next_page(&job, audience, size, current)?;
+            let mut done = false;
             for _ in 0..PIPELINE {
                 let next = FanoutJob {
                     cursor: page.end,
@@ -118,12 +154,14 @@ impl<B: Backend> Shared<B> {
                             .name("starling-scan".to_owned())
                             .spawn_scoped(s, || self.next_page(&next, audience, size, ahead))
                     });
-                    let written = self.deliver_page(&job, current, page, load, batch, split);
+                    let written =
+                        self.deliver_page(&job, current, page, bulk.as_deref_mut(), batch, split);
                     (written, reader.map(|r| r.map(|handle| handle.join())))
                 });
                 written?;
                 let Some(read) = read else {
-                    return Ok(());
+                    done = true;
+                    break;
                 };
                 page = read
                     .map_err(|e| {
@@ -133,56 +171,70 @@ impl<B: Backend> Shared<B> {
                 std::mem::swap(current, ahead);
                 job = next;
                 if self.stopping.load(Ordering::SeqCst) {
-                    return Ok(());
+                    done = true;
+                    break;
                 }
+            }
+            if let Some(bulk) = bulk {
+                self.finish_bulk(bulk, split)?;
+            }
+            if done {
+                return Ok(());
             }
         }
     }
 
-    /// Plans one page's batch, writes it as `load` says and publishes what
-    /// it delivered.
+    /// Plans one page's batch and writes it: at once, publishing what it
+    /// delivered; or in bulk, adding its inbox entries to `bulk` and
+    /// keeping the rest for [`Shared::finish_bulk`]. Device texts are
+    /// written at once either way, under the lock their day's counts were
+    /// read under (a job resumed after a crash finds them queued already).
     fn deliver_page(
         &self,
         job: &FanoutJob,
         followers: &[Edge],
         page: FollowerPage,
-        load: Load,
+        bulk: Option<&mut (dyn InboxLoad + '_)>,
         batch: &mut Vec<Mutation>,
         split: &mut Split,
     ) -> Result<()> {
         batch.clear();
-        self.plan(job, followers, page, batch);
-        let _device = self.plan_device_updates(job, followers, batch)?;
-        self.write_step(batch, load, split)?;
-        self.publish_inbox_changes(batch);
-        let delivered = batch
-            .iter()
-            .filter(|m| !matches!(m, Mutation::PutJob(_) | Mutation::DeleteJob(_)));
-        self.delivered
-            .fetch_add(delivered.count() as u64, Ordering::Relaxed);
+        let Some(bulk) = bulk else {
+            self.plan(job, followers, page, batch);
+            let _device = self.plan_device_updates(job, followers, batch)?;
+            self.write(batch, Durability::Buffered)?;
+            self.publish_inbox_changes(batch);
+            self.delivered
+                .fetch_add(delivered(batch) as u64, Ordering::Relaxed);
+            return Ok(());
+        };
+        let (entries, rest) = (split.entries.len(), split.rest.len());
+        self.plan(job, followers, page, split);
+        self.poisoning(bulk.add(&split.entries[entries..]))?;
+        split.delivered += (split.entries.len() - entries + delivered(&split.rest[rest..])) as u64;
+        if self.hub.is_empty() {
+            split.entries.truncate(entries);
+        }
+        if let Some(_device) = self.plan_device_updates(job, followers, batch)?
+            && !batch.is_empty()
+        {
+            self.write(batch, Durability::Buffered)?;
+            split.delivered += batch.len() as u64;
+        }
         Ok(())
     }
 
-    /// Writes one planned batch as `load` says. In bulk, the inbox entries
-    /// go first and the rest of the batch, with the job's cursor, after
-    /// them: a crash between the two resumes at the old cursor and loads
-    /// the same keys again, which is idempotent.
-    fn write_step(&self, batch: &[Mutation], load: Load, split: &mut Split) -> Result<()> {
-        if load == Load::Batch {
-            return self.write(batch, Durability::Buffered);
-        }
-        split.entries.clear();
-        split.rest.clear();
-        for m in batch {
-            match m {
-                Mutation::InboxPut { owner, entry } => split.entries.push((*owner, *entry)),
-                other => split.rest.push(other.clone()),
-            }
-        }
-        if !split.entries.is_empty() {
-            self.write_bulk_inbox(&split.entries)?;
-        }
-        self.write(&split.rest, Durability::Buffered)
+    /// Ends a hold in bulk: the load's finish stores its entries, then the
+    /// rest of its batches is written, the job's cursor with it (a crash
+    /// between the two resumes at the old cursor and loads the same keys
+    /// again, which is idempotent), then what it delivered is published.
+    fn finish_bulk(&self, bulk: Box<dyn InboxLoad + '_>, split: &mut Split) -> Result<()> {
+        self.check_writable()?;
+        self.poisoning(bulk.finish())?;
+        self.write(&split.rest, Durability::Buffered)?;
+        self.publish_inbox_entries(&split.entries);
+        self.delivered.fetch_add(split.delivered, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Reads the next page of `job`'s walk: the author's followers (or the
@@ -202,13 +254,7 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Plans one batch: the policy decides per follower.
-    fn plan(
-        &self,
-        job: &FanoutJob,
-        followers: &[Edge],
-        page: FollowerPage,
-        batch: &mut Vec<Mutation>,
-    ) {
+    fn plan(&self, job: &FanoutJob, followers: &[Edge], page: FollowerPage, out: &mut impl Plan) {
         let now = unix_millis();
         let author_rate = self.activity.post_rate(job.author, now);
         let inactive_after = self.config.inactive_after_ms;
@@ -224,7 +270,7 @@ impl<B: Backend> Shared<B> {
                 Delivery::Push
             }
         };
-        plan_step(job, followers, page, decide, batch);
+        plan_step(job, followers, page, decide, out);
     }
 
     /// Whether anyone has device updates on for `author`.

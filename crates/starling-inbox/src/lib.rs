@@ -48,6 +48,24 @@ pub enum Delivery {
     Pull,
 }
 
+/// Where a plan goes: a batch of mutations, or a sink that keeps inbox
+/// puts apart (a bulk load's entries) from the rest.
+pub trait Plan {
+    /// Adds a mutation.
+    fn push(&mut self, m: Mutation);
+
+    /// Adds an inbox put; by default as [`Mutation::InboxPut`].
+    fn put(&mut self, owner: UserId, entry: InboxEntry) {
+        self.push(Mutation::InboxPut { owner, entry });
+    }
+}
+
+impl Plan for Vec<Mutation> {
+    fn push(&mut self, m: Mutation) {
+        Vec::push(self, m);
+    }
+}
+
 /// Plans one batch of a fan-out job over `followers` (a page in id order,
 /// after the job's cursor), then advances the job to the page's last
 /// follower, or deletes it when `last_page`.
@@ -61,7 +79,7 @@ pub fn plan_step(
     followers: &[Edge],
     page: FollowerPage,
     decide: impl Fn(&Edge) -> Delivery,
-    out: &mut Vec<Mutation>,
+    out: &mut impl Plan,
 ) {
     match job.kind {
         JobKind::Deliver => {
@@ -70,13 +88,13 @@ pub fn plan_step(
                 .filter(|e| e.since < job.post && e.mode == EdgeMode::Push)
             {
                 match decide(e) {
-                    Delivery::Push => out.push(Mutation::InboxPut {
-                        owner: e.user,
-                        entry: InboxEntry {
+                    Delivery::Push => out.put(
+                        e.user,
+                        InboxEntry {
                             post: job.post,
                             author: job.author,
                         },
-                    }),
+                    ),
                     Delivery::Skip => {}
                     Delivery::Pull => out.push(Mutation::SetEdgeMode {
                         follower: e.user,
@@ -87,24 +105,25 @@ pub fn plan_step(
                 }
             }
         }
-        JobKind::Retract => out.extend(followers.iter().map(|e| Mutation::InboxDelete {
-            owner: e.user,
-            post: job.post,
-        })),
+        JobKind::Retract => {
+            for e in followers {
+                out.push(Mutation::InboxDelete {
+                    owner: e.user,
+                    post: job.post,
+                });
+            }
+        }
         // Device updates are planned by the engine; no inbox changes.
         JobKind::Device => {}
         JobKind::Promote => {
-            out.extend(
-                followers
-                    .iter()
-                    .filter(|e| e.mode == EdgeMode::Push)
-                    .map(|e| Mutation::SetEdgeMode {
-                        follower: e.user,
-                        followee: job.author,
-                        since: e.since,
-                        mode: EdgeMode::Pull,
-                    }),
-            );
+            for e in followers.iter().filter(|e| e.mode == EdgeMode::Push) {
+                out.push(Mutation::SetEdgeMode {
+                    follower: e.user,
+                    followee: job.author,
+                    since: e.since,
+                    mode: EdgeMode::Pull,
+                });
+            }
             if page.last {
                 out.push(Mutation::SetAuthorMode {
                     author: job.author,

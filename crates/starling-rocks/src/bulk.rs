@@ -1,6 +1,15 @@
-//! Bulk inbox loads: the inbox entries of a fan-out batch written as one
-//! sorted table file, with the inbox family's options, and ingested whole,
-//! past the memtable and the write-ahead log.
+//! Bulk inbox loads: the inbox entries of a fan-out walk written as one
+//! sorted table file, with the inbox family's options (uncompressed), and
+//! ingested whole, past the memtable and the write-ahead log.
+//!
+//! A load takes its entries in parts (the pages of one hold of the
+//! author's lock) and writes them on to one file while they come in key
+//! order, as the pages of a walk do; a part that does not starts a new
+//! file, and the files are ingested one after the other, so the later of
+//! two entries for one key wins. One file a walk, not one a page: each
+//! lands in level 0 (see below), and fewer, larger files there are less
+//! for compaction to merge and keep loads from falling back to the
+//! memtable.
 //!
 //! Ingestion keeps the order of writes. The file is ingested with RocksDB's
 //! default global sequence number assignment (never `ingest_behind`): it
@@ -12,10 +21,11 @@
 //! Ingestion syncs the file and the manifest before it returns, so the
 //! entries are on stable storage before the job's cursor, written after
 //! them, can be. Staged files live in a folder of their own inside the
-//! database folder; a file staged and never ingested (a crash between the
-//! two) is removed at the next open, and the job it belonged to resumes at
-//! its cursor and stages it again: nothing lost, and since entries are
-//! keyed by (owner, post), nothing doubled.
+//! database folder; a load dropped unfinished removes its files, a file
+//! staged and never ingested (a crash between the two) is removed at the
+//! next open, and the job it belonged to resumes at its cursor and stages
+//! it again: nothing lost, and since entries are keyed by (owner, post),
+//! nothing doubled.
 //!
 //! A load ingests only while the inbox family's level 0 holds fewer than
 //! [`BULK_LEVEL0_LIMIT`] files. A file whose keys overlap the tree's (the
@@ -31,7 +41,7 @@ use std::sync::atomic::Ordering;
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 use starling_core::{Durability, InboxEntry, Mutation, Result, UserId, codec};
-use starling_store::Backend;
+use starling_store::{Backend, InboxLoad};
 
 use crate::db::{RocksBackend, staging_error as io, storage};
 use crate::families::INBOX;
@@ -71,42 +81,24 @@ fn in_key_order(entries: &[(UserId, InboxEntry)]) -> Cow<'_, [(UserId, InboxEntr
 }
 
 impl RocksBackend {
-    /// Stores `entries` as inbox puts through an ingested table file, or
-    /// through the memtable while level 0 is full (see the module's
-    /// documentation).
+    /// Stores `entries` as inbox puts: a load of one part.
     pub(crate) fn bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        if self.inbox_level0_files()? >= BULK_LEVEL0_LIMIT {
-            let batch: Vec<Mutation> = entries
-                .iter()
-                .map(|&(owner, entry)| Mutation::InboxPut { owner, entry })
-                .collect();
-            return self.apply(&batch, Durability::Buffered);
-        }
-        let entries = in_key_order(entries);
-        let files = self.stage_inbox(&entries)?;
-        let mut file_bytes = 0;
-        for file in &files {
-            file_bytes += std::fs::metadata(file).map_err(io)?.len();
-        }
-        let ingested = self.ingest_inbox(&files);
-        // Ingestion moved the files in (or failed): the staged names go.
-        for file in &files {
-            match std::fs::remove_file(file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound && ingested.is_ok() => {
-                    return Err(io(e));
-                }
-                _ => {}
-            }
-        }
-        ingested?;
-        self.bulk_logical
-            .fetch_add(entries.len() as u64 * ENTRY_BYTES, Ordering::Relaxed);
-        self.bulk_file_bytes
-            .fetch_add(file_bytes, Ordering::Relaxed);
-        Ok(())
+        let mut load = self.inbox_load()?;
+        load.add(entries)?;
+        Box::new(load).finish()
+    }
+
+    /// A new bulk load: through a table file, or through the memtable
+    /// while level 0 is full (see the module's documentation).
+    pub(crate) fn inbox_load(&self) -> Result<InboxFileLoad<'_>> {
+        Ok(InboxFileLoad {
+            memtable: self.inbox_level0_files()? >= BULK_LEVEL0_LIMIT,
+            db: self,
+            open: None,
+            files: Vec::new(),
+            file_bytes: 0,
+            entries: 0,
+        })
     }
 
     /// Files in the inbox family's level 0.
@@ -116,40 +108,6 @@ impl RocksBackend {
             .property_int_value_cf(self.cf(INBOX), "rocksdb.num-files-at-level0")
             .map_err(storage)?
             .unwrap_or(0))
-    }
-
-    /// Writes `entries` in key order (of two with the same key, the
-    /// later) to a new table file in the staging folder, and returns its
-    /// path (none for no entries). One file a load: each lands in level 0
-    /// when its keys overlap the tree's, so fewer files mean less work for
-    /// compaction and no write stall from a pile of them.
-    pub(crate) fn stage_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<Vec<PathBuf>> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let entries = in_key_order(entries);
-        std::fs::create_dir_all(&self.staging).map_err(io)?;
-        Ok(vec![self.stage_file(&entries)?])
-    }
-
-    /// Writes entries in strictly increasing key order to a new table file
-    /// (synced by the writer's finish).
-    fn stage_file(&self, entries: &[(UserId, InboxEntry)]) -> Result<PathBuf> {
-        let n = self.staged.fetch_add(1, Ordering::Relaxed);
-        let path = self.staging.join(format!("inbox-{n}.sst"));
-        let mut writer = SstFileWriter::create(&self.inbox_opts);
-        let written = (|| {
-            writer.open(&path)?;
-            for e in entries {
-                writer.put(key(e), codec::encode_inbox_value(e.1.author))?;
-            }
-            writer.finish()
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&path);
-            return Err(storage(e));
-        }
-        Ok(path)
     }
 
     /// Ingests staged table files into the inbox family, all or none,
@@ -167,10 +125,135 @@ impl RocksBackend {
     }
 }
 
+/// A table file being written: its writer, its path and its last key.
+struct OpenFile<'a> {
+    writer: SstFileWriter<'a>,
+    path: PathBuf,
+    last: [u8; 16],
+}
+
+/// A bulk load of inbox entries in parts: each part written on to one
+/// table file while parts come in key order (the pages of a fan-out
+/// walk), a new file when one does not; the files ingested at
+/// [`InboxLoad::finish`]. One file for a whole walk means one file in
+/// level 0 for compaction to merge, not one a page.
+pub(crate) struct InboxFileLoad<'a> {
+    db: &'a RocksBackend,
+    /// Level 0 was full when the load began: each part goes through the
+    /// memtable when it is added.
+    memtable: bool,
+    open: Option<OpenFile<'a>>,
+    /// Files written whole, in the order they are to be ingested.
+    files: Vec<PathBuf>,
+    file_bytes: u64,
+    entries: u64,
+}
+
+impl<'a> InboxFileLoad<'a> {
+    /// Finishes the open file (the writer syncs it), if any.
+    fn close(&mut self) -> Result<()> {
+        if let Some(OpenFile {
+            mut writer, path, ..
+        }) = self.open.take()
+        {
+            // Listed first, so that a failed file is removed with the rest.
+            self.files.push(path.clone());
+            writer.finish().map_err(storage)?;
+            self.file_bytes += std::fs::metadata(&path).map_err(io)?.len();
+        }
+        Ok(())
+    }
+
+    /// A new table file in the staging folder.
+    fn create(db: &'a RocksBackend) -> Result<OpenFile<'a>> {
+        std::fs::create_dir_all(&db.staging).map_err(io)?;
+        let n = db.staged.fetch_add(1, Ordering::Relaxed);
+        let path = db.staging.join(format!("inbox-{n}.sst"));
+        let writer = SstFileWriter::create(&db.inbox_opts);
+        if let Err(e) = writer.open(&path) {
+            let _ = std::fs::remove_file(&path);
+            return Err(storage(e));
+        }
+        Ok(OpenFile {
+            writer,
+            path,
+            last: [0; 16],
+        })
+    }
+}
+
+impl InboxLoad for InboxFileLoad<'_> {
+    fn add(&mut self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        if self.memtable {
+            let batch: Vec<Mutation> = entries
+                .iter()
+                .map(|&(owner, entry)| Mutation::InboxPut { owner, entry })
+                .collect();
+            return self.db.apply(&batch, Durability::Buffered);
+        }
+        let entries = in_key_order(entries);
+        let (Some(first), Some(last)) = (entries.first().map(key), entries.last().map(key)) else {
+            return Ok(());
+        };
+        if self.open.as_ref().is_some_and(|f| first <= f.last) {
+            self.close()?;
+        }
+        let file = match &mut self.open {
+            Some(file) => file,
+            None => self.open.insert(InboxFileLoad::create(self.db)?),
+        };
+        for e in entries.iter() {
+            file.writer
+                .put(key(e), codec::encode_inbox_value(e.1.author))
+                .map_err(storage)?;
+        }
+        file.last = last;
+        self.entries += entries.len() as u64;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.close()?;
+        // Each file above the one before it: of two for one key, the
+        // later added wins.
+        for file in std::mem::take(&mut self.files) {
+            let ingested = self.db.ingest_inbox(std::slice::from_ref(&file));
+            // Ingestion moved the file in (or failed): the staged name goes.
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound && ingested.is_ok() => {
+                    return Err(io(e));
+                }
+                _ => {}
+            }
+            ingested?;
+        }
+        self.db
+            .bulk_logical
+            .fetch_add(self.entries * ENTRY_BYTES, Ordering::Relaxed);
+        self.db
+            .bulk_file_bytes
+            .fetch_add(self.file_bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for InboxFileLoad<'_> {
+    /// A load dropped unfinished leaves no staged file behind.
+    fn drop(&mut self) {
+        let open = self.open.take().map(|f| f.path);
+        for file in open.into_iter().chain(self.files.drain(..)) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use starling_core::{Config, Durability, InboxEntry, Mutation, PostId, UserId};
-    use starling_store::{Backend, InboxStore};
+    use starling_store::{Backend, InboxLoad, InboxStore};
 
     use super::{BULK_LEVEL0_LIMIT, ENTRY_BYTES};
     use crate::RocksBackend;
@@ -210,21 +293,28 @@ mod tests {
         std::fs::read_dir(dir.join(STAGING)).map_or(0, |d| d.count())
     }
 
-    /// A crash after a table file is staged and before it is ingested
-    /// loses nothing that was delivered and leaves nothing behind: the
-    /// reopen removes the file, the entries are absent, and the resumed
-    /// load (the job starting again at its cursor) stores each once.
+    /// A crash after a load's table files are staged and before they are
+    /// ingested loses nothing that was delivered and leaves nothing
+    /// behind: the reopen removes the files, the entries are absent, and
+    /// the resumed load (the job starting again at its cursor) stores each
+    /// once.
     #[test]
     fn a_crash_between_staging_and_ingesting_loses_and_doubles_nothing() {
         let dir = tempfile::tempdir().expect("temp dir");
         let entries = page(50, 300);
         let db = open(dir.path());
-        let files = db.stage_inbox(&entries).expect("staged");
-        assert!(!files.is_empty());
-        assert_eq!(staged_files(dir.path()), files.len());
+        let mut load = db.inbox_load().expect("load");
+        load.add(&entries[..100]).expect("a part");
+        load.add(&entries[100..]).expect("the next part");
+        assert_eq!(staged_files(dir.path()), 1, "parts in key order, one file");
+        load.add(&entries[..10]).expect("a part out of order");
+        load.close().expect("staged");
+        assert_eq!(staged_files(dir.path()), 2, "a part out of order, a file");
+        // The process dies here: nothing finishes or drops the load.
+        std::mem::forget(load);
         drop(db);
         let db = open(dir.path());
-        assert_eq!(staged_files(dir.path()), 0, "the reopen removed the file");
+        assert_eq!(staged_files(dir.path()), 0, "the reopen removed the files");
         assert!(
             inboxes(&db, 300).iter().all(Vec::is_empty),
             "nothing ingested"
@@ -232,6 +322,21 @@ mod tests {
         db.apply_bulk_inbox(&entries).expect("resumed load");
         assert!(inboxes(&db, 300).iter().all(|i| i == &[50]));
         assert_eq!(staged_files(dir.path()), 0, "ingested files leave no copy");
+    }
+
+    /// A load dropped unfinished (its job stopped or failed) removes its
+    /// files at once and stores nothing.
+    #[test]
+    fn a_load_dropped_unfinished_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = open(dir.path());
+        let mut load = db.inbox_load().expect("load");
+        load.add(&page(50, 300)).expect("a part");
+        load.add(&page(40, 5)).expect("a part out of order");
+        assert_eq!(staged_files(dir.path()), 2);
+        drop(load);
+        assert_eq!(staged_files(dir.path()), 0);
+        assert!(inboxes(&db, 300).iter().all(Vec::is_empty));
     }
 
     /// A crash after the ingest and before the cursor is written: the job

@@ -16,6 +16,13 @@ use starling_store::{
 use crate::db::{RocksBackend, storage};
 use crate::families::*;
 
+/// A scan asked for more records than this reads past the block cache:
+/// such a walk (a page of a big author's followers, for a bulk fan-out)
+/// reads each block once, and filling the cache with it would push out
+/// the blocks that short reads come back for, at a cache insertion a
+/// block.
+const LONG_SCAN: usize = 16_384;
+
 impl RocksBackend {
     /// Scans `family` forward from `start` within `user`'s prefix, calling
     /// `each` with (key, value) until it returns false or `limit` is reached.
@@ -33,6 +40,7 @@ impl RocksBackend {
         let mut read = ReadOptions::default();
         read.set_iterate_upper_bound(codec::user_prefix_end(user));
         read.set_prefix_same_as_start(true);
+        read.fill_cache(limit <= LONG_SCAN);
         let mut iter = self.db.raw_iterator_cf_opt(self.cf(family), read);
         iter.seek(start);
         let mut n = 0;

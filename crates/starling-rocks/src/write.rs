@@ -7,7 +7,7 @@ use starling_core::direct_codec as dcodec;
 use starling_core::{
     DirectMutation, Durability, EdgeMode, InboxEntry, Mutation, PostId, Result, Toggle, UserId,
 };
-use starling_store::Backend;
+use starling_store::{Backend, InboxLoad};
 
 use crate::db::{RocksBackend, storage};
 use crate::families::*;
@@ -72,6 +72,11 @@ impl Backend for RocksBackend {
     /// One table file, ingested whole (see `bulk`).
     fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
         self.bulk_inbox(entries)
+    }
+
+    /// Parts in key order written on to one table file (see `bulk`).
+    fn bulk_inbox_load(&self) -> Result<Box<dyn InboxLoad + '_>> {
+        Ok(Box::new(self.inbox_load()?))
     }
 }
 

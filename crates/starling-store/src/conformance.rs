@@ -68,6 +68,7 @@ macro_rules! conformance_tests {
             inbox_pages_newest_first,
             inbox_trim_raises_the_floor,
             bulk_inbox_is_inbox_puts,
+            a_bulk_load_in_parts_is_inbox_puts,
             last_reads_page_in_user_order,
             links_put_delete_and_page,
             link_kinds_are_apart_and_like_counts_are_kept,
@@ -1184,21 +1185,29 @@ pub fn inbox_trim_raises_the_floor<B: Backend>(new: &mut dyn FnMut() -> B) {
     );
 }
 
+/// An inbox entry of `post` by `author`.
+fn entry(post: u64, author: u64) -> InboxEntry {
+    InboxEntry {
+        post: PostId(post),
+        author: UserId(author),
+    }
+}
+
+/// The newest 64 entries of `owner`'s inbox.
+fn inbox_of<B: Backend>(b: &B, owner: u64) -> Vec<InboxEntry> {
+    let mut out = Vec::new();
+    ok::<B, _>(b.inbox(UserId(owner), None, 64, &mut out), "inbox");
+    out
+}
+
 /// [`Backend::apply_bulk_inbox`] stores what the same inbox puts would: in
 /// any order, the later of two for one (owner, post) winning; loading the
 /// same entries again changes nothing; a delete or trim applied after a
 /// load removes what it loaded, and a load after a delete stores again.
 pub fn bulk_inbox_is_inbox_puts<B: Backend>(new: &mut dyn FnMut() -> B) {
     let b = new();
-    let e = |post: u64, author: u64| InboxEntry {
-        post: PostId(post),
-        author: UserId(author),
-    };
-    let inbox = |b: &B, owner: u64| {
-        let mut out = Vec::new();
-        ok::<B, _>(b.inbox(UserId(owner), None, 64, &mut out), "inbox");
-        out
-    };
+    let e = entry;
+    let inbox = inbox_of::<B>;
     ok::<B, _>(b.apply_bulk_inbox(&[]), "an empty load");
     same::<B, _>(inbox(&b, 7), vec![], "after an empty load");
     // Out of order, with one key twice.
@@ -1249,6 +1258,58 @@ pub fn bulk_inbox_is_inbox_puts<B: Backend>(new: &mut dyn FnMut() -> B) {
     );
     same::<B, _>(inbox(&b, 10), vec![e(50, 2)], "loaded after the delete");
     same::<B, _>(inbox(&b, 11), vec![e(50, 2)], "loaded after the put");
+}
+
+/// A bulk load in parts ([`Backend::bulk_inbox_load`]) stores at its
+/// finish what the same parts loaded one by one would: pages in key order,
+/// then a part out of order whose later entries win; a load dropped
+/// unfinished and done again stores each entry once; a delete after the
+/// finish removes what it loaded.
+pub fn a_bulk_load_in_parts_is_inbox_puts<B: Backend>(new: &mut dyn FnMut() -> B) {
+    let b = new();
+    let e = entry;
+    let inbox = inbox_of::<B>;
+    let page = |owners: std::ops::RangeInclusive<u64>, post: u64| -> Vec<_> {
+        owners.map(|o| (UserId(o), e(post, 2))).collect()
+    };
+    let empty = ok::<B, _>(b.bulk_inbox_load(), "an empty load");
+    ok::<B, _>(empty.finish(), "an empty load's finish");
+    // Dropped unfinished, then done again whole.
+    let mut dropped = ok::<B, _>(b.bulk_inbox_load(), "a load");
+    ok::<B, _>(dropped.add(&page(1..=20, 40)), "a part");
+    drop(dropped);
+    let mut load = ok::<B, _>(b.bulk_inbox_load(), "a load");
+    for part in [page(1..=20, 40), page(21..=40, 40), page(41..=45, 40)] {
+        ok::<B, _>(load.add(&part), "a page");
+    }
+    // Out of order: owner 7's entry and a new post for owner 3, twice.
+    ok::<B, _>(
+        load.add(&[
+            (UserId(7), e(40, 9)),
+            (UserId(3), e(41, 5)),
+            (UserId(3), e(41, 6)),
+        ]),
+        "a part out of order",
+    );
+    ok::<B, _>(load.finish(), "the finish");
+    for o in (1..=45).filter(|&o| o != 3 && o != 7) {
+        same::<B, _>(inbox(&b, o), vec![e(40, 2)], "each page's owner once");
+    }
+    same::<B, _>(inbox(&b, 7), vec![e(40, 9)], "the later part wins");
+    same::<B, _>(
+        inbox(&b, 3),
+        vec![e(41, 6), e(40, 2)],
+        "the later entry wins",
+    );
+    apply(
+        &b,
+        &[Mutation::InboxDelete {
+            owner: UserId(21),
+            post: PostId(40),
+        }],
+        "a delete after the load",
+    );
+    same::<B, _>(inbox(&b, 21), vec![], "deleted after the load");
 }
 
 /// Last reads page in user order, the latest write winning.

@@ -86,6 +86,18 @@ pub trait Backend:
         self.apply(&batch, Durability::Buffered)
     }
 
+    /// Starts a bulk load made of several batches of inbox entries, stored
+    /// by [`InboxLoad::finish`] ([`InboxLoad`] says when each part is
+    /// visible). Fan-out loads the pages of one hold of an author's lock
+    /// this way, so a backend that builds a table file per load builds one
+    /// for them all.
+    ///
+    /// The default stores each batch at once with
+    /// [`Backend::apply_bulk_inbox`].
+    fn bulk_inbox_load(&self) -> Result<Box<dyn InboxLoad + '_>> {
+        Ok(Box::new(EachBatch(self)))
+    }
+
     /// Waits until every batch this backend was applying when called has
     /// been applied whole. A backend that applies a batch in parts (a
     /// cluster: slot by slot) lets a reader see some parts without the
@@ -120,5 +132,36 @@ pub trait Backend:
     /// number no other process holds, so two never mint the same id.
     fn post_id_node(&self, configured: u16) -> Result<u16> {
         Ok(configured)
+    }
+}
+
+/// A bulk load of inbox entries in parts ([`Backend::bulk_inbox_load`]).
+///
+/// Entries added are stored as [`Backend::apply_bulk_inbox`] stores them,
+/// by the time [`InboxLoad::finish`] returns: visible, on stable storage
+/// no later than any write applied after it, and newer than every write
+/// applied before it. A part may become visible earlier, when it is added;
+/// so what records the load's end (a job's cursor) is written after
+/// `finish`, and a load dropped unfinished is one to redo from that record
+/// (loading the same entries again changes nothing).
+pub trait InboxLoad {
+    /// Adds entries, in any order; of two for the same (owner, post),
+    /// the later wins.
+    fn add(&mut self, entries: &[(UserId, InboxEntry)]) -> Result<()>;
+
+    /// Stores everything added.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// The default load: each part stored when it is added.
+struct EachBatch<'a, B: ?Sized>(&'a B);
+
+impl<B: Backend + ?Sized> InboxLoad for EachBatch<'_, B> {
+    fn add(&mut self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        self.0.apply_bulk_inbox(entries)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }

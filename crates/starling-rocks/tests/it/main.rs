@@ -397,3 +397,51 @@ fn avatar_reads() {
     );
     engine.close().expect("close");
 }
+
+/// A bulk walk stages one table file a hold of the author's lock, however
+/// many pages the hold runs: 40 followers in pages of two are 20 pages
+/// (and the empty read that ends the walk), two holds of at most 16, two
+/// files ingested; every follower's inbox holds the post once.
+#[test]
+fn a_bulk_walk_ingests_one_file_a_hold() {
+    use starling_store::InboxStore;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::<RocksBackend>::open(
+        dir.path(),
+        Config {
+            // Followers who have never read are delivered to.
+            inactive_after_ms: None,
+            ..config()
+        },
+    )
+    .expect("engine opens");
+    let author = engine.create_user("ada").expect("ada").id;
+    let followers: Vec<UserId> = (0..40)
+        .map(|i| engine.create_user(&format!("f{i}")).expect("user").id)
+        .collect();
+    for &f in &followers {
+        engine.follow(f, author).expect("follow");
+    }
+    let tables = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .expect("listing")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sst"))
+            })
+            .count()
+    };
+    assert_eq!(tables(dir.path()), 0, "nothing flushed or ingested yet");
+    let post = engine.post(author, "to everyone").expect("post").id;
+    engine.wait_for_fanout().expect("fan-out");
+    assert_eq!(tables(dir.path()), 2, "one file a hold");
+    for &f in &followers {
+        let mut inbox = Vec::new();
+        engine
+            .backend()
+            .inbox(f, None, 10, &mut inbox)
+            .expect("inbox");
+        let posts: Vec<_> = inbox.iter().map(|e| e.post).collect();
+        assert_eq!(posts, vec![post], "follower {f:?}");
+    }
+}
