@@ -81,8 +81,8 @@ struct Signal {
     lagged: AtomicBool,
     /// The task awaiting this subscription, woken on publish and on close.
     waker: AtomicWaker,
-    /// Set when the hub let go of this subscription alone (its user's
-    /// account was deleted).
+    /// Set when the hub let go of this subscription (its user's account
+    /// was deleted, or the engine closed).
     ended: AtomicBool,
 }
 
@@ -92,6 +92,17 @@ struct Slot {
     id: u64,
     tx: Sender<Event>,
     signal: Arc<Signal>,
+}
+
+impl Slot {
+    /// Lets go of the subscription: its reader takes what is queued, then
+    /// sees the end. The queue is disconnected first, so that the woken
+    /// task sees it.
+    fn end(self) {
+        self.signal.ended.store(true, Ordering::SeqCst);
+        drop(self.tx);
+        self.signal.waker.wake();
+    }
 }
 
 /// Every subscription, by user.
@@ -176,11 +187,7 @@ impl Hub {
             self.count.store(0, Ordering::Relaxed);
             std::mem::take(&mut *subscribers)
         };
-        for Slot { tx, signal, .. } in slots.into_values().flatten() {
-            // Disconnect first, so that the woken task sees the end.
-            drop(tx);
-            signal.waker.wake();
-        }
+        slots.into_values().flatten().for_each(Slot::end);
     }
 
     /// Ends every subscription of `user`, as [`Hub::close`] ends them all:
@@ -192,11 +199,7 @@ impl Hub {
             self.count.fetch_sub(slots.len(), Ordering::Relaxed);
             slots
         };
-        for Slot { tx, signal, .. } in slots {
-            signal.ended.store(true, Ordering::SeqCst);
-            drop(tx);
-            signal.waker.wake();
-        }
+        slots.into_iter().for_each(Slot::end);
     }
 
     fn unsubscribe(&self, user: UserId, id: u64) {

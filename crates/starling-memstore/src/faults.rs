@@ -11,7 +11,7 @@ use starling_core::{
     Mutation, Post, PostId, Result, StorageError, User, UserId, Username,
 };
 use starling_store::{
-    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxLoad, InboxStore, PostStore,
 };
 
 /// When writes fail.
@@ -123,6 +123,15 @@ impl<B: Backend> Backend for FaultyBackend<B> {
     /// tested; it counts as one write.
     fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
         self.write(|inner| inner.apply_bulk_inbox(entries))
+    }
+
+    /// The inner backend's load in parts; each part and the finish count
+    /// as one write.
+    fn bulk_inbox_load(&self) -> Result<Box<dyn InboxLoad + '_>> {
+        Ok(Box::new(FaultyLoad {
+            backend: self,
+            inner: self.inner.bulk_inbox_load()?,
+        }))
     }
 
     fn settle(&self) -> Result<()> {
@@ -373,5 +382,23 @@ impl<B: DirectStore> DirectStore for FaultyBackend<B> {
     }
     fn device_usage(&self, user: UserId, day: u32) -> Result<starling_core::DeviceUsage> {
         self.inner.device_usage(user, day)
+    }
+}
+
+/// A load of the inner backend whose steps fail as the plan says.
+struct FaultyLoad<'a, B> {
+    backend: &'a FaultyBackend<B>,
+    inner: Box<dyn InboxLoad + 'a>,
+}
+
+impl<B: Backend> InboxLoad for FaultyLoad<'_, B> {
+    fn add(&mut self, entries: &[(UserId, InboxEntry)]) -> Result<()> {
+        let inner = &mut self.inner;
+        self.backend.write(|_| inner.add(entries))
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        let FaultyLoad { backend, inner } = *self;
+        backend.write(|_| inner.finish())
     }
 }
