@@ -1,5 +1,6 @@
 //! Bulk inbox loads: the inbox entries of a fan-out walk written as one
-//! sorted table file, with the inbox family's options (uncompressed), and
+//! sorted table file, with the inbox family's options (but uncompressed and
+//! without a filter: see `RocksBackend::open_with`), and
 //! ingested whole, past the memtable and the write-ahead log.
 //!
 //! A load takes its entries in parts (the pages of one hold of the
