@@ -128,9 +128,9 @@ impl RocksBackend {
             ColumnFamilyDescriptor::new(*name, opts)
         });
         let mut inbox_opts = family_options(INBOX, &cache);
-        // Staged files are written uncompressed: compressing is a sixth of
-        // what building one costs the fan-out worker, and the compaction
-        // that merges the file down out of level 0 compresses its entries.
+        // Staged files are written uncompressed: compressing took about 6%
+        // of the fan-out worker's time, and the compaction that merges the
+        // file down out of level 0 compresses its entries.
         inbox_opts.set_compression_type(rocksdb::DBCompressionType::None);
         inbox_opts.set_bottommost_compression_type(rocksdb::DBCompressionType::None);
         // And without a filter, which is a sixth of the worker's time: a
