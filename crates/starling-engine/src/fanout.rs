@@ -210,6 +210,8 @@ impl<B: Backend> Shared<B> {
         };
         let (entries, rest) = (split.entries.len(), split.rest.len());
         self.plan(job, followers, page, split);
+        // A part may be stored when it is added (a load's default).
+        self.check_writable()?;
         self.poisoning(bulk.add(&split.entries[entries..]))?;
         split.delivered += (split.entries.len() - entries + delivered(&split.rest[rest..])) as u64;
         if self.hub.is_empty() {
