@@ -219,8 +219,9 @@ impl InboxLoad for InboxFileLoad<'_> {
     fn finish(mut self: Box<Self>) -> Result<()> {
         self.close()?;
         // Each file above the one before it: of two for one key, the
-        // later added wins.
-        for file in std::mem::take(&mut self.files) {
+        // later added wins. A file not taken out yet is removed on drop.
+        while !self.files.is_empty() {
+            let file = self.files.remove(0);
             let ingested = self.db.ingest_inbox(std::slice::from_ref(&file));
             // Ingestion moved the file in (or failed): the staged name goes.
             match std::fs::remove_file(&file) {
