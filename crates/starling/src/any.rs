@@ -10,7 +10,7 @@ use starling_core::{
 };
 use starling_rocks::RocksBackend;
 use starling_store::{
-    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxStore, PostStore,
+    Backend, DirectStore, Direction, FanoutQueue, GraphStore, InboxLoad, InboxStore, PostStore,
 };
 use starling_valkey::{ValkeyBackend, ValkeyOptions};
 
@@ -196,9 +196,42 @@ impl Backend for AnyBackend {
     forward! {
         fn apply(&self, batch: &[Mutation], durability: Durability) -> Result<()>;
         fn apply_bulk_inbox(&self, entries: &[(UserId, InboxEntry)]) -> Result<()>;
+        fn bulk_inbox_load(&self) -> Result<Box<dyn InboxLoad + '_>>;
         fn settle(&self) -> Result<()>;
         fn mint_user_id(&self, durability: Durability) -> Result<Option<UserId>>;
         fn mint_group_id(&self, durability: Durability) -> Result<Option<GroupId>>;
         fn post_id_node(&self, configured: u16) -> Result<u16>;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use starling_core::{Config, InboxEntry, PostId, UserId};
+    use starling_store::{Backend, InboxStore};
+
+    use super::AnyBackend;
+
+    /// A bulk load over the embedded database is the database's own: its
+    /// parts go on to one table file, stored at the finish and not before
+    /// (the default load would store each part when it is added).
+    #[test]
+    fn a_bulk_load_is_the_backends_own() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().to_str().expect("a path in UTF-8");
+        let b = AnyBackend::at(store, "", &Config::default()).expect("store");
+        let entry = InboxEntry {
+            post: PostId(50),
+            author: UserId(1),
+        };
+        let inbox = |b: &AnyBackend| {
+            let mut out = Vec::new();
+            b.inbox(UserId(7), None, 8, &mut out).expect("inbox");
+            out
+        };
+        let mut load = b.bulk_inbox_load().expect("load");
+        load.add(&[(UserId(7), entry)]).expect("a part");
+        assert_eq!(inbox(&b), vec![], "nothing stored before the finish");
+        load.finish().expect("finish");
+        assert_eq!(inbox(&b), vec![entry], "stored by the finish");
     }
 }
