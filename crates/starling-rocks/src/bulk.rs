@@ -37,7 +37,7 @@
 //! ingests again once compaction has caught up.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
@@ -111,9 +111,9 @@ impl RocksBackend {
             .unwrap_or(0))
     }
 
-    /// Ingests staged table files into the inbox family, all or none,
-    /// above every write made before (see the module's documentation).
-    pub(crate) fn ingest_inbox(&self, files: &[PathBuf]) -> Result<()> {
+    /// Ingests a staged table file into the inbox family, above every
+    /// write made before (see the module's documentation).
+    fn ingest_inbox(&self, file: &Path) -> Result<()> {
         let mut opts = IngestExternalFileOptions::default();
         opts.set_move_files(true);
         opts.set_snapshot_consistency(true);
@@ -121,7 +121,7 @@ impl RocksBackend {
         opts.set_allow_blocking_flush(true);
         opts.set_ingest_behind(false);
         self.db
-            .ingest_external_file_cf_opts(self.cf(INBOX), &opts, files.to_vec())
+            .ingest_external_file_cf_opts(self.cf(INBOX), &opts, vec![file])
             .map_err(storage)
     }
 }
@@ -222,7 +222,7 @@ impl InboxLoad for InboxFileLoad<'_> {
         // later added wins. A file not taken out yet is removed on drop.
         while !self.files.is_empty() {
             let file = self.files.remove(0);
-            let ingested = self.db.ingest_inbox(std::slice::from_ref(&file));
+            let ingested = self.db.ingest_inbox(&file);
             // Ingestion moved the file in (or failed): the staged name goes.
             match std::fs::remove_file(&file) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound && ingested.is_ok() => {
